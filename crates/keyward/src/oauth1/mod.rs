@@ -1,0 +1,3 @@
+//! OAuth 1.0a.
+
+pub mod rfc5849;

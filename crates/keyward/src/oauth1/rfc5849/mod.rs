@@ -1,0 +1,1 @@
+//! RFC 5849: The OAuth 1.0 Protocol.

@@ -1,0 +1,1 @@
+//! OAuth 2.0: RFC 6749 and its companions.
