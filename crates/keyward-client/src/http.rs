@@ -56,7 +56,10 @@ fn map_err(e: reqwest::Error) -> HttpError {
 }
 
 impl HttpClient for ReqwestClient {
-    fn call(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, HttpError>> {
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, HttpError>> {
         Box::pin(async move {
             let request = reqwest::Request::try_from(request).map_err(|e| HttpError::Other(Box::new(e)))?;
             let mut response = self.inner.execute(request).await.map_err(map_err)?;

@@ -7,5 +7,6 @@
 pub mod http;
 pub mod oauth1;
 pub mod oauth2;
+pub mod registry;
 
 pub use http::ReqwestClient;

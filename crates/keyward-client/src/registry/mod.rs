@@ -1,0 +1,5 @@
+//! The registry of named remote apps and its configuration.
+
+pub mod config;
+
+pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
