@@ -8,5 +8,6 @@ pub mod http;
 pub mod oauth1;
 pub mod oauth2;
 pub mod registry;
+pub mod session;
 
 pub use http::ReqwestClient;

@@ -1,5 +1,6 @@
 //! The registry of named remote apps and its configuration.
 
 pub mod config;
+pub mod state;
 
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
