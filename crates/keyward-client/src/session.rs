@@ -29,10 +29,24 @@ pub trait Session: Send + Sync {
 #[derive(Debug, Default)]
 pub struct MemorySession(Mutex<HashMap<String, serde_json::Value>>);
 
+/// The session keys Keyward's drivers read and write; a bridge to a session type that
+/// cannot be shared across threads copies these in and out (see `keyward-actix`).
+pub const KEYWARD_KEYS: &[&str] = &[crate::registry::state::SESSION_KEY];
+
 impl MemorySession {
     /// An empty session.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A session holding these values.
+    pub fn from_values(values: impl IntoIterator<Item = (String, serde_json::Value)>) -> Self {
+        Self(Mutex::new(values.into_iter().collect()))
+    }
+
+    /// The values it holds.
+    pub fn into_values(self) -> HashMap<String, serde_json::Value> {
+        self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, serde_json::Value>> {
