@@ -1,5 +1,6 @@
 //! The registry of named remote apps and its configuration.
 
+pub mod callback;
 pub mod config;
 pub mod state;
 
