@@ -3,5 +3,6 @@
 pub mod callback;
 pub mod config;
 pub mod state;
+pub mod url;
 
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
