@@ -1,0 +1,342 @@
+//! The provider's storage, as traits: clients (RFC 5849 §2 "client credentials"), temporary
+//! credentials (§2.1, with the resource owner's authorization and verifier of §2.2),
+//! token credentials (§2.3), and the nonces of §3.3.
+//!
+//! The core does no IO, so the stores are async traits returning boxed futures; they are
+//! object-safe (`Arc<dyn OAuth1Store>` works) and `Send + Sync`. Implementations for memory,
+//! SQLite, PostgreSQL and Redis live in the `keyward-stores` crate and all pass one
+//! conformance suite.
+//!
+//! Stores never read a clock: every operation whose answer depends on time takes `now`
+//! (seconds since the Unix epoch, from the provider's injected [`Clock`](crate::Clock)),
+//! and records carry absolute expiry times.
+//!
+//! Two operations must be atomic, because the protocol's safety rests on them:
+//! [`NonceStore::insert_nonce`] (insert-if-absent: of many concurrent requests replaying one
+//! nonce, exactly one is fresh — never `has` then `set`) and
+//! [`TemporaryCredentialStore::take_temporary_credential`] (get-and-delete: of many
+//! concurrent token requests, exactly one gets the credential).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::common::http_client::BoxFuture;
+use crate::common::secret::SecretString;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or timed out; the operation may succeed if retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A record with the same key already exists (on create).
+    #[error("a record with this key already exists")]
+    Duplicate,
+    /// A stored record could not be decoded.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other error of the backend.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend error that means "unreachable, try again".
+    pub fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(e.into())
+    }
+
+    /// Wraps any other backend error.
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend(e.into())
+    }
+}
+
+/// A registered client (RFC 5849 §1.1 "client credentials"; Authlib's `ClientMixin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// The client identifier, sent as `oauth_consumer_key`.
+    pub client_id: String,
+    /// The client's shared secret, for HMAC and PLAINTEXT signatures (§3.4.2, §3.4.4).
+    pub client_secret: SecretString,
+    /// The client's RSA public key (PEM, PKCS#1 or SPKI), for RSA signatures (§3.4.3).
+    pub rsa_public_key: Option<String>,
+    /// Where to send the resource owner when the client asked for `oob` (§2.1) or gave no
+    /// callback.
+    pub default_redirect_uri: Option<String>,
+    /// Signature methods this client may use (e.g. `HMAC-SHA1`); `None` means the
+    /// provider's allow-list.
+    pub allowed_signature_methods: Option<Vec<String>>,
+    /// A name to show on the consent page.
+    pub name: Option<String>,
+}
+
+impl Client {
+    /// A client with a shared secret and nothing else set.
+    pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret,
+            rsa_public_key: None,
+            default_redirect_uri: None,
+            allowed_signature_methods: None,
+            name: None,
+        }
+    }
+}
+
+/// The resource owner's approval of a temporary credential (§2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    /// The resource owner who approved.
+    pub user_id: String,
+    /// The verification code sent back to the client as `oauth_verifier`.
+    pub verifier: SecretString,
+}
+
+/// A temporary credential ("request token", §2.1), possibly authorized (§2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemporaryCredential {
+    /// The temporary credential identifier, `oauth_token`.
+    pub token: String,
+    /// The temporary credential shared secret, `oauth_token_secret`.
+    pub secret: SecretString,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The `oauth_callback` the client gave: an absolute URI or `oob`.
+    pub callback_uri: String,
+    /// When it stops being usable, in seconds since the Unix epoch.
+    pub expires_at: i64,
+    /// Set once, when the resource owner grants access.
+    pub authorization: Option<Authorization>,
+}
+
+impl TemporaryCredential {
+    /// True when the credential can no longer be used at `now`.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// A token credential ("access token", §2.3), bound to the user who granted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCredential {
+    /// The token identifier, `oauth_token`.
+    pub token: String,
+    /// The token shared secret, `oauth_token_secret`.
+    pub secret: SecretString,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The resource owner the client acts for.
+    pub user_id: String,
+    /// When it was issued, in seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// What makes a request unique (§3.3): the nonce is unique per client, token and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NonceKey {
+    /// `oauth_consumer_key`.
+    pub client_id: String,
+    /// `oauth_token`, absent on temporary-credential requests.
+    pub token: Option<String>,
+    /// `oauth_timestamp`.
+    pub timestamp: i64,
+    /// `oauth_nonce`.
+    pub nonce: String,
+}
+
+/// The result of [`TemporaryCredentialStore::authorize_temporary_credential`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthorizeOutcome {
+    /// The authorization was recorded.
+    Authorized,
+    /// No such credential, or it has expired.
+    NotFound,
+    /// The credential was authorized before; the earlier authorization stands.
+    AlreadyAuthorized,
+}
+
+/// Looks up registered clients.
+pub trait ClientStore: Send + Sync {
+    /// The client with this identifier, if any.
+    fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>>;
+}
+
+/// Holds temporary credentials from issue (§2.1) to exchange (§2.3).
+pub trait TemporaryCredentialStore: Send + Sync {
+    /// Stores a new credential; [`StoreError::Duplicate`] if its token is taken.
+    fn create_temporary_credential<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The credential with this token, unless absent or expired at `now`.
+    fn get_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>>;
+
+    /// Records the resource owner's approval, once: a second call does not overwrite the
+    /// first ([`AuthorizeOutcome::AlreadyAuthorized`]). Atomic.
+    fn authorize_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        authorization: &'a Authorization,
+        now: i64,
+    ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>>;
+
+    /// Removes the credential and returns it, atomically: of any number of concurrent
+    /// calls for one token, exactly one gets `Some`. An expired credential is removed and
+    /// `None` returned.
+    fn take_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>>;
+}
+
+/// Holds token credentials.
+pub trait TokenCredentialStore: Send + Sync {
+    /// Stores a new token credential; [`StoreError::Duplicate`] if its token is taken.
+    fn create_token_credential<'a>(
+        &'a self,
+        credential: &'a TokenCredential,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The token credential with this token, if any.
+    fn get_token_credential<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>>;
+}
+
+/// Remembers nonces until they expire (§3.3).
+pub trait NonceStore: Send + Sync {
+    /// Records `key` until `expires_at` and returns `true` if it was fresh: absent, or
+    /// present but expired at `now`. Atomic: of any number of concurrent calls with one key,
+    /// exactly one returns `true`. Expired nonces are purged by the store.
+    fn insert_nonce<'a>(
+        &'a self,
+        key: &'a NonceKey,
+        expires_at: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
+
+/// Everything an OAuth 1.0a provider stores, for holding one `Arc<dyn OAuth1Store>`.
+///
+/// Implemented for every type that implements the four store traits.
+pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialStore + NonceStore {}
+
+impl<T> OAuth1Store for T where
+    T: ClientStore + TemporaryCredentialStore + TokenCredentialStore + NonceStore + ?Sized
+{
+}
+
+impl<T: ClientStore + ?Sized> ClientStore for Arc<T> {
+    fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
+        (**self).get_client(client_id)
+    }
+}
+
+impl<T: TemporaryCredentialStore + ?Sized> TemporaryCredentialStore for Arc<T> {
+    fn create_temporary_credential<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).create_temporary_credential(credential)
+    }
+
+    fn get_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        (**self).get_temporary_credential(token, now)
+    }
+
+    fn authorize_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        authorization: &'a Authorization,
+        now: i64,
+    ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
+        (**self).authorize_temporary_credential(token, authorization, now)
+    }
+
+    fn take_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        (**self).take_temporary_credential(token, now)
+    }
+}
+
+impl<T: TokenCredentialStore + ?Sized> TokenCredentialStore for Arc<T> {
+    fn create_token_credential<'a>(
+        &'a self,
+        credential: &'a TokenCredential,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).create_token_credential(credential)
+    }
+
+    fn get_token_credential<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+        (**self).get_token_credential(token)
+    }
+}
+
+impl<T: NonceStore + ?Sized> NonceStore for Arc<T> {
+    fn insert_nonce<'a>(
+        &'a self,
+        key: &'a NonceKey,
+        expires_at: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).insert_nonce(key, expires_at, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_object_safe(_: Option<Arc<dyn OAuth1Store>>) {}
+
+    #[test]
+    fn traits_are_object_safe_and_records_redact_secrets() {
+        assert_object_safe(None);
+        let client = Client::new("c", SecretString::new("client-secret-value"));
+        let temp = TemporaryCredential {
+            token: "t".into(),
+            secret: SecretString::new("temp-secret-value"),
+            client_id: "c".into(),
+            callback_uri: "oob".into(),
+            expires_at: 10,
+            authorization: Some(Authorization {
+                user_id: "u".into(),
+                verifier: SecretString::new("verifier-value"),
+            }),
+        };
+        let token = TokenCredential {
+            token: "t".into(),
+            secret: SecretString::new("token-secret-value"),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            created_at: 0,
+        };
+        let debug = format!("{client:?} {temp:?} {token:?}");
+        for secret in ["client-secret-value", "temp-secret-value", "verifier-value", "token-secret-value"] {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+        assert!(temp.is_expired(10) && !temp.is_expired(9));
+    }
+}
