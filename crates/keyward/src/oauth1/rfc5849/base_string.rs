@@ -1,0 +1,97 @@
+//! The signature base string, RFC 5849 §3.4.1.
+
+use super::error::ParseError;
+use crate::common::encoding::encode;
+
+/// Builds the base string URI of RFC 5849 §3.4.1.2 from an absolute request URI.
+///
+/// Scheme and host are lowercased, the default port (80 for `http`, 443 for `https`) is
+/// dropped, an empty path becomes `/`, and the query and fragment are removed. The path is
+/// kept as sent (its percent-escapes are part of what the client signed).
+pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
+    let scheme = uri.scheme_str().ok_or(ParseError::Uri("no scheme"))?.to_ascii_lowercase();
+    let authority = uri.authority().ok_or(ParseError::Uri("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(ParseError::Uri("user information in the authority"));
+    }
+    let host = authority.host().to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    let mut out = String::with_capacity(scheme.len() + host.len() + uri.path().len() + 10);
+    out.push_str(&scheme);
+    out.push_str("://");
+    out.push_str(&host);
+    if let Some(port) = authority.port_u16() {
+        if Some(port) != default_port {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+    }
+    let path = uri.path();
+    out.push_str(if path.is_empty() { "/" } else { path });
+    Ok(out)
+}
+
+/// Normalises request parameters per RFC 5849 §3.4.1.3.2.
+///
+/// Each name and value is percent-encoded (§3.6), the pairs are sorted by encoded name and
+/// then by encoded value, and joined as `name=value` with `&`. The caller passes every
+/// parameter that takes part (§3.4.1.3.1): query, form body, and the protocol parameters
+/// except `realm` and `oauth_signature`.
+pub fn normalize_parameters<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
+    let mut encoded: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (encode(k.as_ref()).into_owned(), encode(v.as_ref()).into_owned())).collect();
+    encoded.sort_unstable();
+    let mut out = String::with_capacity(encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (k, v) in &encoded {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// Concatenates the signature base string of RFC 5849 §3.4.1.1:
+/// `METHOD&encode(base-string-uri)&encode(normalised-parameters)`.
+pub fn signature_base_string(method: &http::Method, base_uri: &str, normalized_params: &str) -> String {
+    let mut out = String::with_capacity(method.as_str().len() + base_uri.len() * 2 + normalized_params.len() * 2);
+    out.push_str(&method.as_str().to_ascii_uppercase());
+    out.push('&');
+    out.push_str(&encode(base_uri));
+    out.push('&');
+    out.push_str(&encode(normalized_params));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_uri_rules_of_3_4_1_2() {
+        let cases = [
+            ("HTTP://EXAMPLE.COM:80/r%20v/X?id=123", "http://example.com/r%20v/X"),
+            ("https://www.example.net:8080/?q=1", "https://www.example.net:8080/"),
+            ("https://Example.com:443", "https://example.com/"),
+            ("http://example.com:443/a", "http://example.com:443/a"),
+        ];
+        for (input, want) in cases {
+            let uri: http::Uri = input.parse().unwrap();
+            assert_eq!(base_string_uri(&uri).unwrap(), want, "{input}");
+        }
+        let relative: http::Uri = "/path".parse().unwrap();
+        assert!(base_string_uri(&relative).is_err());
+    }
+
+    #[test]
+    fn sorts_by_encoded_name_then_value() {
+        let p = [("b", "2"), ("a", "z"), ("a", "y"), ("a b", "1"), ("A", "~")];
+        assert_eq!(normalize_parameters(&p), "A=~&a=y&a=z&a%20b=1&b=2");
+    }
+}

@@ -1,0 +1,356 @@
+//! Reading an incoming request's protocol parameters, RFC 5849 §3.5, and the request's
+//! signature base string (§3.4.1) as the server rebuilds it.
+
+use super::base_string::{base_string_uri, normalize_parameters, signature_base_string};
+use super::error::ParseError;
+use super::names;
+use crate::common::encoding::{DecodeError, decode, parse_form};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where the protocol parameters travel (RFC 5849 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SignatureType {
+    /// The `Authorization: OAuth …` header (§3.5.1), the recommended place.
+    #[default]
+    Header,
+    /// The request URI's query (§3.5.3).
+    Query,
+    /// An `application/x-www-form-urlencoded` entity-body (§3.5.2).
+    Body,
+}
+
+impl fmt::Display for SignatureType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Header => "Authorization header",
+            Self::Query => "query",
+            Self::Body => "form body",
+        })
+    }
+}
+
+/// True when `headers` declare an `application/x-www-form-urlencoded` body (§3.4.1.3.1).
+pub fn is_form(headers: &http::HeaderMap) -> bool {
+    headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
+fn decode_err(place: &'static str) -> impl Fn(DecodeError) -> ParseError {
+    move |e| match e {
+        DecodeError::NotUtf8 => ParseError::NotUtf8(place),
+        _ => ParseError::BadEncoding(place),
+    }
+}
+
+const HEADER: &str = "Authorization header";
+
+/// Parses the parameters of an `Authorization: OAuth …` header value after the scheme
+/// (RFC 5849 §3.5.1): comma-separated `name="value"` pairs, names and values
+/// percent-encoded. Empty list elements are skipped (RFC 7230 §7).
+pub fn parse_authorization_params(s: &str) -> Result<Vec<(String, String)>, ParseError> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let eq = rest.find('=').ok_or(ParseError::MalformedHeader("a parameter without '='"))?;
+        let name = rest[..eq].trim_end_matches([' ', '\t']);
+        if name.is_empty() || name.contains([' ', '\t', ',', '"']) {
+            return Err(ParseError::MalformedHeader("a malformed parameter name"));
+        }
+        rest = rest[eq + 1..].trim_start_matches([' ', '\t']);
+        let quoted = rest.strip_prefix('"').ok_or(ParseError::MalformedHeader("a value that is not quoted"))?;
+        let end = quoted.find('"').ok_or(ParseError::MalformedHeader("an unterminated quoted value"))?;
+        let value = &quoted[..end];
+        if value.contains('\\') {
+            return Err(ParseError::MalformedHeader("an escape in a quoted value"));
+        }
+        rest = quoted[end + 1..].trim_start_matches([' ', '\t']);
+        if !(rest.is_empty() || rest.starts_with(',')) {
+            return Err(ParseError::MalformedHeader("parameters not separated by ','"));
+        }
+        let name = decode(name).map_err(decode_err(HEADER))?.into_owned();
+        let value = decode(value).map_err(decode_err(HEADER))?.into_owned();
+        out.push((name, value));
+    }
+}
+
+/// An incoming request signed with OAuth 1.0a: its protocol parameters, read from the
+/// Authorization header, the query or a form body (RFC 5849 §3.5), and what the server
+/// needs to rebuild its signature base string (§3.4.1).
+///
+/// Parsing checks only the protocol's syntax: each `oauth_*` parameter appears once, in one
+/// place; `oauth_consumer_key`, `oauth_signature_method` and `oauth_signature` are present;
+/// `oauth_timestamp` and `oauth_nonce` are present unless the method is PLAINTEXT (§3.1),
+/// the timestamp is a non-negative integer, and `oauth_version` is `1.0` if sent.
+/// Timestamp windows, nonce replay and credential look-ups are the provider's.
+#[derive(Clone)]
+pub struct SignedRequest {
+    method: http::Method,
+    base_uri: String,
+    params: Vec<(String, String)>,
+    oauth: BTreeMap<String, String>,
+    realm: Option<String>,
+    signature_type: SignatureType,
+    hashed_body: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let oauth: BTreeMap<&str, &str> = self
+            .oauth
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == names::VERIFIER || k == names::SIGNATURE { "[redacted]" } else { v.as_str() };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("SignedRequest")
+            .field("method", &self.method)
+            .field("base_uri", &self.base_uri)
+            .field("signature_type", &self.signature_type)
+            .field("realm", &self.realm)
+            .field("oauth", &oauth)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl SignedRequest {
+    /// Reads the protocol parameters of `request` (RFC 5849 §3.5).
+    ///
+    /// The request URI should be absolute; when it is only a path (as servers receive
+    /// it), it is rebuilt from the `Host` header with the `http` scheme. A server behind
+    /// TLS or a proxy then calls [`with_base_uri`](Self::with_base_uri) with the URI the
+    /// client used.
+    pub fn from_http(request: &http::Request<Vec<u8>>) -> Result<Self, ParseError> {
+        Self::from_parts(request.method(), request.uri(), request.headers(), request.body())
+    }
+
+    /// [`from_http`](Self::from_http) over borrowed parts, for frameworks whose request
+    /// type is not `http::Request<Vec<u8>>`.
+    pub fn from_parts(
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, ParseError> {
+        let base_uri = if uri.scheme().is_some() && uri.authority().is_some() {
+            base_string_uri(uri)?
+        } else {
+            let host = headers.get(http::header::HOST).ok_or(ParseError::Uri("no Host header"))?;
+            let host = std::str::from_utf8(host.as_bytes()).map_err(|_| ParseError::NotUtf8("Host header"))?;
+            let rebuilt: http::Uri =
+                format!("http://{host}{}", uri.path()).parse().map_err(|_| ParseError::Uri("invalid Host header"))?;
+            base_string_uri(&rebuilt)?
+        };
+
+        let mut oauth: BTreeMap<String, String> = BTreeMap::new();
+        let mut signature_type: Option<SignatureType> = None;
+        let mut realm = None;
+        let mut params = Vec::new();
+        let mut take = |place: SignatureType, name: String, value: String| -> Result<(), ParseError> {
+            if oauth.contains_key(&name) {
+                return Err(ParseError::Duplicated(name));
+            }
+            match signature_type {
+                Some(first) if first != place => return Err(ParseError::MixedPlaces(first, place)),
+                _ => signature_type = Some(place),
+            }
+            oauth.insert(name, value);
+            Ok(())
+        };
+
+        let mut seen_header = false;
+        for value in headers.get_all(http::header::AUTHORIZATION) {
+            let value = std::str::from_utf8(value.as_bytes()).map_err(|_| ParseError::NotUtf8(HEADER))?;
+            let value = value.trim_start();
+            let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("OAuth") {
+                continue;
+            }
+            if seen_header {
+                return Err(ParseError::MalformedHeader("more than one OAuth Authorization header"));
+            }
+            seen_header = true;
+            for (name, value) in parse_authorization_params(rest)? {
+                if name == names::REALM {
+                    if realm.replace(value).is_some() {
+                        return Err(ParseError::Duplicated(name));
+                    }
+                } else if name.starts_with("oauth_") {
+                    take(SignatureType::Header, name, value)?;
+                } else {
+                    return Err(ParseError::MalformedHeader("a parameter that is not a protocol parameter"));
+                }
+            }
+        }
+
+        if let Some(query) = uri.query() {
+            for (name, value) in parse_form(query).map_err(decode_err("query"))? {
+                if name.starts_with("oauth_") {
+                    take(SignatureType::Query, name, value)?;
+                } else {
+                    params.push((name, value));
+                }
+            }
+        }
+
+        let form = is_form(headers);
+        if form && !body.is_empty() {
+            let text = std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8("body"))?;
+            for (name, value) in parse_form(text).map_err(decode_err("body"))? {
+                if name.starts_with("oauth_") {
+                    take(SignatureType::Body, name, value)?;
+                } else {
+                    params.push((name, value));
+                }
+            }
+        }
+
+        let signature_type = signature_type.ok_or(ParseError::NoParameters)?;
+        let hashed_body = match oauth.contains_key(names::BODY_HASH) {
+            // The extension forbids oauth_body_hash on form-encoded bodies.
+            true if form => return Err(ParseError::Invalid(names::BODY_HASH)),
+            true => Some(body.to_vec()),
+            false => None,
+        };
+        let request =
+            Self { method: method.clone(), base_uri, params, oauth, realm, signature_type, hashed_body };
+        request.check()?;
+        Ok(request)
+    }
+
+    fn check(&self) -> Result<(), ParseError> {
+        for name in [names::CONSUMER_KEY, names::SIGNATURE_METHOD, names::SIGNATURE] {
+            if self.require(name)?.is_empty() {
+                return Err(ParseError::Invalid(name));
+            }
+        }
+        if self.signature_method() != "PLAINTEXT" {
+            self.require(names::TIMESTAMP)?;
+            self.require(names::NONCE)?;
+        }
+        if let Some(ts) = self.timestamp() {
+            if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) || ts.parse::<i64>().is_err() {
+                return Err(ParseError::Invalid(names::TIMESTAMP));
+            }
+        }
+        if self.version().is_some_and(|v| v != "1.0") {
+            return Err(ParseError::Invalid(names::VERSION));
+        }
+        Ok(())
+    }
+
+    /// Replaces the base string URI (§3.4.1.2) with one built from `uri`, the absolute URI
+    /// the client sent the request to (for servers behind TLS terminators or proxies).
+    pub fn with_base_uri(mut self, uri: &str) -> Result<Self, ParseError> {
+        let uri: http::Uri = uri.parse().map_err(|_| ParseError::Uri("not a URI"))?;
+        self.base_uri = base_string_uri(&uri)?;
+        Ok(self)
+    }
+
+    /// The value of the protocol parameter `name` (e.g. [`names::TOKEN`]), if sent.
+    pub fn oauth_param(&self, name: &str) -> Option<&str> {
+        self.oauth.get(name).map(String::as_str)
+    }
+
+    /// The value of the protocol parameter `name`, or [`ParseError::Missing`]; endpoints use
+    /// it for the parameters they require (`oauth_callback` at §2.1, `oauth_verifier` at
+    /// §2.3, `oauth_token` on resource requests).
+    pub fn require(&self, name: &'static str) -> Result<&str, ParseError> {
+        self.oauth_param(name).ok_or(ParseError::Missing(name))
+    }
+
+    /// Every protocol parameter sent, `oauth_signature` included, sorted by name.
+    pub fn oauth_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.oauth.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The request's other parameters (query and form body, §3.4.1.3.1), decoded, in order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
+    /// `oauth_consumer_key` (§3.1).
+    pub fn consumer_key(&self) -> &str {
+        self.oauth_param(names::CONSUMER_KEY).unwrap_or_default()
+    }
+    /// `oauth_token` (§3.1), if sent.
+    pub fn token(&self) -> Option<&str> {
+        self.oauth_param(names::TOKEN)
+    }
+    /// `oauth_signature_method` (§3.1).
+    pub fn signature_method(&self) -> &str {
+        self.oauth_param(names::SIGNATURE_METHOD).unwrap_or_default()
+    }
+    /// `oauth_signature` (§3.1), decoded.
+    pub fn signature(&self) -> &str {
+        self.oauth_param(names::SIGNATURE).unwrap_or_default()
+    }
+    /// `oauth_timestamp` (§3.3) as sent; absent only with PLAINTEXT.
+    pub fn timestamp(&self) -> Option<&str> {
+        self.oauth_param(names::TIMESTAMP)
+    }
+    /// `oauth_timestamp` (§3.3) in seconds since the epoch (checked numeric at parse time).
+    pub fn timestamp_secs(&self) -> Option<i64> {
+        self.timestamp().and_then(|t| t.parse().ok())
+    }
+    /// `oauth_nonce` (§3.3); absent only with PLAINTEXT.
+    pub fn nonce(&self) -> Option<&str> {
+        self.oauth_param(names::NONCE)
+    }
+    /// `oauth_version` (§3.1), `1.0` when sent.
+    pub fn version(&self) -> Option<&str> {
+        self.oauth_param(names::VERSION)
+    }
+    /// `oauth_callback` (§2.1), if sent.
+    pub fn callback(&self) -> Option<&str> {
+        self.oauth_param(names::CALLBACK)
+    }
+    /// `oauth_verifier` (§2.3), if sent.
+    pub fn verifier(&self) -> Option<&str> {
+        self.oauth_param(names::VERIFIER)
+    }
+    /// `oauth_body_hash` (OAuth Request Body Hash extension), if sent.
+    pub fn body_hash(&self) -> Option<&str> {
+        self.oauth_param(names::BODY_HASH)
+    }
+    /// The `realm` of the Authorization header (§3.5.1), if sent.
+    pub fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+    /// Where the protocol parameters were found (§3.5).
+    pub fn signature_type(&self) -> SignatureType {
+        self.signature_type
+    }
+    /// The HTTP method.
+    pub fn method(&self) -> &http::Method {
+        &self.method
+    }
+    /// The base string URI (§3.4.1.2).
+    pub fn base_uri(&self) -> &str {
+        &self.base_uri
+    }
+    /// The body `oauth_body_hash` covers, kept only when that parameter was sent.
+    pub(super) fn hashed_body(&self) -> Option<&[u8]> {
+        self.hashed_body.as_deref()
+    }
+
+    /// The normalised request parameters (§3.4.1.3.2): query, form body and protocol
+    /// parameters, without `realm` and `oauth_signature`.
+    pub fn normalized_parameters(&self) -> String {
+        let mut all: Vec<(&str, &str)> = self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend(self.oauth_params().filter(|(k, _)| *k != names::SIGNATURE));
+        normalize_parameters(&all)
+    }
+
+    /// The signature base string (§3.4.1.1) the server checks the signature against.
+    pub fn base_string(&self) -> String {
+        signature_base_string(&self.method, &self.base_uri, &self.normalized_parameters())
+    }
+}

@@ -1,0 +1,346 @@
+//! Signature methods, RFC 5849 §3.4: HMAC-SHA1 (§3.4.2), RSA-SHA1 (§3.4.3), PLAINTEXT
+//! (§3.4.4), their SHA-256 variants, and a registry with an allow-list that takes custom
+//! methods (§3.4: "servers are free to implement and document their own custom methods").
+//!
+//! The cryptography is RustCrypto's (`hmac`, `sha1`, `sha2`, `rsa`); Keyward only arranges
+//! the inputs and compares results in constant time.
+
+use super::error::{SignError, VerifyError};
+use crate::common::{ct_eq, encoding::encode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use rsa::pkcs1v15::Pkcs1v15Sign;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// The keys a client signs with (RFC 5849 §3.4.2, §3.4.3, §3.4.4).
+///
+/// Secrets are borrowed for the duration of one signature; `Debug` never prints them.
+#[derive(Clone, Copy, Default)]
+pub struct SigningKeys<'a> {
+    /// The client shared-secret (empty when the client has none, e.g. RSA-only clients).
+    pub client_secret: &'a str,
+    /// The token shared-secret (empty when the request carries no token, §3.4.2).
+    pub token_secret: &'a str,
+    /// The client's RSA private key, for RSA-SHA1 and RSA-SHA256 (§3.4.3).
+    pub rsa_private_key: Option<&'a RsaPrivateKey>,
+}
+
+/// The keys a server verifies with (RFC 5849 §3.2, §3.4).
+///
+/// Secrets are borrowed for the duration of one verification; `Debug` never prints them.
+#[derive(Clone, Copy, Default)]
+pub struct VerifyKeys<'a> {
+    /// The client shared-secret, for HMAC and PLAINTEXT.
+    pub client_secret: &'a str,
+    /// The token shared-secret, or empty when the request has no token (§3.4.2).
+    pub token_secret: &'a str,
+    /// The client's RSA public key, for RSA-SHA1 and RSA-SHA256 (§3.4.3).
+    pub rsa_public_key: Option<&'a RsaPublicKey>,
+}
+
+impl fmt::Debug for SigningKeys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("client_secret", &"[redacted]")
+            .field("token_secret", &"[redacted]")
+            .field("rsa_private_key", &self.rsa_private_key.map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for VerifyKeys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyKeys")
+            .field("client_secret", &"[redacted]")
+            .field("token_secret", &"[redacted]")
+            .field("rsa_public_key", &self.rsa_public_key.is_some())
+            .finish()
+    }
+}
+
+/// A signature method (RFC 5849 §3.4): signs a base string and verifies a signature.
+///
+/// Implement it to register a custom method in [`SignatureMethods`].
+pub trait SignatureMethod: Send + Sync + 'static {
+    /// The value of `oauth_signature_method`, e.g. `HMAC-SHA1` (§3.1).
+    fn name(&self) -> &str;
+
+    /// Signs the signature base string (§3.4.1) and returns the `oauth_signature` value,
+    /// not yet percent-encoded.
+    fn sign(&self, base_string: &str, keys: &SigningKeys<'_>) -> Result<String, SignError>;
+
+    /// Checks `signature` (the decoded `oauth_signature`) over `base_string` (§3.2).
+    /// Shared-secret methods must compare in constant time.
+    fn verify(&self, base_string: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError>;
+
+    /// The `oauth_body_hash` of `body` for this method: base64 of the method's digest
+    /// (SHA-1 unless the method says otherwise), per the OAuth Request Body Hash extension.
+    fn hash_body(&self, body: &[u8]) -> String {
+        BASE64.encode(Sha1::digest(body))
+    }
+}
+
+impl fmt::Debug for dyn SignatureMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignatureMethod({})", self.name())
+    }
+}
+
+/// The HMAC key of RFC 5849 §3.4.2 (also the PLAINTEXT signature of §3.4.4):
+/// `encode(client_secret) & encode(token_secret)`.
+pub fn shared_secret_key(client_secret: &str, token_secret: &str) -> String {
+    let mut key = encode(client_secret).into_owned();
+    key.push('&');
+    key.push_str(&encode(token_secret));
+    key
+}
+
+fn hmac_sign<M: Mac + hmac::digest::KeyInit>(key: &str, base: &str) -> Result<Vec<u8>, SignError> {
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes())
+        .map_err(|e| SignError::Crypto(e.to_string()))?;
+    mac.update(base.as_bytes());
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+fn hmac_verify<M: Mac + hmac::digest::KeyInit>(key: &str, base: &str, signature: &str) -> Result<(), VerifyError> {
+    let given = BASE64.decode(signature).map_err(|_| VerifyError::InvalidSignature)?;
+    let mut mac =
+        <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes()).map_err(|_| VerifyError::InvalidSignature)?;
+    mac.update(base.as_bytes());
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&given).map_err(|_| VerifyError::InvalidSignature)
+}
+
+/// HMAC-SHA1, RFC 5849 §3.4.2.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HmacSha1;
+
+impl SignatureMethod for HmacSha1 {
+    fn name(&self) -> &str {
+        "HMAC-SHA1"
+    }
+    fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
+        let key = shared_secret_key(keys.client_secret, keys.token_secret);
+        Ok(BASE64.encode(hmac_sign::<Hmac<Sha1>>(&key, base)?))
+    }
+    fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
+        hmac_verify::<Hmac<Sha1>>(&shared_secret_key(keys.client_secret, keys.token_secret), base, signature)
+    }
+}
+
+/// HMAC-SHA256: §3.4.2 with SHA-256 in place of SHA-1 (as Authlib and real providers use it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HmacSha256;
+
+impl SignatureMethod for HmacSha256 {
+    fn name(&self) -> &str {
+        "HMAC-SHA256"
+    }
+    fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
+        let key = shared_secret_key(keys.client_secret, keys.token_secret);
+        Ok(BASE64.encode(hmac_sign::<Hmac<Sha256>>(&key, base)?))
+    }
+    fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
+        hmac_verify::<Hmac<Sha256>>(&shared_secret_key(keys.client_secret, keys.token_secret), base, signature)
+    }
+    fn hash_body(&self, body: &[u8]) -> String {
+        BASE64.encode(Sha256::digest(body))
+    }
+}
+
+fn rsa_sign<D: Digest + rsa::pkcs8::AssociatedOid>(
+    method: &str,
+    base: &str,
+    keys: &SigningKeys<'_>,
+) -> Result<String, SignError> {
+    let key = keys
+        .rsa_private_key
+        .ok_or_else(|| SignError::MissingKey { method: method.to_owned(), missing: "an RSA private key" })?;
+    let digest = D::digest(base.as_bytes());
+    // Blinding randomness does not change the (deterministic) PKCS #1 v1.5 signature.
+    let sig = key
+        .sign_with_rng(&mut rand::rngs::OsRng, Pkcs1v15Sign::new::<D>(), &digest)
+        .map_err(|e| SignError::Crypto(e.to_string()))?;
+    Ok(BASE64.encode(sig))
+}
+
+fn rsa_verify<D: Digest + rsa::pkcs8::AssociatedOid>(
+    method: &str,
+    base: &str,
+    signature: &str,
+    keys: &VerifyKeys<'_>,
+) -> Result<(), VerifyError> {
+    let key = keys
+        .rsa_public_key
+        .ok_or_else(|| VerifyError::MissingKey { method: method.to_owned(), missing: "an RSA public key" })?;
+    let sig = BASE64.decode(signature).map_err(|_| VerifyError::InvalidSignature)?;
+    let digest = D::digest(base.as_bytes());
+    key.verify(Pkcs1v15Sign::new::<D>(), &digest, &sig).map_err(|_| VerifyError::InvalidSignature)
+}
+
+/// RSA-SHA1, RFC 5849 §3.4.3: RSASSA-PKCS1-v1_5 (RFC 3447 §8.2) with SHA-1.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RsaSha1;
+
+impl SignatureMethod for RsaSha1 {
+    fn name(&self) -> &str {
+        "RSA-SHA1"
+    }
+    fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
+        rsa_sign::<Sha1>(self.name(), base, keys)
+    }
+    fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
+        rsa_verify::<Sha1>(self.name(), base, signature, keys)
+    }
+}
+
+/// RSA-SHA256: §3.4.3 with SHA-256 in place of SHA-1.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RsaSha256;
+
+impl SignatureMethod for RsaSha256 {
+    fn name(&self) -> &str {
+        "RSA-SHA256"
+    }
+    fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
+        rsa_sign::<Sha256>(self.name(), base, keys)
+    }
+    fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
+        rsa_verify::<Sha256>(self.name(), base, signature, keys)
+    }
+    fn hash_body(&self, body: &[u8]) -> String {
+        BASE64.encode(Sha256::digest(body))
+    }
+}
+
+/// PLAINTEXT, RFC 5849 §3.4.4: the signature is the key itself; use it over TLS only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plaintext;
+
+impl SignatureMethod for Plaintext {
+    fn name(&self) -> &str {
+        "PLAINTEXT"
+    }
+    fn sign(&self, _base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
+        Ok(shared_secret_key(keys.client_secret, keys.token_secret))
+    }
+    fn verify(&self, _base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
+        let want = shared_secret_key(keys.client_secret, keys.token_secret);
+        if ct_eq(want.as_bytes(), signature.as_bytes()) { Ok(()) } else { Err(VerifyError::InvalidSignature) }
+    }
+}
+
+/// The signature methods a client or server knows, and which of them it accepts
+/// (RFC 5849 §3.4).
+///
+/// [`SignatureMethods::default`] registers and allows the five built-in methods. A server
+/// narrows that with [`allow_only`](Self::allow_only) (e.g. no PLAINTEXT without TLS) and
+/// adds its own with [`register`](Self::register).
+#[derive(Clone)]
+pub struct SignatureMethods {
+    methods: BTreeMap<String, (Arc<dyn SignatureMethod>, bool)>,
+}
+
+impl SignatureMethods {
+    /// A registry with no methods.
+    pub fn empty() -> Self {
+        Self { methods: BTreeMap::new() }
+    }
+
+    /// Registers `method` (replacing one of the same name) and allows it.
+    pub fn register(mut self, method: impl SignatureMethod) -> Self {
+        self.methods.insert(method.name().to_owned(), (Arc::new(method), true));
+        self
+    }
+
+    /// Allows only the named methods; the others stay registered but are refused with
+    /// [`VerifyError::MethodNotAllowed`].
+    pub fn allow_only(mut self, names: &[&str]) -> Self {
+        for (name, (_, allowed)) in &mut self.methods {
+            *allowed = names.contains(&name.as_str());
+        }
+        self
+    }
+
+    /// The names of the allowed methods, sorted.
+    pub fn allowed(&self) -> impl Iterator<Item = &str> {
+        self.methods.iter().filter(|(_, (_, a))| *a).map(|(n, _)| n.as_str())
+    }
+
+    /// The allowed method called `name` (the value of `oauth_signature_method`).
+    pub fn get(&self, name: &str) -> Result<&Arc<dyn SignatureMethod>, VerifyError> {
+        match self.methods.get(name) {
+            Some((m, true)) => Ok(m),
+            Some((_, false)) => Err(VerifyError::MethodNotAllowed(name.to_owned())),
+            None => Err(VerifyError::UnsupportedMethod(name.to_owned())),
+        }
+    }
+}
+
+impl Default for SignatureMethods {
+    fn default() -> Self {
+        Self::empty().register(HmacSha1).register(HmacSha256).register(RsaSha1).register(RsaSha256).register(Plaintext)
+    }
+}
+
+impl fmt::Debug for SignatureMethods {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.methods.iter().map(|(n, (_, a))| (n, if *a { "allowed" } else { "refused" }))).finish()
+    }
+}
+
+/// Reads an RSA private key from PEM, PKCS #8 (`BEGIN PRIVATE KEY`) or PKCS #1
+/// (`BEGIN RSA PRIVATE KEY`), for RSA-SHA1 (RFC 5849 §3.4.3).
+pub fn rsa_private_key_from_pem(pem: &str) -> Result<RsaPrivateKey, SignError> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    RsaPrivateKey::from_pkcs8_pem(pem)
+        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
+        .map_err(|e| SignError::Crypto(format!("cannot read RSA private key: {e}")))
+}
+
+/// Reads an RSA public key from PEM, SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`) or PKCS #1
+/// (`BEGIN RSA PUBLIC KEY`), for verifying RSA-SHA1 (RFC 5849 §3.4.3).
+pub fn rsa_public_key_from_pem(pem: &str) -> Result<RsaPublicKey, SignError> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    RsaPublicKey::from_public_key_pem(pem)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
+        .map_err(|e| SignError::Crypto(format!("cannot read RSA public key: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_distinguishes_unknown_and_refused() {
+        let methods = SignatureMethods::default().allow_only(&["HMAC-SHA1", "RSA-SHA1"]);
+        assert!(methods.get("HMAC-SHA1").is_ok());
+        assert_eq!(methods.get("PLAINTEXT").unwrap_err(), VerifyError::MethodNotAllowed("PLAINTEXT".into()));
+        assert_eq!(methods.get("HMAC-MD5").unwrap_err(), VerifyError::UnsupportedMethod("HMAC-MD5".into()));
+        assert_eq!(methods.allowed().collect::<Vec<_>>(), ["HMAC-SHA1", "RSA-SHA1"]);
+    }
+
+    #[test]
+    fn plaintext_is_the_encoded_key() {
+        let keys = SigningKeys { client_secret: "a b", token_secret: "c&d", rsa_private_key: None };
+        assert_eq!(Plaintext.sign("ignored", &keys).unwrap(), "a%20b&c%26d");
+        let vk = VerifyKeys { client_secret: "a b", token_secret: "c&d", rsa_public_key: None };
+        assert!(Plaintext.verify("x", "a%20b&c%26d", &vk).is_ok());
+        assert_eq!(Plaintext.verify("x", "a%20b&c%26e", &vk), Err(VerifyError::InvalidSignature));
+    }
+
+    #[test]
+    fn debug_redacts_keys() {
+        let keys = SigningKeys { client_secret: "hunter2", token_secret: "s3cret", rsa_private_key: None };
+        let s = format!("{keys:?}");
+        assert!(!s.contains("hunter2") && !s.contains("s3cret"), "{s}");
+    }
+}
