@@ -92,7 +92,12 @@ fn signing_vectors_match_to_the_byte() {
             verifier: case.verifier.as_deref(),
         };
         let signed = signer
-            .sign_at(request(&case.method, &case.uri, &case.headers, &case.body), &params, &case.timestamp, &case.nonce)
+            .sign_at(
+                request(&case.method, &case.uri, &case.headers, &case.body),
+                &params,
+                &case.timestamp,
+                &case.nonce,
+            )
             .unwrap();
         let header = signed.headers()["authorization"].to_str().unwrap();
         assert_eq!(header, case.authorization, "{}: Authorization header", case.name);

@@ -24,11 +24,9 @@ pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
     out.push_str(&scheme);
     out.push_str("://");
     out.push_str(&host);
-    if let Some(port) = authority.port_u16() {
-        if Some(port) != default_port {
-            out.push(':');
-            out.push_str(&port.to_string());
-        }
+    if let Some(port) = authority.port_u16().filter(|p| Some(*p) != default_port) {
+        out.push(':');
+        out.push_str(&port.to_string());
     }
     let path = uri.path();
     out.push_str(if path.is_empty() { "/" } else { path });
@@ -42,8 +40,10 @@ pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
 /// parameter that takes part (§3.4.1.3.1): query, form body, and the protocol parameters
 /// except `realm` and `oauth_signature`.
 pub fn normalize_parameters<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
-    let mut encoded: Vec<(String, String)> =
-        params.iter().map(|(k, v)| (encode(k.as_ref()).into_owned(), encode(v.as_ref()).into_owned())).collect();
+    let mut encoded: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (encode(k.as_ref()).into_owned(), encode(v.as_ref()).into_owned()))
+        .collect();
     encoded.sort_unstable();
     let mut out = String::with_capacity(encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (k, v) in &encoded {
@@ -60,7 +60,8 @@ pub fn normalize_parameters<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> 
 /// Concatenates the signature base string of RFC 5849 §3.4.1.1:
 /// `METHOD&encode(base-string-uri)&encode(normalised-parameters)`.
 pub fn signature_base_string(method: &http::Method, base_uri: &str, normalized_params: &str) -> String {
-    let mut out = String::with_capacity(method.as_str().len() + base_uri.len() * 2 + normalized_params.len() * 2);
+    let mut out =
+        String::with_capacity(method.as_str().len() + base_uri.len() * 2 + normalized_params.len() * 2);
     out.push_str(&method.as_str().to_ascii_uppercase());
     out.push('&');
     out.push_str(&encode(base_uri));

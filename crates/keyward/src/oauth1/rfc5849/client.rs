@@ -31,7 +31,11 @@ pub struct ClientCredentials {
 impl ClientCredentials {
     /// Credentials with a shared secret (HMAC and PLAINTEXT methods).
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
-        Self { client_id: client_id.into(), client_secret: SecretString::new(client_secret), rsa_private_key: None }
+        Self {
+            client_id: client_id.into(),
+            client_secret: SecretString::new(client_secret),
+            rsa_private_key: None,
+        }
     }
 
     /// Adds an RSA private key (RSA methods, §3.4.3).
@@ -247,8 +251,9 @@ impl Signer {
         match self.signature_type {
             SignatureType::Header => {
                 let value = authorization_header(self.realm.as_deref(), &oauth);
-                let value = http::HeaderValue::try_from(value)
-                    .map_err(|_| SignError::Placement("the Authorization header is not a valid header value"))?;
+                let value = http::HeaderValue::try_from(value).map_err(|_| {
+                    SignError::Placement("the Authorization header is not a valid header value")
+                })?;
                 parts.headers.insert(http::header::AUTHORIZATION, value);
             }
             SignatureType::Query => {
@@ -260,8 +265,9 @@ impl Signer {
                 }
                 pq.push_str(&encode_pairs(&oauth));
                 let mut uri = http::uri::Parts::from(parts.uri);
-                uri.path_and_query =
-                    Some(pq.parse().map_err(|_| SignError::Placement("the signed query is not a valid URI"))?);
+                uri.path_and_query = Some(
+                    pq.parse().map_err(|_| SignError::Placement("the signed query is not a valid URI"))?,
+                );
                 parts.uri = http::Uri::from_parts(uri)
                     .map_err(|_| SignError::Placement("the signed query is not a valid URI"))?;
             }

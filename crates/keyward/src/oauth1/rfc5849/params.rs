@@ -63,7 +63,8 @@ pub fn parse_authorization_params(s: &str) -> Result<Vec<(String, String)>, Pars
             return Err(ParseError::MalformedHeader("a malformed parameter name"));
         }
         rest = rest[eq + 1..].trim_start_matches([' ', '\t']);
-        let quoted = rest.strip_prefix('"').ok_or(ParseError::MalformedHeader("a value that is not quoted"))?;
+        let quoted =
+            rest.strip_prefix('"').ok_or(ParseError::MalformedHeader("a value that is not quoted"))?;
         let end = quoted.find('"').ok_or(ParseError::MalformedHeader("an unterminated quoted value"))?;
         let value = &quoted[..end];
         if value.contains('\\') {
@@ -143,9 +144,11 @@ impl SignedRequest {
             base_string_uri(uri)?
         } else {
             let host = headers.get(http::header::HOST).ok_or(ParseError::Uri("no Host header"))?;
-            let host = std::str::from_utf8(host.as_bytes()).map_err(|_| ParseError::NotUtf8("Host header"))?;
-            let rebuilt: http::Uri =
-                format!("http://{host}{}", uri.path()).parse().map_err(|_| ParseError::Uri("invalid Host header"))?;
+            let host =
+                std::str::from_utf8(host.as_bytes()).map_err(|_| ParseError::NotUtf8("Host header"))?;
+            let rebuilt: http::Uri = format!("http://{host}{}", uri.path())
+                .parse()
+                .map_err(|_| ParseError::Uri("invalid Host header"))?;
             base_string_uri(&rebuilt)?
         };
 
@@ -235,10 +238,9 @@ impl SignedRequest {
             self.require(names::TIMESTAMP)?;
             self.require(names::NONCE)?;
         }
-        if let Some(ts) = self.timestamp() {
-            if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) || ts.parse::<i64>().is_err() {
-                return Err(ParseError::Invalid(names::TIMESTAMP));
-            }
+        let numeric = |ts: &str| ts.bytes().all(|b| b.is_ascii_digit()) && ts.parse::<i64>().is_ok();
+        if self.timestamp().is_some_and(|ts| !numeric(ts)) {
+            return Err(ParseError::Invalid(names::TIMESTAMP));
         }
         if self.version().is_some_and(|v| v != "1.0") {
             return Err(ParseError::Invalid(names::VERSION));

@@ -108,10 +108,14 @@ fn hmac_sign<M: Mac + hmac::digest::KeyInit>(key: &str, base: &str) -> Result<Ve
     Ok(mac.finalize().into_bytes().to_vec())
 }
 
-fn hmac_verify<M: Mac + hmac::digest::KeyInit>(key: &str, base: &str, signature: &str) -> Result<(), VerifyError> {
+fn hmac_verify<M: Mac + hmac::digest::KeyInit>(
+    key: &str,
+    base: &str,
+    signature: &str,
+) -> Result<(), VerifyError> {
     let given = BASE64.decode(signature).map_err(|_| VerifyError::InvalidSignature)?;
-    let mut mac =
-        <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes()).map_err(|_| VerifyError::InvalidSignature)?;
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes())
+        .map_err(|_| VerifyError::InvalidSignature)?;
     mac.update(base.as_bytes());
     // `verify_slice` compares in constant time.
     mac.verify_slice(&given).map_err(|_| VerifyError::InvalidSignature)
@@ -147,7 +151,11 @@ impl SignatureMethod for HmacSha256 {
         Ok(BASE64.encode(hmac_sign::<Hmac<Sha256>>(&key, base)?))
     }
     fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
-        hmac_verify::<Hmac<Sha256>>(&shared_secret_key(keys.client_secret, keys.token_secret), base, signature)
+        hmac_verify::<Hmac<Sha256>>(
+            &shared_secret_key(keys.client_secret, keys.token_secret),
+            base,
+            signature,
+        )
     }
     fn hash_body(&self, body: &[u8]) -> String {
         BASE64.encode(Sha256::digest(body))
@@ -285,13 +293,20 @@ impl SignatureMethods {
 
 impl Default for SignatureMethods {
     fn default() -> Self {
-        Self::empty().register(HmacSha1).register(HmacSha256).register(RsaSha1).register(RsaSha256).register(Plaintext)
+        Self::empty()
+            .register(HmacSha1)
+            .register(HmacSha256)
+            .register(RsaSha1)
+            .register(RsaSha256)
+            .register(Plaintext)
     }
 }
 
 impl fmt::Debug for SignatureMethods {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.methods.iter().map(|(n, (_, a))| (n, if *a { "allowed" } else { "refused" }))).finish()
+        f.debug_map()
+            .entries(self.methods.iter().map(|(n, (_, a))| (n, if *a { "allowed" } else { "refused" })))
+            .finish()
     }
 }
 

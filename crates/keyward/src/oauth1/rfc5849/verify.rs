@@ -15,11 +15,11 @@ impl SignedRequest {
     pub fn verify(&self, methods: &SignatureMethods, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
         let method = methods.get(self.signature_method())?;
         method.verify(&self.base_string(), self.signature(), keys)?;
-        if let (Some(sent), Some(body)) = (self.body_hash(), self.hashed_body()) {
-            if !ct_eq(method.hash_body(body).as_bytes(), sent.as_bytes()) {
-                return Err(VerifyError::InvalidBodyHash);
+        match (self.body_hash(), self.hashed_body()) {
+            (Some(sent), Some(body)) if !ct_eq(method.hash_body(body).as_bytes(), sent.as_bytes()) => {
+                Err(VerifyError::InvalidBodyHash)
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -1,0 +1,196 @@
+//! Rejections when reading an incoming request's protocol parameters (RFC 5849 §3.5):
+//! each malformed input gives its own typed [`ParseError`], never a panic.
+
+use keyward::oauth1::rfc5849::{ParseError, SignatureType, SignedRequest};
+
+const GOOD: &str = r#"oauth_consumer_key="ck", oauth_signature_method="HMAC-SHA1", oauth_timestamp="137131200", oauth_nonce="n", oauth_signature="c2ln""#;
+
+fn parse(uri: &str, auth: Option<&str>, form_body: Option<&str>) -> Result<SignedRequest, ParseError> {
+    let mut b = http::Request::post(uri);
+    if let Some(a) = auth {
+        b = b.header("authorization", a);
+    }
+    let body = match form_body {
+        Some(f) => {
+            b = b.header("content-type", "application/x-www-form-urlencoded");
+            f.as_bytes().to_vec()
+        }
+        None => Vec::new(),
+    };
+    SignedRequest::from_http(&b.body(body).unwrap())
+}
+
+#[test]
+fn accepts_a_well_formed_header() {
+    let r = parse("https://e.com/r", Some(&format!("OAuth {GOOD}")), None).unwrap();
+    assert_eq!(r.consumer_key(), "ck");
+    assert_eq!(r.signature(), "c2ln");
+    assert_eq!(r.signature_type(), SignatureType::Header);
+    // Scheme is case-insensitive; empty list elements and tabs are tolerated.
+    let r = parse("https://e.com/r", Some(&format!("oauth\t,{GOOD},")), None).unwrap();
+    assert_eq!(r.nonce(), Some("n"));
+}
+
+#[test]
+fn malformed_headers() {
+    let cases = [
+        r#"OAuth oauth_consumer_key=ck"#,
+        r#"OAuth oauth_consumer_key="ck"#,
+        r#"OAuth oauth_consumer_key="ck" oauth_nonce="n""#,
+        r#"OAuth ="ck""#,
+        r#"OAuth oauth_consumer_key"#,
+        r#"OAuth oauth_consumer_key="c\"k""#,
+        r#"OAuth foo="bar""#,
+    ];
+    for auth in cases {
+        let err = parse("https://e.com/r", Some(auth), None).unwrap_err();
+        assert!(matches!(err, ParseError::MalformedHeader(_)), "{auth}: {err:?}");
+    }
+}
+
+#[test]
+fn two_oauth_headers_are_refused() {
+    let req = http::Request::get("https://e.com/r")
+        .header("authorization", format!("OAuth {GOOD}"))
+        .header("authorization", format!("OAuth {GOOD}"))
+        .body(Vec::new())
+        .unwrap();
+    assert!(matches!(SignedRequest::from_http(&req), Err(ParseError::MalformedHeader(_))));
+    // A header of another scheme is not OAuth's business.
+    let req = http::Request::get("https://e.com/r")
+        .header("authorization", "Bearer abc")
+        .header("authorization", format!("OAuth {GOOD}"))
+        .body(Vec::new())
+        .unwrap();
+    assert!(SignedRequest::from_http(&req).is_ok());
+}
+
+#[test]
+fn non_utf8_and_bad_escapes() {
+    let req = http::Request::get("https://e.com/r")
+        .header("authorization", http::HeaderValue::from_bytes(b"OAuth oauth_consumer_key=\"\xff\"").unwrap())
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(SignedRequest::from_http(&req).unwrap_err(), ParseError::NotUtf8("Authorization header"));
+
+    let bad = format!("OAuth {}", GOOD.replace(r#""ck""#, r#""c%FFk""#));
+    assert_eq!(
+        parse("https://e.com/r", Some(&bad), None).unwrap_err(),
+        ParseError::NotUtf8("Authorization header")
+    );
+    let bad = format!("OAuth {}", GOOD.replace(r#""ck""#, r#""c%Gk""#));
+    assert_eq!(
+        parse("https://e.com/r", Some(&bad), None).unwrap_err(),
+        ParseError::BadEncoding("Authorization header")
+    );
+
+    let q = "https://e.com/r?oauth_consumer_key=%ZZ";
+    assert_eq!(parse(q, None, None).unwrap_err(), ParseError::BadEncoding("query"));
+    let q = "https://e.com/r?x=%C3%28";
+    assert_eq!(parse(q, Some(&format!("OAuth {GOOD}")), None).unwrap_err(), ParseError::NotUtf8("query"));
+
+    let req = http::Request::post("https://e.com/r")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(b"a=\xff".to_vec())
+        .unwrap();
+    assert_eq!(SignedRequest::from_http(&req).unwrap_err(), ParseError::NotUtf8("body"));
+}
+
+#[test]
+fn duplicates_within_and_across_places() {
+    let dup = format!("OAuth {GOOD}, oauth_nonce=\"again\"");
+    assert_eq!(
+        parse("https://e.com/r", Some(&dup), None).unwrap_err(),
+        ParseError::Duplicated("oauth_nonce".into())
+    );
+
+    let dup_realm = format!("OAuth realm=\"a\", realm=\"b\", {GOOD}");
+    assert_eq!(
+        parse("https://e.com/r", Some(&dup_realm), None).unwrap_err(),
+        ParseError::Duplicated("realm".into())
+    );
+
+    let q = "https://e.com/r?oauth_nonce=1&oauth_nonce=2";
+    assert_eq!(parse(q, None, None).unwrap_err(), ParseError::Duplicated("oauth_nonce".into()));
+
+    // What Authlib's client does: the same parameter in query and body.
+    let form = "oauth_consumer_key=ck&oauth_signature_method=PLAINTEXT&oauth_signature=s%26";
+    let q = format!("https://e.com/r?{form}");
+    assert_eq!(parse(&q, None, Some(form)).unwrap_err(), ParseError::Duplicated("oauth_consumer_key".into()));
+
+    // Header and query each carrying the same parameter.
+    let q = "https://e.com/r?oauth_nonce=n";
+    assert_eq!(
+        parse(q, Some(&format!("OAuth {GOOD}")), None).unwrap_err(),
+        ParseError::Duplicated("oauth_nonce".into())
+    );
+}
+
+#[test]
+fn parameters_split_across_places_are_refused() {
+    let auth = r#"OAuth oauth_consumer_key="ck", oauth_signature_method="PLAINTEXT", oauth_signature="s%26""#;
+    let err = parse("https://e.com/r?oauth_token=t", Some(auth), None).unwrap_err();
+    assert_eq!(err, ParseError::MixedPlaces(SignatureType::Header, SignatureType::Query));
+}
+
+#[test]
+fn missing_and_invalid_parameters() {
+    assert_eq!(parse("https://e.com/r", None, None).unwrap_err(), ParseError::NoParameters);
+    assert_eq!(parse("https://e.com/r", Some("Bearer x"), None).unwrap_err(), ParseError::NoParameters);
+    for name in
+        ["oauth_consumer_key", "oauth_signature_method", "oauth_signature", "oauth_timestamp", "oauth_nonce"]
+    {
+        let auth: Vec<&str> = GOOD.split(", ").filter(|p| !p.starts_with(&format!("{name}="))).collect();
+        let err = parse("https://e.com/r", Some(&format!("OAuth {}", auth.join(", "))), None).unwrap_err();
+        assert!(matches!(&err, ParseError::Missing(n) if *n == name), "without {name}: {err:?}");
+    }
+    // PLAINTEXT may omit timestamp and nonce (§3.1).
+    let plain =
+        r#"OAuth oauth_consumer_key="ck", oauth_signature_method="PLAINTEXT", oauth_signature="s%26""#;
+    let r = parse("https://e.com/r", Some(plain), None).unwrap();
+    assert_eq!((r.timestamp(), r.nonce()), (None, None));
+    assert_eq!(r.require("oauth_token").unwrap_err(), ParseError::Missing("oauth_token"));
+
+    let cases = [
+        (GOOD.replace("137131200", "12x"), "oauth_timestamp"),
+        (GOOD.replace("137131200", "-5"), "oauth_timestamp"),
+        (GOOD.replace("137131200", "99999999999999999999999"), "oauth_timestamp"),
+        (GOOD.replace(r#""ck""#, r#""""#), "oauth_consumer_key"),
+        (format!("{GOOD}, oauth_version=\"2.0\""), "oauth_version"),
+    ];
+    for (auth, name) in cases {
+        let err = parse("https://e.com/r", Some(&format!("OAuth {auth}")), None).unwrap_err();
+        assert_eq!(err, ParseError::Invalid(name), "{auth}");
+    }
+}
+
+#[test]
+fn body_hash_is_refused_on_form_bodies() {
+    let auth = format!("OAuth {GOOD}, oauth_body_hash=\"2jmj7l5rSw0yVb%2FvlWAYkK%2FYBwk%3D\"");
+    let err = parse("https://e.com/r", Some(&auth), Some("a=1")).unwrap_err();
+    assert_eq!(err, ParseError::Invalid("oauth_body_hash"));
+}
+
+#[test]
+fn relative_uris_need_a_host() {
+    let req =
+        http::Request::get("/r").header("authorization", format!("OAuth {GOOD}")).body(Vec::new()).unwrap();
+    assert!(matches!(SignedRequest::from_http(&req), Err(ParseError::Uri(_))));
+    let req = http::Request::get("/r?x=1")
+        .header("host", "API.example.com:80")
+        .header("authorization", format!("OAuth {GOOD}"))
+        .body(Vec::new())
+        .unwrap();
+    let r = SignedRequest::from_http(&req).unwrap();
+    assert_eq!(r.base_uri(), "http://api.example.com/r");
+    assert_eq!(r.params(), [("x".to_owned(), "1".to_owned())]);
+    assert_eq!(r.with_base_uri("https://api.example.com/r").unwrap().base_uri(), "https://api.example.com/r");
+}
+
+#[test]
+fn debug_hides_the_verifier() {
+    let auth = format!("OAuth {GOOD}, oauth_verifier=\"s3cret-verifier\"");
+    let r = parse("https://e.com/r", Some(&auth), None).unwrap();
+    assert_eq!(r.verifier(), Some("s3cret-verifier"));
+    assert!(!format!("{r:?}").contains("s3cret-verifier"));
+}
