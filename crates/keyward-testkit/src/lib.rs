@@ -64,3 +64,5 @@ macro_rules! require_or_skip {
         }
     };
 }
+
+pub mod jose;

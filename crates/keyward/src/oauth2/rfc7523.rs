@@ -1,0 +1,155 @@
+//! RFC 7523, JWT Profile for OAuth 2.0 Client Authentication (§2.2, §3), as OpenID
+//! Connect Core §9 names it: `client_secret_jwt` and `private_key_jwt`.
+
+use super::rfc6749::AuthContext;
+use super::{FormRequest, OAuth2Error};
+use crate::common::secret::SecretString;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+/// The `client_assertion_type` of RFC 7523 §2.2.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Lifetime of a client assertion, in seconds.
+pub const ASSERTION_LIFETIME: i64 = 60;
+
+/// The key a client assertion is signed with.
+#[derive(Clone)]
+pub struct AssertionKey {
+    key: EncodingKey,
+    alg: Algorithm,
+    kid: Option<String>,
+}
+
+impl std::fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl AssertionKey {
+    /// `client_secret_jwt`: HMAC with the client secret (HS256 unless `alg` says HS384/HS512).
+    pub fn client_secret(secret: &SecretString, alg: Option<Algorithm>) -> Result<Self, OAuth2Error> {
+        let alg = alg.unwrap_or(Algorithm::HS256);
+        if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+            return Err(OAuth2Error::Config(format!("client_secret_jwt needs an HMAC alg, not {alg:?}")));
+        }
+        Ok(Self { key: EncodingKey::from_secret(secret.secret().as_bytes()), alg, kid: None })
+    }
+
+    /// `private_key_jwt`: an RSA private key in PEM (PKCS#1 or PKCS#8), RS256 unless `alg`
+    /// names another RSA alg; `kid` goes in the JWS header when given.
+    pub fn rsa_pem(
+        pem: &SecretString,
+        alg: Option<Algorithm>,
+        kid: Option<String>,
+    ) -> Result<Self, OAuth2Error> {
+        use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+        use rsa::pkcs8::DecodePrivateKey;
+        let alg = alg.unwrap_or(Algorithm::RS256);
+        if !matches!(
+            alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ) {
+            return Err(OAuth2Error::Config(format!("an RSA key cannot sign {alg:?}")));
+        }
+        let text = pem.secret().trim();
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(text)
+            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(text))
+            .map_err(|e| OAuth2Error::Config(format!("private key PEM: {e}")))?;
+        let der = key.to_pkcs1_der().map_err(|e| OAuth2Error::Config(format!("private key: {e}")))?;
+        Ok(Self { key: EncodingKey::from_rsa_der(der.as_bytes()), alg, kid })
+    }
+
+    /// The signing algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+}
+
+/// The claims of a client assertion (RFC 7523 §3).
+#[derive(Debug, Clone, Serialize)]
+pub struct AssertionClaims<'a> {
+    /// The client id.
+    pub iss: &'a str,
+    /// The client id.
+    pub sub: &'a str,
+    /// The token endpoint URL.
+    pub aud: &'a str,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry: `iat` + [`ASSERTION_LIFETIME`].
+    pub exp: i64,
+    /// A unique id, so the server can refuse replays.
+    pub jti: &'a str,
+}
+
+/// Signs a client assertion for `audience` (the token endpoint), RFC 7523 §3.
+pub fn client_assertion(
+    key: &AssertionKey,
+    audience: &str,
+    ctx: &AuthContext<'_>,
+) -> Result<String, OAuth2Error> {
+    let claims = AssertionClaims {
+        iss: ctx.client_id,
+        sub: ctx.client_id,
+        aud: audience,
+        iat: ctx.now,
+        exp: ctx.now + ASSERTION_LIFETIME,
+        jti: ctx.unique,
+    };
+    let mut header = Header::new(key.alg);
+    header.kid = key.kid.clone();
+    jsonwebtoken::encode(&header, &claims, &key.key).map_err(|e| OAuth2Error::Jwt(e.to_string()))
+}
+
+/// Authenticates a token-endpoint request with a client assertion (RFC 7523 §2.2): adds
+/// `client_assertion_type` and `client_assertion`, with the request's URL as `aud`.
+pub fn authenticate_with_jwt(
+    request: &mut FormRequest,
+    key: &AssertionKey,
+    ctx: &AuthContext<'_>,
+) -> Result<(), OAuth2Error> {
+    let assertion = client_assertion(key, &request.url, ctx)?;
+    request.set("client_assertion_type", CLIENT_ASSERTION_TYPE);
+    request.set("client_assertion", assertion);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_secret_jwt_claims() {
+        let secret = SecretString::new("0123456789abcdef0123456789abcdef");
+        let key = AssertionKey::client_secret(&secret, None).unwrap();
+        let ctx = AuthContext { client_id: "cid", client_secret: Some(&secret), now: 1000, unique: "jti-1" };
+        let mut r = FormRequest::new("https://as.example/token").param("grant_type", "client_credentials");
+        authenticate_with_jwt(&mut r, &key, &ctx).unwrap();
+        assert_eq!(r.get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
+        let jwt = r.get("client_assertion").unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+        v.validate_exp = false;
+        v.set_audience(&["https://as.example/token"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            jwt,
+            &jsonwebtoken::DecodingKey::from_secret(secret.secret().as_bytes()),
+            &v,
+        )
+        .unwrap();
+        let c = data.claims;
+        assert_eq!((c["iss"].as_str(), c["sub"].as_str()), (Some("cid"), Some("cid")));
+        assert_eq!(
+            (c["iat"].as_i64(), c["exp"].as_i64(), c["jti"].as_str()),
+            (Some(1000), Some(1060), Some("jti-1"))
+        );
+        assert!(AssertionKey::client_secret(&secret, Some(Algorithm::RS256)).is_err());
+        assert!(!format!("{key:?}").contains("0123"));
+    }
+}
