@@ -18,6 +18,7 @@ pub mod body_hash;
 pub mod client;
 pub mod error;
 pub mod params;
+pub mod provider;
 pub mod signature;
 pub mod store;
 mod verify;

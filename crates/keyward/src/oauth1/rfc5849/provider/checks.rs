@@ -1,0 +1,85 @@
+//! Checks shared by every endpoint that need no store: the timestamp window (RFC 5849 §3.3)
+//! and the transport (§4.8: the protocol relies on TLS for what it does not sign).
+
+use super::error::{InvalidRequest, ProviderError};
+use std::net::IpAddr;
+
+/// Parses `oauth_timestamp` (a positive integer of seconds, RFC 5849 §3.3) and checks that
+/// it is within `window` seconds of `now`, in the past *or in the future*.
+pub(crate) fn check_timestamp(raw: &str, now: i64, window: i64) -> Result<i64, ProviderError> {
+    if raw.is_empty() || raw.len() > 18 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(InvalidRequest::MalformedTimestamp.into());
+    }
+    let ts: i64 = raw.parse().map_err(|_| InvalidRequest::MalformedTimestamp)?;
+    if ts <= 0 {
+        return Err(InvalidRequest::MalformedTimestamp.into());
+    }
+    if now.abs_diff(ts) > window.unsigned_abs() {
+        return Err(InvalidRequest::StaleTimestamp.into());
+    }
+    Ok(ts)
+}
+
+/// Accepts a request made over https, or to a loopback host (`localhost`, `127.0.0.0/8`,
+/// `::1`), or any request when `allow_insecure` (tests only). The URI must be absolute:
+/// the glue reconstructs it from the `Host` header and its configured scheme.
+pub(crate) fn check_transport(uri: &http::Uri, allow_insecure: bool) -> Result<(), ProviderError> {
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return Err(InvalidRequest::RelativeUri.into());
+    };
+    if allow_insecure || scheme.eq_ignore_ascii_case("https") || is_loopback(host) {
+        return Ok(());
+    }
+    Err(ProviderError::InsecureTransport)
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(r: Result<impl Sized, ProviderError>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn timestamp_window_is_symmetric() {
+        let now = 1_700_000_000;
+        assert_eq!(check_timestamp("1700000000", now, 300).unwrap(), now);
+        assert!(check_timestamp("1699999700", now, 300).is_ok());
+        assert!(check_timestamp("1700000300", now, 300).is_ok());
+        for stale in ["1699999699", "1700000301", "1"] {
+            let e = check_timestamp(stale, now, 300).unwrap_err();
+            assert!(matches!(e, ProviderError::InvalidRequest(InvalidRequest::StaleTimestamp)), "{stale}");
+        }
+        for bad in ["", "+1700000000", "-5", "17e8", "0", "99999999999999999999", " 1700000000"] {
+            let e = check_timestamp(bad, now, 300).unwrap_err();
+            assert!(
+                matches!(e, ProviderError::InvalidRequest(InvalidRequest::MalformedTimestamp)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn transport_needs_https_or_loopback() {
+        let ok = |u: &str| code(check_transport(&u.parse().unwrap(), false));
+        assert_eq!(ok("https://api.example.com/x"), "ok");
+        assert_eq!(ok("http://127.0.0.1:8080/x"), "ok");
+        assert_eq!(ok("http://127.1.2.3/x"), "ok");
+        assert_eq!(ok("http://[::1]:80/x"), "ok");
+        assert_eq!(ok("http://localhost/x"), "ok");
+        assert_eq!(ok("http://api.example.com/x"), "insecure_transport");
+        assert_eq!(ok("http://10.0.0.1/x"), "insecure_transport");
+        assert_eq!(ok("http://localhost.evil.example/x"), "insecure_transport");
+        assert_eq!(ok("/relative"), "invalid_request");
+        assert_eq!(code(check_transport(&"http://api.example.com/".parse().unwrap(), true)), "ok");
+    }
+}
