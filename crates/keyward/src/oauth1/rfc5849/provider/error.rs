@@ -6,6 +6,7 @@
 //! error becomes a status.
 
 use crate::common::ErrorBody;
+use crate::oauth1::rfc5849::store::StoreError;
 use http::StatusCode;
 
 /// Why a request is malformed (all answered `400 invalid_request`, RFC 5849 §3.2).
@@ -85,7 +86,7 @@ pub enum ProviderError {
     MethodNotAllowed,
     /// `500 server_error`: a store failed. The detail stays in the source, not on the wire.
     #[error("store failure: {0}")]
-    Store(String),
+    Store(#[source] StoreError),
 }
 
 impl ProviderError {
@@ -175,7 +176,7 @@ mod tests {
             (ProviderError::InvalidSignature, "invalid_signature", 401),
             (ProviderError::InvalidNonce, "invalid_nonce", 401),
             (ProviderError::MethodNotAllowed, "method_not_allowed", 405),
-            (ProviderError::Store("connection refused at 10.0.0.5".into()), "server_error", 500),
+            (ProviderError::Store(StoreError::Corrupt("row at 10.0.0.5".into())), "server_error", 500),
         ];
         for (err, code, status) in table {
             assert_eq!(err.code(), code);

@@ -6,11 +6,25 @@
 //! Every endpoint takes an [`http::Request<Vec<u8>>`] whose URI is absolute (the framework
 //! glue rebuilds it from the `Host` header and the scheme it is configured with) and answers
 //! an [`http::Response<Vec<u8>>`] or a [`ProviderError`] that knows its status and body.
+//!
+//! Every signed request is checked in one order (RFC 5849 §3.2): transport (https or
+//! loopback), protocol parameters (each once, in one place), signature method (allow-list,
+//! HMAC-SHA1 by default), timestamp (within the window, past *or* future), client, token,
+//! signature, and last the nonce, inserted atomically so that of two identical requests
+//! exactly one passes.
 
+mod authorize;
 mod checks;
 pub mod config;
 pub mod error;
+mod resource;
 pub mod response;
+mod server;
+mod temporary;
+mod token;
 
+pub use authorize::{AuthorizationRequest, Consent};
 pub use config::{CredentialGenerator, CredentialKind, ProviderConfig};
 pub use error::{InvalidRequest, ProviderError};
+pub use resource::{Protected, ResourceProtector};
+pub use server::{AuthorizationServer, ProviderBuilder};

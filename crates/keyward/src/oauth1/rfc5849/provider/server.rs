@@ -1,0 +1,251 @@
+//! The provider's shared state and the validation every signed request goes through
+//! (RFC 5849 §3.2): transport, parameters, signature method, timestamp window, client,
+//! signature and nonce, in that order.
+
+use super::checks::{check_timestamp, check_transport};
+use super::config::{CredentialKind, ProviderConfig};
+use super::error::{InvalidRequest, ProviderError};
+use crate::common::clock::{Clock, SystemClock};
+use crate::common::random::{OsRandom, RandomSource};
+use crate::oauth1::rfc5849::error::{ParseError, VerifyError};
+use crate::oauth1::rfc5849::names;
+use crate::oauth1::rfc5849::params::SignedRequest;
+use crate::oauth1::rfc5849::signature::{SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
+use crate::oauth1::rfc5849::store::{Client, NonceKey, OAuth1Store, StoreError};
+use std::fmt;
+use std::sync::Arc;
+
+impl From<StoreError> for ProviderError {
+    fn from(e: StoreError) -> Self {
+        ProviderError::Store(e)
+    }
+}
+
+impl From<ParseError> for ProviderError {
+    /// Parse failures of RFC 5849 §3.5, as Authlib reports them.
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::MalformedHeader(_) => InvalidRequest::MalformedHeader.into(),
+            ParseError::NotUtf8(_) | ParseError::BadEncoding(_) => InvalidRequest::Encoding.into(),
+            ParseError::Duplicated(name) => ProviderError::DuplicatedOAuthProtocolParameter(name),
+            ParseError::MixedPlaces(_, second) => {
+                ProviderError::DuplicatedOAuthProtocolParameter(format!("parameters in the {second}"))
+            }
+            ParseError::NoParameters => ProviderError::MissingRequiredParameter(names::CONSUMER_KEY),
+            ParseError::Missing(name) => ProviderError::MissingRequiredParameter(name),
+            ParseError::Invalid(names::TIMESTAMP) => InvalidRequest::MalformedTimestamp.into(),
+            ParseError::Invalid(names::VERSION) => InvalidRequest::UnsupportedVersion.into(),
+            // An empty required value is as good as none (Authlib: `if not request.client_id`).
+            ParseError::Invalid(
+                name @ (names::CONSUMER_KEY | names::SIGNATURE_METHOD | names::SIGNATURE),
+            ) => ProviderError::MissingRequiredParameter(name),
+            ParseError::Invalid(_) => InvalidRequest::Other("invalid protocol parameter value").into(),
+            ParseError::Uri(_) => InvalidRequest::RelativeUri.into(),
+        }
+    }
+}
+
+impl From<VerifyError> for ProviderError {
+    /// Signature failures of RFC 5849 §3.2.
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::UnsupportedMethod(_) | VerifyError::MethodNotAllowed(_) => {
+                ProviderError::UnsupportedSignatureMethod
+            }
+            _ => ProviderError::InvalidSignature,
+        }
+    }
+}
+
+/// The state every endpoint shares: stores, clock, randomness, configuration and the
+/// signature-method allow-list.
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn OAuth1Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) config: ProviderConfig,
+    pub(crate) methods: SignatureMethods,
+}
+
+/// Builds an [`AuthorizationServer`] and its [`ResourceProtector`](super::ResourceProtector)
+/// (RFC 5849 §2, §3).
+///
+/// Defaults: the system clock, the OS random source, [`ProviderConfig::default`], and only
+/// `HMAC-SHA1` allowed (RFC 5849 §3.4; add HMAC-SHA256, RSA-SHA1/256 or PLAINTEXT with
+/// [`signature_methods`](Self::signature_methods)).
+pub struct ProviderBuilder {
+    inner: Inner,
+}
+
+impl fmt::Debug for ProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderBuilder")
+            .field("config", &self.inner.config)
+            .field("methods", &self.inner.methods)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderBuilder {
+    /// A builder over `store`.
+    pub fn new(store: Arc<dyn OAuth1Store>) -> Self {
+        Self {
+            inner: Inner {
+                store,
+                clock: Arc::new(SystemClock),
+                random: Arc::new(OsRandom),
+                config: ProviderConfig::default(),
+                methods: SignatureMethods::default().allow_only(&["HMAC-SHA1"]),
+            },
+        }
+    }
+
+    /// Reads time from `clock` (timestamps §3.3, expiries).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.inner.clock = Arc::new(clock);
+        self
+    }
+
+    /// Draws tokens, secrets and verifiers from `random` (§2.1–§2.3).
+    pub fn random(mut self, random: impl RandomSource) -> Self {
+        self.inner.random = Arc::new(random);
+        self
+    }
+
+    /// Uses `config` (lengths, expiries, generators, transport).
+    pub fn config(mut self, config: ProviderConfig) -> Self {
+        self.inner.config = config;
+        self
+    }
+
+    /// Accepts the methods `methods` allows (§3.4), e.g.
+    /// `SignatureMethods::default().allow_only(&["HMAC-SHA1", "RSA-SHA1"])`.
+    pub fn signature_methods(mut self, methods: SignatureMethods) -> Self {
+        self.inner.methods = methods;
+        self
+    }
+
+    /// The authorization server (§2).
+    pub fn build(self) -> AuthorizationServer {
+        AuthorizationServer { inner: Arc::new(self.inner) }
+    }
+}
+
+/// The OAuth 1.0a authorization server: the temporary credential (§2.1), resource owner
+/// authorization (§2.2) and token (§2.3) endpoints. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthorizationServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("config", &self.inner.config)
+            .field("methods", &self.inner.methods)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    /// A server over `store` with the defaults of [`ProviderBuilder`].
+    pub fn new(store: Arc<dyn OAuth1Store>) -> Self {
+        ProviderBuilder::new(store).build()
+    }
+
+    /// A builder over `store`.
+    pub fn builder(store: Arc<dyn OAuth1Store>) -> ProviderBuilder {
+        ProviderBuilder::new(store)
+    }
+
+    /// A resource protector (§3) sharing this server's stores and settings.
+    pub fn resource_protector(&self) -> super::ResourceProtector {
+        super::ResourceProtector { inner: self.inner.clone() }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProviderConfig {
+        &self.inner.config
+    }
+}
+
+/// A signed request whose syntax, method, timestamp and client have been checked.
+pub(crate) struct Checked {
+    pub(crate) request: SignedRequest,
+    pub(crate) client: Client,
+    pub(crate) now: i64,
+}
+
+impl Inner {
+    /// A fresh credential value.
+    pub(crate) fn generate(&self, kind: CredentialKind) -> String {
+        self.config.generate(kind, &*self.random)
+    }
+
+    /// Transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
+    /// (§3.3) and client (§3.2) — everything that needs no token or signature.
+    pub(crate) async fn check_request(&self, req: &http::Request<Vec<u8>>) -> Result<Checked, ProviderError> {
+        check_transport(req.uri(), self.config.allow_insecure_transport)?;
+        let request = SignedRequest::from_http(req)?;
+        let method = request.signature_method();
+        self.methods.get(method)?;
+        let now = self.clock.now();
+        match (request.timestamp(), request.nonce()) {
+            (Some(ts), _) => {
+                check_timestamp(ts, now, self.config.timestamp_window)?;
+            }
+            // Only PLAINTEXT may omit them (§3.1); the parser enforces that.
+            (None, _) if self.config.plaintext_requires_nonce => {
+                return Err(ProviderError::MissingRequiredParameter(names::TIMESTAMP));
+            }
+            (None, _) => {}
+        }
+        if request.timestamp().is_some() && request.nonce().is_none_or(str::is_empty) {
+            return Err(ProviderError::MissingRequiredParameter(names::NONCE));
+        }
+        let client =
+            self.store.get_client(request.consumer_key()).await?.ok_or(ProviderError::InvalidClient)?;
+        if let Some(allowed) = &client.allowed_signature_methods {
+            if !allowed.iter().any(|m| m == method) {
+                return Err(ProviderError::UnsupportedSignatureMethod);
+            }
+        }
+        Ok(Checked { request, client, now })
+    }
+
+    /// Verifies the signature (§3.2) with the client's keys and `token_secret`, then
+    /// records the nonce atomically (§3.3): a nonce already seen with this client, token and
+    /// timestamp is refused.
+    pub(crate) async fn authenticate(
+        &self,
+        checked: &Checked,
+        token_secret: &str,
+    ) -> Result<(), ProviderError> {
+        let Checked { request, client, now } = checked;
+        let rsa_key = match (&client.rsa_public_key, request.signature_method().starts_with("RSA-")) {
+            (Some(pem), true) => {
+                Some(rsa_public_key_from_pem(pem).map_err(|_| ProviderError::InvalidSignature)?)
+            }
+            _ => None,
+        };
+        let keys = VerifyKeys {
+            client_secret: client.client_secret.secret(),
+            token_secret,
+            rsa_public_key: rsa_key.as_ref(),
+        };
+        request.verify(&self.methods, &keys)?;
+        if let (Some(timestamp), Some(nonce)) = (request.timestamp_secs(), request.nonce()) {
+            let key = NonceKey {
+                client_id: client.client_id.clone(),
+                token: request.token().map(str::to_owned),
+                timestamp,
+                nonce: nonce.to_owned(),
+            };
+            let expires_at = now.saturating_add(self.config.nonce_ttl);
+            if !self.store.insert_nonce(&key, expires_at, *now).await? {
+                return Err(ProviderError::InvalidNonce);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! The temporary credential endpoint, RFC 5849 §2.1.
+
+use super::config::CredentialKind;
+use super::error::{InvalidRequest, ProviderError};
+use super::response::form_pairs;
+use super::server::AuthorizationServer;
+use crate::common::secret::SecretString;
+use crate::oauth1::rfc5849::names;
+use crate::oauth1::rfc5849::store::{StoreError, TemporaryCredential};
+
+/// How many times a generated token identifier that collides with a stored one is redrawn.
+pub(crate) const GENERATE_ATTEMPTS: usize = 3;
+
+/// True for `oob` or an absolute URL that can carry a query (RFC 5849 §2.1).
+pub(crate) fn is_valid_callback(callback: &str) -> bool {
+    callback == "oob" || url::Url::parse(callback).is_ok_and(|u| !u.cannot_be_a_base())
+}
+
+impl AuthorizationServer {
+    /// Issues temporary credentials (RFC 5849 §2.1) for a signed `POST` carrying
+    /// `oauth_callback`, and stores them with the configured lifetime.
+    ///
+    /// Checks, in order: the method is POST (else `405`), transport, parameters, the
+    /// signature-method allow-list, the timestamp window, `oauth_callback` (`oob` or an
+    /// absolute URL), the client, the signature (with an empty token secret) and the nonce.
+    pub async fn issue_temporary_credential(
+        &self,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<TemporaryCredential, ProviderError> {
+        if req.method() != http::Method::POST {
+            return Err(ProviderError::MethodNotAllowed);
+        }
+        let inner = &self.inner;
+        let checked = inner.check_request(req).await?;
+        let callback = checked
+            .request
+            .callback()
+            .filter(|c| !c.is_empty())
+            .ok_or(ProviderError::MissingRequiredParameter(names::CALLBACK))?;
+        if !is_valid_callback(callback) {
+            return Err(InvalidRequest::InvalidCallback.into());
+        }
+        inner.authenticate(&checked, "").await?;
+        let mut last = None;
+        for _ in 0..GENERATE_ATTEMPTS {
+            let credential = TemporaryCredential {
+                token: inner.generate(CredentialKind::TemporaryToken),
+                secret: SecretString::new(inner.generate(CredentialKind::TemporarySecret)),
+                client_id: checked.client.client_id.clone(),
+                callback_uri: callback.to_owned(),
+                expires_at: checked.now.saturating_add(inner.config.temporary_credential_ttl),
+                authorization: None,
+            };
+            match inner.store.create_temporary_credential(&credential).await {
+                Ok(()) => return Ok(credential),
+                Err(StoreError::Duplicate) => last = Some(StoreError::Duplicate),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.unwrap_or(StoreError::Duplicate).into())
+    }
+
+    /// [`issue_temporary_credential`](Self::issue_temporary_credential) as a response:
+    /// `oauth_token`, `oauth_token_secret` and `oauth_callback_confirmed=true`, form-encoded,
+    /// not cacheable (RFC 5849 §2.1), or the error's response.
+    pub async fn create_temporary_credential_response(
+        &self,
+        req: &http::Request<Vec<u8>>,
+    ) -> http::Response<Vec<u8>> {
+        match self.issue_temporary_credential(req).await {
+            Ok(c) => form_pairs([
+                (names::TOKEN, c.token.as_str()),
+                (names::TOKEN_SECRET, c.secret.secret()),
+                (names::CALLBACK_CONFIRMED, "true"),
+            ]),
+            Err(e) => e.to_response(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn callbacks_are_oob_or_absolute() {
+        for ok in ["oob", "https://c.example/cb?x=1", "http://127.0.0.1:9/cb", "myapp://done"] {
+            assert!(super::is_valid_callback(ok), "{ok}");
+        }
+        for bad in ["", "OOB", "/cb", "c.example/cb", "javascript:alert(1)", "mailto:a@b.c"] {
+            assert!(!super::is_valid_callback(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The token endpoint, RFC 5849 §2.3.
+
+use super::config::CredentialKind;
+use super::error::{InvalidRequest, ProviderError};
+use super::response::form_pairs;
+use super::server::AuthorizationServer;
+use super::temporary::GENERATE_ATTEMPTS;
+use crate::common::secret::{SecretString, ct_eq};
+use crate::oauth1::rfc5849::names;
+use crate::oauth1::rfc5849::store::{StoreError, TokenCredential};
+
+impl AuthorizationServer {
+    /// Exchanges an authorized temporary credential for a token credential (RFC 5849 §2.3).
+    ///
+    /// Order matters. First everything that authenticates the request: method (POST, else
+    /// `405`), transport, parameters, method allow-list, timestamp, client, the temporary
+    /// credential (it must exist, be unexpired and belong to the client), the signature with
+    /// the client's and the temporary credential's secrets, and the nonce. A request that
+    /// fails any of these leaves the temporary credential alone: a bystander who saw the
+    /// request token cannot cancel the user's flow.
+    ///
+    /// Then the temporary credential is *taken* from the store (atomically: of concurrent
+    /// exchanges, one gets it) and the `oauth_verifier` compared in constant time. A wrong
+    /// verifier on an authenticated request has thus consumed the credential: no second
+    /// guess. On success a token credential bound to the granting user is stored.
+    pub async fn issue_token_credential(
+        &self,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<TokenCredential, ProviderError> {
+        if req.method() != http::Method::POST {
+            return Err(ProviderError::MethodNotAllowed);
+        }
+        let inner = &self.inner;
+        let checked = inner.check_request(req).await?;
+        let token = checked
+            .request
+            .token()
+            .filter(|t| !t.is_empty())
+            .ok_or(ProviderError::MissingRequiredParameter(names::TOKEN))?;
+        let verifier = checked
+            .request
+            .verifier()
+            .filter(|v| !v.is_empty())
+            .ok_or(ProviderError::MissingRequiredParameter(names::VERIFIER))?;
+        let client_id = checked.client.client_id.as_str();
+        let pending = inner
+            .store
+            .get_temporary_credential(token, checked.now)
+            .await?
+            .filter(|c| !c.is_expired(checked.now) && c.client_id == client_id)
+            .ok_or(ProviderError::InvalidToken)?;
+        inner.authenticate(&checked, pending.secret.secret()).await?;
+
+        // Authenticated: from here on the temporary credential is spent, whatever happens.
+        let taken = inner
+            .store
+            .take_temporary_credential(token, checked.now)
+            .await?
+            .filter(|c| c.client_id == client_id)
+            .ok_or(ProviderError::InvalidToken)?;
+        let authorization = match taken.authorization {
+            Some(a) if ct_eq(a.verifier.secret().as_bytes(), verifier.as_bytes()) => a,
+            _ => return Err(InvalidRequest::InvalidVerifier.into()),
+        };
+
+        let mut last = None;
+        for _ in 0..GENERATE_ATTEMPTS {
+            let credential = TokenCredential {
+                token: inner.generate(CredentialKind::Token),
+                secret: SecretString::new(inner.generate(CredentialKind::TokenSecret)),
+                client_id: client_id.to_owned(),
+                user_id: authorization.user_id.clone(),
+                created_at: checked.now,
+            };
+            match inner.store.create_token_credential(&credential).await {
+                Ok(()) => return Ok(credential),
+                Err(StoreError::Duplicate) => last = Some(StoreError::Duplicate),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.unwrap_or(StoreError::Duplicate).into())
+    }
+
+    /// [`issue_token_credential`](Self::issue_token_credential) as a response:
+    /// `oauth_token` and `oauth_token_secret`, form-encoded, not cacheable (RFC 5849 §2.3),
+    /// or the error's response.
+    pub async fn create_token_response(&self, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        match self.issue_token_credential(req).await {
+            Ok(c) => form_pairs([(names::TOKEN, c.token.as_str()), (names::TOKEN_SECRET, c.secret.secret())]),
+            Err(e) => e.to_response(),
+        }
+    }
+}
