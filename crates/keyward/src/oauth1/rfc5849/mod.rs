@@ -11,7 +11,9 @@
 //! - [`params`]: reading an incoming request's protocol parameters from all three places
 //!   (§3.5), rejecting duplicates, and verifying its signature (§3.2);
 //! - [`body_hash`]: `oauth_body_hash` for bodies that are not forms (OAuth Request Body
-//!   Hash extension).
+//!   Hash extension);
+//! - [`provider`]: the provider's endpoints (§2.1–§2.3) and resource protector (§3) over
+//!   the async store traits of [`store`].
 
 pub mod base_string;
 pub mod body_hash;

@@ -205,10 +205,12 @@ impl Inner {
         }
         let client =
             self.store.get_client(request.consumer_key()).await?.ok_or(ProviderError::InvalidClient)?;
-        if let Some(allowed) = &client.allowed_signature_methods {
-            if !allowed.iter().any(|m| m == method) {
-                return Err(ProviderError::UnsupportedSignatureMethod);
-            }
+        if client
+            .allowed_signature_methods
+            .as_ref()
+            .is_some_and(|allowed| !allowed.iter().any(|m| m == method))
+        {
+            return Err(ProviderError::UnsupportedSignatureMethod);
         }
         Ok(Checked { request, client, now })
     }
