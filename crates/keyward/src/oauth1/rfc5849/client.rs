@@ -13,8 +13,10 @@ use rsa::RsaPrivateKey;
 use std::fmt;
 use std::sync::Arc;
 
-/// The length of the `oauth_nonce` values [`Signer::sign`] draws (alphanumeric, §3.3).
-pub const NONCE_LEN: usize = 32;
+/// The length of the `oauth_nonce` values [`Signer::sign`] draws (alphanumeric, §3.3):
+/// about 178 bits, and inside the 20–30 characters that `oauthlib`-based servers accept by
+/// default.
+pub const NONCE_LEN: usize = 30;
 
 /// The client credentials of RFC 5849 §1.1: identifier, shared secret and, for the RSA
 /// methods (§3.4.3), a private key.

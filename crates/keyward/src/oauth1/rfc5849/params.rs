@@ -30,6 +30,20 @@ impl fmt::Display for SignatureType {
     }
 }
 
+impl std::str::FromStr for SignatureType {
+    type Err = ParseError;
+
+    /// Reads Authlib's names: `HEADER`, `QUERY`, `BODY` (any case).
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s.to_ascii_uppercase().as_str() {
+            "HEADER" | "AUTH_HEADER" => Ok(Self::Header),
+            "QUERY" | "URI" => Ok(Self::Query),
+            "BODY" => Ok(Self::Body),
+            _ => Err(ParseError::Invalid("signature type")),
+        }
+    }
+}
+
 /// True when `headers` declare an `application/x-www-form-urlencoded` body (§3.4.1.3.1).
 pub fn is_form(headers: &http::HeaderMap) -> bool {
     headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
