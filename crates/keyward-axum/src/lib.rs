@@ -1,6 +1,8 @@
 //! # keyward-axum — Keyward for axum
 //!
-//! Conversions only: the flows live in `keyward-client` once.
+//! Conversions only: the flows live in `keyward-client` and `keyward` once.
+//!
+//! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
 //!   as Keyward's [`Session`](keyward_client::session::Session).
@@ -8,6 +10,8 @@
 //!   `SameSite=Lax`. tower-sessions defaults to `Strict`, with which the browser does not
 //!   send the session cookie on the provider's redirect back to the callback, and every
 //!   login fails with a state mismatch.
+
+pub mod provider;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -1,0 +1,250 @@
+//! The OAuth 1.0a provider (RFC 5849) on axum: conversions only, the flow lives in
+//! [`keyward::oauth1::rfc5849::provider`].
+//!
+//! - [`OAuth1Provider`]: the router state (or a part of it, through [`FromRef`]) holding the
+//!   [`AuthorizationServer`] and how requests are read ([`ProviderOptions`]).
+//! - [`temporary_credential_endpoint`] (RFC 5849 §2.1) and [`token_endpoint`] (§2.3):
+//!   handlers to mount with `any(..)`, so that a non-POST gets the provider's own
+//!   `405 method_not_allowed` body (with `post(..)`, axum answers an empty 405 itself).
+//! - [`OAuth1Request`]: the request as the core takes it, for the application's own
+//!   authorization (consent) handlers (§2.2).
+//! - [`OAuth1Protected`]: an extractor that validates a signed request (§3) and hands the
+//!   handler the client and the user the token acts for, or rejects with the error's status.
+//!
+//! ```no_run
+//! use axum::{Router, routing::{any, get}};
+//! use keyward::oauth1::rfc5849::provider::AuthorizationServer;
+//! use keyward_axum::provider::{OAuth1Protected, OAuth1Provider, temporary_credential_endpoint, token_endpoint};
+//! # fn app(server: AuthorizationServer) -> Router {
+//! async fn me(auth: OAuth1Protected) -> String {
+//!     format!("{} for {}", auth.client.client_id, auth.user_id())
+//! }
+//! Router::new()
+//!     .route("/oauth/request_token", any(temporary_credential_endpoint))
+//!     .route("/oauth/access_token", any(token_endpoint))
+//!     .route("/api/me", get(me))
+//!     .with_state(OAuth1Provider::new(server))
+//! # }
+//! ```
+
+use axum::body::Body;
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{self, HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
+use keyward::oauth1::rfc5849::provider::{
+    AuthorizationServer, InvalidRequest, Protected, ProviderError, ResourceProtector,
+};
+use keyward::oauth1::rfc5849::store::{Client, TokenCredential};
+use std::sync::Arc;
+
+/// The default cap on a request body read by the glue: 64 KiB. OAuth requests are small; a
+/// larger body is answered `400 invalid_request`.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// How the glue rebuilds the absolute URI the client signed (RFC 5849 §3.4.1.2) and how
+/// much body it reads.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    https: bool,
+    trust_forwarded_proto: bool,
+    body_limit: usize,
+}
+
+impl Default for ProviderOptions {
+    fn default() -> Self {
+        Self { https: false, trust_forwarded_proto: false, body_limit: DEFAULT_BODY_LIMIT }
+    }
+}
+
+impl ProviderOptions {
+    /// Whether the public URL is `https` (default `false`: plain http, which the core only
+    /// accepts on loopback addresses).
+    pub fn https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// Takes the scheme from `X-Forwarded-Proto` when present. Only behind a proxy that
+    /// sets it: a client could otherwise claim `https`.
+    pub fn trust_forwarded_proto(mut self, trust: bool) -> Self {
+        self.trust_forwarded_proto = trust;
+        self
+    }
+
+    /// The largest body read, in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+/// The provider as router state: the authorization server, its resource protector and the
+/// request options. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OAuth1Provider {
+    server: AuthorizationServer,
+    protector: ResourceProtector,
+    options: Arc<ProviderOptions>,
+}
+
+impl OAuth1Provider {
+    /// A provider over `server` with default options.
+    pub fn new(server: AuthorizationServer) -> Self {
+        Self::with_options(server, ProviderOptions::default())
+    }
+
+    /// A provider over `server` with `options`.
+    pub fn with_options(server: AuthorizationServer, options: ProviderOptions) -> Self {
+        Self { protector: server.resource_protector(), server, options: Arc::new(options) }
+    }
+
+    /// The authorization server (RFC 5849 §2).
+    pub fn server(&self) -> &AuthorizationServer {
+        &self.server
+    }
+
+    /// The resource protector (RFC 5849 §3).
+    pub fn protector(&self) -> &ResourceProtector {
+        &self.protector
+    }
+
+    /// The request options.
+    pub fn options(&self) -> &ProviderOptions {
+        &self.options
+    }
+}
+
+fn absolute_uri(uri: &Uri, headers: &HeaderMap, options: &ProviderOptions) -> Result<Uri, ProviderError> {
+    let forwarded = options
+        .trust_forwarded_proto
+        .then(|| headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()))
+        .flatten()
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase());
+    let scheme = match forwarded.as_deref() {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ if options.https => "https",
+        _ => "http",
+    };
+    let authority = match uri.authority() {
+        Some(a) => a.clone(),
+        None => headers
+            .get(header::HOST)
+            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+            .ok_or(InvalidRequest::RelativeUri)?,
+    };
+    let path_and_query =
+        uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| InvalidRequest::RelativeUri.into())
+}
+
+/// Converts an axum request into the core's (RFC 5849 §3.4.1): the body read up to the
+/// limit, the URI made absolute from the `Host` header and the configured scheme.
+pub async fn core_request(
+    req: Request,
+    options: &ProviderOptions,
+) -> Result<http::Request<Vec<u8>>, ProviderError> {
+    let (mut parts, body) = req.into_parts();
+    parts.uri = absolute_uri(&parts.uri, &parts.headers, options)?;
+    let bytes =
+        axum::body::to_bytes(body, options.body_limit).await.map_err(|_| InvalidRequest::BodyTooLarge)?;
+    Ok(http::Request::from_parts(parts, bytes.to_vec()))
+}
+
+/// Converts a core response into an axum response.
+pub fn into_response(resp: http::Response<Vec<u8>>) -> Response {
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// A provider error as a response: its status, form-encoded body and headers.
+#[derive(Debug)]
+pub struct ProviderRejection(pub ProviderError);
+
+impl IntoResponse for ProviderRejection {
+    fn into_response(self) -> Response {
+        into_response(self.0.to_response())
+    }
+}
+
+impl From<ProviderError> for ProviderRejection {
+    fn from(e: ProviderError) -> Self {
+        Self(e)
+    }
+}
+
+/// The temporary credential endpoint (RFC 5849 §2.1).
+pub async fn temporary_credential_endpoint(State(provider): State<OAuth1Provider>, req: Request) -> Response {
+    match core_request(req, &provider.options).await {
+        Ok(req) => into_response(provider.server.create_temporary_credential_response(&req).await),
+        Err(e) => ProviderRejection(e).into_response(),
+    }
+}
+
+/// The token endpoint (RFC 5849 §2.3).
+pub async fn token_endpoint(State(provider): State<OAuth1Provider>, req: Request) -> Response {
+    match core_request(req, &provider.options).await {
+        Ok(req) => into_response(provider.server.create_token_response(&req).await),
+        Err(e) => ProviderRejection(e).into_response(),
+    }
+}
+
+/// The request as the core takes it, for authorization (consent) handlers (RFC 5849 §2.2):
+/// pass it to [`AuthorizationServer::check_authorization_request`] and
+/// [`AuthorizationServer::create_authorization_response`].
+#[derive(Debug)]
+pub struct OAuth1Request(pub http::Request<Vec<u8>>);
+
+impl<S> FromRequest<S> for OAuth1Request
+where
+    OAuth1Provider: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ProviderRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let provider = OAuth1Provider::from_ref(state);
+        Ok(Self(core_request(req, &provider.options).await?))
+    }
+}
+
+/// A request to a protected resource, validated (RFC 5849 §3.2): the client that signed it,
+/// the token credential it used, and the request itself (its body was consumed to check the
+/// signature; read it here). Rejects with the error's status and body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OAuth1Protected {
+    /// The client.
+    pub client: Client,
+    /// The token credential; `token.user_id` is the user the client acts for.
+    pub token: TokenCredential,
+    /// The request, with an absolute URI and the body read.
+    pub request: http::Request<Vec<u8>>,
+}
+
+impl OAuth1Protected {
+    /// The resource owner the client acts for.
+    pub fn user_id(&self) -> &str {
+        &self.token.user_id
+    }
+}
+
+impl<S> FromRequest<S> for OAuth1Protected
+where
+    OAuth1Provider: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ProviderRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let provider = OAuth1Provider::from_ref(state);
+        let request = core_request(req, &provider.options).await?;
+        let Protected { client, token, .. } = provider.protector.validate_request(&request).await?;
+        Ok(Self { client, token, request })
+    }
+}
