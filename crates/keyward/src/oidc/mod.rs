@@ -8,4 +8,4 @@ pub mod userinfo;
 mod error;
 
 pub use error::{IdTokenError, OidcError};
-pub use jsonwebtoken::Algorithm;
+pub use jsonwebtoken::{Algorithm, AlgorithmFamily};

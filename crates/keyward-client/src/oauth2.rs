@@ -1,1 +1,0 @@
-//! The OAuth 2.0 and OpenID Connect client drivers.

@@ -1,0 +1,36 @@
+//! The OAuth 2.0 and OpenID Connect client drivers over the sans-IO core
+//! ([`keyward::oauth2`], [`keyward::oidc`]).
+//!
+//! - [`OAuth2Client`]: one provider's client. It builds authorization URLs (state, PKCE,
+//!   nonce), runs every grant (authorization code, refresh, client credentials, password,
+//!   the device flow with its poll loop), authenticates to the token endpoint (the five
+//!   standard methods and custom ones registered by name), revokes and introspects tokens,
+//!   and for OpenID Connect keeps the discovery document and the JWK set cached and
+//!   validates ID tokens.
+//! - [`OAuth2Session`]: a token in use: each request refreshes it first when it is
+//!   expired (once, however many requests find it expired at the same time), places it
+//!   (header, body or query) and runs the compliance hooks.
+//!
+//! Every network call is one [`HttpClient::call`](keyward::HttpClient::call).
+
+mod client;
+mod config;
+mod error;
+mod hooks;
+mod oidc;
+mod refresh;
+mod session;
+
+pub use client::{AuthorizationRequest, CodeExchange, OAuth2Client};
+pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config};
+pub use error::ClientError;
+pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
+pub use refresh::{OldToken, UpdateToken};
+pub use session::OAuth2Session;
+
+pub use keyward::oauth2::rfc6749::{
+    AccessToken, ClientAuthMethod, ClientAuthentication, RefreshToken, Token,
+};
+pub use keyward::oauth2::rfc6750::TokenPlacement;
+pub use keyward::oauth2::rfc7636::{ChallengeMethod, CodeVerifier};
+pub use keyward::oauth2::rfc8628::DeviceAuthorization;
