@@ -1,0 +1,273 @@
+//! Interop with npm's `oidc-provider` (OpenID Certified) on 127.0.0.1: code + PKCE with
+//! each client authentication method it supports, ID-token validation, userinfo, refresh,
+//! introspection and revocation. The login and consent pages are driven over plain HTTP.
+//!
+//! Needs node and `oidc-provider` in `<peers>/node/node_modules` (`.ci/run` installs it);
+//! skipped visibly without them, failed under `CI=true`.
+
+use keyward::HttpClient;
+use keyward::common::secret::SecretString;
+use keyward_client::ReqwestClient;
+use keyward_client::oauth2::{
+    ChallengeMethod, ClientAuthMethod, ClientError, CodeExchange, OAuth2Client, OAuth2Config, Token,
+};
+use keyward_testkit::require_or_skip;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const REDIRECT: &str = "http://127.0.0.1:1/cb";
+const SECRET: &str = "keyward-interop-secret-0123456789abcdef";
+
+/// The running provider; killed on drop.
+struct Peer {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node_available() -> bool {
+    Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+fn start_peer() -> Option<Peer> {
+    let node_modules = keyward_testkit::node_modules().filter(|p| p.join("oidc-provider").exists())?;
+    if !node_available() {
+        return None;
+    }
+    let script = keyward_testkit::workspace_root().join("tests/peers/oidc/server.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .env("KEYWARD_NODE_MODULES", node_modules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(issuer) = line.strip_prefix("KEYWARD_OIDC_READY ") {
+                let _ = tx.send(issuer.trim().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(issuer) => Some(Peer { child, issuer }),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("oidc-provider did not print its ready line within 30 s");
+        }
+    }
+}
+
+macro_rules! peer {
+    () => {
+        require_or_skip!(
+            start_peer(),
+            "node and npm oidc-provider",
+            "run .ci/run, or `npm ci` tests/peers/node into .peers/node"
+        )
+    };
+}
+
+/// A browser's cookie jar, enough for the provider's interaction cookies.
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn store(&mut self, response: &http::Response<Vec<u8>>) {
+        for v in response.headers().get_all(http::header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let pair = v.split(';').next().unwrap_or("");
+            if let Some((name, value)) = pair.split_once('=') {
+                let expired = v.to_ascii_lowercase().contains("expires=thu, 01 jan 1970");
+                if value.is_empty() || expired {
+                    self.0.remove(name.trim());
+                } else {
+                    self.0.insert(name.trim().to_owned(), value.to_owned());
+                }
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// Plays the user's browser from the authorization URL to the callback: follows
+/// redirects, logs in as `login` and consents. Returns the callback's query parameters.
+async fn browser_login(issuer: &str, authorize_url: &str, login: &str) -> BTreeMap<String, String> {
+    let http = ReqwestClient::new();
+    let mut jar = Jar::default();
+    let mut next = (http::Method::GET, authorize_url.to_owned(), Vec::new());
+    for _ in 0..20 {
+        let (method, url, body) = next.clone();
+        let mut req =
+            http::Request::builder().method(method.clone()).uri(&url).header("cookie", jar.header());
+        if method == http::Method::POST {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let response = http.call(req.body(body).unwrap()).await.expect("provider reachable");
+        jar.store(&response);
+        if response.status().is_redirection() {
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            let location = if location.starts_with('/') { format!("{issuer}{location}") } else { location };
+            if let Some(query) = location.strip_prefix(&format!("{REDIRECT}?")) {
+                return keyward::common::encoding::parse_form(query).unwrap().into_iter().collect();
+            }
+            next = (http::Method::GET, location, Vec::new());
+            continue;
+        }
+        let page = String::from_utf8_lossy(response.body()).into_owned();
+        assert_eq!(response.status(), 200, "unexpected page at {url}: {page}");
+        // The development interaction pages: a form with a hidden `prompt` (login or consent).
+        let prompt = page
+            .split("name=\"prompt\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no interaction form at {url}: {page}"))
+            .to_owned();
+        let form = keyward::common::encoding::encode_form([
+            ("prompt", prompt.as_str()),
+            ("login", login),
+            ("password", "x"),
+        ]);
+        next = (http::Method::POST, url, form.into_bytes());
+    }
+    panic!("the login did not reach the callback");
+}
+
+fn config(issuer: &str, client_id: &str, method: ClientAuthMethod) -> OAuth2Config {
+    let mut c = OAuth2Config::new(client_id);
+    c.server_metadata_url = Some(format!("{issuer}/.well-known/openid-configuration"));
+    c.scope = Some("openid email profile offline_access".into());
+    c.pkce = Some(ChallengeMethod::S256);
+    c.authorize_params.insert("prompt".into(), "consent".into());
+    match method {
+        ClientAuthMethod::None => {}
+        ClientAuthMethod::PrivateKeyJwt => {
+            let pem = std::fs::read_to_string(keyward_testkit::jose::key_path("oidc_client.pem")).unwrap();
+            c.private_key = Some(SecretString::new(pem));
+            c.private_key_kid = Some("client-key".into());
+        }
+        _ => c.client_secret = Some(SecretString::new(SECRET)),
+    }
+    c.auth_method = Some(method);
+    c
+}
+
+/// Logs `login` in through the client and exchanges the code.
+async fn login(peer: &Peer, client: &OAuth2Client, login: &str) -> Token {
+    let auth = client.authorization_url(Some(REDIRECT), &[]).await.unwrap();
+    let callback = browser_login(&peer.issuer, &auth.url, login).await;
+    assert_eq!(callback.get("state"), Some(&auth.state));
+    assert_eq!(callback.get("iss"), Some(&peer.issuer), "the provider sends RFC 9207 iss");
+    client
+        .exchange_code(&CodeExchange {
+            code: &callback["code"],
+            iss: callback.get("iss").map(String::as_str),
+            redirect_uri: Some(REDIRECT),
+            code_verifier: auth.code_verifier.as_ref(),
+            nonce: auth.nonce.as_deref(),
+            scope: None,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn code_pkce_id_token_userinfo_refresh_introspect_revoke() {
+    let peer = peer!();
+    let client = OAuth2Client::new(
+        config(&peer.issuer, "basic", ClientAuthMethod::ClientSecretBasic),
+        Arc::new(ReqwestClient::new()),
+    )
+    .unwrap();
+    let token = login(&peer, &client, "alice").await;
+    let claims = token.userinfo.clone().expect("validated ID-token claims");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], "basic");
+    assert!(token.refresh_token.is_some());
+
+    let info = client.userinfo(&token).await.unwrap();
+    assert_eq!((info["sub"].as_str(), info["email"].as_str()), (Some("alice"), Some("alice@example.com")));
+
+    let introspection =
+        client.introspect_token(token.access_token.secret(), Some("access_token")).await.unwrap();
+    assert!(introspection.active);
+    assert_eq!(introspection.sub.as_deref(), Some("alice"));
+
+    // Automatic refresh of an expired token: a new access token, a validated ID token.
+    let mut expired = token.clone();
+    expired.expires_at = Some(client.now() - 1);
+    let fresh = client.ensure_fresh(&expired).await.unwrap();
+    assert_ne!(fresh.access_token, token.access_token);
+    assert_eq!(fresh.userinfo.as_ref().unwrap()["sub"], "alice");
+
+    let refresh = fresh.refresh_token.clone().unwrap();
+    client.revoke_token(refresh.secret(), Some("refresh_token")).await.unwrap();
+    let after = client.introspect_token(refresh.secret(), Some("refresh_token")).await.unwrap();
+    assert!(!after.active, "revoked");
+    let e = client.refresh_token(&fresh).await.unwrap_err();
+    assert_eq!(e.code(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn every_client_auth_method() {
+    let peer = peer!();
+    for (id, method) in [
+        ("post", ClientAuthMethod::ClientSecretPost),
+        ("jwt", ClientAuthMethod::ClientSecretJwt),
+        ("pkjwt", ClientAuthMethod::PrivateKeyJwt),
+        ("public", ClientAuthMethod::None),
+    ] {
+        let client =
+            OAuth2Client::new(config(&peer.issuer, id, method.clone()), Arc::new(ReqwestClient::new()))
+                .unwrap();
+        let token = login(&peer, &client, "bob").await;
+        assert_eq!(token.userinfo.as_ref().unwrap()["aud"], id, "{method:?}");
+        let fresh = client.refresh_token(&token).await.unwrap_or_else(|e| panic!("{method:?}: refresh: {e}"));
+        assert!(fresh.access_token != token.access_token, "{method:?}");
+        if method != ClientAuthMethod::None {
+            let i = client.introspect_token(fresh.access_token.secret(), None).await.unwrap();
+            assert!(i.active, "{method:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_nonce_and_mixed_up_issuer_are_refused() {
+    let peer = peer!();
+    let client = OAuth2Client::new(
+        config(&peer.issuer, "basic", ClientAuthMethod::ClientSecretBasic),
+        Arc::new(ReqwestClient::new()),
+    )
+    .unwrap();
+    let auth = client.authorization_url(Some(REDIRECT), &[]).await.unwrap();
+    let callback = browser_login(&peer.issuer, &auth.url, "carol").await;
+    let base = CodeExchange {
+        code: &callback["code"],
+        iss: Some("https://attacker.example"),
+        redirect_uri: Some(REDIRECT),
+        code_verifier: auth.code_verifier.as_ref(),
+        nonce: auth.nonce.as_deref(),
+        scope: None,
+    };
+    assert!(matches!(client.exchange_code(&base).await, Err(ClientError::Issuer(_))));
+    let e = client
+        .exchange_code(&CodeExchange { iss: Some(&peer.issuer), nonce: Some("not-the-flow-nonce"), ..base })
+        .await
+        .unwrap_err();
+    assert_eq!(e.id_token_error(), Some(&keyward::oidc::IdTokenError::NonceMismatch));
+}

@@ -1,0 +1,81 @@
+// An OpenID Connect provider for Keyward's interop tests: npm's `oidc-provider` (OpenID
+// Certified) on 127.0.0.1 with a random port.
+//
+//   KEYWARD_NODE_MODULES=<peers>/node/node_modules node tests/peers/oidc/server.mjs
+//
+// Prints `KEYWARD_OIDC_READY <issuer>` on stdout once it listens. One client per token
+// endpoint authentication method (client_secret_basic, client_secret_post,
+// client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb.
+// Its signing key is tests/peers/keys/oidc_op_a.pem; private_key_jwt's client key is
+// tests/peers/keys/oidc_client.pem. Login and consent use the development interactions
+// (`POST /interaction/<uid>` with `prompt=login&login=<sub>`, then `prompt=consent`), which
+// the Rust test drives over plain HTTP. Exits when stdin closes or on SIGTERM.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const nodeModules = process.env.KEYWARD_NODE_MODULES;
+if (!nodeModules) {
+  console.error('set KEYWARD_NODE_MODULES to the node_modules holding oidc-provider');
+  process.exit(2);
+}
+const { default: Provider } = await import(pathToFileURL(join(nodeModules, 'oidc-provider', 'lib', 'index.js')).href);
+
+const keys = fileURLToPath(new URL('../keys/', import.meta.url));
+const opKey = { ...createPrivateKey(readFileSync(join(keys, 'oidc_op_a.pem'))).export({ format: 'jwk' }), kid: 'op-a', alg: 'RS256', use: 'sig' };
+const clientJwk = { ...createPublicKey(readFileSync(join(keys, 'oidc_client.pem'))).export({ format: 'jwk' }), kid: 'client-key', alg: 'RS256', use: 'sig' };
+
+const redirect = 'http://127.0.0.1:1/cb';
+const common = {
+  redirect_uris: [redirect],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+};
+const secret = 'keyward-interop-secret-0123456789abcdef';
+const clients = [
+  { ...common, client_id: 'basic', client_secret: secret, token_endpoint_auth_method: 'client_secret_basic' },
+  { ...common, client_id: 'post', client_secret: secret, token_endpoint_auth_method: 'client_secret_post' },
+  { ...common, client_id: 'jwt', client_secret: secret, token_endpoint_auth_method: 'client_secret_jwt' },
+  { ...common, client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [clientJwk] } },
+  { ...common, client_id: 'public', token_endpoint_auth_method: 'none' },
+];
+
+const server = createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const provider = new Provider(issuer, {
+  clients,
+  jwks: { keys: [opKey] },
+  cookies: { keys: ['keyward-interop-cookie-key'] },
+  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  features: {
+    devInteractions: { enabled: true },
+    introspection: { enabled: true, allowedPolicy: async () => true },
+    revocation: { enabled: true, allowedPolicy: async () => true },
+  },
+  // Refresh tokens for every client that has the grant, offline_access or not.
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  async findAccount(_ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, email: `${sub}@example.com`, email_verified: true, name: `User ${sub}` };
+      },
+    };
+  },
+  ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 3600 },
+});
+provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+server.on('request', provider.callback());
+
+console.log(`KEYWARD_OIDC_READY ${issuer}`);
+
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();
