@@ -1,0 +1,394 @@
+//! The Redis store, for several provider instances sharing one Redis.
+//!
+//! Keys (all under the store's prefix):
+//! - `c:{client_id}`: a client, as JSON;
+//! - `t:{token}`: a temporary credential, as a hash, expiring with it (`EXPIRE`);
+//! - `a:{token}`: a token credential, as JSON;
+//! - `n:{client}:{token}:{timestamp}:{nonce}`: a nonce (components percent-encoded, so none
+//!   can contain `:`), holding its expiry time, with `EX`.
+//!
+//! Atomicity: a nonce is recorded with `SET NX EX` (only one `SET NX` of a key succeeds);
+//! a temporary credential is taken with `HGETALL` and `DEL` in one `MULTI`/`EXEC`
+//! transaction (only one transaction sees the fields); creation and authorization are Lua
+//! scripts, which Redis runs without interleaving.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use keyward::common::encoding::encode;
+use keyward::common::secret::SecretString;
+use keyward::oauth1::rfc5849::store::{
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, StoreError,
+    TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+};
+use keyward::{Clock, SystemClock};
+use redis::aio::ConnectionManager;
+
+use crate::StoreAdmin;
+
+/// The OAuth 1.0a stores in Redis.
+///
+/// Redis expires temporary credentials and nonces by itself (their TTL is `expires_at −
+/// now`); an entry whose `expires_at` has passed by the provider's clock is treated as absent
+/// even while Redis still holds it. Creating a temporary credential, the one operation
+/// that has no `now`, reads the store's clock ([`RedisStore::with_clock`]) for the TTL.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+fn map_err(e: redis::RedisError) -> StoreError {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
+    }
+}
+
+/// Creates a temporary credential unless its key exists. KEYS[1]: the key. ARGV: token,
+/// secret, client_id, callback_uri, expires_at, ttl, authorized (0/1), user_id, verifier.
+static CREATE_TEMPORARY: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'secret', ARGV[2], 'client_id', ARGV[3],
+    'callback_uri', ARGV[4], 'expires_at', ARGV[5])
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'user_id', ARGV[8], 'verifier', ARGV[9]) end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1
+",
+    )
+});
+
+/// Sets user and verifier once. KEYS[1]: the key. ARGV: user_id, verifier, now.
+/// Returns 0 (absent or expired), 1 (authorized), 2 (already authorized).
+static AUTHORIZE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
+if not expires_at or tonumber(expires_at) <= tonumber(ARGV[3]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'user_id') == 1 then return 2 end
+redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'verifier', ARGV[2])
+return 1
+",
+    )
+});
+
+/// Replaces a nonce whose recorded expiry has passed by the provider's clock (the `SET NX`
+/// having found it). KEYS[1]: the key. ARGV: expires_at, now, ttl. Returns 1 when replaced.
+static REPLACE_EXPIRED_NONCE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(v) > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+",
+    )
+});
+
+/// Seconds until `expires_at`, at least 1 (Redis refuses a TTL of 0).
+fn ttl(expires_at: i64, now: i64) -> i64 {
+    expires_at.saturating_sub(now).max(1)
+}
+
+fn field(map: &mut HashMap<String, String>, name: &str) -> Result<String, StoreError> {
+    map.remove(name).ok_or_else(|| StoreError::Corrupt(format!("temporary credential without {name}")))
+}
+
+fn temporary_from_hash(mut map: HashMap<String, String>) -> Result<Option<TemporaryCredential>, StoreError> {
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let expires_at = field(&mut map, "expires_at")?
+        .parse()
+        .map_err(|_| StoreError::Corrupt("temporary credential with a bad expires_at".into()))?;
+    let authorization = match (map.remove("user_id"), map.remove("verifier")) {
+        (Some(user_id), Some(verifier)) => {
+            Some(Authorization { user_id, verifier: SecretString::new(verifier) })
+        }
+        (None, None) => None,
+        _ => return Err(StoreError::Corrupt("temporary credential with half an authorization".into())),
+    };
+    Ok(Some(TemporaryCredential {
+        token: field(&mut map, "token")?,
+        secret: SecretString::new(field(&mut map, "secret")?),
+        client_id: field(&mut map, "client_id")?,
+        callback_uri: field(&mut map, "callback_uri")?,
+        expires_at,
+        authorization,
+    }))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<T>, StoreError> {
+    json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::backend)
+}
+
+impl RedisStore {
+    /// A store over an existing connection manager; every key starts with `prefix` (e.g.
+    /// `keyward:`), so several stores can share one Redis database.
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+        Self { conn, prefix: prefix.into(), clock: Arc::new(SystemClock) }
+    }
+
+    /// Uses `clock` for the TTL of new temporary credentials (the provider's clock, so that
+    /// Redis expires them when the provider does).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Connects to `url` (`redis://host:port/db`); the connection reconnects by itself.
+    pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(map_err)?;
+        let conn = ConnectionManager::new(client).await.map_err(map_err)?;
+        Ok(Self::new(conn, prefix))
+    }
+
+    fn client_key(&self, client_id: &str) -> String {
+        format!("{}c:{}", self.prefix, encode(client_id))
+    }
+
+    fn temporary_key(&self, token: &str) -> String {
+        format!("{}t:{}", self.prefix, encode(token))
+    }
+
+    fn token_key(&self, token: &str) -> String {
+        format!("{}a:{}", self.prefix, encode(token))
+    }
+
+    fn nonce_key(&self, key: &NonceKey) -> String {
+        // `-` for "no token" cannot collide with a token, whose encoding is prefixed by `=`.
+        let token = match &key.token {
+            None => "-".to_owned(),
+            Some(t) => format!("={}", encode(t)),
+        };
+        format!(
+            "{}n:{}:{}:{}:{}",
+            self.prefix,
+            encode(&key.client_id),
+            token,
+            key.timestamp,
+            encode(&key.nonce)
+        )
+    }
+}
+
+impl ClientStore for RedisStore {
+    fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let json: Option<String> = redis::cmd("GET")
+                .arg(self.client_key(client_id))
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            from_json(json)
+        })
+    }
+}
+
+impl TemporaryCredentialStore for RedisStore {
+    fn create_temporary_credential<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            // Redis needs a duration; the record's expiry is absolute.
+            let now = self.clock.now();
+            let (authorized, user_id, verifier) = match &credential.authorization {
+                Some(a) => ("1", a.user_id.as_str(), a.verifier.secret()),
+                None => ("0", "", ""),
+            };
+            let created: i64 = CREATE_TEMPORARY
+                .key(self.temporary_key(&credential.token))
+                .arg(&credential.token)
+                .arg(credential.secret.secret())
+                .arg(&credential.client_id)
+                .arg(&credential.callback_uri)
+                .arg(credential.expires_at)
+                .arg(ttl(credential.expires_at, now))
+                .arg(authorized)
+                .arg(user_id)
+                .arg(verifier)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            if created == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
+        })
+    }
+
+    fn get_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let map: HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(self.temporary_key(token))
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(temporary_from_hash(map)?.filter(|c| !c.is_expired(now)))
+        })
+    }
+
+    fn authorize_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        authorization: &'a Authorization,
+        now: i64,
+    ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let outcome: i64 = AUTHORIZE
+                .key(self.temporary_key(token))
+                .arg(&authorization.user_id)
+                .arg(authorization.verifier.secret())
+                .arg(now)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(match outcome {
+                1 => AuthorizeOutcome::Authorized,
+                2 => AuthorizeOutcome::AlreadyAuthorized,
+                _ => AuthorizeOutcome::NotFound,
+            })
+        })
+    }
+
+    fn take_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let key = self.temporary_key(token);
+            let (map, _deleted): (HashMap<String, String>, i64) = redis::pipe()
+                .atomic()
+                .cmd("HGETALL")
+                .arg(&key)
+                .cmd("DEL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(temporary_from_hash(map)?.filter(|c| !c.is_expired(now)))
+        })
+    }
+}
+
+impl TokenCredentialStore for RedisStore {
+    fn create_token_credential<'a>(
+        &'a self,
+        credential: &'a TokenCredential,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let set: Option<String> = redis::cmd("SET")
+                .arg(self.token_key(&credential.token))
+                .arg(to_json(credential)?)
+                .arg("NX")
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            if set.is_some() { Ok(()) } else { Err(StoreError::Duplicate) }
+        })
+    }
+
+    fn get_token_credential<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let json: Option<String> =
+                redis::cmd("GET").arg(self.token_key(token)).query_async(&mut conn).await.map_err(map_err)?;
+            from_json(json)
+        })
+    }
+}
+
+impl NonceStore for RedisStore {
+    fn insert_nonce<'a>(
+        &'a self,
+        key: &'a NonceKey,
+        expires_at: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let redis_key = self.nonce_key(key);
+            let ttl = ttl(expires_at, now);
+            let set: Option<String> = redis::cmd("SET")
+                .arg(&redis_key)
+                .arg(expires_at)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            if set.is_some() {
+                return Ok(true);
+            }
+            // Present: a replay, unless its expiry has passed by the provider's clock while
+            // Redis still holds it (clocks differ, or a test moved time).
+            let replaced: i64 = REPLACE_EXPIRED_NONCE
+                .key(&redis_key)
+                .arg(expires_at)
+                .arg(now)
+                .arg(ttl)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(replaced == 1)
+        })
+    }
+}
+
+impl StoreAdmin for RedisStore {
+    fn put_client<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let () = redis::cmd("SET")
+                .arg(self.client_key(&client.client_id))
+                .arg(to_json(client)?)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let n: i64 = redis::cmd("DEL")
+                .arg(self.client_key(client_id))
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn purge_expired(&self, _now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { Ok(0) })
+    }
+}

@@ -1,0 +1,525 @@
+//! The sqlx stores: SQLite and PostgreSQL share their SQL (numbered `$n` parameters, `ON
+//! CONFLICT`, `RETURNING`), written once in [`sql_store_impls!`].
+//!
+//! Atomicity: a nonce is fresh when `INSERT … ON CONFLICT … DO UPDATE … WHERE expired`
+//! affected a row (the primary key makes the check and the insert one statement); a
+//! temporary credential is taken with `DELETE … RETURNING`, which only one statement can
+//! win; authorization is an `UPDATE … WHERE user_id IS NULL`.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use keyward::common::secret::SecretString;
+use keyward::oauth1::rfc5849::store::{
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, StoreError,
+    TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+};
+use sqlx::Row;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+use crate::{PURGE_EVERY, StoreAdmin};
+
+/// Maps a sqlx error to the store's error kinds.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        e @ (sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed) => StoreError::unavailable(e),
+        e @ (sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
+        e => StoreError::backend(e),
+    }
+}
+
+fn map_migrate_err(e: sqlx::migrate::MigrateError) -> StoreError {
+    match e {
+        sqlx::migrate::MigrateError::Execute(e) => map_err(e),
+        e => StoreError::backend(e),
+    }
+}
+
+/// Migrations compiled into the binary, so a deployed program needs no migrations folder.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+fn methods_to_column(methods: &Option<Vec<String>>) -> Option<String> {
+    methods.as_ref().map(|m| m.join(" "))
+}
+
+fn methods_from_column(column: Option<String>) -> Option<Vec<String>> {
+    column.map(|s| s.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The trait implementations, identical for both backends.
+macro_rules! sql_store_impls {
+    ($store:ty) => {
+        impl $store {
+            /// Applies the shipped migrations (idempotent; sqlx records what has run).
+            pub async fn migrate(&self) -> Result<(), StoreError> {
+                Migrator::new(Self::MIGRATIONS)
+                    .await
+                    .map_err(map_migrate_err)?
+                    .run(&self.pool)
+                    .await
+                    .map_err(map_migrate_err)
+            }
+
+            async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+                let nonces = sqlx::query("DELETE FROM keyward_oauth1_nonces WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                let temporary =
+                    sqlx::query("DELETE FROM keyward_oauth1_temporary_credentials WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                Ok(nonces + temporary)
+            }
+        }
+
+        impl std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($store)).field("pool_size", &self.pool.size()).finish_non_exhaustive()
+            }
+        }
+
+        impl ClientStore for $store {
+            fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "SELECT client_id, client_secret, rsa_public_key, default_redirect_uri, \
+                         allowed_signature_methods, name FROM keyward_oauth1_clients WHERE client_id = $1",
+                    )
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    row.map(|row| {
+                        Ok(Client {
+                            client_id: row.try_get("client_id")?,
+                            client_secret: SecretString::new(row.try_get::<String, _>("client_secret")?),
+                            rsa_public_key: row.try_get("rsa_public_key")?,
+                            default_redirect_uri: row.try_get("default_redirect_uri")?,
+                            allowed_signature_methods: methods_from_column(
+                                row.try_get("allowed_signature_methods")?,
+                            ),
+                            name: row.try_get("name")?,
+                        })
+                    })
+                    .transpose()
+                    .map_err(map_err)
+                })
+            }
+        }
+
+        impl TemporaryCredentialStore for $store {
+            fn create_temporary_credential<'a>(
+                &'a self,
+                credential: &'a TemporaryCredential,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let (user_id, verifier) = match &credential.authorization {
+                        Some(a) => (Some(a.user_id.as_str()), Some(a.verifier.secret())),
+                        None => (None, None),
+                    };
+                    sqlx::query(
+                        "INSERT INTO keyward_oauth1_temporary_credentials \
+                         (token, secret, client_id, callback_uri, expires_at, user_id, verifier) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&credential.token)
+                    .bind(credential.secret.secret())
+                    .bind(&credential.client_id)
+                    .bind(&credential.callback_uri)
+                    .bind(credential.expires_at)
+                    .bind(user_id)
+                    .bind(verifier)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                })
+            }
+
+            fn get_temporary_credential<'a>(
+                &'a self,
+                token: &'a str,
+                now: i64,
+            ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "SELECT token, secret, client_id, callback_uri, expires_at, user_id, verifier \
+                         FROM keyward_oauth1_temporary_credentials WHERE token = $1 AND expires_at > $2",
+                    )
+                    .bind(token)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    row.map(|r| temporary_from_row(&r)).transpose()
+                })
+            }
+
+            fn authorize_temporary_credential<'a>(
+                &'a self,
+                token: &'a str,
+                authorization: &'a Authorization,
+                now: i64,
+            ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
+                Box::pin(async move {
+                    let updated = sqlx::query(
+                        "UPDATE keyward_oauth1_temporary_credentials SET user_id = $1, verifier = $2 \
+                         WHERE token = $3 AND expires_at > $4 AND user_id IS NULL",
+                    )
+                    .bind(&authorization.user_id)
+                    .bind(authorization.verifier.secret())
+                    .bind(token)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    if updated == 1 {
+                        return Ok(AuthorizeOutcome::Authorized);
+                    }
+                    let exists = sqlx::query(
+                        "SELECT token FROM keyward_oauth1_temporary_credentials \
+                         WHERE token = $1 AND expires_at > $2",
+                    )
+                    .bind(token)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(if exists.is_some() { AuthorizeOutcome::AlreadyAuthorized } else { AuthorizeOutcome::NotFound })
+                })
+            }
+
+            fn take_temporary_credential<'a>(
+                &'a self,
+                token: &'a str,
+                now: i64,
+            ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "DELETE FROM keyward_oauth1_temporary_credentials WHERE token = $1 \
+                         RETURNING token, secret, client_id, callback_uri, expires_at, user_id, verifier",
+                    )
+                    .bind(token)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let credential = row.map(|r| temporary_from_row(&r)).transpose()?;
+                    Ok(credential.filter(|c| !c.is_expired(now)))
+                })
+            }
+        }
+
+        impl TokenCredentialStore for $store {
+            fn create_token_credential<'a>(
+                &'a self,
+                credential: &'a TokenCredential,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO keyward_oauth1_token_credentials \
+                         (token, secret, client_id, user_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&credential.token)
+                    .bind(credential.secret.secret())
+                    .bind(&credential.client_id)
+                    .bind(&credential.user_id)
+                    .bind(credential.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                })
+            }
+
+            fn get_token_credential<'a>(
+                &'a self,
+                token: &'a str,
+            ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "SELECT token, secret, client_id, user_id, created_at \
+                         FROM keyward_oauth1_token_credentials WHERE token = $1",
+                    )
+                    .bind(token)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    row.map(|row| {
+                        Ok(TokenCredential {
+                            token: row.try_get("token")?,
+                            secret: SecretString::new(row.try_get::<String, _>("secret")?),
+                            client_id: row.try_get("client_id")?,
+                            user_id: row.try_get("user_id")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .transpose()
+                    .map_err(map_err)
+                })
+            }
+        }
+
+        impl NonceStore for $store {
+            fn insert_nonce<'a>(
+                &'a self,
+                key: &'a NonceKey,
+                expires_at: i64,
+                now: i64,
+            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    if self.inserts.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+                        self.purge(now).await?;
+                    }
+                    // Inserted, or replaced an expired entry: fresh. A live entry stops the
+                    // update's WHERE, and no row is affected: a replay.
+                    let affected = sqlx::query(
+                        "INSERT INTO keyward_oauth1_nonces (client_id, token, ts, nonce, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (client_id, token, ts, nonce) DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE keyward_oauth1_nonces.expires_at <= $6",
+                    )
+                    .bind(&key.client_id)
+                    .bind(key.token.as_deref().unwrap_or(""))
+                    .bind(key.timestamp)
+                    .bind(&key.nonce)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    Ok(affected == 1)
+                })
+            }
+        }
+
+        impl StoreAdmin for $store {
+            fn put_client<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO keyward_oauth1_clients (client_id, client_secret, rsa_public_key, \
+                         default_redirect_uri, allowed_signature_methods, name) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (client_id) DO UPDATE SET client_secret = excluded.client_secret, \
+                         rsa_public_key = excluded.rsa_public_key, \
+                         default_redirect_uri = excluded.default_redirect_uri, \
+                         allowed_signature_methods = excluded.allowed_signature_methods, name = excluded.name",
+                    )
+                    .bind(&client.client_id)
+                    .bind(client.client_secret.secret())
+                    .bind(&client.rsa_public_key)
+                    .bind(&client.default_redirect_uri)
+                    .bind(methods_to_column(&client.allowed_signature_methods))
+                    .bind(&client.name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                })
+            }
+
+            fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let n = sqlx::query("DELETE FROM keyward_oauth1_clients WHERE client_id = $1")
+                        .bind(client_id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    Ok(n > 0)
+                })
+            }
+
+            fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+                Box::pin(self.purge(now))
+            }
+        }
+    };
+}
+
+/// Decodes a temporary-credential row (both backends' rows implement [`Row`]).
+fn temporary_from_row<R>(row: &R) -> Result<TemporaryCredential, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let user_id: Option<String> = row.try_get("user_id").map_err(map_err)?;
+    let verifier: Option<String> = row.try_get("verifier").map_err(map_err)?;
+    let authorization = match (user_id, verifier) {
+        (Some(user_id), Some(verifier)) => {
+            Some(Authorization { user_id, verifier: SecretString::new(verifier) })
+        }
+        (None, None) => None,
+        _ => return Err(StoreError::Corrupt("temporary credential with half an authorization".into())),
+    };
+    Ok(TemporaryCredential {
+        token: row.try_get("token").map_err(map_err)?,
+        secret: SecretString::new(row.try_get::<String, _>("secret").map_err(map_err)?),
+        client_id: row.try_get("client_id").map_err(map_err)?,
+        callback_uri: row.try_get("callback_uri").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+        authorization,
+    })
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+    use super::*;
+
+    /// The OAuth 1.0a stores in SQLite (a file, or memory), through sqlx.
+    ///
+    /// Writes are serialised by SQLite itself, which makes `DELETE … RETURNING` and the
+    /// nonce upsert atomic across connections and processes sharing the file.
+    pub struct SqliteStore {
+        pool: SqlitePool,
+        inserts: AtomicU64,
+    }
+
+    impl SqliteStore {
+        const MIGRATIONS: Embedded =
+            Embedded(&[(1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql"))]);
+
+        /// A store over an existing pool; call [`SqliteStore::migrate`] once before use.
+        pub fn new(pool: SqlitePool) -> Self {
+            Self { pool, inserts: AtomicU64::new(0) }
+        }
+
+        /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
+        /// `sqlite::memory:`) in WAL mode and applies the migrations.
+        ///
+        /// An in-memory database lives in one connection, which the pool keeps open.
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::backend)?
+                .create_if_missing(true)
+                .busy_timeout(Duration::from_secs(10));
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let pool = if memory {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(options)
+                    .await
+            } else {
+                SqlitePoolOptions::new().connect_with(options.journal_mode(SqliteJournalMode::Wal)).await
+            }
+            .map_err(map_err)?;
+            let store = Self::new(pool);
+            store.migrate().await?;
+            Ok(store)
+        }
+
+        /// A fresh in-memory database, migrated.
+        pub async fn in_memory() -> Result<Self, StoreError> {
+            Self::connect("sqlite::memory:").await
+        }
+
+        /// The underlying pool.
+        pub fn pool(&self) -> &SqlitePool {
+            &self.pool
+        }
+    }
+
+    sql_store_impls!(SqliteStore);
+}
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+    use super::*;
+
+    /// The OAuth 1.0a stores in PostgreSQL, through sqlx; safe for several provider
+    /// instances sharing one database.
+    ///
+    /// Tables live in the connection's `search_path` (by default `public`); to keep them in a
+    /// schema of their own, set it in the connect options
+    /// (`PgConnectOptions::options([("search_path", "oauth")])`).
+    pub struct PostgresStore {
+        pool: PgPool,
+        inserts: AtomicU64,
+    }
+
+    impl PostgresStore {
+        const MIGRATIONS: Embedded =
+            Embedded(&[(1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql"))]);
+
+        /// A store over an existing pool; call [`PostgresStore::migrate`] once before use.
+        pub fn new(pool: PgPool) -> Self {
+            Self { pool, inserts: AtomicU64::new(0) }
+        }
+
+        /// Connects to `url` (`postgres://user@host:port/db`) and applies the migrations.
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            Self::connect_with(PgConnectOptions::from_str(url).map_err(StoreError::backend)?).await
+        }
+
+        /// Connects with `options` and applies the migrations.
+        pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+            let pool = PgPoolOptions::new().connect_with(options).await.map_err(map_err)?;
+            let store = Self::new(pool);
+            store.migrate().await?;
+            Ok(store)
+        }
+
+        /// The underlying pool.
+        pub fn pool(&self) -> &PgPool {
+            &self.pool
+        }
+    }
+
+    sql_store_impls!(PostgresStore);
+}
+
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;

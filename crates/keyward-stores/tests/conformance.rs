@@ -1,0 +1,111 @@
+//! The conformance suite (`common/mod.rs`) against every backend: memory, SQLite (memory and
+//! file), PostgreSQL (`KEYWARD_TEST_DATABASE_URL`) and Redis (`KEYWARD_TEST_REDIS_URL`).
+//!
+//! The PostgreSQL and Redis tests skip visibly when their server is not configured and fail
+//! under `CI=true`. Each test has its own schema or key prefix, so they run in parallel.
+
+mod common;
+
+const HOW: &str = "run `source tests/peers/servers.sh start` or `bash .ci/run`";
+
+/// A name unique to this test run and test, for schemas, key prefixes and files.
+fn unique(test: &str) -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{test}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+mod memory {
+    use super::common::conformance_tests;
+    use keyward_stores::MemoryStore;
+    use std::sync::Arc;
+
+    async fn make(_test: &str) -> Option<Arc<MemoryStore>> {
+        Some(Arc::new(MemoryStore::new()))
+    }
+
+    conformance_tests!(make, purges = true);
+}
+
+mod sqlite_memory {
+    use super::common::conformance_tests;
+    use keyward_stores::SqliteStore;
+    use std::sync::Arc;
+
+    async fn make(_test: &str) -> Option<Arc<SqliteStore>> {
+        Some(Arc::new(SqliteStore::in_memory().await.expect("in-memory SQLite")))
+    }
+
+    conformance_tests!(make, purges = true);
+}
+
+mod sqlite_file {
+    use super::common::conformance_tests;
+    use keyward_stores::SqliteStore;
+    use std::sync::Arc;
+
+    async fn make(test: &str) -> Option<Arc<SqliteStore>> {
+        let path =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", super::unique(test)));
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url).await.expect("SQLite file");
+        // Migrating twice is harmless.
+        store.migrate().await.expect("second migration");
+        Some(Arc::new(store))
+    }
+
+    conformance_tests!(make, purges = true);
+}
+
+mod postgres {
+    use super::common::conformance_tests;
+    use keyward_stores::PostgresStore;
+    use sqlx::Connection;
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
+    use std::str::FromStr;
+    use std::sync::Arc;
+
+    async fn make(test: &str) -> Option<Arc<PostgresStore>> {
+        let url = keyward_testkit::require(
+            keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL"),
+            &format!("keyward-stores postgres::{test}"),
+            "PostgreSQL (KEYWARD_TEST_DATABASE_URL)",
+            super::HOW,
+        )?;
+        // Each test in a schema of its own (identifiers of at most 63 bytes).
+        let mut schema = format!("kw_{}", super::unique(test));
+        schema.truncate(63);
+        let mut admin = PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+        sqlx::raw_sql(&format!("CREATE SCHEMA \"{schema}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create schema");
+        admin.close().await.ok();
+        let options =
+            PgConnectOptions::from_str(&url).expect("database URL").options([("search_path", &schema)]);
+        Some(Arc::new(PostgresStore::connect_with(options).await.expect("PostgresStore")))
+    }
+
+    conformance_tests!(make, purges = true);
+}
+
+mod redis {
+    use super::common::{NOW, conformance_tests};
+    use keyward::common::clock::FixedClock;
+    use keyward_stores::RedisStore;
+    use std::sync::Arc;
+
+    async fn make(test: &str) -> Option<Arc<RedisStore>> {
+        let url = keyward_testkit::require(
+            keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL"),
+            &format!("keyward-stores redis::{test}"),
+            "Redis (KEYWARD_TEST_REDIS_URL)",
+            super::HOW,
+        )?;
+        let prefix = format!("kwtest:{}:", super::unique(test));
+        let store = RedisStore::connect(&url, prefix).await.expect("RedisStore");
+        Some(Arc::new(store.with_clock(Arc::new(FixedClock::new(NOW)))))
+    }
+
+    conformance_tests!(make, purges = false);
+}
