@@ -2,7 +2,7 @@
 //! [`keyward::oauth1::rfc5849::provider`].
 //!
 //! - [`OAuth1Provider`]: the router state (or a part of it, through [`FromRef`]) holding the
-//!   [`AuthorizationServer`] and how requests are read ([`ProviderOptions`]).
+//!   [`AuthorizationServer`] and how requests are read ([`RequestOptions`]).
 //! - [`temporary_credential_endpoint`] (RFC 5849 §2.1) and [`token_endpoint`] (§2.3):
 //!   handlers to mount with `any(..)`, so that a non-POST gets the provider's own
 //!   `405 method_not_allowed` body (with `post(..)`, axum answers an empty 405 itself).
@@ -29,54 +29,14 @@
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{self, HeaderMap, Uri, header};
+use axum::http;
 use axum::response::{IntoResponse, Response};
+pub use keyward::oauth1::rfc5849::provider::RequestOptions;
 use keyward::oauth1::rfc5849::provider::{
     AuthorizationServer, InvalidRequest, Protected, ProviderError, ResourceProtector,
 };
 use keyward::oauth1::rfc5849::store::{Client, TokenCredential};
 use std::sync::Arc;
-
-/// The default cap on a request body read by the glue: 64 KiB. OAuth requests are small; a
-/// larger body is answered `400 invalid_request`.
-pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
-
-/// How the glue rebuilds the absolute URI the client signed (RFC 5849 §3.4.1.2) and how
-/// much body it reads.
-#[derive(Debug, Clone)]
-pub struct ProviderOptions {
-    https: bool,
-    trust_forwarded_proto: bool,
-    body_limit: usize,
-}
-
-impl Default for ProviderOptions {
-    fn default() -> Self {
-        Self { https: false, trust_forwarded_proto: false, body_limit: DEFAULT_BODY_LIMIT }
-    }
-}
-
-impl ProviderOptions {
-    /// Whether the public URL is `https` (default `false`: plain http, which the core only
-    /// accepts on loopback addresses).
-    pub fn https(mut self, https: bool) -> Self {
-        self.https = https;
-        self
-    }
-
-    /// Takes the scheme from `X-Forwarded-Proto` when present. Only behind a proxy that
-    /// sets it: a client could otherwise claim `https`.
-    pub fn trust_forwarded_proto(mut self, trust: bool) -> Self {
-        self.trust_forwarded_proto = trust;
-        self
-    }
-
-    /// The largest body read, in bytes (default [`DEFAULT_BODY_LIMIT`]).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-}
 
 /// The provider as router state: the authorization server, its resource protector and the
 /// request options. Cheap to clone.
@@ -84,17 +44,17 @@ impl ProviderOptions {
 pub struct OAuth1Provider {
     server: AuthorizationServer,
     protector: ResourceProtector,
-    options: Arc<ProviderOptions>,
+    options: Arc<RequestOptions>,
 }
 
 impl OAuth1Provider {
     /// A provider over `server` with default options.
     pub fn new(server: AuthorizationServer) -> Self {
-        Self::with_options(server, ProviderOptions::default())
+        Self::with_options(server, RequestOptions::default())
     }
 
     /// A provider over `server` with `options`.
-    pub fn with_options(server: AuthorizationServer, options: ProviderOptions) -> Self {
+    pub fn with_options(server: AuthorizationServer, options: RequestOptions) -> Self {
         Self { protector: server.resource_protector(), server, options: Arc::new(options) }
     }
 
@@ -109,50 +69,21 @@ impl OAuth1Provider {
     }
 
     /// The request options.
-    pub fn options(&self) -> &ProviderOptions {
+    pub fn options(&self) -> &RequestOptions {
         &self.options
     }
-}
-
-fn absolute_uri(uri: &Uri, headers: &HeaderMap, options: &ProviderOptions) -> Result<Uri, ProviderError> {
-    let forwarded = options
-        .trust_forwarded_proto
-        .then(|| headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()))
-        .flatten()
-        .map(|v| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase());
-    let scheme = match forwarded.as_deref() {
-        Some("https") => "https",
-        Some("http") => "http",
-        _ if options.https => "https",
-        _ => "http",
-    };
-    let authority = match uri.authority() {
-        Some(a) => a.clone(),
-        None => headers
-            .get(header::HOST)
-            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
-            .ok_or(InvalidRequest::RelativeUri)?,
-    };
-    let path_and_query =
-        uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    Uri::builder()
-        .scheme(scheme)
-        .authority(authority)
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| InvalidRequest::RelativeUri.into())
 }
 
 /// Converts an axum request into the core's (RFC 5849 §3.4.1): the body read up to the
 /// limit, the URI made absolute from the `Host` header and the configured scheme.
 pub async fn core_request(
     req: Request,
-    options: &ProviderOptions,
+    options: &RequestOptions,
 ) -> Result<http::Request<Vec<u8>>, ProviderError> {
     let (mut parts, body) = req.into_parts();
-    parts.uri = absolute_uri(&parts.uri, &parts.headers, options)?;
+    parts.uri = options.absolute_uri(&parts.uri, &parts.headers)?;
     let bytes =
-        axum::body::to_bytes(body, options.body_limit).await.map_err(|_| InvalidRequest::BodyTooLarge)?;
+        axum::body::to_bytes(body, options.max_body()).await.map_err(|_| InvalidRequest::BodyTooLarge)?;
     Ok(http::Request::from_parts(parts, bytes.to_vec()))
 }
 
