@@ -1,6 +1,8 @@
 //! # keyward-actix — Keyward for actix-web
 //!
-//! Conversions only: the flows live in `keyward-client` once.
+//! Conversions only: the flows live in `keyward-client` and `keyward` once.
+//!
+//! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! actix-session's [`actix_session::Session`] is tied to its thread, while Keyward's drivers
 //! are `Send`. [`SessionBridge`] copies Keyward's few session keys into a sendable session
@@ -8,6 +10,8 @@
 //!
 //! actix-session's cookies default to `SameSite=Lax`, which is what logins need (the cookie
 //! must come back on the provider's redirect to the callback); do not set it to `Strict`.
+
+pub mod provider;
 
 use actix_session::Session as ActixSession;
 use keyward::common::http_client::BoxFuture;
