@@ -1,0 +1,855 @@
+//! The OAuth 1.0a provider (RFC 5849 §2, §3) end to end over the memory store: every
+//! endpoint, every error code with its status, the token endpoint's consumption rules, and
+//! the atomicity of verifier exchange and nonce insertion under concurrency.
+
+use http::{Method, StatusCode, header};
+use keyward::RandomSource;
+use keyward::common::clock::FixedClock;
+use keyward::common::encoding::parse_form;
+use keyward::common::secret::SecretString;
+use keyward::oauth1::rfc5849::provider::{
+    AuthorizationServer, Consent, CredentialKind, ProviderConfig, ProviderError, ResourceProtector,
+};
+use keyward::oauth1::rfc5849::signature::{rsa_private_key_from_pem, rsa_public_key_from_pem};
+use keyward::oauth1::rfc5849::store::{Client, ClientStore, TemporaryCredentialStore};
+use keyward::oauth1::rfc5849::{
+    ClientCredentials, HmacSha1, HmacSha256, Plaintext, RsaSha1, SignatureMethods, SignatureType, Signer,
+    SigningParams, TokenCredentials,
+};
+use keyward_stores::{MemoryStore, StoreAdmin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const NOW: i64 = 1_700_000_000;
+const BASE: &str = "http://127.0.0.1:8080";
+const CALLBACK: &str = "https://client.example/cb?state=xyz";
+const RSA_PRIVATE: &str = include_str!("../../../tests/peers/keys/rsa_private.pem");
+const RSA_PUBLIC: &str = include_str!("../../../tests/peers/keys/rsa_public.pem");
+
+static NONCE: AtomicU64 = AtomicU64::new(0);
+
+struct Fx {
+    store: Arc<MemoryStore>,
+    clock: FixedClock,
+    server: AuthorizationServer,
+    protector: ResourceProtector,
+}
+
+async fn fixture_with(config: ProviderConfig, methods: SignatureMethods) -> Fx {
+    let store = Arc::new(MemoryStore::new());
+    let mut client = Client::new("client1", SecretString::new("secret1"));
+    client.rsa_public_key = Some(RSA_PUBLIC.to_owned());
+    store.put_client(&client).await.unwrap();
+    let mut other = Client::new("client2", SecretString::new("secret2"));
+    other.default_redirect_uri = Some("https://two.example/default".into());
+    store.put_client(&other).await.unwrap();
+    let mut narrow = Client::new("narrow", SecretString::new("secret3"));
+    narrow.allowed_signature_methods = Some(vec!["HMAC-SHA256".into()]);
+    store.put_client(&narrow).await.unwrap();
+    let clock = FixedClock::new(NOW);
+    let server = AuthorizationServer::builder(store.clone())
+        .clock(clock.clone())
+        .config(config)
+        .signature_methods(methods)
+        .build();
+    let protector = server.resource_protector();
+    Fx { store, clock, server, protector }
+}
+
+fn all_methods() -> SignatureMethods {
+    SignatureMethods::default().allow_only(&["HMAC-SHA1", "HMAC-SHA256", "RSA-SHA1", "PLAINTEXT"])
+}
+
+async fn fixture() -> Fx {
+    fixture_with(ProviderConfig::default(), all_methods()).await
+}
+
+fn signer(client: &str, secret: &str, method: &str, placement: SignatureType) -> Signer {
+    let mut creds = ClientCredentials::new(client, secret);
+    if method.starts_with("RSA") {
+        creds = creds.with_rsa_key(rsa_private_key_from_pem(RSA_PRIVATE).unwrap());
+    }
+    let s = Signer::new(creds).signature_type(placement);
+    match method {
+        "HMAC-SHA1" => s.method(HmacSha1),
+        "HMAC-SHA256" => s.method(HmacSha256),
+        "RSA-SHA1" => s.method(RsaSha1),
+        "PLAINTEXT" => s.method(Plaintext),
+        m => panic!("no method {m}"),
+    }
+}
+
+fn client1() -> Signer {
+    signer("client1", "secret1", "HMAC-SHA1", SignatureType::Header)
+}
+
+fn fresh_nonce() -> String {
+    format!("nonce{}", NONCE.fetch_add(1, Ordering::Relaxed))
+}
+
+fn request(method: Method, url: &str, body: Option<&str>) -> http::Request<Vec<u8>> {
+    let mut b = http::Request::builder().method(method).uri(url);
+    if body.is_some() {
+        b = b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    b.body(body.unwrap_or_default().as_bytes().to_vec()).unwrap()
+}
+
+fn sign_at(
+    s: &Signer,
+    req: http::Request<Vec<u8>>,
+    params: SigningParams<'_>,
+    ts: i64,
+) -> http::Request<Vec<u8>> {
+    s.sign_at(req, &params, &ts.to_string(), &fresh_nonce()).unwrap()
+}
+
+fn sign(s: &Signer, req: http::Request<Vec<u8>>, params: SigningParams<'_>) -> http::Request<Vec<u8>> {
+    sign_at(s, req, params, NOW)
+}
+
+fn temp_request(s: &Signer) -> http::Request<Vec<u8>> {
+    sign(
+        s,
+        request(Method::POST, &format!("{BASE}/oauth/request_token"), None),
+        SigningParams { callback: Some(CALLBACK), ..Default::default() },
+    )
+}
+
+fn form(resp: &http::Response<Vec<u8>>) -> Vec<(String, String)> {
+    parse_form(std::str::from_utf8(resp.body()).unwrap()).unwrap()
+}
+
+fn field(resp: &http::Response<Vec<u8>>, name: &str) -> Option<String> {
+    form(resp).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Asserts the error code and status, both on the error and on its response.
+#[track_caller]
+fn assert_error<T: std::fmt::Debug>(r: Result<T, ProviderError>, code: &str, status: u16) {
+    let e = r.expect_err("expected an error");
+    assert_eq!((e.code(), e.status().as_u16()), (code, status), "{e:?}");
+    let resp = e.to_response();
+    assert_eq!(resp.status().as_u16(), status);
+    assert_eq!(field(&resp, "error").as_deref(), Some(code));
+    assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+#[track_caller]
+fn assert_response(resp: &http::Response<Vec<u8>>, code: &str, status: u16) {
+    assert_eq!(resp.status().as_u16(), status, "{:?}", String::from_utf8_lossy(resp.body()));
+    assert_eq!(field(resp, "error").as_deref(), Some(code));
+}
+
+/// Temporary credentials for `s`, authorized by alice; returns them and the verifier.
+async fn authorized(fx: &Fx, s: &Signer) -> (TokenCredentials, String) {
+    let resp = fx.server.create_temporary_credential_response(&temp_request(s)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", String::from_utf8_lossy(resp.body()));
+    let temp = TokenCredentials::new(
+        field(&resp, "oauth_token").unwrap(),
+        field(&resp, "oauth_token_secret").unwrap(),
+    );
+    let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", temp.token), None);
+    let resp =
+        fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = resp.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let query = url::Url::parse(&location).unwrap();
+    let verifier = query.query_pairs().find(|(k, _)| k == "oauth_verifier").unwrap().1.into_owned();
+    (temp, verifier)
+}
+
+fn token_request(s: &Signer, temp: &TokenCredentials, verifier: &str) -> http::Request<Vec<u8>> {
+    sign(
+        s,
+        request(Method::POST, &format!("{BASE}/oauth/access_token"), None),
+        SigningParams { token: Some(temp), verifier: Some(verifier), ..Default::default() },
+    )
+}
+
+async fn token_for(fx: &Fx, s: &Signer) -> TokenCredentials {
+    let (temp, verifier) = authorized(fx, s).await;
+    let cred = fx.server.issue_token_credential(&token_request(s, &temp, &verifier)).await.unwrap();
+    TokenCredentials::new(cred.token, cred.secret.into_secret())
+}
+
+fn resource_request(s: &Signer, token: &TokenCredentials) -> http::Request<Vec<u8>> {
+    sign(
+        s,
+        request(Method::GET, &format!("{BASE}/api/me?q=1"), None),
+        SigningParams { token: Some(token), ..Default::default() },
+    )
+}
+
+#[tokio::test]
+async fn three_legged_flow_for_every_method_and_placement() {
+    let fx = fixture().await;
+    for method in ["HMAC-SHA1", "HMAC-SHA256", "RSA-SHA1", "PLAINTEXT"] {
+        for placement in [SignatureType::Header, SignatureType::Query, SignatureType::Body] {
+            let s = signer("client1", "secret1", method, placement);
+            let (temp, verifier) = authorized(&fx, &s).await;
+            let resp = fx.server.create_token_response(&token_request(&s, &temp, &verifier)).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{method} {placement:?}");
+            assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+            assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/x-www-form-urlencoded");
+            let token = TokenCredentials::new(
+                field(&resp, "oauth_token").unwrap(),
+                field(&resp, "oauth_token_secret").unwrap(),
+            );
+            let (m, url, body) = match placement {
+                SignatureType::Body => (Method::POST, format!("{BASE}/api/me"), Some("q=a+b&n=1")),
+                _ => (Method::GET, format!("{BASE}/api/me?q=a%20b&n=1"), None),
+            };
+            let req =
+                sign(&s, request(m, &url, body), SigningParams { token: Some(&token), ..Default::default() });
+            let who = fx.protector.validate_request(&req).await.unwrap();
+            assert_eq!(
+                (who.client.client_id.as_str(), who.user_id()),
+                ("client1", "alice"),
+                "{method} {placement:?}"
+            );
+            // The same signed request again is a replay.
+            assert_error(fx.protector.validate_request(&req).await, "invalid_nonce", 401);
+        }
+    }
+}
+
+#[tokio::test]
+async fn temporary_credential_response_has_confirmed_callback_and_lengths() {
+    let fx = fixture().await;
+    let resp = fx.server.create_temporary_credential_response(&temp_request(&client1())).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(field(&resp, "oauth_callback_confirmed").as_deref(), Some("true"));
+    let token = field(&resp, "oauth_token").unwrap();
+    assert_eq!(token.len(), 42);
+    assert_eq!(field(&resp, "oauth_token_secret").unwrap().len(), 48);
+    let stored = fx.store.get_temporary_credential(&token, NOW).await.unwrap().unwrap();
+    assert_eq!(stored.callback_uri, CALLBACK);
+    assert_eq!(stored.expires_at, NOW + 24 * 3600);
+    assert_eq!(stored.client_id, "client1");
+}
+
+#[tokio::test]
+async fn temporary_credential_errors() {
+    let fx = fixture().await;
+    let s = client1();
+    let url = format!("{BASE}/oauth/request_token");
+    let with_cb = |cb: Option<&'static str>| SigningParams { callback: cb, ..Default::default() };
+
+    // 405 for anything but POST.
+    let get = sign(&s, request(Method::GET, &url, None), with_cb(Some(CALLBACK)));
+    assert_error(fx.server.issue_temporary_credential(&get).await, "method_not_allowed", 405);
+    let resp = fx.server.create_temporary_credential_response(&get).await;
+    assert_response(&resp, "method_not_allowed", 405);
+    assert_eq!(resp.headers()[header::ALLOW], "POST");
+
+    let missing = sign(&s, request(Method::POST, &url, None), with_cb(None));
+    assert_error(fx.server.issue_temporary_credential(&missing).await, "missing_required_parameter", 400);
+    for bad in ["/relative", "javascript:alert(1)", "OOB"] {
+        let req = sign(
+            &s,
+            request(Method::POST, &url, None),
+            SigningParams { callback: Some(bad), ..Default::default() },
+        );
+        assert_error(fx.server.issue_temporary_credential(&req).await, "invalid_request", 400);
+    }
+    let oob = sign(&s, request(Method::POST, &url, None), with_cb(Some("oob")));
+    assert!(fx.server.issue_temporary_credential(&oob).await.is_ok());
+
+    let unknown = signer("nobody", "secret1", "HMAC-SHA1", SignatureType::Header);
+    let resp = fx.server.create_temporary_credential_response(&temp_request(&unknown)).await;
+    assert_response(&resp, "invalid_client", 401);
+    assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "OAuth");
+
+    let wrong = signer("client1", "not-the-secret", "HMAC-SHA1", SignatureType::Header);
+    assert_error(fx.server.issue_temporary_credential(&temp_request(&wrong)).await, "invalid_signature", 401);
+
+    // RSA-SHA1 by a client without a public key cannot verify.
+    let rsa = signer("client2", "", "RSA-SHA1", SignatureType::Header);
+    assert_error(fx.server.issue_temporary_credential(&temp_request(&rsa)).await, "invalid_signature", 401);
+
+    // A client limited to HMAC-SHA256.
+    let narrow = signer("narrow", "secret3", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.server.issue_temporary_credential(&temp_request(&narrow)).await,
+        "unsupported_signature_method",
+        400,
+    );
+    let narrow = signer("narrow", "secret3", "HMAC-SHA256", SignatureType::Header);
+    assert!(fx.server.issue_temporary_credential(&temp_request(&narrow)).await.is_ok());
+
+    // Plain http to a public host.
+    let public = sign(
+        &s,
+        request(Method::POST, "http://api.example.com/oauth/request_token", None),
+        with_cb(Some(CALLBACK)),
+    );
+    assert_error(fx.server.issue_temporary_credential(&public).await, "insecure_transport", 400);
+    let https = sign(
+        &s,
+        request(Method::POST, "https://api.example.com/oauth/request_token", None),
+        with_cb(Some(CALLBACK)),
+    );
+    assert!(fx.server.issue_temporary_credential(&https).await.is_ok());
+}
+
+#[tokio::test]
+async fn default_allow_list_is_hmac_sha1_only() {
+    let fx =
+        fixture_with(ProviderConfig::default(), SignatureMethods::default().allow_only(&["HMAC-SHA1"])).await;
+    assert!(fx.server.issue_temporary_credential(&temp_request(&client1())).await.is_ok());
+    for method in ["HMAC-SHA256", "RSA-SHA1", "PLAINTEXT"] {
+        let s = signer("client1", "secret1", method, SignatureType::Header);
+        assert_error(
+            fx.server.issue_temporary_credential(&temp_request(&s)).await,
+            "unsupported_signature_method",
+            400,
+        );
+    }
+    // The builder's default is the same.
+    let store = Arc::new(MemoryStore::new());
+    store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    let server = AuthorizationServer::builder(store).clock(FixedClock::new(NOW)).build();
+    let s = signer("client1", "secret1", "PLAINTEXT", SignatureType::Header);
+    assert_error(
+        server.issue_temporary_credential(&temp_request(&s)).await,
+        "unsupported_signature_method",
+        400,
+    );
+    assert!(server.issue_temporary_credential(&temp_request(&client1())).await.is_ok());
+    // An unknown method name.
+    let mut req = temp_request(&client1());
+    let h = req.headers()[header::AUTHORIZATION].to_str().unwrap().replace("HMAC-SHA1", "HMAC-MD5");
+    req.headers_mut().insert(header::AUTHORIZATION, h.parse().unwrap());
+    assert_error(server.issue_temporary_credential(&req).await, "unsupported_signature_method", 400);
+}
+
+#[tokio::test]
+async fn timestamp_window_is_enforced_both_ways() {
+    let fx = fixture().await;
+    let s = client1();
+    let url = format!("{BASE}/oauth/request_token");
+    let at = |ts| {
+        sign_at(
+            &s,
+            request(Method::POST, &url, None),
+            SigningParams { callback: Some(CALLBACK), ..Default::default() },
+            ts,
+        )
+    };
+    for ok in [NOW - 300, NOW - 299, NOW + 299, NOW + 300] {
+        assert!(fx.server.issue_temporary_credential(&at(ok)).await.is_ok(), "{ok}");
+    }
+    for stale in [NOW - 301, NOW + 301, NOW + 86_400, 1] {
+        assert_error(fx.server.issue_temporary_credential(&at(stale)).await, "invalid_request", 400);
+    }
+    fx.clock.advance(1000);
+    assert!(fx.server.issue_temporary_credential(&at(NOW + 1000)).await.is_ok());
+}
+
+#[tokio::test]
+async fn nonces_are_single_use_per_client_token_and_timestamp() {
+    let fx = fixture().await;
+    let s = client1();
+    let url = format!("{BASE}/oauth/request_token");
+    let params = SigningParams { callback: Some(CALLBACK), ..Default::default() };
+    let a = s.sign_at(request(Method::POST, &url, None), &params, &NOW.to_string(), "samenonce").unwrap();
+    assert!(fx.server.issue_temporary_credential(&a).await.is_ok());
+    assert_error(fx.server.issue_temporary_credential(&a).await, "invalid_nonce", 401);
+    // The same nonce with another timestamp is another request (§3.3).
+    let b =
+        s.sign_at(request(Method::POST, &url, None), &params, &(NOW + 1).to_string(), "samenonce").unwrap();
+    assert!(fx.server.issue_temporary_credential(&b).await.is_ok());
+    // A badly signed request does not burn the nonce of a good one.
+    let wrong = signer("client1", "wrong", "HMAC-SHA1", SignatureType::Header);
+    let bad = wrong.sign_at(request(Method::POST, &url, None), &params, &NOW.to_string(), "later").unwrap();
+    assert_error(fx.server.issue_temporary_credential(&bad).await, "invalid_signature", 401);
+    let good = s.sign_at(request(Method::POST, &url, None), &params, &NOW.to_string(), "later").unwrap();
+    assert!(fx.server.issue_temporary_credential(&good).await.is_ok());
+}
+
+#[tokio::test]
+async fn plaintext_without_timestamp_and_nonce_is_refused_by_default() {
+    let store = Arc::new(MemoryStore::new());
+    store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    let methods = SignatureMethods::default().allow_only(&["PLAINTEXT"]);
+    let header_value = format!(
+        "OAuth oauth_consumer_key=\"client1\", oauth_signature_method=\"PLAINTEXT\", oauth_signature=\"secret1%26\", oauth_callback=\"{}\"",
+        keyward::common::encoding::encode(CALLBACK)
+    );
+    let mut req = request(Method::POST, &format!("{BASE}/oauth/request_token"), None);
+    req.headers_mut().insert(header::AUTHORIZATION, header_value.parse().unwrap());
+    let strict = AuthorizationServer::builder(store.clone())
+        .clock(FixedClock::new(NOW))
+        .signature_methods(methods.clone())
+        .build();
+    assert_error(strict.issue_temporary_credential(&req).await, "missing_required_parameter", 400);
+    let lax = AuthorizationServer::builder(store)
+        .clock(FixedClock::new(NOW))
+        .signature_methods(methods)
+        .config(ProviderConfig::default().with_plaintext_requires_nonce(false))
+        .build();
+    assert!(lax.issue_temporary_credential(&req).await.is_ok());
+}
+
+#[tokio::test]
+async fn malformed_input_is_a_400_never_a_panic() {
+    let fx = fixture().await;
+    let url = format!("{BASE}/oauth/request_token");
+    let with_auth = |v: &[u8]| {
+        let mut r = request(Method::POST, &url, None);
+        r.headers_mut().insert(header::AUTHORIZATION, http::HeaderValue::from_bytes(v).unwrap());
+        r
+    };
+    for h in [
+        &b"OAuth oauth_consumer_key"[..],
+        b"OAuth oauth_consumer_key=unquoted",
+        b"OAuth oauth_consumer_key=\"unterminated",
+        b"OAuth oauth_consumer_key=\"%ZZ\"",
+        b"OAuth oauth_consumer_key=\"\xff\xfe\"",
+        b"OAuth ,,,=\"\"",
+    ] {
+        let resp = fx.server.create_temporary_credential_response(&with_auth(h)).await;
+        assert_response(&resp, "invalid_request", 400);
+    }
+    // Duplicated protocol parameters, in one place and across places.
+    let dup = with_auth(b"OAuth oauth_consumer_key=\"client1\", oauth_consumer_key=\"client1\"");
+    assert_response(
+        &fx.server.create_temporary_credential_response(&dup).await,
+        "duplicated_oauth_protocol_parameter",
+        400,
+    );
+    let signed = temp_request(&client1());
+    let (mut parts, body) = signed.into_parts();
+    parts.uri = format!("{url}?oauth_nonce=again").parse().unwrap();
+    let across = http::Request::from_parts(parts, body);
+    assert_response(
+        &fx.server.create_temporary_credential_response(&across).await,
+        "duplicated_oauth_protocol_parameter",
+        400,
+    );
+    let dup_query = request(Method::POST, &format!("{url}?oauth_consumer_key=a&oauth_consumer_key=b"), None);
+    assert_response(
+        &fx.server.create_temporary_credential_response(&dup_query).await,
+        "duplicated_oauth_protocol_parameter",
+        400,
+    );
+    // Non-UTF-8 and broken escapes in a form body.
+    let mut raw = b"oauth_consumer_key=".to_vec();
+    raw.extend_from_slice(&[0xff, 0xfe]);
+    let mut req = request(Method::POST, &url, Some(""));
+    *req.body_mut() = raw;
+    assert_response(&fx.server.create_temporary_credential_response(&req).await, "invalid_request", 400);
+    let req = request(Method::POST, &url, Some("oauth_consumer_key=%E0%A4%A"));
+    assert_response(&fx.server.create_temporary_credential_response(&req).await, "invalid_request", 400);
+    // No OAuth parameters at all.
+    let bare = request(Method::POST, &url, None);
+    assert_response(
+        &fx.server.create_temporary_credential_response(&bare).await,
+        "missing_required_parameter",
+        400,
+    );
+    // A relative URI (the glue always sends absolute ones).
+    let mut rel = temp_request(&client1());
+    *rel.uri_mut() = "/oauth/request_token".parse().unwrap();
+    assert_response(&fx.server.create_temporary_credential_response(&rel).await, "invalid_request", 400);
+}
+
+#[tokio::test]
+async fn authorization_endpoint() {
+    let fx = fixture().await;
+    let s = client1();
+    let temp = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    let auth_url = |t: &str| format!("{BASE}/oauth/authorize?oauth_token={t}");
+
+    let ask = fx
+        .server
+        .check_authorization_request(&request(Method::GET, &auth_url(&temp.token), None))
+        .await
+        .unwrap();
+    assert_eq!(ask.client.client_id, "client1");
+    assert_eq!(ask.redirect_uri.as_deref(), Some(CALLBACK));
+    assert_eq!(ask.token, temp.token);
+
+    let check = |url: String| {
+        let server = fx.server.clone();
+        async move { server.check_authorization_request(&request(Method::GET, &url, None)).await }
+    };
+    assert_error(check(format!("{BASE}/oauth/authorize")).await, "missing_required_parameter", 400);
+    assert_error(check(auth_url("unknown")).await, "invalid_token", 401);
+    assert_error(
+        check(format!("{}&oauth_token=x", auth_url(&temp.token))).await,
+        "duplicated_oauth_protocol_parameter",
+        400,
+    );
+    assert_error(
+        check(format!("http://api.example.com/oauth/authorize?oauth_token={}", temp.token)).await,
+        "insecure_transport",
+        400,
+    );
+    // A consent form posted back carries the token in its body.
+    let posted = request(
+        Method::POST,
+        &format!("{BASE}/oauth/authorize"),
+        Some(&format!("oauth_token={}&ok=1", temp.token)),
+    );
+    assert!(fx.server.check_authorization_request(&posted).await.is_ok());
+
+    // Granting redirects to the callback, keeping its query; a second grant is refused.
+    let req = request(Method::GET, &auth_url(&temp.token), None);
+    let resp =
+        fx.server.create_authorization_response(&req, Consent::Grant { user_id: "alice" }).await.unwrap();
+    let location = resp.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.starts_with("https://client.example/cb?state=xyz&oauth_token="), "{location}");
+    let verifier = url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "oauth_verifier")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(verifier.len(), 36);
+    assert_error(
+        fx.server.create_authorization_response(&req, Consent::Grant { user_id: "mallory" }).await,
+        "invalid_token",
+        401,
+    );
+    let stored = fx.store.get_temporary_credential(&temp.token, NOW).await.unwrap().unwrap();
+    assert_eq!(stored.authorization.unwrap().user_id, "alice");
+
+    // An expired temporary credential.
+    let temp = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    fx.clock.advance(24 * 3600);
+    assert_error(check(auth_url(&temp.token)).await, "invalid_token", 401);
+}
+
+#[tokio::test]
+async fn denial_and_out_of_band() {
+    let fx = fixture().await;
+    let s = client1();
+    let auth = |t: &str| request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={t}"), None);
+
+    // Deny with a callback: redirect with error=access_denied, credential gone.
+    let temp = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    let resp = fx.server.create_authorization_response(&auth(&temp.token), Consent::Deny).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = resp.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.starts_with("https://client.example/cb?state=xyz&error=access_denied"), "{location}");
+    assert!(fx.store.get_temporary_credential(&temp.token, NOW).await.unwrap().is_none());
+
+    // oob and no default redirect: deny is a 400 access_denied, grant shows the verifier.
+    let oob_req = |s: &Signer| {
+        sign(
+            s,
+            request(Method::POST, &format!("{BASE}/oauth/request_token"), None),
+            SigningParams { callback: Some("oob"), ..Default::default() },
+        )
+    };
+    let temp = fx.server.issue_temporary_credential(&oob_req(&s)).await.unwrap();
+    assert_error(
+        fx.server.create_authorization_response(&auth(&temp.token), Consent::Deny).await,
+        "access_denied",
+        400,
+    );
+    let temp = fx.server.issue_temporary_credential(&oob_req(&s)).await.unwrap();
+    let resp = fx
+        .server
+        .create_authorization_response(&auth(&temp.token), Consent::Grant { user_id: "alice" })
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(field(&resp, "oauth_token"), Some(temp.token.clone()));
+    assert_eq!(field(&resp, "oauth_verifier").unwrap().len(), 36);
+
+    // oob with a default redirect: the default is used.
+    let two = signer("client2", "secret2", "HMAC-SHA1", SignatureType::Header);
+    let temp = fx.server.issue_temporary_credential(&oob_req(&two)).await.unwrap();
+    let resp = fx
+        .server
+        .create_authorization_response(&auth(&temp.token), Consent::Grant { user_id: "bob" })
+        .await
+        .unwrap();
+    assert!(
+        resp.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("https://two.example/default?oauth_token=")
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_issues_a_bound_token_once() {
+    let fx = fixture().await;
+    let s = client1();
+    let (temp, verifier) = authorized(&fx, &s).await;
+    let cred = fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await.unwrap();
+    assert_eq!((cred.client_id.as_str(), cred.user_id.as_str(), cred.token.len()), ("client1", "alice", 42));
+    assert_eq!(cred.secret.secret().len(), 48);
+    assert!(fx.store.get_temporary_credential(&temp.token, NOW).await.unwrap().is_none());
+    // A second exchange, freshly signed, finds nothing.
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await,
+        "invalid_token",
+        401,
+    );
+}
+
+#[tokio::test]
+async fn wrong_verifier_consumes_only_when_authenticated() {
+    let fx = fixture().await;
+    let s = client1();
+
+    // Unauthenticated failures leave the temporary credential: bad signature, unknown client.
+    let (temp, verifier) = authorized(&fx, &s).await;
+    let forged = signer("client1", "guess", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&forged, &temp, "bad")).await,
+        "invalid_signature",
+        401,
+    );
+    let stranger = signer("nobody", "secret1", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&stranger, &temp, "bad")).await,
+        "invalid_client",
+        401,
+    );
+    let bystander = TokenCredentials::new(temp.token.clone(), "unknown-secret");
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&s, &bystander, &verifier)).await,
+        "invalid_signature",
+        401,
+    );
+    // Another client's request with this token: invalid_token, credential untouched.
+    let two = signer("client2", "secret2", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&two, &temp, &verifier)).await,
+        "invalid_token",
+        401,
+    );
+    assert!(fx.store.get_temporary_credential(&temp.token, NOW).await.unwrap().is_some());
+    assert!(fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await.is_ok());
+
+    // An authenticated wrong verifier consumes it: the right one cannot follow.
+    let (temp, verifier) = authorized(&fx, &s).await;
+    let mut wrong = verifier.clone();
+    wrong.replace_range(0..1, if verifier.starts_with('A') { "B" } else { "A" });
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&s, &temp, &wrong)).await,
+        "invalid_request",
+        400,
+    );
+    assert!(fx.store.get_temporary_credential(&temp.token, NOW).await.unwrap().is_none());
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await,
+        "invalid_token",
+        401,
+    );
+
+    // Exchanging a credential the user has not authorized yet also consumes it.
+    let pending = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    let pending = TokenCredentials::new(pending.token, pending.secret.into_secret());
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&s, &pending, "guess")).await,
+        "invalid_request",
+        400,
+    );
+    assert!(fx.store.get_temporary_credential(&pending.token, NOW).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn token_endpoint_errors() {
+    let fx = fixture().await;
+    let s = client1();
+    let (temp, verifier) = authorized(&fx, &s).await;
+    let url = format!("{BASE}/oauth/access_token");
+    let get = sign(
+        &s,
+        request(Method::GET, &url, None),
+        SigningParams { token: Some(&temp), verifier: Some(&verifier), ..Default::default() },
+    );
+    assert_error(fx.server.issue_token_credential(&get).await, "method_not_allowed", 405);
+    assert_response(&fx.server.create_token_response(&get).await, "method_not_allowed", 405);
+    let no_verifier = sign(
+        &s,
+        request(Method::POST, &url, None),
+        SigningParams { token: Some(&temp), ..Default::default() },
+    );
+    assert_error(fx.server.issue_token_credential(&no_verifier).await, "missing_required_parameter", 400);
+    let no_token = sign(
+        &s,
+        request(Method::POST, &url, None),
+        SigningParams { verifier: Some(&verifier), ..Default::default() },
+    );
+    assert_error(fx.server.issue_token_credential(&no_token).await, "missing_required_parameter", 400);
+    let unknown = TokenCredentials::new("unknown", "x");
+    assert_error(
+        fx.server.issue_token_credential(&token_request(&s, &unknown, &verifier)).await,
+        "invalid_token",
+        401,
+    );
+    // Stale timestamp: invalid_request, credential kept.
+    let stale = sign_at(
+        &s,
+        request(Method::POST, &url, None),
+        SigningParams { token: Some(&temp), verifier: Some(&verifier), ..Default::default() },
+        NOW - 1000,
+    );
+    assert_error(fx.server.issue_token_credential(&stale).await, "invalid_request", 400);
+    // The stale request left the credential; a good one succeeds; replaying it finds
+    // nothing to exchange.
+    let good = token_request(&s, &temp, &verifier);
+    let resp = fx.server.create_token_response(&good).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_response(&fx.server.create_token_response(&good).await, "invalid_token", 401);
+    // Expired temporary credentials cannot be exchanged.
+    let (temp, verifier) = authorized(&fx, &s).await;
+    fx.clock.advance(24 * 3600);
+    let req = sign_at(
+        &s,
+        request(Method::POST, &url, None),
+        SigningParams { token: Some(&temp), verifier: Some(&verifier), ..Default::default() },
+        NOW + 24 * 3600,
+    );
+    assert_error(fx.server.issue_token_credential(&req).await, "invalid_token", 401);
+}
+
+#[tokio::test]
+async fn resource_protector_errors() {
+    let fx = fixture().await;
+    let s = client1();
+    let token = token_for(&fx, &s).await;
+    assert_eq!(
+        fx.protector.validate_request(&resource_request(&s, &token)).await.unwrap().user_id(),
+        "alice"
+    );
+
+    let no_token = sign(&s, request(Method::GET, &format!("{BASE}/api/me"), None), SigningParams::default());
+    assert_error(fx.protector.validate_request(&no_token).await, "missing_required_parameter", 400);
+    assert_error(
+        fx.protector.validate_request(&resource_request(&s, &TokenCredentials::new("nope", "x"))).await,
+        "invalid_token",
+        401,
+    );
+    let forged = TokenCredentials::new(token.token.clone(), "wrong-secret");
+    assert_error(
+        fx.protector.validate_request(&resource_request(&s, &forged)).await,
+        "invalid_signature",
+        401,
+    );
+    // Another client cannot use alice's token with client1, even knowing the token secret.
+    let two = signer("client2", "secret2", "HMAC-SHA1", SignatureType::Header);
+    assert_error(fx.protector.validate_request(&resource_request(&two, &token)).await, "invalid_token", 401);
+    // A temporary credential is not a token credential.
+    let temp = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    let temp = TokenCredentials::new(temp.token, temp.secret.into_secret());
+    assert_error(fx.protector.validate_request(&resource_request(&s, &temp)).await, "invalid_token", 401);
+    let public = sign(
+        &s,
+        request(Method::GET, "http://api.example.com/api/me", None),
+        SigningParams { token: Some(&token), ..Default::default() },
+    );
+    assert_error(fx.protector.validate_request(&public).await, "insecure_transport", 400);
+    let unknown_client = signer("ghost", "secret1", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.protector.validate_request(&resource_request(&unknown_client, &token)).await,
+        "invalid_client",
+        401,
+    );
+}
+
+#[tokio::test]
+async fn configured_lengths_expiry_and_generator() {
+    let config = ProviderConfig::default()
+        .with_token_length(20)
+        .with_secret_length(24)
+        .with_verifier_length(16)
+        .with_temporary_credential_ttl(60);
+    let fx = fixture_with(config, all_methods()).await;
+    let s = client1();
+    let temp = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    assert_eq!((temp.token.len(), temp.secret.secret().len(), temp.expires_at), (20, 24, NOW + 60));
+    fx.clock.advance(60);
+    let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", temp.token), None);
+    assert_error(fx.server.check_authorization_request(&auth).await, "invalid_token", 401);
+
+    let counter = Arc::new(AtomicU64::new(0));
+    let c = counter.clone();
+    let config =
+        ProviderConfig::default().with_generator(move |kind: CredentialKind, r: &dyn RandomSource| {
+            format!("{kind:?}-{}-{}", c.fetch_add(1, Ordering::Relaxed), r.alphanumeric(8))
+        });
+    let fx = fixture_with(config, all_methods()).await;
+    let (temp, verifier) = authorized(&fx, &s).await;
+    assert!(temp.token.starts_with("TemporaryToken-"), "{}", temp.token);
+    assert!(verifier.starts_with("Verifier-"), "{verifier}");
+    let cred = fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await.unwrap();
+    assert!(cred.token.starts_with("Token-") && cred.secret.secret().starts_with("TokenSecret-"));
+    assert!(counter.load(Ordering::Relaxed) >= 5);
+}
+
+#[tokio::test]
+async fn secrets_stay_out_of_debug() {
+    let fx = fixture().await;
+    let s = client1();
+    let (temp, verifier) = authorized(&fx, &s).await;
+    let cred = fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await.unwrap();
+    let token = TokenCredentials::new(cred.token.clone(), cred.secret.secret());
+    let who = fx.protector.validate_request(&resource_request(&s, &token)).await.unwrap();
+    let debug = format!("{cred:?} {who:?} {:?} {:?}", fx.server, fx.protector);
+    for secret in [cred.secret.secret(), "secret1", verifier.as_str()] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    let _ = rsa_public_key_from_pem(RSA_PUBLIC).unwrap();
+    let client = fx.store.get_client("client1").await.unwrap().unwrap();
+    assert!(!format!("{client:?}").contains("secret1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_exchanges_of_one_verifier_issue_one_token() {
+    let fx = fixture().await;
+    let s = client1();
+    for _round in 0..5 {
+        let (temp, verifier) = authorized(&fx, &s).await;
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let server = fx.server.clone();
+                let req = token_request(&s, &temp, &verifier);
+                tokio::spawn(async move { server.issue_token_credential(&req).await })
+            })
+            .collect();
+        let mut issued = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => issued += 1,
+                Err(e) => assert_eq!(e.code(), "invalid_token"),
+            }
+        }
+        assert_eq!(issued, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replays_of_one_nonce_pass_once() {
+    let fx = fixture().await;
+    let s = client1();
+    let token = token_for(&fx, &s).await;
+    for _round in 0..5 {
+        let req = Arc::new(resource_request(&s, &token));
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let p = fx.protector.clone();
+                let req = req.clone();
+                tokio::spawn(async move { p.validate_request(&req).await })
+            })
+            .collect();
+        let mut accepted = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => accepted += 1,
+                Err(e) => assert_eq!(e.code(), "invalid_nonce"),
+            }
+        }
+        assert_eq!(accepted, 1);
+    }
+}
