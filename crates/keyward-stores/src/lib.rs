@@ -25,6 +25,28 @@
 //!
 //! Registering clients is the application's business; [`StoreAdmin`] offers the basic
 //! operations on every backend.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use keyward::common::secret::SecretString;
+//! use keyward_stores::store::{Client, NonceKey, OAuth1Store};
+//! use keyward_stores::{MemoryStore, StoreAdmin};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! store.put_client(&Client::new("printer", SecretString::new("kd94hf93k423kf44"))).await?;
+//!
+//! // What a provider holds: any backend, behind one trait object.
+//! let provider_store: Arc<dyn OAuth1Store> = store;
+//! assert!(provider_store.get_client("printer").await?.is_some());
+//!
+//! let now = 1_191_242_096;
+//! let nonce = NonceKey { client_id: "printer".into(), token: None, timestamp: now, nonce: "wIjqoS".into() };
+//! assert!(provider_store.insert_nonce(&nonce, now + 300, now).await?); // fresh
+//! assert!(!provider_store.insert_nonce(&nonce, now + 300, now).await?); // replayed
+//! # Ok::<(), keyward_stores::store::StoreError>(())
+//! # }).unwrap();
+//! ```
 
 use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 

@@ -157,6 +157,11 @@ impl RedisStore {
         Ok(Self::new(conn, prefix))
     }
 
+    /// The prefix of every key this store writes.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn client_key(&self, client_id: &str) -> String {
         format!("{}c:{}", self.prefix, encode(client_id))
     }

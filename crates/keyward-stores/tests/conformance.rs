@@ -37,6 +37,23 @@ mod sqlite_memory {
     }
 
     conformance_tests!(make, purges = true);
+
+    #[tokio::test]
+    async fn a_half_authorized_row_is_corrupt() {
+        use keyward_stores::store::{StoreError, TemporaryCredentialStore};
+        let store = SqliteStore::in_memory().await.unwrap();
+        sqlx::query(
+            "INSERT INTO keyward_oauth1_temporary_credentials \
+             (token, secret, client_id, callback_uri, expires_at, user_id) VALUES ('t', 's', 'c', 'oob', 10, 'u')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let err = store.get_temporary_credential("t", 0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        let err = store.take_temporary_credential("t", 0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
 }
 
 mod sqlite_file {
@@ -87,6 +104,18 @@ mod postgres {
     }
 
     conformance_tests!(make, purges = true);
+
+    /// No server needed: nothing listens on port 1.
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable() {
+        use keyward_stores::store::{ClientStore, StoreError};
+        let options = PgConnectOptions::from_str("postgres://keyward@127.0.0.1:1/keyward_test").unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy_with(options);
+        let err = PostgresStore::new(pool).get_client("c").await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
 }
 
 mod redis {
@@ -108,4 +137,38 @@ mod redis {
     }
 
     conformance_tests!(make, purges = false);
+
+    /// No server needed: nothing listens on port 1.
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable() {
+        use keyward_stores::store::StoreError;
+        let err = RedisStore::connect("redis://127.0.0.1:1", "p:").await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn undecodable_records_are_corrupt() {
+        use keyward_stores::store::{
+            ClientStore, StoreError, TemporaryCredentialStore, TokenCredentialStore,
+        };
+        let Some(store) = make("undecodable_records_are_corrupt").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let mut conn = ::redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let prefix = store.prefix();
+        let set = |k: String, v: &'static str| ::redis::cmd("SET").arg(k).arg(v).clone();
+        let _: () = set(format!("{prefix}c:c"), "{not json").query_async(&mut conn).await.unwrap();
+        let _: () = set(format!("{prefix}a:t"), "[]").query_async(&mut conn).await.unwrap();
+        let _: () = ::redis::cmd("HSET")
+            .arg(format!("{prefix}t:t"))
+            .arg("token")
+            .arg("t")
+            .arg("expires_at")
+            .arg("soon")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(matches!(store.get_client("c").await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_token_credential("t").await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_temporary_credential("t", NOW).await, Err(StoreError::Corrupt(_))));
+    }
 }
