@@ -2,6 +2,7 @@
 
 use super::error::ParseError;
 use crate::common::encoding::encode;
+use std::borrow::Cow;
 
 /// Builds the base string URI of RFC 5849 §3.4.1.2 from an absolute request URI.
 ///
@@ -40,10 +41,9 @@ pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
 /// parameter that takes part (§3.4.1.3.1): query, form body, and the protocol parameters
 /// except `realm` and `oauth_signature`.
 pub fn normalize_parameters<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (encode(k.as_ref()).into_owned(), encode(v.as_ref()).into_owned()))
-        .collect();
+    // Most names and values are unreserved already: `encode` then borrows instead of copying.
+    let mut encoded: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+        params.iter().map(|(k, v)| (encode(k.as_ref()), encode(v.as_ref()))).collect();
     encoded.sort_unstable();
     let mut out = String::with_capacity(encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (k, v) in &encoded {

@@ -10,6 +10,7 @@ use crate::common::encoding::{DecodeError, encode, parse_form};
 use crate::common::secret::SecretString;
 use crate::{Clock, RandomSource};
 use rsa::RsaPrivateKey;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -207,40 +208,44 @@ impl Signer {
             form = true;
         }
 
-        let mut oauth: Vec<(&str, String)> = Vec::with_capacity(10);
-        oauth.push((names::CONSUMER_KEY, self.credentials.client_id.clone()));
+        let mut oauth: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(10);
+        oauth.push((names::CONSUMER_KEY, Cow::Borrowed(&self.credentials.client_id)));
         if let Some(token) = params.token {
-            oauth.push((names::TOKEN, token.token.clone()));
+            oauth.push((names::TOKEN, Cow::Borrowed(&token.token)));
         }
-        oauth.push((names::SIGNATURE_METHOD, self.method.name().to_owned()));
-        oauth.push((names::TIMESTAMP, timestamp.to_owned()));
-        oauth.push((names::NONCE, nonce.to_owned()));
+        oauth.push((names::SIGNATURE_METHOD, Cow::Borrowed(self.method.name())));
+        oauth.push((names::TIMESTAMP, Cow::Borrowed(timestamp)));
+        oauth.push((names::NONCE, Cow::Borrowed(nonce)));
         if self.version {
-            oauth.push((names::VERSION, "1.0".to_owned()));
+            oauth.push((names::VERSION, Cow::Borrowed("1.0")));
         }
         if let Some(callback) = params.callback {
-            oauth.push((names::CALLBACK, callback.to_owned()));
+            oauth.push((names::CALLBACK, Cow::Borrowed(callback)));
         }
         if let Some(verifier) = params.verifier {
-            oauth.push((names::VERIFIER, verifier.to_owned()));
+            oauth.push((names::VERIFIER, Cow::Borrowed(verifier)));
         }
         if self.body_hash && !form {
-            oauth.push((names::BODY_HASH, self.method.hash_body(&body)));
+            oauth.push((names::BODY_HASH, Cow::Owned(self.method.hash_body(&body))));
         }
 
-        let mut all: Vec<(String, String)> = Vec::new();
-        if let Some(query) = parts.uri.query() {
-            all.extend(parse_form(query).map_err(read_err("query"))?);
-        }
-        if form && !body.is_empty() {
-            let text = std::str::from_utf8(&body).map_err(|_| ParseError::NotUtf8("body"))?;
-            all.extend(parse_form(text).map_err(read_err("body"))?);
-        }
-        if all.iter().any(|(k, _)| k.starts_with("oauth_")) {
-            return Err(SignError::Placement("the request already carries OAuth parameters"));
-        }
-        all.extend(oauth.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-        let base = signature_base_string(&parts.method, &base_uri, &normalize_parameters(&all));
+        let base = {
+            let mut all: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(16);
+            if let Some(query) = parts.uri.query() {
+                let pairs = parse_form(query).map_err(read_err("query"))?;
+                all.extend(pairs.into_iter().map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))));
+            }
+            if form && !body.is_empty() {
+                let text = std::str::from_utf8(&body).map_err(|_| ParseError::NotUtf8("body"))?;
+                let pairs = parse_form(text).map_err(read_err("body"))?;
+                all.extend(pairs.into_iter().map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))));
+            }
+            if all.iter().any(|(k, _)| k.starts_with("oauth_")) {
+                return Err(SignError::Placement("the request already carries OAuth parameters"));
+            }
+            all.extend(oauth.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(v.as_ref()))));
+            signature_base_string(&parts.method, &base_uri, &normalize_parameters(&all))
+        };
 
         let keys = SigningKeys {
             client_secret: self.credentials.client_secret.secret(),
@@ -248,7 +253,7 @@ impl Signer {
             rsa_private_key: self.credentials.rsa_private_key.as_deref(),
         };
         let signature = self.method.sign(&base, &keys)?;
-        oauth.push((names::SIGNATURE, signature));
+        oauth.push((names::SIGNATURE, Cow::Owned(signature)));
 
         match self.signature_type {
             SignatureType::Header => {
@@ -291,13 +296,13 @@ fn read_err(place: &'static str) -> impl Fn(DecodeError) -> SignError {
     }
 }
 
-fn encode_pairs(pairs: &[(&str, String)]) -> String {
-    crate::common::encoding::encode_form(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+fn encode_pairs<V: AsRef<str>>(pairs: &[(&str, V)]) -> String {
+    crate::common::encoding::encode_form(pairs.iter().map(|(k, v)| (*k, v.as_ref())))
 }
 
 /// Formats the `Authorization` header value of RFC 5849 §3.5.1:
 /// `OAuth realm="…", name="encoded value", …`.
-pub fn authorization_header(realm: Option<&str>, params: &[(&str, String)]) -> String {
+pub fn authorization_header<V: AsRef<str>>(realm: Option<&str>, params: &[(&str, V)]) -> String {
     let mut out = String::from("OAuth ");
     let mut first = true;
     let mut push = |name: &str, value: &str| {
@@ -314,7 +319,7 @@ pub fn authorization_header(realm: Option<&str>, params: &[(&str, String)]) -> S
         push(names::REALM, realm);
     }
     for (name, value) in params {
-        push(name, value);
+        push(name, value.as_ref());
     }
     out
 }
