@@ -719,3 +719,53 @@ async fn config_from_registry_app_config() {
     bad.client_kwargs.code_challenge_method = Some("plain".into());
     assert!(OAuth2Config::from_app_config("corp", &bad).is_err(), "plain refused unless asked for");
 }
+
+#[tokio::test]
+async fn token_response_and_refresh_hooks_in_order_and_inline_jwks() {
+    // A Slack-like provider: errors as `200 {"ok": false}`; a hook turns them into 400s.
+    let (http, log) = provider(|req| match param(&form(req), "grant_type") {
+        Some("authorization_code") => (200, json!({"ok": false, "error": "invalid_code"}).to_string()),
+        Some("refresh_token") => (200, json!({"ok": true, "access_token": "at-2", "expires_in": 60}).to_string()),
+        _ => (404, String::new()),
+    });
+    let mut config = OAuth2Config::new("c");
+    config.token_url = Some("https://as.example/token".into());
+    config.refresh_token_params.insert("resource".into(), "api".into());
+    let order = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let (o1, o2, o3) = (order.clone(), order.clone(), order.clone());
+    let c = client(config, http, &FixedClock::new(NOW))
+        .with_hook(Hook::AccessTokenResponse(Arc::new(move |r| {
+            o1.lock().unwrap().push("access_token_response");
+            let v: Value = serde_json::from_slice(r.body()).unwrap_or_default();
+            if v["ok"] == false {
+                *r.status_mut() = http::StatusCode::BAD_REQUEST;
+            }
+        })))
+        .with_hook(Hook::RefreshTokenRequest(Arc::new(move |r| {
+            o2.lock().unwrap().push("refresh_token_request");
+            r.push("hooked", "yes");
+        })))
+        .with_hook(Hook::RefreshTokenResponse(Arc::new(move |_| o3.lock().unwrap().push("refresh_token_response"))));
+    let e = c.exchange_code(&CodeExchange { code: "x", ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), Some("invalid_code"));
+    let t = c.refresh_token(&expired_token()).await.unwrap();
+    assert_eq!(t.access_token.secret(), "at-2");
+    assert_eq!(*order.lock().unwrap(), ["access_token_response", "refresh_token_request", "refresh_token_response"]);
+    assert_eq!(
+        body(&log.lock().unwrap()[1]),
+        "grant_type=refresh_token&refresh_token=old-rt&resource=api&client_id=c&hooked=yes"
+    );
+
+    // Inline JWKS (no jwks_uri, no fetch) and a configured issuer instead of discovery.
+    let a = TestSigner::load("oidc_op_a.pem", "key-a");
+    let (http, log) = provider(|_| (500, String::new()));
+    let mut config = OAuth2Config::new("client-1");
+    config.issuer = Some(ISS.into());
+    config.jwks = Some(jwks(&[&a]));
+    let c = client(config, http, &FixedClock::new(NOW));
+    let claims = json!({"iss": ISS, "sub": "u", "aud": "client-1", "iat": NOW, "exp": NOW + 60});
+    assert_eq!(c.validate_id_token(&a.sign(&claims), None, None, None).await.unwrap().sub, "u");
+    let b = TestSigner::load("oidc_op_b.pem", "key-b");
+    assert!(c.validate_id_token(&b.sign(&claims), None, None, None).await.is_err());
+    assert!(log.lock().unwrap().is_empty(), "inline keys: no request");
+}

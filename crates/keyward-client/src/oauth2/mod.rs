@@ -11,7 +11,35 @@
 //!   expired (once, however many requests find it expired at the same time), places it
 //!   (header, body or query) and runs the compliance hooks.
 //!
-//! Every network call is one [`HttpClient::call`](keyward::HttpClient::call).
+//! Every network call is one [`HttpClient::call`](keyward::HttpClient::call), so a test
+//! (or this example) can play the provider with a closure:
+//!
+//! ```
+//! use keyward_client::oauth2::{OAuth2Client, OAuth2Config, OAuth2Session};
+//! use keyward::common::secret::SecretString;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = |req: http::Request<Vec<u8>>| async move {
+//!     let body = match req.uri().path() {
+//!         "/token" => r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600}"#,
+//!         _ => r#"{"hello":"world"}"#,
+//!     };
+//!     Ok(http::Response::new(body.as_bytes().to_vec()))
+//! };
+//! let mut config = OAuth2Config::new("my-client");
+//! config.client_secret = Some(SecretString::new("my-secret"));
+//! config.token_url = Some("https://as.example/token".into());
+//! let client = Arc::new(OAuth2Client::new(config, Arc::new(provider))?);
+//!
+//! let token = client.client_credentials(Some("read")).await?;
+//! let session = OAuth2Session::new(client, token);
+//! let response = session.request(http::Request::get("https://api.example/me").body(Vec::new())?).await?;
+//! assert_eq!(response.body(), br#"{"hello":"world"}"#);
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod config;
