@@ -715,6 +715,15 @@ async fn config_from_registry_app_config() {
     assert!(req.nonce.is_none(), "no-nonce quirk");
     assert!(!req.url.contains("nonce="));
     assert!(req.url.contains("prompt=consent"));
+    let mut slack = app.clone();
+    slack.compliance_fix = Some("slack".into());
+    let (http, _) = provider(|_| (200, json!({"ok": false, "error": "invalid_code"}).to_string()));
+    let c = OAuth2Client::from_app_config("slack", &slack, http).unwrap();
+    let e = c.exchange_code(&CodeExchange { code: "x", ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), Some("invalid_code"), "the slack fix is applied");
+    slack.compliance_fix = Some("slakc".into());
+    let (http, _) = provider(|_| (404, String::new()));
+    assert!(matches!(OAuth2Client::from_app_config("slack", &slack, http), Err(ClientError::Config(_))));
     let mut bad = app.clone();
     bad.client_kwargs.code_challenge_method = Some("plain".into());
     assert!(OAuth2Config::from_app_config("corp", &bad).is_err(), "plain refused unless asked for");
@@ -725,7 +734,9 @@ async fn token_response_and_refresh_hooks_in_order_and_inline_jwks() {
     // A Slack-like provider: errors as `200 {"ok": false}`; a hook turns them into 400s.
     let (http, log) = provider(|req| match param(&form(req), "grant_type") {
         Some("authorization_code") => (200, json!({"ok": false, "error": "invalid_code"}).to_string()),
-        Some("refresh_token") => (200, json!({"ok": true, "access_token": "at-2", "expires_in": 60}).to_string()),
+        Some("refresh_token") => {
+            (200, json!({"ok": true, "access_token": "at-2", "expires_in": 60}).to_string())
+        }
         _ => (404, String::new()),
     });
     let mut config = OAuth2Config::new("c");
@@ -745,12 +756,17 @@ async fn token_response_and_refresh_hooks_in_order_and_inline_jwks() {
             o2.lock().unwrap().push("refresh_token_request");
             r.push("hooked", "yes");
         })))
-        .with_hook(Hook::RefreshTokenResponse(Arc::new(move |_| o3.lock().unwrap().push("refresh_token_response"))));
+        .with_hook(Hook::RefreshTokenResponse(Arc::new(move |_| {
+            o3.lock().unwrap().push("refresh_token_response")
+        })));
     let e = c.exchange_code(&CodeExchange { code: "x", ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Some("invalid_code"));
     let t = c.refresh_token(&expired_token()).await.unwrap();
     assert_eq!(t.access_token.secret(), "at-2");
-    assert_eq!(*order.lock().unwrap(), ["access_token_response", "refresh_token_request", "refresh_token_response"]);
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["access_token_response", "refresh_token_request", "refresh_token_response"]
+    );
     assert_eq!(
         body(&log.lock().unwrap()[1]),
         "grant_type=refresh_token&refresh_token=old-rt&resource=api&client_id=c&hooked=yes"

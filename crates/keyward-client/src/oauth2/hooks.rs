@@ -92,3 +92,45 @@ pub(crate) fn run_response(hooks: &[ResponseHook], response: &mut http::Response
         h(response);
     }
 }
+
+/// The built-in compliance fixes, by the name a registry entry gives in `compliance_fix`.
+///
+/// - `slack`: Slack answers token errors as `200 {"ok": false, "error": …}`; the fix turns
+///   them into the 400 of RFC 6749 §5.2, so they surface as typed errors with their code.
+pub fn compliance_fix(name: &str) -> Option<Vec<Hook>> {
+    match name {
+        "slack" => {
+            let fix: ResponseHook = Arc::new(ok_false_is_an_error);
+            Some(vec![Hook::AccessTokenResponse(fix.clone()), Hook::RefreshTokenResponse(fix)])
+        }
+        _ => None,
+    }
+}
+
+fn ok_false_is_an_error(response: &mut http::Response<Vec<u8>>) {
+    let failed = serde_json::from_slice::<serde_json::Value>(response.body())
+        .is_ok_and(|v| v.get("ok") == Some(&serde_json::Value::Bool(false)));
+    if failed && response.status().is_success() {
+        *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_fix_turns_ok_false_into_400() {
+        let hooks = compliance_fix("slack").unwrap();
+        let mut r = http::Response::new(br#"{"ok":false,"error":"invalid_code"}"#.to_vec());
+        let Hook::AccessTokenResponse(h) = &hooks[0] else { panic!("{hooks:?}") };
+        h(&mut r);
+        assert_eq!(r.status(), 400);
+        let err = keyward::oauth2::rfc6749::parse_token_response(&r, 0).unwrap_err();
+        assert_eq!(err.code(), Some("invalid_code"));
+        let mut ok = http::Response::new(br#"{"ok":true,"access_token":"a"}"#.to_vec());
+        h(&mut ok);
+        assert_eq!(ok.status(), 200);
+        assert!(compliance_fix("unknown").is_none());
+    }
+}
