@@ -37,6 +37,14 @@ fn bench(c: &mut Criterion) {
         v.required_spec_claims.clear();
         b.iter(|| jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &key, &v).expect("valid"))
     });
+    // Keyward's own share: header checks and the claim rules on an already verified payload.
+    let payload = verify_signature(&token, &key, Algorithm::RS256).expect("valid");
+    group.bench_function("keyward_header_and_claims_only", |b| {
+        b.iter(|| {
+            let (_, alg) = validator.header(black_box(&token)).expect("header");
+            validator.check_claims(payload.clone(), alg, &check).expect("claims")
+        })
+    });
     group.finish();
 }
 
