@@ -228,3 +228,22 @@ fn malformed_tokens_do_not_panic() {
         );
     }
 }
+
+#[test]
+fn key_selection_by_type_alg_and_bare_keys() {
+    let (a, b) = (signer_a(), signer_b());
+    let mut bare = a.jwk();
+    bare.as_object_mut().unwrap().remove("kid");
+    let set = KeySet::from_value(&json!({"keys": [bare]})).unwrap();
+    assert!(validator().validate(&a.sign(&claims()), &set, &check()).is_ok(), "the only key, published without kid");
+    // A key marked for encryption, or for another alg, is not used for signatures.
+    let mut enc = b.jwk();
+    enc["use"] = json!("enc");
+    let mut other_alg = a.jwk();
+    other_alg["alg"] = json!("PS256");
+    let set = KeySet::from_value(&json!({"keys": [enc, other_alg, {"kty": "weird"}]})).unwrap();
+    assert_eq!(set.len(), 1);
+    let e = validator().validate(&a.sign(&claims()), &set, &check()).unwrap_err();
+    assert_eq!(e, IdTokenError::UnknownKey { kid: Some("key-a".into()) });
+    assert!(KeySet::from_value(&json!({"nokeys": []})).is_err());
+}

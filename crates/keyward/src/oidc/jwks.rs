@@ -80,19 +80,26 @@ impl KeySet {
         self.entries.iter().any(|e| e.kid.as_deref() == Some(kid))
     }
 
-    /// The key for a JWS header's `kid` and `alg` (Core §10.1.1): with a `kid`, the key of
-    /// that id; without, the only key that fits `alg`.
+    /// The key for a JWS header's `kid` and `alg` (Core §10.1.1, RFC 7515 §4.1.4): with a
+    /// `kid`, the key of that id (or the set's only key when no key has an id); without,
+    /// the only key that fits `alg`. A key fits when its type matches the alg's family and
+    /// its own `alg`, if any, is the header's.
     pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<&DecodingKey, Selection> {
         let name = alg_name(alg);
         let fits = |e: &&Entry| e.family == alg.family() && e.alg.as_deref().is_none_or(|a| a == name);
         match kid {
-            Some(kid) => self
-                .entries
-                .iter()
-                .filter(fits)
-                .find(|e| e.kid.as_deref() == Some(kid))
-                .map(|e| &e.key)
-                .ok_or(Selection::Unknown),
+            Some(kid) => match self.entries.iter().filter(fits).find(|e| e.kid.as_deref() == Some(kid)) {
+                Some(e) => Ok(&e.key),
+                // A set whose only fitting key has no `kid` at all (some providers publish
+                // one key bare): that key, else unknown.
+                None => {
+                    let mut bare = self.entries.iter().filter(fits).filter(|e| e.kid.is_none());
+                    match (bare.next(), bare.next(), self.entries.iter().any(|e| e.kid.is_some())) {
+                        (Some(e), None, false) => Ok(&e.key),
+                        _ => Err(Selection::Unknown),
+                    }
+                }
+            },
             None => {
                 let mut it = self.entries.iter().filter(fits);
                 match (it.next(), it.next()) {
