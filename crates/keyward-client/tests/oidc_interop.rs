@@ -105,13 +105,51 @@ impl Jar {
     }
 }
 
-/// Plays the user's browser from the authorization URL to the callback: follows
-/// redirects, logs in as `login` and consents. Returns the callback's query parameters.
-async fn browser_login(issuer: &str, authorize_url: &str, login: &str) -> BTreeMap<String, String> {
+/// Where the browser's walk ended.
+enum End {
+    /// A redirect to the client's callback, with its query parameters.
+    Callback(BTreeMap<String, String>),
+    /// A page without a form (the device flow's success page).
+    Page(String),
+}
+
+/// The value of an attribute in one HTML tag (whitespace already folded to spaces).
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = tag[start..].find('"')? + start;
+    Some(tag[start..end].to_owned())
+}
+
+/// The first form of a page: its action and the inputs to submit (every named input with
+/// its value, `login`/`password` filled in for the login page).
+fn scrape_form(page: &str, login: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+    let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+    let form_at = page.find("<form")?;
+    let form_tag = &page[form_at..form_at + page[form_at..].find('>')?];
+    let mut fields = Vec::new();
+    for chunk in page[form_at..].split("<input").skip(1) {
+        let tag = format!(" {}", &chunk[..chunk.find('>').unwrap_or(chunk.len())]);
+        let Some(name) = attr(&tag, "name") else { continue };
+        let value = match (name.as_str(), attr(&tag, "value")) {
+            (_, Some(v)) => v,
+            ("login", None) => login.to_owned(),
+            ("password", None) => "x".to_owned(),
+            _ => continue,
+        };
+        fields.push((name, value));
+    }
+    Some((attr(&format!(" {form_tag}"), "action"), fields))
+}
+
+/// Plays the user's browser from `url`: follows redirects, keeps cookies, submits each
+/// form it meets (login as `login`, consent, device code confirmation), until the
+/// client's callback or a page without a form.
+async fn browse(issuer: &str, url: &str, login: &str) -> End {
     let http = ReqwestClient::new();
     let mut jar = Jar::default();
-    let mut next = (http::Method::GET, authorize_url.to_owned(), Vec::new());
-    for _ in 0..20 {
+    let mut next = (http::Method::GET, url.to_owned(), Vec::new());
+    let absolute = |u: String| if u.starts_with('/') { format!("{issuer}{u}") } else { u };
+    for _ in 0..30 {
         let (method, url, body) = next.clone();
         let mut req =
             http::Request::builder().method(method.clone()).uri(&url).header("cookie", jar.header());
@@ -121,31 +159,30 @@ async fn browser_login(issuer: &str, authorize_url: &str, login: &str) -> BTreeM
         let response = http.call(req.body(body).unwrap()).await.expect("provider reachable");
         jar.store(&response);
         if response.status().is_redirection() {
-            let location = response.headers()["location"].to_str().unwrap().to_owned();
-            let location = if location.starts_with('/') { format!("{issuer}{location}") } else { location };
+            let location = absolute(response.headers()["location"].to_str().unwrap().to_owned());
             if let Some(query) = location.strip_prefix(&format!("{REDIRECT}?")) {
-                return keyward::common::encoding::parse_form(query).unwrap().into_iter().collect();
+                return End::Callback(
+                    keyward::common::encoding::parse_form(query).unwrap().into_iter().collect(),
+                );
             }
             next = (http::Method::GET, location, Vec::new());
             continue;
         }
         let page = String::from_utf8_lossy(response.body()).into_owned();
         assert_eq!(response.status(), 200, "unexpected page at {url}: {page}");
-        // The development interaction pages: a form with a hidden `prompt` (login or consent).
-        let prompt = page
-            .split("name=\"prompt\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_else(|| panic!("no interaction form at {url}: {page}"))
-            .to_owned();
-        let form = keyward::common::encoding::encode_form([
-            ("prompt", prompt.as_str()),
-            ("login", login),
-            ("password", "x"),
-        ]);
-        next = (http::Method::POST, url, form.into_bytes());
+        let Some((action, fields)) = scrape_form(&page, login) else { return End::Page(page) };
+        let target = action.map(absolute).unwrap_or_else(|| url.clone());
+        next = (http::Method::POST, target, keyward::common::encoding::encode_form(fields).into_bytes());
     }
-    panic!("the login did not reach the callback");
+    panic!("the browser walk did not end");
+}
+
+/// Logs in through the authorization URL; returns the callback's parameters.
+async fn browser_login(issuer: &str, authorize_url: &str, login: &str) -> BTreeMap<String, String> {
+    match browse(issuer, authorize_url, login).await {
+        End::Callback(params) => params,
+        End::Page(page) => panic!("login ended on a page: {page}"),
+    }
 }
 
 fn config(issuer: &str, client_id: &str, method: ClientAuthMethod) -> OAuth2Config {
@@ -270,4 +307,32 @@ async fn wrong_nonce_and_mixed_up_issuer_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(e.id_token_error(), Some(&keyward::oidc::IdTokenError::NonceMismatch));
+}
+
+#[tokio::test]
+async fn device_flow_polls_until_the_user_approves() {
+    let peer = peer!();
+    let mut config = OAuth2Config::new("device");
+    config.server_metadata_url = Some(format!("{}/.well-known/openid-configuration", peer.issuer));
+    config.scope = Some("openid email".into());
+    config.auth_method = Some(ClientAuthMethod::None);
+    let client = Arc::new(OAuth2Client::new(config, Arc::new(ReqwestClient::new())).unwrap());
+    let device = client.device_authorization(None).await.unwrap();
+    assert!(device.verification_uri.starts_with(&peer.issuer));
+    let poller = {
+        let client = client.clone();
+        let device = device.clone();
+        tokio::spawn(async move { client.poll_device_token(&device).await })
+    };
+    // Approve only after the first poll has been answered `authorization_pending`.
+    tokio::time::sleep(Duration::from_secs(device.interval + 1)).await;
+    assert!(!poller.is_finished());
+    let complete = device.verification_uri_complete.clone().expect("verification_uri_complete");
+    match browse(&peer.issuer, &complete, "dana").await {
+        End::Page(page) => assert!(page.contains("Sign-in Success"), "{page}"),
+        End::Callback(c) => panic!("device flow ended at a callback: {c:?}"),
+    }
+    let token = poller.await.unwrap().unwrap();
+    assert_eq!(token.userinfo.as_ref().expect("validated ID token")["sub"], "dana");
+    assert_eq!(client.userinfo(&token).await.unwrap()["email"], "dana@example.com");
 }

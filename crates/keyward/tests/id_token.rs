@@ -235,7 +235,10 @@ fn key_selection_by_type_alg_and_bare_keys() {
     let mut bare = a.jwk();
     bare.as_object_mut().unwrap().remove("kid");
     let set = KeySet::from_value(&json!({"keys": [bare]})).unwrap();
-    assert!(validator().validate(&a.sign(&claims()), &set, &check()).is_ok(), "the only key, published without kid");
+    assert!(
+        validator().validate(&a.sign(&claims()), &set, &check()).is_ok(),
+        "the only key, published without kid"
+    );
     // A key marked for encryption, or for another alg, is not used for signatures.
     let mut enc = b.jwk();
     enc["use"] = json!("enc");

@@ -5,7 +5,8 @@
 //
 // Prints `KEYWARD_OIDC_READY <issuer>` on stdout once it listens. One client per token
 // endpoint authentication method (client_secret_basic, client_secret_post,
-// client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb.
+// client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb, and
+// a public `device` client for the device authorization grant (RFC 8628).
 // Its signing key is tests/peers/keys/oidc_op_a.pem; private_key_jwt's client key is
 // tests/peers/keys/oidc_client.pem. Login and consent use the development interactions
 // (`POST /interaction/<uid>` with `prompt=login&login=<sub>`, then `prompt=consent`), which
@@ -40,6 +41,13 @@ const clients = [
   { ...common, client_id: 'jwt', client_secret: secret, token_endpoint_auth_method: 'client_secret_jwt' },
   { ...common, client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [clientJwk] } },
   { ...common, client_id: 'public', token_endpoint_auth_method: 'none' },
+  {
+    client_id: 'device',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  },
 ];
 
 const server = createServer();
@@ -54,6 +62,7 @@ const provider = new Provider(issuer, {
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   features: {
     devInteractions: { enabled: true },
+    deviceFlow: { enabled: true },
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: true, allowedPolicy: async () => true },
   },

@@ -401,7 +401,8 @@ impl OAuth2Client {
 
     /// Polls the token endpoint until the user approves (RFC 8628 §3.4–§3.5): waits
     /// `interval` seconds before each poll, adds 5 s on `slow_down`, keeps polling on
-    /// `authorization_pending`, stops on any other error and when the codes expire.
+    /// `authorization_pending`, stops on any other error and when the codes expire. An ID
+    /// token in the response is validated and its claims put in `token.userinfo`.
     pub async fn poll_device_token(&self, device: &DeviceAuthorization) -> Result<Token, ClientError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(device.expires_in);
         let mut interval = device.interval.max(1);
@@ -412,7 +413,16 @@ impl OAuth2Client {
             }
             tokio::time::sleep_until(wake).await;
             match self.grant(Grant::DeviceCode { device_code: &device.device_code }).await {
-                Ok(token) => return Ok(token),
+                Ok(mut token) => {
+                    if let Some(id_token) = token.id_token.clone() {
+                        // No nonce in the device flow (RFC 8628 has no authorization request).
+                        let claims = self
+                            .validate_id_token(&id_token, None, Some(token.access_token.secret()), None)
+                            .await?;
+                        token.userinfo = Some(claims.raw);
+                    }
+                    return Ok(token);
+                }
                 Err(ClientError::OAuth2(e)) => match rfc8628::poll_step(&e) {
                     PollStep::Pending => {}
                     PollStep::SlowDown => interval += SLOW_DOWN_STEP,
