@@ -122,7 +122,10 @@ fn attr(tag: &str, name: &str) -> Option<String> {
 
 /// The first form of a page: its action and the inputs to submit (every named input with
 /// its value, `login`/`password` filled in for the login page).
-fn scrape_form(page: &str, login: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+/// A form to submit: its `action`, if it has one, and its fields.
+type Form = (Option<String>, Vec<(String, String)>);
+
+fn scrape_form(page: &str, login: &str) -> Option<Form> {
     let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
     let form_at = page.find("<form")?;
     let form_tag = &page[form_at..form_at + page[form_at..].find('>')?];
