@@ -27,9 +27,12 @@
 //! # Ok(()) }
 //! ```
 
+use crate::registry::{AppConfig, ConfigError, Protocol};
 use keyward::common::ErrorBody;
 use keyward::common::encoding::{encode_form, parse_form};
 use keyward::common::http_client::{HttpClient, HttpError};
+use keyward::oauth1::rfc5849::signature::rsa_private_key_from_pem;
+use keyward::oauth1::rfc5849::{ClientCredentials, SignatureMethods, SignatureType};
 use keyward::oauth1::rfc5849::{SignError, Signer, SigningParams, TokenCredentials, names};
 use keyward::{Clock, OsRandom, RandomSource, SystemClock};
 use std::collections::BTreeMap;
@@ -40,6 +43,9 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OAuth1Error {
+    /// The registry entry cannot make an OAuth 1.0a client.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// An endpoint URL in the configuration is not an absolute `http`/`https` URL.
     #[error("invalid endpoint URL `{url}`")]
     Endpoint {
@@ -139,6 +145,7 @@ pub struct OAuth1Client {
     random: Arc<dyn RandomSource>,
     request_token_params: Vec<(String, String)>,
     access_token_params: Vec<(String, String)>,
+    authorize_params: Vec<(String, String)>,
 }
 
 impl fmt::Debug for OAuth1Client {
@@ -162,7 +169,66 @@ impl OAuth1Client {
             random: Arc::new(OsRandom),
             request_token_params: Vec::new(),
             access_token_params: Vec::new(),
+            authorize_params: Vec::new(),
         }
+    }
+
+    /// A client for the registry entry `app` (Authlib's keys): `client_id`,
+    /// `client_secret`, `request_token_url`, `authorize_url`, `access_token_url`, their
+    /// `*_params`, and `client_kwargs.signature_method` (default `HMAC-SHA1`),
+    /// `signature_type` (`HEADER`, `QUERY`, `BODY`), `realm` and `rsa_key` (PEM).
+    pub fn from_app_config(
+        app: &str,
+        cfg: &AppConfig,
+        http: Arc<dyn HttpClient>,
+    ) -> Result<Self, OAuth1Error> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            app: app.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        if cfg.validate(app)? != Protocol::OAuth1 {
+            return Err(
+                invalid("request_token_url", "not set: the app is not an OAuth 1.0a app".to_owned()).into()
+            );
+        }
+        let missing =
+            |key: &'static str| ConfigError::Missing { app: app.to_owned(), key, why: "OAuth 1 needs it" };
+        let client_id = cfg.client_id.clone().ok_or_else(|| missing("client_id"))?;
+        let secret = cfg.client_secret.as_ref().map(|s| s.secret().to_owned()).unwrap_or_default();
+        let kwargs = &cfg.client_kwargs;
+        let mut credentials = ClientCredentials::new(client_id, secret);
+        if let Some(pem) = &kwargs.rsa_key {
+            let key = rsa_private_key_from_pem(pem.secret())
+                .map_err(|e| invalid("client_kwargs.rsa_key", e.to_string()))?;
+            credentials = credentials.with_rsa_key(key);
+        }
+        let method = kwargs.signature_method.as_deref().unwrap_or("HMAC-SHA1");
+        let mut signer = Signer::new(credentials)
+            .method_named(method, &SignatureMethods::default())
+            .map_err(|e| invalid("client_kwargs.signature_method", e.to_string()))?;
+        if let Some(t) = &kwargs.signature_type {
+            let t: SignatureType = t.parse().map_err(|_| {
+                invalid("client_kwargs.signature_type", format!("`{t}` is not HEADER, QUERY or BODY"))
+            })?;
+            signer = signer.signature_type(t);
+        }
+        if let Some(realm) = &kwargs.realm {
+            signer = signer.realm(realm);
+        }
+        let url = |v: &Option<String>, key: &'static str| v.clone().ok_or_else(|| missing(key));
+        let endpoints = Endpoints::new(
+            &url(&cfg.request_token_url, "request_token_url")?,
+            &url(&cfg.authorize_url, "authorize_url")?,
+            &url(&cfg.access_token_url, "access_token_url")?,
+        )?;
+        let pairs = |p: &crate::registry::config::Params| {
+            p.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+        };
+        Ok(Self::new(signer, endpoints, http)
+            .with_request_token_params(pairs(&cfg.request_token_params))
+            .with_access_token_params(pairs(&cfg.access_token_params))
+            .with_authorize_params(pairs(&cfg.authorize_params)))
     }
 
     /// Uses `clock` for `oauth_timestamp`.
@@ -181,6 +247,12 @@ impl OAuth1Client {
     /// (Authlib's `request_token_params`, e.g. a provider's `scope`).
     pub fn with_request_token_params(mut self, params: impl IntoIterator<Item = (String, String)>) -> Self {
         self.request_token_params = params.into_iter().collect();
+        self
+    }
+
+    /// Extra parameters added to the authorization URL (Authlib's `authorize_params`).
+    pub fn with_authorize_params(mut self, params: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.authorize_params = params.into_iter().collect();
         self
     }
 
@@ -223,7 +295,8 @@ impl OAuth1Client {
     }
 
     /// The URL to send the resource owner to (§2.2): the authorization endpoint with
-    /// `oauth_token` and any `extra` parameters added to its query.
+    /// `oauth_token`, the configured `authorize_params` and any `extra` parameters added to
+    /// its query.
     pub fn authorization_url(&self, temporary: &TokenCredentials, extra: &[(&str, &str)]) -> String {
         let mut url = self.endpoints.authorize_url.clone();
         let (base, fragment) = match url.find('#') {
@@ -235,7 +308,10 @@ impl OAuth1Client {
         };
         let mut out = base;
         out.push(if out.contains('?') { '&' } else { '?' });
-        let pairs = std::iter::once((names::TOKEN, temporary.token.as_str())).chain(extra.iter().copied());
+        let configured = self.authorize_params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let pairs = std::iter::once((names::TOKEN, temporary.token.as_str()))
+            .chain(configured)
+            .chain(extra.iter().copied());
         out.push_str(&encode_form(pairs));
         out.push_str(&fragment);
         out

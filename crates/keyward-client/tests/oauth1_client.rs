@@ -253,3 +253,66 @@ fn secrets_stay_out_of_debug() {
     assert!(dbg.contains("public-token"));
     assert!(!dbg.contains("very-secret") && !dbg.contains("kd94hf93k423kf44"), "{dbg}");
 }
+
+fn app_config(toml_text: &str) -> keyward_client::registry::AppConfig {
+    toml::from_str(toml_text).unwrap()
+}
+
+#[tokio::test]
+async fn clients_come_from_registry_entries() {
+    let cfg = app_config(
+        r#"
+        client_id = "dpf43f3p2l4k3l03"
+        client_secret = "kd94hf93k423kf44"
+        request_token_url = "https://photos.example.net/initiate"
+        authorize_url = "https://photos.example.net/authorize"
+        access_token_url = "https://photos.example.net/token"
+        request_token_params = { scope = "photos read" }
+        authorize_params = { perms = "read" }
+        [client_kwargs]
+        signature_type = "QUERY"
+        signature_method = "HMAC-SHA1"
+        "#,
+    );
+    let (http, seen) =
+        mock(vec![form(200, "oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true")]);
+    let client = OAuth1Client::from_app_config("photos", &cfg, http)
+        .unwrap()
+        .with_clock(Arc::new(FixedClock::new(137131200)))
+        .with_random(Arc::new(Zeros));
+    let temporary = client.fetch_temporary_credentials(None).await.unwrap();
+    // The same bytes as `query_signing_with_request_token_params`, whose signature
+    // oauthlib computed.
+    assert!(
+        seen.lock().unwrap()[0]
+            .uri()
+            .to_string()
+            .ends_with("&oauth_signature=hn5J13Uws1tLrzhMWHdQFCaQeGA%3D")
+    );
+    assert_eq!(
+        client.authorization_url(&temporary.credentials, &[]),
+        "https://photos.example.net/authorize?oauth_token=t&perms=read"
+    );
+
+    let oauth2 = app_config(
+        r#"
+        client_id = "x"
+        client_secret = "y"
+        authorize_url = "https://a.example/authorize"
+        access_token_url = "https://a.example/token"
+        "#,
+    );
+    let (http, _) = mock(vec![]);
+    assert!(matches!(OAuth1Client::from_app_config("a", &oauth2, http), Err(OAuth1Error::Config(_))));
+
+    for (key, value) in [("signature_type", "HEADERS"), ("signature_method", "HMAC-MD5")] {
+        let mut bad = cfg.clone();
+        match key {
+            "signature_type" => bad.client_kwargs.signature_type = Some(value.into()),
+            _ => bad.client_kwargs.signature_method = Some(value.into()),
+        }
+        let (http, _) = mock(vec![]);
+        let err = OAuth1Client::from_app_config("photos", &bad, http).unwrap_err();
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+}
