@@ -1,8 +1,22 @@
-//! The registry of named remote apps and its configuration.
+//! The registry of named remote apps ([`OAuth`], [`RemoteApp`]): one API over OAuth 1.0a,
+//! OAuth 2.0 and OpenID Connect, its configuration, the flow state kept between redirect
+//! and callback, and the token hooks.
 
+mod app;
 pub mod callback;
 pub mod config;
+mod error;
+mod fixes;
+mod request;
 pub mod state;
+mod token;
 pub mod url;
 
+pub use app::{AppHooks, OAuth, OAuthBuilder, Redirect, RemoteApp};
+pub use callback::{Callback, CallbackError};
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
+pub use error::Error;
+pub use fixes::{FixHooks, slack_token_response};
+pub use request::ApiRequest;
+pub use state::{StateError, StateStore};
+pub use token::{FetchToken, HookError, OAuth1Token, Token, TokenUpdate, UpdateToken};

@@ -1,0 +1,623 @@
+//! The [`OAuth`] registry of named remote apps and [`RemoteApp`], the one API over
+//! OAuth 1.0a, OAuth 2.0 and OpenID Connect.
+//!
+//! ```no_run
+//! # async fn demo(session: &dyn keyward_client::session::Session, callback: keyward_client::registry::Callback)
+//! #   -> Result<(), keyward_client::registry::Error> {
+//! use keyward_client::registry::{AppConfig, OAuth};
+//!
+//! let oauth = OAuth::builder().env().build();
+//! let config = AppConfig {
+//!     client_id: Some("…".into()),
+//!     client_secret: Some(keyward::common::secret::SecretString::new("…")),
+//!     ..AppConfig::default()
+//! };
+//! oauth.register("github", config)?; // the `github` preset supplies the endpoints
+//! let github = oauth.client("github")?;
+//! // the login route
+//! let redirect = github.authorize_redirect(session, "https://app.example/auth/github").await?;
+//! // … the user comes back to /auth/github …
+//! let token = github.authorize_access_token(session, &callback).await?;
+//! let me = github.get("user").token(token).send().await?;
+//! # let _ = (redirect, me); Ok(()) }
+//! ```
+
+use super::callback::Callback;
+use super::config::{AppConfig, ConfigSources, Overwrite, Protocol};
+use super::error::Error;
+use super::fixes::{ComplianceFixes, FixHooks};
+use super::request::ApiRequest;
+use super::state::{DEFAULT_STATE_TTL, FlowData, SessionStateStore, StateStore};
+use super::token::{FetchToken, OAuth1Token, Token, TokenUpdate, UpdateToken};
+use crate::http::ReqwestClient;
+use crate::oauth1::{Endpoints, OAuth1Client};
+use crate::oauth2::{CodeExchange, CodeVerifier, OAuth2Client, OAuth2Config, OldToken};
+use crate::session::Session;
+use keyward::common::clock::{Clock, SystemClock};
+use keyward::common::http_client::{BoxFuture, HttpClient};
+use keyward::common::random::{OsRandom, RandomSource};
+use keyward::common::secret::SecretString;
+use keyward::oauth1::rfc5849::{
+    ClientCredentials, SignatureMethods, SignatureType, Signer, signature::rsa_private_key_from_pem,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
+
+/// How many token updates the event channel buffers for slow subscribers.
+const EVENT_CAPACITY: usize = 64;
+
+/// Hooks for one app, overriding the registry's.
+#[derive(Clone, Default)]
+pub struct AppHooks {
+    /// Finds the token an API call uses for a user.
+    pub fetch_token: Option<Arc<dyn FetchToken>>,
+    /// Persists a renewed token.
+    pub update_token: Option<Arc<dyn UpdateToken>>,
+}
+
+impl std::fmt::Debug for AppHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppHooks")
+            .field("fetch_token", &self.fetch_token.is_some())
+            .field("update_token", &self.update_token.is_some())
+            .finish()
+    }
+}
+
+/// Builds an [`OAuth`] registry.
+pub struct OAuthBuilder {
+    sources: ConfigSources,
+    http: Option<Arc<dyn HttpClient>>,
+    state_store: Arc<dyn StateStore>,
+    state_ttl: i64,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    hooks: AppHooks,
+    fixes: ComplianceFixes,
+}
+
+impl OAuthBuilder {
+    /// Loads `[clients.NAME]` tables from TOML text; they apply to apps registered later.
+    pub fn toml(mut self, text: &str) -> Result<Self, Error> {
+        self.sources = self.sources.with_toml(text)?;
+        Ok(self)
+    }
+
+    /// Reads `{NAME}_CLIENT_ID`, `{NAME}_CLIENT_SECRET`, … from the environment at
+    /// registration; they win over TOML values.
+    pub fn env(mut self) -> Self {
+        self.sources = self.sources.with_env();
+        self
+    }
+
+    /// Uses these configuration sources.
+    pub fn sources(mut self, sources: ConfigSources) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The transport (default: [`ReqwestClient`], redirects off, timeouts on).
+    pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Where flow state lives between redirect and callback (default: the session).
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state_store = store;
+        self
+    }
+
+    /// How long a login may take, in seconds (default 600).
+    pub fn state_ttl(mut self, seconds: i64) -> Self {
+        self.state_ttl = seconds;
+        self
+    }
+
+    /// The clock (tests inject a fixed one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The random source (tests inject a deterministic one).
+    pub fn random(mut self, random: Arc<dyn RandomSource>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// The `fetch_token` hook of every app that has none of its own.
+    pub fn fetch_token(mut self, hook: impl FetchToken + 'static) -> Self {
+        self.hooks.fetch_token = Some(Arc::new(hook));
+        self
+    }
+
+    /// The `update_token` hook of every app that has none of its own.
+    pub fn update_token(mut self, hook: impl UpdateToken + 'static) -> Self {
+        self.hooks.update_token = Some(Arc::new(hook));
+        self
+    }
+
+    /// Registers a named compliance fix, usable as `compliance_fix = "name"` in config.
+    pub fn compliance_fix(mut self, name: &str, fix: FixHooks) -> Self {
+        self.fixes.insert(name, fix);
+        self
+    }
+
+    /// The registry.
+    pub fn build(self) -> OAuth {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        OAuth {
+            inner: Arc::new(Registry {
+                apps: RwLock::new(HashMap::new()),
+                sources: self.sources,
+                http: self.http.unwrap_or_else(|| Arc::new(ReqwestClient::new())),
+                state_store: self.state_store,
+                state_ttl: self.state_ttl,
+                clock: self.clock,
+                random: self.random,
+                hooks: self.hooks,
+                fixes: self.fixes,
+                events,
+            }),
+        }
+    }
+}
+
+struct Registry {
+    apps: RwLock<HashMap<String, RemoteApp>>,
+    sources: ConfigSources,
+    http: Arc<dyn HttpClient>,
+    state_store: Arc<dyn StateStore>,
+    state_ttl: i64,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    hooks: AppHooks,
+    fixes: ComplianceFixes,
+    events: broadcast::Sender<TokenUpdate>,
+}
+
+/// The registry of named remote apps (Authlib's `OAuth`). Cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct OAuth {
+    inner: Arc<Registry>,
+}
+
+impl std::fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let apps = self.inner.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.debug_struct("OAuth").field("apps", &apps.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl Default for OAuth {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl OAuth {
+    /// A builder with the defaults: no loaded config, reqwest transport, state in the
+    /// session for 10 minutes, system clock and OS randomness, no hooks.
+    pub fn builder() -> OAuthBuilder {
+        OAuthBuilder {
+            sources: ConfigSources::none(),
+            http: None,
+            state_store: Arc::new(SessionStateStore),
+            state_ttl: DEFAULT_STATE_TTL,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            hooks: AppHooks::default(),
+            fixes: ComplianceFixes::with_builtins(),
+        }
+    }
+
+    /// Registers `name` with `config` layered over the loaded TOML/environment values and
+    /// the preset of the same name (code wins). The config is checked now: a key its flow
+    /// needs is named in the error.
+    pub fn register(&self, name: &str, config: AppConfig) -> Result<RemoteApp, Error> {
+        self.register_with(name, config, Overwrite::Code, AppHooks::default())
+    }
+
+    /// Registers `name` with control over layering and with the app's own hooks.
+    pub fn register_with(
+        &self,
+        name: &str,
+        config: AppConfig,
+        overwrite: Overwrite,
+        hooks: AppHooks,
+    ) -> Result<RemoteApp, Error> {
+        let reg = &self.inner;
+        let (config, protocol) = reg.sources.resolve(name, config, overwrite)?;
+        let hooks = AppHooks {
+            fetch_token: hooks.fetch_token.or_else(|| reg.hooks.fetch_token.clone()),
+            update_token: hooks.update_token.or_else(|| reg.hooks.update_token.clone()),
+        };
+        let driver = match protocol {
+            Protocol::OAuth1 => Driver::OAuth1(self.oauth1_client(name, &config)?),
+            Protocol::OAuth2 => Driver::OAuth2(Arc::new(self.oauth2_client(name, &config, &hooks)?)),
+        };
+        let app = RemoteApp {
+            inner: Arc::new(AppInner {
+                name: name.to_owned(),
+                config,
+                driver,
+                hooks,
+                registry: self.inner.clone(),
+            }),
+        };
+        reg.apps.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), app.clone());
+        Ok(app)
+    }
+
+    /// The app registered as `name`.
+    pub fn client(&self, name: &str) -> Result<RemoteApp, Error> {
+        let apps = self.inner.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        apps.get(name).cloned().ok_or_else(|| Error::UnknownApp(name.to_owned()))
+    }
+
+    /// The names of the registered apps, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let apps = self.inner.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut names: Vec<String> = apps.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The names of apps configured in the loaded TOML (to register them all at start-up).
+    pub fn configured_names(&self) -> Vec<String> {
+        self.inner.sources.file_apps().map(str::to_owned).collect()
+    }
+
+    /// Subscribes to renewed tokens (Authlib's `token_update` signal). The event is sent
+    /// after the `update_token` hook succeeded.
+    pub fn subscribe(&self) -> broadcast::Receiver<TokenUpdate> {
+        self.inner.events.subscribe()
+    }
+
+    fn oauth1_client(&self, name: &str, cfg: &AppConfig) -> Result<OAuth1Client, Error> {
+        let invalid = |key: &str, reason: String| super::ConfigError::Invalid {
+            app: name.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        let kw = &cfg.client_kwargs;
+        let secret = cfg.client_secret.as_ref().map(SecretString::secret).unwrap_or("");
+        let mut credentials = ClientCredentials::new(cfg.client_id.clone().unwrap_or_default(), secret);
+        if let Some(pem) = &kw.rsa_key {
+            let key = rsa_private_key_from_pem(pem.secret())
+                .map_err(|e| invalid("client_kwargs.rsa_key", e.to_string()))?;
+            credentials = credentials.with_rsa_key(key);
+        }
+        let mut signer = Signer::new(credentials);
+        if let Some(method) = &kw.signature_method {
+            signer = signer
+                .method_named(method, &SignatureMethods::default())
+                .map_err(|e| invalid("client_kwargs.signature_method", e.to_string()))?;
+        }
+        if let Some(t) = &kw.signature_type {
+            let t: SignatureType =
+                t.parse().map_err(|_| invalid("client_kwargs.signature_type", format!("unknown type `{t}`")))?;
+            signer = signer.signature_type(t);
+        }
+        if let Some(realm) = &kw.realm {
+            signer = signer.realm(realm.clone());
+        }
+        let url = |v: &Option<String>| v.clone().unwrap_or_default();
+        let endpoints = Endpoints::new(
+            &url(&cfg.request_token_url),
+            &url(&cfg.authorize_url),
+            &url(&cfg.access_token_url),
+        )
+        .map_err(|e| invalid("request_token_url", e.to_string()))?;
+        let params = |p: &super::config::Params| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        Ok(OAuth1Client::new(signer, endpoints, self.inner.http.clone())
+            .with_clock(self.inner.clock.clone())
+            .with_random(self.inner.random.clone())
+            .with_request_token_params(params(&cfg.request_token_params))
+            .with_access_token_params(params(&cfg.access_token_params)))
+    }
+
+    fn oauth2_client(&self, name: &str, cfg: &AppConfig, hooks: &AppHooks) -> Result<OAuth2Client, Error> {
+        let config = OAuth2Config::from_app_config(name, cfg)?;
+        let mut client = OAuth2Client::new(config, self.inner.http.clone())?
+            .with_clock(self.inner.clock.clone())
+            .with_random(self.inner.random.clone())
+            .with_update_token(Arc::new(UpdateBridge {
+                app: name.to_owned(),
+                hook: hooks.update_token.clone(),
+                events: self.inner.events.clone(),
+            }));
+        if let Some(fix) = &cfg.compliance_fix {
+            let hooks = self.inner.fixes.get(fix).ok_or_else(|| super::ConfigError::Invalid {
+                app: name.to_owned(),
+                key: "compliance_fix".to_owned(),
+                reason: format!("no compliance fix is registered as `{fix}`"),
+            })?;
+            for hook in hooks {
+                client = client.with_hook(hook);
+            }
+        }
+        Ok(client)
+    }
+}
+
+/// Runs the application's `update_token` hook, then sends the event.
+struct UpdateBridge {
+    app: String,
+    hook: Option<Arc<dyn UpdateToken>>,
+    events: broadcast::Sender<TokenUpdate>,
+}
+
+impl crate::oauth2::UpdateToken for UpdateBridge {
+    fn update_token(
+        &self,
+        new: crate::oauth2::Token,
+        old: OldToken,
+    ) -> BoxFuture<'_, Result<(), Box<dyn std::error::Error + Send + Sync>>> {
+        Box::pin(async move {
+            let update = TokenUpdate { app: self.app.clone(), token: new, old };
+            if let Some(hook) = &self.hook {
+                hook.update_token(&update).await?;
+            }
+            // No subscriber is not an error.
+            let _ = self.events.send(update);
+            Ok(())
+        })
+    }
+}
+
+pub(crate) enum Driver {
+    OAuth1(OAuth1Client),
+    OAuth2(Arc<OAuth2Client>),
+}
+
+pub(crate) struct AppInner {
+    pub(crate) name: String,
+    config: AppConfig,
+    pub(crate) driver: Driver,
+    pub(crate) hooks: AppHooks,
+    registry: Arc<Registry>,
+}
+
+/// A registered remote app: cheap to clone, `Send + Sync`, the same API whatever the
+/// protocol.
+#[derive(Clone)]
+pub struct RemoteApp {
+    pub(crate) inner: Arc<AppInner>,
+}
+
+impl std::fmt::Debug for RemoteApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteApp")
+            .field("name", &self.inner.name)
+            .field("protocol", &self.protocol())
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where to send the user's browser to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The provider's authorization URL, with the flow's parameters.
+    pub url: String,
+}
+
+impl RemoteApp {
+    /// The name the app is registered under.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The protocol it speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self.inner.driver {
+            Driver::OAuth1(_) => Protocol::OAuth1,
+            Driver::OAuth2(_) => Protocol::OAuth2,
+        }
+    }
+
+    /// Its resolved configuration.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// The OAuth 2.0 / OpenID Connect driver, for what the common API does not cover
+    /// (device flow, revocation, introspection, client credentials).
+    pub fn oauth2(&self) -> Option<&Arc<OAuth2Client>> {
+        match &self.inner.driver {
+            Driver::OAuth2(c) => Some(c),
+            Driver::OAuth1(_) => None,
+        }
+    }
+
+    /// The OAuth 1.0a driver.
+    pub fn oauth1(&self) -> Option<&OAuth1Client> {
+        match &self.inner.driver {
+            Driver::OAuth1(c) => Some(c),
+            Driver::OAuth2(_) => None,
+        }
+    }
+
+    pub(crate) fn http(&self) -> &Arc<dyn HttpClient> {
+        &self.inner.registry.http
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.registry.clock.now()
+    }
+
+    /// Starts a login: for OAuth 2 a fresh `state`, the PKCE verifier and the OpenID nonce;
+    /// for OAuth 1 a temporary credential fetched with `redirect_uri` as callback. What the
+    /// callback needs is saved in `session` under this app and this state.
+    pub async fn authorize_redirect(&self, session: &dyn Session, redirect_uri: &str) -> Result<Redirect, Error> {
+        self.authorize_redirect_with(session, redirect_uri, &[]).await
+    }
+
+    /// [`RemoteApp::authorize_redirect`] with extra authorization parameters (`prompt`,
+    /// `login_hint`, …; the registered `authorize_params` override them).
+    pub async fn authorize_redirect_with(
+        &self,
+        session: &dyn Session,
+        redirect_uri: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Redirect, Error> {
+        let (state, data, url) = match &self.inner.driver {
+            Driver::OAuth2(client) => {
+                let req = client.authorization_url(Some(redirect_uri), params).await?;
+                let data = FlowData {
+                    redirect_uri: req.redirect_uri,
+                    code_verifier: req.code_verifier.map(|v| SecretString::new(v.secret())),
+                    nonce: req.nonce,
+                    ..FlowData::default()
+                };
+                (req.state, data, req.url)
+            }
+            Driver::OAuth1(client) => {
+                let temporary = client.fetch_temporary_credentials(Some(redirect_uri)).await?;
+                let creds = temporary.credentials;
+                let url = client.authorization_url(&creds, params);
+                let data = FlowData {
+                    redirect_uri: Some(redirect_uri.to_owned()),
+                    request_token: Some(creds.token.clone()),
+                    request_token_secret: Some(creds.token_secret.clone()),
+                    ..FlowData::default()
+                };
+                (creds.token, data, url)
+            }
+        };
+        let reg = &self.inner.registry;
+        reg.state_store.save(session, &self.inner.name, &state, data, self.now(), reg.state_ttl).await?;
+        Ok(Redirect { url })
+    }
+
+    /// Finishes a login from the callback request: matches its state to the flow saved by
+    /// [`RemoteApp::authorize_redirect`] (once), then exchanges the code (OAuth 2, with the
+    /// PKCE verifier; with OpenID Connect the ID token is validated against the saved nonce
+    /// and its claims put in `userinfo`) or the verifier (OAuth 1).
+    pub async fn authorize_access_token(&self, session: &dyn Session, callback: &Callback) -> Result<Token, Error> {
+        let reg = &self.inner.registry;
+        let key = match self.inner.driver {
+            Driver::OAuth2(_) => callback.state(),
+            Driver::OAuth1(_) => callback.get("oauth_token"),
+        };
+        let state = key.ok_or(super::state::StateError::MissingParameter)?;
+        let data = reg.state_store.take(session, &self.inner.name, state, self.now(), reg.state_ttl).await?;
+        match &self.inner.driver {
+            Driver::OAuth2(client) => {
+                let code = callback.code().ok_or(Error::MissingCallbackParameter("code"))?;
+                let verifier = data.code_verifier.as_ref().map(|v| CodeVerifier::new(v.secret()));
+                let exchange = CodeExchange {
+                    code,
+                    iss: callback.get("iss"),
+                    redirect_uri: data.redirect_uri.as_deref(),
+                    code_verifier: verifier.as_ref(),
+                    nonce: data.nonce.as_deref(),
+                    scope: None,
+                };
+                Ok(Token::OAuth2(client.exchange_code(&exchange).await?))
+            }
+            Driver::OAuth1(client) => {
+                let verifier =
+                    callback.get("oauth_verifier").ok_or(Error::MissingCallbackParameter("oauth_verifier"))?;
+                let (Some(token), Some(secret)) = (data.request_token, data.request_token_secret) else {
+                    return Err(super::state::StateError::Unknown { app: self.inner.name.clone() }.into());
+                };
+                let temporary = keyward::oauth1::rfc5849::TokenCredentials::new(token, secret.secret());
+                let response = client.fetch_token_credentials(&temporary, verifier).await?;
+                Ok(Token::OAuth1(OAuth1Token {
+                    oauth_token: response.credentials.token,
+                    oauth_token_secret: response.credentials.token_secret,
+                    params: response.params,
+                }))
+            }
+        }
+    }
+
+    /// The user's profile: for OAuth 2 the `userinfo_endpoint` (configured or discovered;
+    /// with OpenID Connect its `sub` must be the ID token's); for OAuth 1 a signed `GET`
+    /// of the configured `userinfo_endpoint`, read as a JSON object.
+    pub async fn userinfo(&self, token: &Token) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        match (&self.inner.driver, token) {
+            (Driver::OAuth2(client), Token::OAuth2(t)) => {
+                let fresh = client.ensure_fresh(t).await?;
+                Ok(client.userinfo(&fresh).await?)
+            }
+            (Driver::OAuth1(_), Token::OAuth1(_)) => {
+                let url = self.inner.config.userinfo_endpoint.clone().ok_or_else(|| {
+                    super::ConfigError::Missing {
+                        app: self.inner.name.clone(),
+                        key: "userinfo_endpoint",
+                        why: "userinfo() of an OAuth 1 app reads it",
+                    }
+                })?;
+                let response = self.get(&url).token(token.clone()).send().await?;
+                let status = response.status().as_u16();
+                if !response.status().is_success() {
+                    return Err(Error::Response { status, reason: "the userinfo endpoint refused".into() });
+                }
+                match serde_json::from_slice(response.body()) {
+                    Ok(serde_json::Value::Object(map)) => Ok(map),
+                    _ => Err(Error::Response { status, reason: "the body is not a JSON object".into() }),
+                }
+            }
+            _ => Err(self.wrong_token()),
+        }
+    }
+
+    /// Validates the ID token of `token` (OpenID Connect Core §3.1.3.7) and returns its
+    /// claims; `nonce` is the one sent with the authorization request, if any.
+    pub async fn parse_id_token(
+        &self,
+        token: &Token,
+        nonce: Option<&str>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        let (Driver::OAuth2(client), Token::OAuth2(t)) = (&self.inner.driver, token) else {
+            return Err(self.wrong_token());
+        };
+        let id_token =
+            t.id_token.as_deref().ok_or(crate::oauth2::ClientError::Oidc(keyward::oidc::OidcError::MissingIdToken))?;
+        let claims = client.validate_id_token(id_token, nonce, Some(t.access_token.secret()), None).await?;
+        Ok(claims.raw)
+    }
+
+    pub(crate) fn wrong_token(&self) -> Error {
+        let expected = match self.protocol() {
+            Protocol::OAuth1 => "OAuth 1.0a",
+            Protocol::OAuth2 => "OAuth 2.0",
+        };
+        Error::WrongToken { app: self.inner.name.clone(), expected }
+    }
+
+    /// A `GET` of `url`, relative to `api_base_url` unless absolute.
+    pub fn get(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::GET, url)
+    }
+
+    /// A `POST`.
+    pub fn post(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::POST, url)
+    }
+
+    /// A `PUT`.
+    pub fn put(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::PUT, url)
+    }
+
+    /// A `PATCH`.
+    pub fn patch(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::PATCH, url)
+    }
+
+    /// A `DELETE`.
+    pub fn delete(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::DELETE, url)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: http::Method, url: &str) -> ApiRequest {
+        ApiRequest::new(self.clone(), method, url)
+    }
+}

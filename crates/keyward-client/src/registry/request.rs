@@ -1,0 +1,161 @@
+//! API calls through a registered app: URL relative to `api_base_url`, the token from the
+//! call or from the `fetch_token` hook, OAuth 1 signing or OAuth 2 bearer placement with
+//! automatic single-flight refresh.
+
+use super::app::{Driver, RemoteApp};
+use super::error::Error;
+use super::token::Token;
+use super::url::resolve;
+use keyward::common::encoding::encode_form;
+
+enum Auth {
+    None,
+    Token(Box<Token>),
+    User(String),
+    Withhold,
+}
+
+/// A request to a provider's API, sent with [`ApiRequest::send`].
+#[must_use = "an ApiRequest does nothing until it is sent"]
+pub struct ApiRequest {
+    app: RemoteApp,
+    method: http::Method,
+    url: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<(Vec<u8>, &'static str)>,
+    auth: Auth,
+}
+
+impl ApiRequest {
+    pub(crate) fn new(app: RemoteApp, method: http::Method, url: &str) -> Self {
+        Self {
+            app,
+            method,
+            url: url.to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            auth: Auth::None,
+        }
+    }
+
+    /// Sends with this token.
+    pub fn token(mut self, token: Token) -> Self {
+        self.auth = Auth::Token(Box::new(token));
+        self
+    }
+
+    /// Sends with the token the `fetch_token` hook returns for `user`.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.auth = Auth::User(user.into());
+        self
+    }
+
+    /// Sends no credentials at all (Authlib's `withhold_token`).
+    pub fn withhold_token(mut self) -> Self {
+        self.auth = Auth::Withhold;
+        self
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends `pairs` as an `application/x-www-form-urlencoded` body (signed by OAuth 1).
+    pub fn form<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        self.body = Some((encode_form(pairs).into_bytes(), "application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// Sends `value` as a JSON body.
+    pub fn json(mut self, value: &serde_json::Value) -> Self {
+        self.body = Some((value.to_string().into_bytes(), "application/json"));
+        self
+    }
+
+    /// Sends raw bytes with a content type.
+    pub fn body(mut self, bytes: Vec<u8>, content_type: &'static str) -> Self {
+        self.body = Some((bytes, content_type));
+        self
+    }
+
+    fn build(&mut self) -> Result<http::Request<Vec<u8>>, Error> {
+        let app = &self.app;
+        let mut url = resolve(app.name(), app.config().api_base_url.as_deref(), &self.url)?;
+        if !self.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in &self.query {
+                pairs.append_pair(k, v);
+            }
+        }
+        let mut builder = http::Request::builder().method(self.method.clone()).uri(url.as_str());
+        for (k, v) in &self.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let body = match self.body.take() {
+            Some((bytes, content_type)) => {
+                builder = builder.header(http::header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        builder.body(body).map_err(|e| Error::Request(e.to_string()))
+    }
+
+    async fn token_to_use(&mut self) -> Result<Option<Token>, Error> {
+        let app = &self.app;
+        match std::mem::replace(&mut self.auth, Auth::None) {
+            Auth::Withhold => Ok(None),
+            Auth::Token(t) => Ok(Some(*t)),
+            Auth::User(user) => {
+                let hook = app.inner.hooks.fetch_token.as_ref().ok_or_else(|| missing(app))?;
+                let token = hook.fetch_token(app.name(), &user).await.map_err(Error::FetchToken)?;
+                token.map(Some).ok_or_else(|| missing(app))
+            }
+            Auth::None => Err(missing(app)),
+        }
+    }
+
+    /// Sends the request. The response is returned whatever its status: it belongs to the
+    /// API. An expired OAuth 2 token is renewed first (once across concurrent requests;
+    /// the `update_token` hook and event see the new token).
+    pub async fn send(mut self) -> Result<http::Response<Vec<u8>>, Error> {
+        let mut request = self.build()?;
+        let token = self.token_to_use().await?;
+        let app = &self.app;
+        match (&app.inner.driver, token) {
+            (_, None) => Ok(app.http().call(request).await?),
+            (Driver::OAuth1(client), Some(Token::OAuth1(t))) => Ok(client.call(request, &t.credentials()).await?),
+            (Driver::OAuth2(client), Some(Token::OAuth2(t))) => {
+                let fresh = client.ensure_fresh(&t).await?;
+                client.authorize_request(&mut request, &fresh)?;
+                Ok(app.http().call(request).await?)
+            }
+            _ => Err(app.wrong_token()),
+        }
+    }
+
+    /// Sends the request and reads a JSON response; a non-success status is an error.
+    pub async fn send_json(self) -> Result<serde_json::Value, Error> {
+        let response = self.send().await?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Err(Error::Response { status, reason: "the API refused the request".into() });
+        }
+        serde_json::from_slice(response.body())
+            .map_err(|e| Error::Response { status, reason: format!("invalid JSON: {e}") })
+    }
+}
+
+fn missing(app: &RemoteApp) -> Error {
+    Error::MissingToken { app: app.name().to_owned() }
+}
