@@ -2,6 +2,7 @@
 //!
 //! Conversions only: the flows live in `keyward-client` and `keyward` once.
 //!
+//! - [`client`]: the login redirect, the callback, registry errors as responses.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! actix-session's [`actix_session::Session`] is tied to its thread, while Keyward's drivers
@@ -11,6 +12,7 @@
 //! actix-session's cookies default to `SameSite=Lax`, which is what logins need (the cookie
 //! must come back on the provider's redirect to the callback); do not set it to `Strict`.
 
+pub mod client;
 pub mod provider;
 
 use actix_session::Session as ActixSession;

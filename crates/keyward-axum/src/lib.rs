@@ -2,6 +2,7 @@
 //!
 //! Conversions only: the flows live in `keyward-client` and `keyward` once.
 //!
+//! - [`client`]: the login redirect, the callback extractor, registry errors as responses.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
@@ -11,6 +12,7 @@
 //!   send the session cookie on the provider's redirect back to the callback, and every
 //!   login fails with a state mismatch.
 
+pub mod client;
 pub mod provider;
 
 use axum::extract::FromRequestParts;

@@ -235,7 +235,7 @@ impl OAuth {
             update_token: hooks.update_token.or_else(|| reg.hooks.update_token.clone()),
         };
         let driver = match protocol {
-            Protocol::OAuth1 => Driver::OAuth1(self.oauth1_client(name, &config)?),
+            Protocol::OAuth1 => Driver::OAuth1(Box::new(self.oauth1_client(name, &config)?)),
             Protocol::OAuth2 => Driver::OAuth2(Arc::new(self.oauth2_client(name, &config, &hooks)?)),
         };
         let app = RemoteApp {
@@ -247,7 +247,10 @@ impl OAuth {
                 registry: self.inner.clone(),
             }),
         };
-        reg.apps.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), app.clone());
+        reg.apps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), app.clone());
         Ok(app)
     }
 
@@ -297,8 +300,9 @@ impl OAuth {
                 .map_err(|e| invalid("client_kwargs.signature_method", e.to_string()))?;
         }
         if let Some(t) = &kw.signature_type {
-            let t: SignatureType =
-                t.parse().map_err(|_| invalid("client_kwargs.signature_type", format!("unknown type `{t}`")))?;
+            let t: SignatureType = t
+                .parse()
+                .map_err(|_| invalid("client_kwargs.signature_type", format!("unknown type `{t}`")))?;
             signer = signer.signature_type(t);
         }
         if let Some(realm) = &kw.realm {
@@ -311,7 +315,8 @@ impl OAuth {
             &url(&cfg.access_token_url),
         )
         .map_err(|e| invalid("request_token_url", e.to_string()))?;
-        let params = |p: &super::config::Params| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        let params =
+            |p: &super::config::Params| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
         Ok(OAuth1Client::new(signer, endpoints, self.inner.http.clone())
             .with_clock(self.inner.clock.clone())
             .with_random(self.inner.random.clone())
@@ -369,7 +374,7 @@ impl crate::oauth2::UpdateToken for UpdateBridge {
 }
 
 pub(crate) enum Driver {
-    OAuth1(OAuth1Client),
+    OAuth1(Box<OAuth1Client>),
     OAuth2(Arc<OAuth2Client>),
 }
 
@@ -452,7 +457,11 @@ impl RemoteApp {
     /// Starts a login: for OAuth 2 a fresh `state`, the PKCE verifier and the OpenID nonce;
     /// for OAuth 1 a temporary credential fetched with `redirect_uri` as callback. What the
     /// callback needs is saved in `session` under this app and this state.
-    pub async fn authorize_redirect(&self, session: &dyn Session, redirect_uri: &str) -> Result<Redirect, Error> {
+    pub async fn authorize_redirect(
+        &self,
+        session: &dyn Session,
+        redirect_uri: &str,
+    ) -> Result<Redirect, Error> {
         self.authorize_redirect_with(session, redirect_uri, &[]).await
     }
 
@@ -497,7 +506,11 @@ impl RemoteApp {
     /// [`RemoteApp::authorize_redirect`] (once), then exchanges the code (OAuth 2, with the
     /// PKCE verifier; with OpenID Connect the ID token is validated against the saved nonce
     /// and its claims put in `userinfo`) or the verifier (OAuth 1).
-    pub async fn authorize_access_token(&self, session: &dyn Session, callback: &Callback) -> Result<Token, Error> {
+    pub async fn authorize_access_token(
+        &self,
+        session: &dyn Session,
+        callback: &Callback,
+    ) -> Result<Token, Error> {
         let reg = &self.inner.registry;
         let key = match self.inner.driver {
             Driver::OAuth2(_) => callback.state(),
@@ -520,8 +533,9 @@ impl RemoteApp {
                 Ok(Token::OAuth2(client.exchange_code(&exchange).await?))
             }
             Driver::OAuth1(client) => {
-                let verifier =
-                    callback.get("oauth_verifier").ok_or(Error::MissingCallbackParameter("oauth_verifier"))?;
+                let verifier = callback
+                    .get("oauth_verifier")
+                    .ok_or(Error::MissingCallbackParameter("oauth_verifier"))?;
                 let (Some(token), Some(secret)) = (data.request_token, data.request_token_secret) else {
                     return Err(super::state::StateError::Unknown { app: self.inner.name.clone() }.into());
                 };
@@ -577,8 +591,10 @@ impl RemoteApp {
         let (Driver::OAuth2(client), Token::OAuth2(t)) = (&self.inner.driver, token) else {
             return Err(self.wrong_token());
         };
-        let id_token =
-            t.id_token.as_deref().ok_or(crate::oauth2::ClientError::Oidc(keyward::oidc::OidcError::MissingIdToken))?;
+        let id_token = t
+            .id_token
+            .as_deref()
+            .ok_or(crate::oauth2::ClientError::Oidc(keyward::oidc::OidcError::MissingIdToken))?;
         let claims = client.validate_id_token(id_token, nonce, Some(t.access_token.secret()), None).await?;
         Ok(claims.raw)
     }

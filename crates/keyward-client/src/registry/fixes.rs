@@ -34,7 +34,8 @@ impl ComplianceFixes {
 /// a `400` so that it is read as the RFC 6749 §5.2 error it is, and lifts the second to
 /// the top level when the response has no top-level `access_token`.
 pub fn slack_token_response(response: &mut http::Response<Vec<u8>>) {
-    let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice::<serde_json::Value>(response.body())
+    let Ok(serde_json::Value::Object(mut body)) =
+        serde_json::from_slice::<serde_json::Value>(response.body())
     else {
         return;
     };

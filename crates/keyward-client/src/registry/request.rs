@@ -134,7 +134,9 @@ impl ApiRequest {
         let app = &self.app;
         match (&app.inner.driver, token) {
             (_, None) => Ok(app.http().call(request).await?),
-            (Driver::OAuth1(client), Some(Token::OAuth1(t))) => Ok(client.call(request, &t.credentials()).await?),
+            (Driver::OAuth1(client), Some(Token::OAuth1(t))) => {
+                Ok(client.call(request, &t.credentials()).await?)
+            }
             (Driver::OAuth2(client), Some(Token::OAuth2(t))) => {
                 let fresh = client.ensure_fresh(&t).await?;
                 client.authorize_request(&mut request, &fresh)?;

@@ -85,7 +85,11 @@ impl From<OAuth1Token> for Token {
 /// (whatever key the application uses for its users), for app `app`.
 pub trait FetchToken: Send + Sync {
     /// Looks the token up; `None` when the user has none for this app.
-    fn fetch_token<'a>(&'a self, app: &'a str, user: &'a str) -> BoxFuture<'a, Result<Option<Token>, HookError>>;
+    fn fetch_token<'a>(
+        &'a self,
+        app: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Token>, HookError>>;
 }
 
 impl<F, Fut> FetchToken for F
@@ -93,7 +97,11 @@ where
     F: Fn(String, String) -> Fut + Send + Sync,
     Fut: Future<Output = Result<Option<Token>, HookError>> + Send + 'static,
 {
-    fn fetch_token<'a>(&'a self, app: &'a str, user: &'a str) -> BoxFuture<'a, Result<Option<Token>, HookError>> {
+    fn fetch_token<'a>(
+        &'a self,
+        app: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Token>, HookError>> {
         Box::pin(self(app.to_owned(), user.to_owned()))
     }
 }

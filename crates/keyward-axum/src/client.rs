@@ -1,0 +1,87 @@
+//! The client side: the login redirect, the callback extractor and the registry's errors
+//! as responses. The flows themselves are [`RemoteApp`](keyward_client::registry::RemoteApp)'s.
+//!
+//! ```no_run
+//! use axum::{Router, extract::{Path, State}, routing::get, Json};
+//! use keyward_axum::{KeywardSession, client::{OAuthCallback, ClientRejection, RedirectTo}};
+//! use keyward_client::registry::OAuth;
+//!
+//! async fn login(State(oauth): State<OAuth>, Path(name): Path<String>, session: KeywardSession)
+//!     -> Result<RedirectTo, ClientRejection> {
+//!     let app = oauth.client(&name)?;
+//!     Ok(RedirectTo(app.authorize_redirect(&session, &format!("https://app.example/auth/{name}")).await?))
+//! }
+//!
+//! async fn callback(State(oauth): State<OAuth>, Path(name): Path<String>, session: KeywardSession,
+//!     OAuthCallback(cb): OAuthCallback) -> Result<Json<serde_json::Value>, ClientRejection> {
+//!     let app = oauth.client(&name)?;
+//!     let token = app.authorize_access_token(&session, &cb).await?;
+//!     Ok(Json(serde_json::Value::Object(app.userinfo(&token).await?)))
+//! }
+//!
+//! # fn router(oauth: OAuth) -> Router {
+//! Router::new()
+//!     .route("/login/{name}", get(login))
+//!     .route("/auth/{name}", get(callback).post(callback))
+//!     .with_state(oauth)
+//! # }
+//! ```
+
+use axum::extract::{FromRequest, Request};
+use axum::http;
+use axum::response::{IntoResponse, Response};
+use keyward_client::registry::callback::MAX_CALLBACK_BYTES;
+use keyward_client::registry::{Callback, CallbackError, Error, Redirect};
+
+/// The provider's redirect back to the callback: a GET query or a `form_post` body.
+#[derive(Debug, Clone)]
+pub struct OAuthCallback(pub Callback);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthCallback {
+    type Rejection = ClientRejection;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_CALLBACK_BYTES)
+            .await
+            .map_err(|_| Error::Callback(CallbackError::TooLarge))?;
+        let request = http::Request::from_parts(parts, bytes.to_vec());
+        Ok(Self(Callback::from_request(&request).map_err(Error::Callback)?))
+    }
+}
+
+/// A registry error as a response: [`Error::status`] and the error's message as text.
+#[derive(Debug)]
+pub struct ClientRejection(pub Error);
+
+impl From<Error> for ClientRejection {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ClientRejection {
+    fn into_response(self) -> Response {
+        (self.0.status(), self.0.to_string()).into_response()
+    }
+}
+
+/// The redirect to the provider, as a `302 Found` that no cache keeps.
+#[derive(Debug, Clone)]
+pub struct RedirectTo(pub Redirect);
+
+impl IntoResponse for RedirectTo {
+    fn into_response(self) -> Response {
+        let mut response = http::StatusCode::FOUND.into_response();
+        match http::HeaderValue::try_from(self.0.url) {
+            Ok(location) => {
+                response.headers_mut().insert(http::header::LOCATION, location);
+                response
+                    .headers_mut()
+                    .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+                response
+            }
+            Err(_) => (http::StatusCode::INTERNAL_SERVER_ERROR, "invalid redirect URL").into_response(),
+        }
+    }
+}
