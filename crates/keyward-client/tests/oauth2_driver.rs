@@ -138,6 +138,10 @@ async fn authorization_url_exact() {
         verifier.challenge(ChallengeMethod::S256)
     );
     assert_eq!(req.url, expected);
+    let flow = req.flow_data();
+    assert_eq!(flow.redirect_uri.as_deref(), Some("https://rp.example/cb"));
+    assert_eq!(flow.code_verifier.as_ref().map(SecretString::secret), Some(verifier.secret()));
+    assert_eq!(flow.nonce, req.nonce);
 }
 
 fn full_provider(
@@ -164,17 +168,15 @@ async fn code_exchange_bytes_id_token_and_userinfo() {
     });
     let clock = FixedClock::new(NOW);
     let c = client(oidc_config(), http, &clock);
-    let verifier = keyward::oauth2::rfc7636::CodeVerifier::new("v".repeat(43));
-    let token = c
-        .exchange_code(&CodeExchange {
-            code: "code-1",
-            redirect_uri: Some("https://rp.example/cb"),
-            code_verifier: Some(&verifier),
-            nonce: Some("nonce-1"),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // The flow state as the registry keeps it, and the callback as it arrives.
+    let flow = keyward_client::registry::state::FlowData {
+        redirect_uri: Some("https://rp.example/cb".into()),
+        code_verifier: Some(SecretString::new("v".repeat(43))),
+        nonce: Some("nonce-1".into()),
+        ..Default::default()
+    };
+    let callback = keyward_client::registry::callback::Callback::from_query("code=code-1&state=s").unwrap();
+    let token = c.exchange_callback(&callback, &flow).await.unwrap();
     assert_eq!(token.expires_at, Some(NOW + 3600));
     assert_eq!(token.userinfo.as_ref().unwrap()["email"], "u@example.com");
     {

@@ -42,6 +42,18 @@ pub struct AuthorizationRequest {
     pub redirect_uri: Option<String>,
 }
 
+impl AuthorizationRequest {
+    /// The flow state to keep until the callback, keyed by [`AuthorizationRequest::state`].
+    pub fn flow_data(&self) -> crate::registry::state::FlowData {
+        crate::registry::state::FlowData {
+            redirect_uri: self.redirect_uri.clone(),
+            code_verifier: self.code_verifier.as_ref().map(|v| SecretString::new(v.secret())),
+            nonce: self.nonce.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// What a code exchange needs from the callback and the flow state.
 #[derive(Debug, Default)]
 pub struct CodeExchange<'a> {
@@ -288,6 +300,27 @@ impl OAuth2Client {
             token.userinfo = Some(claims.raw);
         }
         Ok(token)
+    }
+
+    /// Exchanges the code of a callback whose `state` has been matched to `flow` (the
+    /// [`AuthorizationRequest::flow_data`] kept since the redirect): `code` and `iss` from
+    /// the callback, `redirect_uri`, the PKCE verifier and the nonce from the flow.
+    pub async fn exchange_callback(
+        &self,
+        callback: &crate::registry::callback::Callback,
+        flow: &crate::registry::state::FlowData,
+    ) -> Result<Token, ClientError> {
+        let code = callback.code().ok_or(ClientError::MissingCode)?;
+        let verifier = flow.code_verifier.as_ref().map(|v| CodeVerifier::new(v.secret()));
+        self.exchange_code(&CodeExchange {
+            code,
+            iss: callback.get("iss"),
+            redirect_uri: flow.redirect_uri.as_deref(),
+            code_verifier: verifier.as_ref(),
+            nonce: flow.nonce.as_deref(),
+            scope: None,
+        })
+        .await
     }
 
     async fn check_callback_iss(&self, iss: Option<&str>) -> Result<(), ClientError> {

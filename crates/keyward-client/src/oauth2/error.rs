@@ -25,6 +25,9 @@ pub enum ClientError {
     /// The client's configuration cannot serve this call (no such endpoint, no secret …).
     #[error("configuration: {0}")]
     Config(String),
+    /// The callback has no `code`.
+    #[error("the callback has no authorization code")]
+    MissingCode,
     /// The token is expired and cannot be renewed: no refresh token, and client
     /// credentials are not the client's grant.
     #[error("the access token is expired and cannot be refreshed")]
