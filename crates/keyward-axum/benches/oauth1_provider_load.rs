@@ -1,0 +1,192 @@
+//! Load benchmark (not a timed test) for the OAuth 1.0a resource protector (RFC 5849 §3):
+//! requests/s of a protected resource against a bare handler in the same axum server, in
+//! the same run, over the memory store.
+//!
+//! A load generator on 127.0.0.1 keeps `CONNECTIONS` keep-alive HTTP/1.1 connections busy
+//! for `SECONDS` per phase. Every request is signed afresh (new nonce, current timestamp)
+//! with HMAC-SHA1 in the Authorization header, for *both* routes, so that the client does the
+//! same work in both phases and the difference is the server's validation: parsing, client
+//! and token look-ups, signature, timestamp and the atomic nonce insertion. Phases alternate
+//! bare, protected, bare, protected; every response must be `200`.
+//!
+//! Then, without HTTP, it splits the per-request cost of validation over `SAMPLES`
+//! pre-signed requests: parsing and signature verification alone (`SignedRequest`), and the
+//! whole `ResourceProtector::validate_request` on a fresh memory store (which adds the
+//! transport, method, timestamp, client, token and nonce steps).
+//!
+//! ```text
+//! cargo bench -p keyward-axum --bench oauth1_provider_load
+//! SECONDS=10 CONNECTIONS=32 SAMPLES=100000 cargo bench -p keyward-axum --bench oauth1_provider_load
+//! ```
+
+use axum::Router;
+use axum::routing::get;
+use keyward::common::clock::SystemClock;
+use keyward::common::random::OsRandom;
+use keyward::common::secret::SecretString;
+use keyward::oauth1::rfc5849::provider::AuthorizationServer;
+use keyward::oauth1::rfc5849::store::{Client, TokenCredential, TokenCredentialStore};
+use keyward::oauth1::rfc5849::{
+    ClientCredentials, SignatureMethods, SignedRequest, Signer, SigningParams, TokenCredentials, VerifyKeys,
+};
+use keyward_axum::provider::{OAuth1Protected, OAuth1Provider};
+use keyward_stores::{MemoryStore, StoreAdmin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn me(auth: OAuth1Protected) -> String {
+    auth.token.user_id
+}
+
+async fn bench_store() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    store.put_client(&Client::new("bench-client", SecretString::new("bench-secret"))).await.unwrap();
+    let token = TokenCredential {
+        token: "bench-token".into(),
+        secret: SecretString::new("bench-token-secret"),
+        client_id: "bench-client".into(),
+        user_id: "alice".into(),
+        created_at: 0,
+    };
+    store.create_token_credential(&token).await.unwrap();
+    store
+}
+
+async fn serve() -> std::net::SocketAddr {
+    let server = AuthorizationServer::new(bench_store().await);
+    let app = Router::new()
+        .route("/api/me", get(me))
+        .route("/bare", get(|| async { "alice" }))
+        .with_state(OAuth1Provider::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// One keep-alive connection sending signed GETs to `path` until `stop`; returns
+/// (responses with status 200, other responses).
+async fn connection(addr: std::net::SocketAddr, path: &'static str, stop: Arc<AtomicBool>) -> (u64, u64) {
+    let signer = Signer::new(ClientCredentials::new("bench-client", "bench-secret"));
+    let token = TokenCredentials::new("bench-token", "bench-token-secret");
+    let params = SigningParams { token: Some(&token), ..Default::default() };
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut stream = BufReader::new(stream);
+    let (mut ok, mut bad) = (0, 0);
+    let mut line = String::new();
+    let mut body = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let req = http::Request::get(format!("http://{addr}{path}")).body(Vec::new()).unwrap();
+        let req = signer.sign(req, &params, &SystemClock, &OsRandom).unwrap();
+        let auth = req.headers()[http::header::AUTHORIZATION].to_str().unwrap();
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\r\n");
+        stream.get_mut().write_all(raw.as_bytes()).await.unwrap();
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        let status_ok = line.split(' ').nth(1) == Some("200");
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            stream.read_line(&mut line).await.unwrap();
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+        }
+        body.resize(length, 0);
+        stream.read_exact(&mut body).await.unwrap();
+        if status_ok && body == b"alice" { ok += 1 } else { bad += 1 }
+    }
+    (ok, bad)
+}
+
+async fn phase(addr: std::net::SocketAddr, path: &'static str, connections: u64, seconds: u64) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> =
+        (0..connections).map(|_| tokio::spawn(connection(addr, path, stop.clone()))).collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut bad) = (0, 0);
+    for t in tasks {
+        let (o, b) = t.await.unwrap();
+        ok += o;
+        bad += b;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(bad, 0, "{path}: {bad} responses were not 200");
+    let rps = ok as f64 / elapsed;
+    println!("{path:<8} {ok:>9} requests in {elapsed:>5.2} s = {rps:>9.0} req/s");
+    rps
+}
+
+/// Microseconds per request of parse + verify alone, and of the whole validation.
+async fn breakdown(samples: u64) -> (f64, f64) {
+    let signer = Signer::new(ClientCredentials::new("bench-client", "bench-secret"));
+    let token = TokenCredentials::new("bench-token", "bench-token-secret");
+    let params = SigningParams { token: Some(&token), ..Default::default() };
+    let reqs: Vec<_> = (0..samples)
+        .map(|_| {
+            let req = http::Request::get("http://127.0.0.1:8080/api/me").body(Vec::new()).unwrap();
+            signer.sign(req, &params, &SystemClock, &OsRandom).unwrap()
+        })
+        .collect();
+    let methods = SignatureMethods::default().allow_only(&["HMAC-SHA1"]);
+    let keys = VerifyKeys {
+        client_secret: "bench-secret",
+        token_secret: "bench-token-secret",
+        rsa_public_key: None,
+    };
+    let started = Instant::now();
+    for r in &reqs {
+        SignedRequest::from_http(r).unwrap().verify(&methods, &keys).unwrap();
+    }
+    let parse_verify = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+    let protector = AuthorizationServer::new(bench_store().await).resource_protector();
+    let started = Instant::now();
+    for r in &reqs {
+        protector.validate_request(r).await.unwrap();
+    }
+    let validate = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+    (parse_verify, validate)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is parsed.
+    let seconds = env("SECONDS", 5);
+    let connections = env("CONNECTIONS", 32);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let addr = serve().await;
+        println!("OAuth 1.0a resource protector load: {connections} connections, {seconds} s per phase, memory store");
+        // Warm-up.
+        phase(addr, "/bare", connections, 1).await;
+        phase(addr, "/api/me", connections, 1).await;
+        let (mut bare, mut protected) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            bare.push(phase(addr, "/bare", connections, seconds).await);
+            protected.push(phase(addr, "/api/me", connections, seconds).await);
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (b, p) = (mean(&bare), mean(&protected));
+        println!("mean: bare {b:.0} req/s, protected {p:.0} req/s, ratio {:.1}%", 100.0 * p / b);
+        let samples = env("SAMPLES", 100_000);
+        let (parse_verify, validate) = breakdown(samples).await;
+        println!(
+            "in-process, {samples} requests: parse+verify {parse_verify:.2} us, validate_request {validate:.2} us"
+        );
+    });
+}
