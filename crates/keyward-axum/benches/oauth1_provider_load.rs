@@ -100,10 +100,9 @@ async fn connection(addr: std::net::SocketAddr, path: &'static str, stop: Arc<At
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap();
-                }
+            if let Some((_, v)) = l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            {
+                length = v.trim().parse().unwrap();
             }
         }
         body.resize(length, 0);
