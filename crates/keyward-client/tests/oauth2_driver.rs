@@ -565,6 +565,23 @@ async fn device_flow_polls_with_interval_slow_down_and_expiry() {
     let c = client(config, http, &FixedClock::new(NOW));
     let device = c.device_authorization(None).await.unwrap();
     assert_eq!(c.poll_device_token(&device).await.unwrap_err().code(), Some("access_denied"));
+
+    // Absurd numbers from the server do not overflow the clock arithmetic.
+    let (http, _) = provider(|req| match req.uri().path() {
+        "/device" => (
+            200,
+            json!({"device_code": "dc", "user_code": "U", "verification_uri": "https://v",
+                                  "expires_in": u64::MAX, "interval": u64::MAX})
+            .to_string(),
+        ),
+        _ => (400, json!({"error": "authorization_pending"}).to_string()),
+    });
+    let mut config = OAuth2Config::new("tv");
+    config.token_url = Some("https://op.example/token".into());
+    config.device_authorization_url = Some("https://op.example/device".into());
+    let c = client(config, http, &FixedClock::new(NOW));
+    let device = c.device_authorization(None).await.unwrap();
+    assert!(matches!(c.poll_device_token(&device).await, Err(ClientError::DeviceCodeExpired)));
 }
 
 #[tokio::test]

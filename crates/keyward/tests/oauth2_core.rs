@@ -94,3 +94,52 @@ fn revocation_and_introspection_bytes() {
         rfc7662::introspection_request("https://as/introspect", "mF_9.B5f-4.1JqM", None).into_http().unwrap();
     assert_eq!(r.body(), b"token=mF_9.B5f-4.1JqM");
 }
+
+#[test]
+fn network_input_never_panics() {
+    use keyward::common::random::{OsRandom, RandomSource};
+    use keyward::oauth2::{rfc6749, rfc7009, rfc7662, rfc8414, rfc8628};
+    use keyward::oidc::{core::IdTokenValidator, jwks::KeySet, userinfo};
+    let mut bodies: Vec<Vec<u8>> = [
+        "", "null", "[]", "{}", "\"x\"", "{\"error\":5}", "{\"error\":\"e\",\"error_description\":[1]}",
+        "{\"access_token\":1}", "{\"access_token\":\"a\",\"expires_in\":1e308}", "{\"access_token\":\"a\",\"expires_in\":-9223372036854775808}",
+        "{\"access_token\":\"a\",\"expires_in\":\"99999999999999999999\"}", "{\"access_token\":\"a\",\"expires_at\":{}}",
+        "{\"device_code\":\"d\",\"user_code\":\"u\",\"verification_uri\":\"v\",\"expires_in\":18446744073709551615,\"interval\":-1}",
+        "{\"active\":\"yes\"}", "{\"issuer\":7}", "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"!!\",\"e\":\"AQAB\"},{\"kty\":\"EC\"},null,1]}",
+        "{\"sub\":{}}", "\u{0}\u{1}\u{ff}",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    for len in [1, 7, 64, 512] {
+        let mut b = vec![0u8; len];
+        OsRandom.fill(&mut b);
+        bodies.push(b);
+    }
+    let keys = KeySet::default();
+    let v = IdTokenValidator::new("https://op", "c");
+    for body in &bodies {
+        for status in [200u16, 400, 401, 500] {
+            for ct in ["application/json", "application/x-www-form-urlencoded", "application/jwt"] {
+                let r = http::Response::builder()
+                    .status(status)
+                    .header("content-type", ct)
+                    .body(body.clone())
+                    .unwrap();
+                let _ = rfc6749::parse_token_response(&r, i64::MAX);
+                let _ = rfc7009::parse_revocation_response(&r);
+                let _ = rfc7662::parse_introspection_response(&r);
+                let _ = rfc8414::parse_metadata(&r, Some("https://op"), Some("{tenantid}"));
+                let _ = rfc8628::parse_device_authorization_response(&r);
+                let _ = keyward::oidc::jwks::parse_jwks_response(&r);
+                let _ = userinfo::parse_userinfo_response(&r, Some("s"));
+            }
+        }
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+            let _ = KeySet::from_value(&v);
+        }
+        let text = String::from_utf8_lossy(body);
+        let _ = v.validate(&text, &keys, &Default::default());
+        let _ = v.validate(&format!("{text}.{text}.{text}"), &keys, &Default::default());
+    }
+}

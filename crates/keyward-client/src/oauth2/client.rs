@@ -437,10 +437,15 @@ impl OAuth2Client {
     /// `authorization_pending`, stops on any other error and when the codes expire. An ID
     /// token in the response is validated and its claims put in `token.userinfo`.
     pub async fn poll_device_token(&self, device: &DeviceAuthorization) -> Result<Token, ClientError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(device.expires_in);
+        // Both numbers come from the server: arithmetic on them must not overflow.
+        let start = tokio::time::Instant::now();
+        let deadline = start.checked_add(Duration::from_secs(device.expires_in));
         let mut interval = device.interval.max(1);
         loop {
-            let wake = tokio::time::Instant::now() + Duration::from_secs(interval);
+            let wake = tokio::time::Instant::now().checked_add(Duration::from_secs(interval));
+            let (Some(wake), Some(deadline)) = (wake, deadline) else {
+                return Err(ClientError::DeviceCodeExpired);
+            };
             if wake > deadline {
                 return Err(ClientError::DeviceCodeExpired);
             }
@@ -458,7 +463,7 @@ impl OAuth2Client {
                 }
                 Err(ClientError::OAuth2(e)) => match rfc8628::poll_step(&e) {
                     PollStep::Pending => {}
-                    PollStep::SlowDown => interval += SLOW_DOWN_STEP,
+                    PollStep::SlowDown => interval = interval.saturating_add(SLOW_DOWN_STEP),
                     _ if e.code() == Some("expired_token") => return Err(ClientError::DeviceCodeExpired),
                     _ => return Err(e.into()),
                 },
