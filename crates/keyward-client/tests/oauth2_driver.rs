@@ -603,22 +603,27 @@ async fn jwks_rotation_refetches_once_rate_limited() {
     c.validate_id_token(&a.sign(&claims), None, None, None).await.unwrap();
     let fetches = |log: &Log| log.lock().unwrap().iter().filter(|r| r.uri().path() == "/jwks").count();
     assert_eq!(fetches(&log), 1);
-    // A token under a key we do not know, before the provider published it: one refetch
-    // (too early: the last fetch was just now, so it is rate-limited and refused).
+    // A token under a key we do not know, before the provider published it: one refetch,
+    // which does not find it either.
     let e = c.validate_id_token(&b.sign(&claims), None, None, None).await.unwrap_err();
     assert_eq!(e.id_token_error(), Some(&IdTokenError::UnknownKey { kid: Some("key-b".into()) }));
-    assert_eq!(fetches(&log), 1, "rate-limited");
-    // A minute later the provider has rotated: one refetch, and the token passes.
+    assert_eq!(fetches(&log), 2, "one refetch on the unknown kid");
+    // Again at once: the refetch is rate-limited, no request.
     rotated.store(true, Ordering::SeqCst);
+    assert!(c.validate_id_token(&b.sign(&claims), None, None, None).await.is_err());
+    assert_eq!(fetches(&log), 2, "rate-limited");
+    // A minute later: one refetch finds the rotated key, and the token passes.
     clock.advance(61);
     c.validate_id_token(&b.sign(&claims), None, None, None).await.unwrap();
-    assert_eq!(fetches(&log), 2);
+    assert_eq!(fetches(&log), 3);
+    c.validate_id_token(&a.sign(&claims), None, None, None).await.unwrap();
+    assert_eq!(fetches(&log), 3, "known keys need no fetch");
     // A flood of unknown kids cannot hammer the provider.
     let c3 = TestSigner::load("oidc_client.pem", "key-c");
     for _ in 0..10 {
         assert!(c.validate_id_token(&c3.sign(&claims), None, None, None).await.is_err());
     }
-    assert_eq!(fetches(&log), 2);
+    assert_eq!(fetches(&log), 3, "at most one refetch per interval");
 }
 
 #[tokio::test]

@@ -55,7 +55,9 @@ impl MetadataCache {
 #[derive(Default)]
 struct JwksState {
     keys: Option<Arc<KeySet>>,
-    fetched_at: Option<i64>,
+    /// When the last refetch caused by an unknown `kid` ran (the first fetch does not count,
+    /// so a rotation right after start-up is picked up at once).
+    refetched_at: Option<i64>,
 }
 
 /// The cached JWK set.
@@ -84,12 +86,11 @@ impl JwksCache {
         }
         let keys = Self::fetch(client).await?;
         state.keys = Some(keys.clone());
-        state.fetched_at = Some(client.clock.now());
         Ok(keys)
     }
 
     /// After an unknown `kid` in a token checked against `seen`: the newer set if another
-    /// task already refetched, else one refetch unless the last was less than
+    /// task already refetched, else one refetch unless the last refetch was less than
     /// `jwks_refetch_interval` ago (`None`: rate-limited, or the keys are inline).
     pub(crate) async fn refetch(
         &self,
@@ -106,10 +107,10 @@ impl JwksCache {
             return Ok(Some(current.clone()));
         }
         let now = client.clock.now();
-        if state.fetched_at.is_some_and(|at| now.saturating_sub(at) < client.config.jwks_refetch_interval) {
+        if state.refetched_at.is_some_and(|at| now.saturating_sub(at) < client.config.jwks_refetch_interval) {
             return Ok(None);
         }
-        state.fetched_at = Some(now);
+        state.refetched_at = Some(now);
         let keys = Self::fetch(client).await?;
         state.keys = Some(keys.clone());
         Ok(Some(keys))
