@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// What went wrong in an OAuth 1.0a client step.
+/// What went wrong in an OAuth 1.0a client step (RFC 5849 §2).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OAuth1Error {
@@ -173,7 +173,7 @@ impl OAuth1Client {
         }
     }
 
-    /// A client for the registry entry `app` (Authlib's keys): `client_id`,
+    /// A client for the registry entry `app` (RFC 5849 §2 endpoints; Authlib's keys): `client_id`,
     /// `client_secret`, `request_token_url`, `authorize_url`, `access_token_url`, their
     /// `*_params`, and `client_kwargs.signature_method` (default `HMAC-SHA1`),
     /// `signature_type` (`HEADER`, `QUERY`, `BODY`), `realm` and `rsa_key` (PEM).
@@ -231,38 +231,38 @@ impl OAuth1Client {
             .with_authorize_params(pairs(&cfg.authorize_params)))
     }
 
-    /// Uses `clock` for `oauth_timestamp`.
+    /// Uses `clock` for `oauth_timestamp` (§3.3).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Uses `random` for `oauth_nonce`.
+    /// Uses `random` for `oauth_nonce` (§3.3).
     pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> Self {
         self.random = random;
         self
     }
 
-    /// Extra parameters sent (and signed) in the query of the temporary-credential request
+    /// Extra parameters sent (and signed) in the query of the temporary-credential request (§2.1)
     /// (Authlib's `request_token_params`, e.g. a provider's `scope`).
     pub fn with_request_token_params(mut self, params: impl IntoIterator<Item = (String, String)>) -> Self {
         self.request_token_params = params.into_iter().collect();
         self
     }
 
-    /// Extra parameters added to the authorization URL (Authlib's `authorize_params`).
+    /// Extra parameters added to the authorization URL (§2.2; Authlib's `authorize_params`).
     pub fn with_authorize_params(mut self, params: impl IntoIterator<Item = (String, String)>) -> Self {
         self.authorize_params = params.into_iter().collect();
         self
     }
 
-    /// Extra parameters sent (and signed) in the query of the token request.
+    /// Extra parameters sent (and signed) in the query of the token request (§2.3).
     pub fn with_access_token_params(mut self, params: impl IntoIterator<Item = (String, String)>) -> Self {
         self.access_token_params = params.into_iter().collect();
         self
     }
 
-    /// The signer.
+    /// The signer (§3.1).
     pub fn signer(&self) -> &Signer {
         &self.signer
     }

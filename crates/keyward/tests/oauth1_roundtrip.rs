@@ -214,3 +214,29 @@ fn nonces_are_fresh() {
     assert!(first.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert_ne!(first, nonce());
 }
+
+#[test]
+fn body_placement_needs_a_form_body_on_a_method_that_has_one() {
+    let signer = Signer::new(credentials()).signature_type(SignatureType::Body);
+    let clock = FixedClock::new(1);
+    let get = http::Request::get("https://example.com/r").body(Vec::new()).unwrap();
+    assert!(matches!(
+        signer.sign(get, &SigningParams::default(), &clock, &OsRandom),
+        Err(keyward::oauth1::rfc5849::SignError::Placement(_))
+    ));
+    let json = http::Request::post("https://example.com/r")
+        .header("content-type", "application/json")
+        .body(b"{}".to_vec());
+    assert!(matches!(
+        signer.sign(json.unwrap(), &SigningParams::default(), &clock, &OsRandom),
+        Err(keyward::oauth1::rfc5849::SignError::Placement(_))
+    ));
+    // An empty POST becomes a form.
+    let empty = http::Request::post("https://example.com/r").body(Vec::new()).unwrap();
+    let signed = signer.sign(empty, &SigningParams::default(), &clock, &OsRandom).unwrap();
+    assert_eq!(signed.headers()["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(SignedRequest::from_http(&signed).unwrap().signature_type(), SignatureType::Body);
+    // A request that already carries protocol parameters is not signed twice.
+    let twice = http::Request::post("https://example.com/r?oauth_nonce=x").body(Vec::new()).unwrap();
+    assert!(Signer::new(credentials()).sign(twice, &SigningParams::default(), &clock, &OsRandom).is_err());
+}

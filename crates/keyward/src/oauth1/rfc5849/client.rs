@@ -32,7 +32,7 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// Credentials with a shared secret (HMAC and PLAINTEXT methods).
+    /// Credentials with a shared secret (HMAC and PLAINTEXT methods, §3.4.2, §3.4.4).
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         Self {
             client_id: client_id.into(),
@@ -69,7 +69,7 @@ pub struct TokenCredentials {
 }
 
 impl TokenCredentials {
-    /// A token and its secret.
+    /// A token and its secret (§2.1, §2.3).
     pub fn new(token: impl Into<String>, token_secret: impl Into<String>) -> Self {
         Self { token: token.into(), token_secret: SecretString::new(token_secret) }
     }
@@ -115,7 +115,7 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A signer for `credentials` with HMAC-SHA1 in the Authorization header.
+    /// A signer for `credentials` with HMAC-SHA1 (§3.4.2) in the Authorization header (§3.5.1).
     pub fn new(credentials: ClientCredentials) -> Self {
         Self {
             credentials,
@@ -133,7 +133,8 @@ impl Signer {
         self
     }
 
-    /// Signs with the method called `name` in `methods` (e.g. `RSA-SHA1` from configuration).
+    /// Signs with the method called `name` in `methods` (§3.4; e.g. `RSA-SHA1` from
+    /// configuration).
     pub fn method_named(mut self, name: &str, methods: &SignatureMethods) -> Result<Self, SignError> {
         self.method = methods.get(name).map_err(|_| SignError::UnsupportedMethod(name.to_owned()))?.clone();
         Ok(self)
@@ -151,7 +152,8 @@ impl Signer {
         self
     }
 
-    /// Adds `oauth_body_hash` to requests whose body is not a form.
+    /// Adds `oauth_body_hash` (Request Body Hash extension) to requests whose body is not a
+    /// form (§3.4.1.3.1 leaves such bodies unsigned).
     pub fn body_hash(mut self, on: bool) -> Self {
         self.body_hash = on;
         self
@@ -163,12 +165,12 @@ impl Signer {
         self
     }
 
-    /// The client credentials.
+    /// The client credentials (§1.1).
     pub fn credentials(&self) -> &ClientCredentials {
         &self.credentials
     }
 
-    /// The signature method's name (`oauth_signature_method`).
+    /// The signature method's name (`oauth_signature_method`, §3.1).
     pub fn method_name(&self) -> &str {
         self.method.name()
     }
@@ -197,6 +199,12 @@ impl Signer {
         let (mut parts, mut body) = request.into_parts();
         let base_uri = base_string_uri(&parts.uri)?;
         let mut form = is_form(&parts.headers);
+        if self.signature_type == SignatureType::Body
+            && matches!(parts.method, http::Method::GET | http::Method::HEAD)
+        {
+            // §3.5.2: only for methods whose entity-body has defined semantics.
+            return Err(SignError::Placement("form-body parameters on a GET or HEAD request"));
+        }
         if self.signature_type == SignatureType::Body && !form {
             if !body.is_empty() || parts.headers.contains_key(http::header::CONTENT_TYPE) {
                 return Err(SignError::Placement("form-body parameters need an x-www-form-urlencoded body"));

@@ -53,7 +53,7 @@ pub mod names {
     pub const CALLBACK: &str = "oauth_callback";
     /// `oauth_verifier` (§2.3).
     pub const VERIFIER: &str = "oauth_verifier";
-    /// `oauth_body_hash` (OAuth Request Body Hash extension).
+    /// `oauth_body_hash` (OAuth Request Body Hash extension §3.1, not part of RFC 5849).
     pub const BODY_HASH: &str = "oauth_body_hash";
     /// `oauth_token_secret` (§2.1, §2.3): in credential responses.
     pub const TOKEN_SECRET: &str = "oauth_token_secret";

@@ -146,8 +146,8 @@ impl SignedRequest {
         Self::from_parts(request.method(), request.uri(), request.headers(), request.body())
     }
 
-    /// [`from_http`](Self::from_http) over borrowed parts, for frameworks whose request
-    /// type is not `http::Request<Vec<u8>>`.
+    /// [`from_http`](Self::from_http) over borrowed parts (§3.5), for frameworks whose
+    /// request type is not `http::Request<Vec<u8>>`.
     pub fn from_parts(
         method: &http::Method,
         uri: &http::Uri,
@@ -270,7 +270,7 @@ impl SignedRequest {
         Ok(self)
     }
 
-    /// The value of the protocol parameter `name` (e.g. [`names::TOKEN`]), if sent.
+    /// The value of the protocol parameter `name` (§3.1; e.g. [`names::TOKEN`]), if sent.
     pub fn oauth_param(&self, name: &str) -> Option<&str> {
         self.oauth.get(name).map(String::as_str)
     }
@@ -282,7 +282,7 @@ impl SignedRequest {
         self.oauth_param(name).ok_or(ParseError::Missing(name))
     }
 
-    /// Every protocol parameter sent, `oauth_signature` included, sorted by name.
+    /// Every protocol parameter sent (§3.1), `oauth_signature` included, sorted by name.
     pub fn oauth_params(&self) -> impl Iterator<Item = (&str, &str)> {
         self.oauth.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -332,7 +332,7 @@ impl SignedRequest {
     pub fn verifier(&self) -> Option<&str> {
         self.oauth_param(names::VERIFIER)
     }
-    /// `oauth_body_hash` (OAuth Request Body Hash extension), if sent.
+    /// `oauth_body_hash` (OAuth Request Body Hash extension §3.1), if sent.
     pub fn body_hash(&self) -> Option<&str> {
         self.oauth_param(names::BODY_HASH)
     }
@@ -344,7 +344,7 @@ impl SignedRequest {
     pub fn signature_type(&self) -> SignatureType {
         self.signature_type
     }
-    /// The HTTP method.
+    /// The HTTP method (the first part of the base string, §3.4.1.1).
     pub fn method(&self) -> &http::Method {
         &self.method
     }

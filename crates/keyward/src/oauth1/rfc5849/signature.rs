@@ -256,18 +256,19 @@ pub struct SignatureMethods {
 }
 
 impl SignatureMethods {
-    /// A registry with no methods.
+    /// A registry with no methods (§3.4).
     pub fn empty() -> Self {
         Self { methods: BTreeMap::new() }
     }
 
-    /// Registers `method` (replacing one of the same name) and allows it.
+    /// Registers `method` (replacing one of the same name) and allows it (§3.4: custom
+    /// methods).
     pub fn register(mut self, method: impl SignatureMethod) -> Self {
         self.methods.insert(method.name().to_owned(), (Arc::new(method), true));
         self
     }
 
-    /// Allows only the named methods; the others stay registered but are refused with
+    /// Allows only the named methods (§3.4); the others stay registered but are refused with
     /// [`VerifyError::MethodNotAllowed`].
     pub fn allow_only(mut self, names: &[&str]) -> Self {
         for (name, (_, allowed)) in &mut self.methods {
@@ -276,12 +277,12 @@ impl SignatureMethods {
         self
     }
 
-    /// The names of the allowed methods, sorted.
+    /// The names of the allowed methods (§3.4), sorted.
     pub fn allowed(&self) -> impl Iterator<Item = &str> {
         self.methods.iter().filter(|(_, (_, a))| *a).map(|(n, _)| n.as_str())
     }
 
-    /// The allowed method called `name` (the value of `oauth_signature_method`).
+    /// The allowed method called `name` (the value of `oauth_signature_method`, §3.1).
     pub fn get(&self, name: &str) -> Result<&Arc<dyn SignatureMethod>, VerifyError> {
         match self.methods.get(name) {
             Some((m, true)) => Ok(m),
