@@ -66,3 +66,4 @@ macro_rules! require_or_skip {
 }
 
 pub mod jose;
+pub mod peers;
