@@ -60,6 +60,12 @@ impl From<Error> for ClientRejection {
     }
 }
 
+impl From<tower_sessions::session::Error> for ClientRejection {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        Self(Error::Session(keyward_client::session::SessionError(e.to_string())))
+    }
+}
+
 impl IntoResponse for ClientRejection {
     fn into_response(self) -> Response {
         (self.0.status(), self.0.to_string()).into_response()
