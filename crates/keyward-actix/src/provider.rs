@@ -29,51 +29,11 @@
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
-pub use keyward::oauth1::rfc5849::provider::RequestOptions;
-use keyward::oauth1::rfc5849::provider::{
-    AuthorizationServer, InvalidRequest, Protected, ProviderError, ResourceProtector,
-};
-use keyward::oauth1::rfc5849::store::{Client, TokenCredential};
+use keyward::oauth1::rfc5849::provider::{InvalidRequest, Protected, ProviderError};
+pub use keyward::oauth1::rfc5849::provider::{OAuth1Provider, RequestOptions};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-
-/// The provider: the authorization server, its resource protector and the request options.
-/// Register it with `App::app_data(web::Data::new(..))`. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct OAuth1Provider {
-    server: AuthorizationServer,
-    protector: ResourceProtector,
-    options: Arc<RequestOptions>,
-}
-
-impl OAuth1Provider {
-    /// A provider over `server` with default options.
-    pub fn new(server: AuthorizationServer) -> Self {
-        Self::with_options(server, RequestOptions::default())
-    }
-
-    /// A provider over `server` with `options`.
-    pub fn with_options(server: AuthorizationServer, options: RequestOptions) -> Self {
-        Self { protector: server.resource_protector(), server, options: Arc::new(options) }
-    }
-
-    /// The authorization server (RFC 5849 §2).
-    pub fn server(&self) -> &AuthorizationServer {
-        &self.server
-    }
-
-    /// The resource protector (RFC 5849 §3).
-    pub fn protector(&self) -> &ResourceProtector {
-        &self.protector
-    }
-
-    /// The request options.
-    pub fn options(&self) -> &RequestOptions {
-        &self.options
-    }
-}
 
 /// Converts an actix request and its payload into the core's request (RFC 5849 §3.4.1):
 /// the body read up to the limit, the URI made absolute from the `Host` header and the
@@ -149,8 +109,8 @@ pub async fn temporary_credential_endpoint(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match core_request(&req, payload, &provider.options).await {
-        Ok(req) => into_response(provider.server.create_temporary_credential_response(&req).await),
+    match core_request(&req, payload, provider.options()).await {
+        Ok(req) => into_response(provider.server().create_temporary_credential_response(&req).await),
         Err(e) => into_response(e.to_response()),
     }
 }
@@ -161,8 +121,8 @@ pub async fn token_endpoint(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match core_request(&req, payload, &provider.options).await {
-        Ok(req) => into_response(provider.server.create_token_response(&req).await),
+    match core_request(&req, payload, provider.options()).await {
+        Ok(req) => into_response(provider.server().create_token_response(&req).await),
         Err(e) => into_response(e.to_response()),
     }
 }
@@ -182,13 +142,13 @@ async fn read(
 ) -> Result<(web::Data<OAuth1Provider>, http::Request<Vec<u8>>), actix_web::Error> {
     let provider = provider_of(&req)?;
     let payload = web::Payload::from_request(&req, &mut payload).await?;
-    let core = core_request(&req, payload, &provider.options).await.map_err(ProviderRejection)?;
+    let core = core_request(&req, payload, provider.options()).await.map_err(ProviderRejection)?;
     Ok((provider, core))
 }
 
 /// The request as the core takes it, for authorization (consent) handlers (RFC 5849 §2.2):
-/// pass it to [`AuthorizationServer::check_authorization_request`] and
-/// [`AuthorizationServer::create_authorization_response`].
+/// pass it to [`check_authorization_request`](keyward::oauth1::rfc5849::provider::AuthorizationServer::check_authorization_request) and
+/// [`create_authorization_response`](keyward::oauth1::rfc5849::provider::AuthorizationServer::create_authorization_response).
 #[derive(Debug)]
 pub struct OAuth1Request(pub http::Request<Vec<u8>>);
 
@@ -205,21 +165,22 @@ impl FromRequest for OAuth1Request {
 /// A request to a protected resource, validated (RFC 5849 §3.2): the client that signed it,
 /// the token credential it used, and the request itself (its body was consumed to check the
 /// signature; read it here). Fails with the error's status and body.
+///
+/// Derefs to the core's [`Protected`]: `auth.client`, `auth.token`, `auth.user_id()`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct OAuth1Protected {
-    /// The client.
-    pub client: Client,
-    /// The token credential; `token.user_id` is the user the client acts for.
-    pub token: TokenCredential,
+    /// The client and token credential.
+    pub protected: Protected,
     /// The request, with an absolute URI and the body read.
     pub request: http::Request<Vec<u8>>,
 }
 
-impl OAuth1Protected {
-    /// The resource owner the client acts for.
-    pub fn user_id(&self) -> &str {
-        &self.token.user_id
+impl std::ops::Deref for OAuth1Protected {
+    type Target = Protected;
+
+    fn deref(&self) -> &Protected {
+        &self.protected
     }
 }
 
@@ -231,9 +192,9 @@ impl FromRequest for OAuth1Protected {
         let (req, payload) = (req.clone(), payload.take());
         Box::pin(async move {
             let (provider, request) = read(req, payload).await?;
-            let Protected { client, token, .. } =
-                provider.protector.validate_request(&request).await.map_err(ProviderRejection)?;
-            Ok(Self { client, token, request })
+            let protected =
+                provider.protector().validate_request(&request).await.map_err(ProviderRejection)?;
+            Ok(Self { protected, request })
         })
     }
 }

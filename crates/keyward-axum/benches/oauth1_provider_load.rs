@@ -42,7 +42,7 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 async fn me(auth: OAuth1Protected) -> String {
-    auth.token.user_id
+    auth.user_id().to_owned()
 }
 
 async fn bench_store() -> Arc<MemoryStore> {

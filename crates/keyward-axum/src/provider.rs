@@ -2,7 +2,7 @@
 //! [`keyward::oauth1::rfc5849::provider`].
 //!
 //! - [`OAuth1Provider`]: the router state (or a part of it, through [`FromRef`]) holding the
-//!   [`AuthorizationServer`] and how requests are read ([`RequestOptions`]).
+//!   authorization server and how requests are read ([`RequestOptions`]).
 //! - [`temporary_credential_endpoint`] (RFC 5849 §2.1) and [`token_endpoint`] (§2.3):
 //!   handlers to mount with `any(..)`, so that a non-POST gets the provider's own
 //!   `405 method_not_allowed` body (with `post(..)`, axum answers an empty 405 itself).
@@ -31,48 +31,8 @@ use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http;
 use axum::response::{IntoResponse, Response};
-pub use keyward::oauth1::rfc5849::provider::RequestOptions;
-use keyward::oauth1::rfc5849::provider::{
-    AuthorizationServer, InvalidRequest, Protected, ProviderError, ResourceProtector,
-};
-use keyward::oauth1::rfc5849::store::{Client, TokenCredential};
-use std::sync::Arc;
-
-/// The provider as router state: the authorization server, its resource protector and the
-/// request options. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct OAuth1Provider {
-    server: AuthorizationServer,
-    protector: ResourceProtector,
-    options: Arc<RequestOptions>,
-}
-
-impl OAuth1Provider {
-    /// A provider over `server` with default options.
-    pub fn new(server: AuthorizationServer) -> Self {
-        Self::with_options(server, RequestOptions::default())
-    }
-
-    /// A provider over `server` with `options`.
-    pub fn with_options(server: AuthorizationServer, options: RequestOptions) -> Self {
-        Self { protector: server.resource_protector(), server, options: Arc::new(options) }
-    }
-
-    /// The authorization server (RFC 5849 §2).
-    pub fn server(&self) -> &AuthorizationServer {
-        &self.server
-    }
-
-    /// The resource protector (RFC 5849 §3).
-    pub fn protector(&self) -> &ResourceProtector {
-        &self.protector
-    }
-
-    /// The request options.
-    pub fn options(&self) -> &RequestOptions {
-        &self.options
-    }
-}
+use keyward::oauth1::rfc5849::provider::{InvalidRequest, Protected, ProviderError};
+pub use keyward::oauth1::rfc5849::provider::{OAuth1Provider, RequestOptions};
 
 /// Converts an axum request into the core's (RFC 5849 §3.4.1): the body read up to the
 /// limit, the URI made absolute from the `Host` header and the configured scheme.
@@ -111,23 +71,23 @@ impl From<ProviderError> for ProviderRejection {
 
 /// The temporary credential endpoint (RFC 5849 §2.1).
 pub async fn temporary_credential_endpoint(State(provider): State<OAuth1Provider>, req: Request) -> Response {
-    match core_request(req, &provider.options).await {
-        Ok(req) => into_response(provider.server.create_temporary_credential_response(&req).await),
+    match core_request(req, provider.options()).await {
+        Ok(req) => into_response(provider.server().create_temporary_credential_response(&req).await),
         Err(e) => ProviderRejection(e).into_response(),
     }
 }
 
 /// The token endpoint (RFC 5849 §2.3).
 pub async fn token_endpoint(State(provider): State<OAuth1Provider>, req: Request) -> Response {
-    match core_request(req, &provider.options).await {
-        Ok(req) => into_response(provider.server.create_token_response(&req).await),
+    match core_request(req, provider.options()).await {
+        Ok(req) => into_response(provider.server().create_token_response(&req).await),
         Err(e) => ProviderRejection(e).into_response(),
     }
 }
 
 /// The request as the core takes it, for authorization (consent) handlers (RFC 5849 §2.2):
-/// pass it to [`AuthorizationServer::check_authorization_request`] and
-/// [`AuthorizationServer::create_authorization_response`].
+/// pass it to [`check_authorization_request`](keyward::oauth1::rfc5849::provider::AuthorizationServer::check_authorization_request) and
+/// [`create_authorization_response`](keyward::oauth1::rfc5849::provider::AuthorizationServer::create_authorization_response).
 #[derive(Debug)]
 pub struct OAuth1Request(pub http::Request<Vec<u8>>);
 
@@ -140,28 +100,29 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let provider = OAuth1Provider::from_ref(state);
-        Ok(Self(core_request(req, &provider.options).await?))
+        Ok(Self(core_request(req, provider.options()).await?))
     }
 }
 
 /// A request to a protected resource, validated (RFC 5849 §3.2): the client that signed it,
 /// the token credential it used, and the request itself (its body was consumed to check the
 /// signature; read it here). Rejects with the error's status and body.
+///
+/// Derefs to the core's [`Protected`]: `auth.client`, `auth.token`, `auth.user_id()`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct OAuth1Protected {
-    /// The client.
-    pub client: Client,
-    /// The token credential; `token.user_id` is the user the client acts for.
-    pub token: TokenCredential,
+    /// The client and token credential.
+    pub protected: Protected,
     /// The request, with an absolute URI and the body read.
     pub request: http::Request<Vec<u8>>,
 }
 
-impl OAuth1Protected {
-    /// The resource owner the client acts for.
-    pub fn user_id(&self) -> &str {
-        &self.token.user_id
+impl std::ops::Deref for OAuth1Protected {
+    type Target = Protected;
+
+    fn deref(&self) -> &Protected {
+        &self.protected
     }
 }
 
@@ -174,8 +135,8 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let provider = OAuth1Provider::from_ref(state);
-        let request = core_request(req, &provider.options).await?;
-        let Protected { client, token, .. } = provider.protector.validate_request(&request).await?;
-        Ok(Self { client, token, request })
+        let request = core_request(req, provider.options()).await?;
+        let protected = provider.protector().validate_request(&request).await?;
+        Ok(Self { protected, request })
     }
 }

@@ -853,3 +853,34 @@ async fn concurrent_replays_of_one_nonce_pass_once() {
         assert_eq!(accepted, 1);
     }
 }
+
+#[tokio::test]
+async fn colliding_generated_tokens_are_redrawn_then_refused() {
+    // The first two temporary tokens drawn are "taken"; the next ones are fresh.
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let config = ProviderConfig::default().with_generator(
+        move |kind: CredentialKind, r: &dyn RandomSource| match kind {
+            CredentialKind::TemporaryToken if c.fetch_add(1, Ordering::Relaxed) < 2 => "taken".to_owned(),
+            _ => r.alphanumeric(40),
+        },
+    );
+    let fx = fixture_with(config, all_methods()).await;
+    let first = fx.server.issue_temporary_credential(&temp_request(&client1())).await.unwrap();
+    assert_eq!(first.token, "taken");
+    let second = fx.server.issue_temporary_credential(&temp_request(&client1())).await.unwrap();
+    assert_ne!(second.token, "taken");
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+
+    // A generator whose tokens always collide: a server error, not a panic or an overwrite.
+    let config =
+        ProviderConfig::default().with_generator(|kind: CredentialKind, r: &dyn RandomSource| match kind {
+            CredentialKind::TemporaryToken => "same".to_owned(),
+            _ => r.alphanumeric(40),
+        });
+    let fx = fixture_with(config, all_methods()).await;
+    let first = fx.server.issue_temporary_credential(&temp_request(&client1())).await.unwrap();
+    assert_error(fx.server.issue_temporary_credential(&temp_request(&client1())).await, "server_error", 500);
+    let kept = fx.store.get_temporary_credential("same", NOW).await.unwrap().unwrap();
+    assert_eq!(kept.secret, first.secret);
+}

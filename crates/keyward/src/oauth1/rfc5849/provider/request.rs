@@ -3,7 +3,10 @@
 //! used), and how much body it reads. Shared by every framework crate.
 
 use super::error::{InvalidRequest, ProviderError};
+use super::resource::ResourceProtector;
+use super::server::AuthorizationServer;
 use http::{HeaderMap, Uri, header};
+use std::sync::Arc;
 
 /// The default cap on a request body read by the glue: 64 KiB. OAuth requests are small; a
 /// larger body is answered `400 invalid_request`.
@@ -81,6 +84,42 @@ impl RequestOptions {
             .path_and_query(path_and_query)
             .build()
             .map_err(|_| InvalidRequest::RelativeUri.into())
+    }
+}
+
+/// What a framework crate holds: the authorization server (RFC 5849 §2), its resource
+/// protector (§3) and the [`RequestOptions`] its requests are read with. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OAuth1Provider {
+    server: AuthorizationServer,
+    protector: ResourceProtector,
+    options: Arc<RequestOptions>,
+}
+
+impl OAuth1Provider {
+    /// A provider over `server` with default options.
+    pub fn new(server: AuthorizationServer) -> Self {
+        Self::with_options(server, RequestOptions::default())
+    }
+
+    /// A provider over `server` with `options`.
+    pub fn with_options(server: AuthorizationServer, options: RequestOptions) -> Self {
+        Self { protector: server.resource_protector(), server, options: Arc::new(options) }
+    }
+
+    /// The authorization server (RFC 5849 §2).
+    pub fn server(&self) -> &AuthorizationServer {
+        &self.server
+    }
+
+    /// The resource protector (RFC 5849 §3).
+    pub fn protector(&self) -> &ResourceProtector {
+        &self.protector
+    }
+
+    /// The request options.
+    pub fn options(&self) -> &RequestOptions {
+        &self.options
     }
 }
 

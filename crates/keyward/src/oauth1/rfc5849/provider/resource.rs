@@ -1,7 +1,7 @@
 //! The resource protector: authenticated requests to protected resources, RFC 5849 §3.
 
 use super::error::ProviderError;
-use super::server::Inner;
+use super::server::{Inner, required};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::store::{Client, TokenCredential};
 use std::fmt;
@@ -46,11 +46,7 @@ impl ResourceProtector {
     pub async fn validate_request(&self, req: &http::Request<Vec<u8>>) -> Result<Protected, ProviderError> {
         let inner = &self.inner;
         let checked = inner.check_request(req).await?;
-        let token = checked
-            .request
-            .token()
-            .filter(|t| !t.is_empty())
-            .ok_or(ProviderError::MissingRequiredParameter(names::TOKEN))?;
+        let token = required(checked.request.token(), names::TOKEN)?;
         let credential = inner
             .store
             .get_token_credential(token)

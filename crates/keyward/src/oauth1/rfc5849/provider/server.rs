@@ -11,7 +11,7 @@ use crate::oauth1::rfc5849::error::{ParseError, VerifyError};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
 use crate::oauth1::rfc5849::signature::{SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
-use crate::oauth1::rfc5849::store::{Client, NonceKey, OAuth1Store, StoreError};
+use crate::oauth1::rfc5849::store::{BoxFuture, Client, NonceKey, OAuth1Store, StoreError};
 use std::fmt;
 use std::sync::Arc;
 
@@ -169,6 +169,14 @@ impl AuthorizationServer {
     }
 }
 
+/// A required protocol parameter, present and not empty (RFC 5849 §2.1, §2.3, §3.1).
+pub(crate) fn required<'a>(value: Option<&'a str>, name: &'static str) -> Result<&'a str, ProviderError> {
+    value.filter(|v| !v.is_empty()).ok_or(ProviderError::MissingRequiredParameter(name))
+}
+
+/// How many times a generated token identifier that collides with a stored one is redrawn.
+const GENERATE_ATTEMPTS: usize = 3;
+
 /// A signed request whose syntax, method, timestamp and client have been checked.
 pub(crate) struct Checked {
     pub(crate) request: SignedRequest,
@@ -180,6 +188,26 @@ impl Inner {
     /// A fresh credential value.
     pub(crate) fn generate(&self, kind: CredentialKind) -> String {
         self.config.generate(kind, &*self.random)
+    }
+
+    /// Stores a record made by `make`, drawing it again when its token collides with a
+    /// stored one ([`StoreError::Duplicate`]), a few times.
+    pub(crate) async fn store_new<T>(
+        &self,
+        make: impl Fn(&Inner) -> T,
+        save: impl for<'a> Fn(&'a dyn OAuth1Store, &'a T) -> BoxFuture<'a, Result<(), StoreError>>,
+    ) -> Result<T, ProviderError> {
+        for _ in 1..GENERATE_ATTEMPTS {
+            let record = make(self);
+            match save(&*self.store, &record).await {
+                Ok(()) => return Ok(record),
+                Err(StoreError::Duplicate) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let record = make(self);
+        save(&*self.store, &record).await?;
+        Ok(record)
     }
 
     /// Transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window

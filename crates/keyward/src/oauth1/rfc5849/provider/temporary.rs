@@ -3,13 +3,10 @@
 use super::config::CredentialKind;
 use super::error::{InvalidRequest, ProviderError};
 use super::response::form_pairs;
-use super::server::AuthorizationServer;
+use super::server::{AuthorizationServer, required};
 use crate::common::secret::SecretString;
 use crate::oauth1::rfc5849::names;
-use crate::oauth1::rfc5849::store::{StoreError, TemporaryCredential};
-
-/// How many times a generated token identifier that collides with a stored one is redrawn.
-pub(crate) const GENERATE_ATTEMPTS: usize = 3;
+use crate::oauth1::rfc5849::store::TemporaryCredential;
 
 /// True for `oob` or an absolute URL that can carry a query (RFC 5849 §2.1).
 pub(crate) fn is_valid_callback(callback: &str) -> bool {
@@ -32,32 +29,25 @@ impl AuthorizationServer {
         }
         let inner = &self.inner;
         let checked = inner.check_request(req).await?;
-        let callback = checked
-            .request
-            .callback()
-            .filter(|c| !c.is_empty())
-            .ok_or(ProviderError::MissingRequiredParameter(names::CALLBACK))?;
+        let callback = required(checked.request.callback(), names::CALLBACK)?;
         if !is_valid_callback(callback) {
             return Err(InvalidRequest::InvalidCallback.into());
         }
         inner.authenticate(&checked, "").await?;
-        let mut last = None;
-        for _ in 0..GENERATE_ATTEMPTS {
-            let credential = TemporaryCredential {
-                token: inner.generate(CredentialKind::TemporaryToken),
-                secret: SecretString::new(inner.generate(CredentialKind::TemporarySecret)),
-                client_id: checked.client.client_id.clone(),
-                callback_uri: callback.to_owned(),
-                expires_at: checked.now.saturating_add(inner.config.temporary_credential_ttl),
-                authorization: None,
-            };
-            match inner.store.create_temporary_credential(&credential).await {
-                Ok(()) => return Ok(credential),
-                Err(StoreError::Duplicate) => last = Some(StoreError::Duplicate),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(last.unwrap_or(StoreError::Duplicate).into())
+        let (client_id, now) = (&checked.client.client_id, checked.now);
+        inner
+            .store_new(
+                |inner| TemporaryCredential {
+                    token: inner.generate(CredentialKind::TemporaryToken),
+                    secret: SecretString::new(inner.generate(CredentialKind::TemporarySecret)),
+                    client_id: client_id.clone(),
+                    callback_uri: callback.to_owned(),
+                    expires_at: now.saturating_add(inner.config.temporary_credential_ttl),
+                    authorization: None,
+                },
+                |store, c| store.create_temporary_credential(c),
+            )
+            .await
     }
 
     /// [`issue_temporary_credential`](Self::issue_temporary_credential) as a response:

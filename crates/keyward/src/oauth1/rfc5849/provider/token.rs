@@ -3,11 +3,10 @@
 use super::config::CredentialKind;
 use super::error::{InvalidRequest, ProviderError};
 use super::response::form_pairs;
-use super::server::AuthorizationServer;
-use super::temporary::GENERATE_ATTEMPTS;
+use super::server::{AuthorizationServer, required};
 use crate::common::secret::{SecretString, ct_eq};
 use crate::oauth1::rfc5849::names;
-use crate::oauth1::rfc5849::store::{StoreError, TokenCredential};
+use crate::oauth1::rfc5849::store::TokenCredential;
 
 impl AuthorizationServer {
     /// Exchanges an authorized temporary credential for a token credential (RFC 5849 §2.3).
@@ -32,16 +31,8 @@ impl AuthorizationServer {
         }
         let inner = &self.inner;
         let checked = inner.check_request(req).await?;
-        let token = checked
-            .request
-            .token()
-            .filter(|t| !t.is_empty())
-            .ok_or(ProviderError::MissingRequiredParameter(names::TOKEN))?;
-        let verifier = checked
-            .request
-            .verifier()
-            .filter(|v| !v.is_empty())
-            .ok_or(ProviderError::MissingRequiredParameter(names::VERIFIER))?;
+        let token = required(checked.request.token(), names::TOKEN)?;
+        let verifier = required(checked.request.verifier(), names::VERIFIER)?;
         let client_id = checked.client.client_id.as_str();
         let pending = inner
             .store
@@ -63,22 +54,18 @@ impl AuthorizationServer {
             _ => return Err(InvalidRequest::InvalidVerifier.into()),
         };
 
-        let mut last = None;
-        for _ in 0..GENERATE_ATTEMPTS {
-            let credential = TokenCredential {
-                token: inner.generate(CredentialKind::Token),
-                secret: SecretString::new(inner.generate(CredentialKind::TokenSecret)),
-                client_id: client_id.to_owned(),
-                user_id: authorization.user_id.clone(),
-                created_at: checked.now,
-            };
-            match inner.store.create_token_credential(&credential).await {
-                Ok(()) => return Ok(credential),
-                Err(StoreError::Duplicate) => last = Some(StoreError::Duplicate),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(last.unwrap_or(StoreError::Duplicate).into())
+        inner
+            .store_new(
+                |inner| TokenCredential {
+                    token: inner.generate(CredentialKind::Token),
+                    secret: SecretString::new(inner.generate(CredentialKind::TokenSecret)),
+                    client_id: client_id.to_owned(),
+                    user_id: authorization.user_id.clone(),
+                    created_at: checked.now,
+                },
+                |store, c| store.create_token_credential(c),
+            )
+            .await
     }
 
     /// [`issue_token_credential`](Self::issue_token_credential) as a response:
