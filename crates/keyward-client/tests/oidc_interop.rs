@@ -9,7 +9,8 @@ use keyward::HttpClient;
 use keyward::common::secret::SecretString;
 use keyward_client::ReqwestClient;
 use keyward_client::oauth2::{
-    ChallengeMethod, ClientAuthMethod, ClientError, CodeExchange, OAuth2Client, OAuth2Config, Token,
+    ChallengeMethod, ClientAuthMethod, ClientError, CodeExchange, Endpoint, OAuth2Client, OAuth2Config,
+    OAuth2Session, OldToken, Token,
 };
 use keyward_testkit::require_or_skip;
 use std::collections::BTreeMap;
@@ -341,4 +342,69 @@ async fn device_flow_polls_until_the_user_approves() {
     let token = poller.await.unwrap().unwrap();
     assert_eq!(token.userinfo.as_ref().expect("validated ID token")["sub"], "dana");
     assert_eq!(client.userinfo(&token).await.unwrap()["email"], "dana@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_one_refresh_of_a_rotating_token() {
+    const N: usize = 8;
+    let peer = peer!();
+    let updates: Arc<std::sync::Mutex<Vec<(Token, OldToken)>>> = Arc::default();
+    let u2 = updates.clone();
+    let client = Arc::new(
+        OAuth2Client::new(
+            config(&peer.issuer, "basic", ClientAuthMethod::ClientSecretBasic),
+            Arc::new(ReqwestClient::new()),
+        )
+        .unwrap()
+        .with_update_token(Arc::new(move |new: Token, old: OldToken| {
+            u2.lock().unwrap().push((new, old));
+            async { Ok(()) }
+        })),
+    );
+    let token = login(&peer, &client, "erin").await;
+    let mut expired = token.clone();
+    expired.expires_at = Some(client.now() - 1);
+    let userinfo_url = client.endpoint(Endpoint::Userinfo).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..N {
+        let session = OAuth2Session::new(client.clone(), expired.clone());
+        let url = userinfo_url.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = session.request(http::Request::get(url).body(Vec::new()).unwrap()).await.unwrap();
+            (response.status().as_u16(), session.token())
+        }));
+    }
+    let mut access_tokens = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (status, token) = t.await.unwrap();
+        assert_eq!(status, 200, "every request succeeds with the shared refresh");
+        access_tokens.insert(token.access_token.secret().to_owned());
+    }
+    assert_eq!(access_tokens.len(), 1, "all requests use the one refreshed token");
+    let (new, old) = {
+        let updates = updates.lock().unwrap();
+        assert_eq!(updates.len(), 1, "one refresh, one update_token call");
+        updates[0].clone()
+    };
+    assert_eq!(old.refresh_token, token.refresh_token);
+    assert_eq!(old.access_token, token.access_token);
+    assert_ne!(new.refresh_token, token.refresh_token, "the provider rotated the refresh token");
+    // The grant is intact (a second refresh with the old token would have revoked it)…
+    let again = client.refresh_token(&new).await.unwrap();
+    assert!(again.refresh_token.is_some());
+    // …and the old refresh token is indeed spent.
+    assert_eq!(client.refresh_token(&token).await.unwrap_err().code(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn client_credentials_grant() {
+    let peer = peer!();
+    let mut config = config(&peer.issuer, "service", ClientAuthMethod::ClientSecretBasic);
+    config.scope = None;
+    let client = OAuth2Client::new(config, Arc::new(ReqwestClient::new())).unwrap();
+    let token = client.client_credentials(None).await.unwrap();
+    assert!(token.expires_at.is_some());
+    let i = client.introspect_token(token.access_token.secret(), None).await.unwrap();
+    assert!(i.active);
+    assert_eq!(i.client_id.as_deref(), Some("service"));
 }

@@ -6,7 +6,8 @@
 // Prints `KEYWARD_OIDC_READY <issuer>` on stdout once it listens. One client per token
 // endpoint authentication method (client_secret_basic, client_secret_post,
 // client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb, and
-// a public `device` client for the device authorization grant (RFC 8628).
+// a `service` client for the client-credentials grant and a public `device` client for the
+// device authorization grant (RFC 8628). Refresh tokens rotate on every use.
 // Its signing key is tests/peers/keys/oidc_op_a.pem; private_key_jwt's client key is
 // tests/peers/keys/oidc_client.pem. Login and consent use the development interactions
 // (`POST /interaction/<uid>` with `prompt=login&login=<sub>`, then `prompt=consent`), which
@@ -42,6 +43,14 @@ const clients = [
   { ...common, client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [clientJwk] } },
   { ...common, client_id: 'public', token_endpoint_auth_method: 'none' },
   {
+    client_id: 'service',
+    client_secret: secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  },
+  {
     client_id: 'device',
     token_endpoint_auth_method: 'none',
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
@@ -63,11 +72,14 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: true },
     deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: true, allowedPolicy: async () => true },
   },
-  // Refresh tokens for every client that has the grant, offline_access or not.
+  // Refresh tokens for every client that has the grant, offline_access or not, rotated on
+  // every use (a reused refresh token revokes the grant: single-flight refresh matters).
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: () => true,
   async findAccount(_ctx, sub) {
     return {
       accountId: sub,
