@@ -5,123 +5,26 @@
 //! Needs node and `oidc-provider` in `<peers>/node/node_modules` (`.ci/run` installs it);
 //! skipped visibly without them, failed under `CI=true`.
 
-use keyward::HttpClient;
 use keyward::common::secret::SecretString;
 use keyward_client::ReqwestClient;
 use keyward_client::oauth2::{
     ChallengeMethod, ClientAuthMethod, ClientError, CodeExchange, Endpoint, OAuth2Client, OAuth2Config,
     OAuth2Session, OldToken, Token,
 };
+use keyward_testkit::peers::{Browser, OIDC_REDIRECT as REDIRECT, OIDC_SECRET as SECRET, OidcPeer};
 use keyward_testkit::require_or_skip;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-
-const REDIRECT: &str = "http://127.0.0.1:1/cb";
-const SECRET: &str = "keyward-interop-secret-0123456789abcdef";
-
-/// The running provider; killed on drop.
-struct Peer {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn node_available() -> bool {
-    Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
-fn start_peer() -> Option<Peer> {
-    let node_modules = keyward_testkit::node_modules().filter(|p| p.join("oidc-provider").exists())?;
-    if !node_available() {
-        return None;
-    }
-    let script = keyward_testkit::workspace_root().join("tests/peers/oidc/server.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .env("KEYWARD_NODE_MODULES", node_modules)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
-    // The provider's start-up warnings (development adapter, Node.js version) are noise;
-    // anything else it says on stderr (server errors) is passed on.
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !line.starts_with("oidc-provider WARNING") {
-                eprintln!("oidc-provider: {line}");
-            }
-        }
-    });
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("KEYWARD_OIDC_READY ") {
-                let _ = tx.send(issuer.trim().to_owned());
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(issuer) => Some(Peer { child, issuer }),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("oidc-provider did not print its ready line within 30 s");
-        }
-    }
-}
 
 macro_rules! peer {
     () => {
         require_or_skip!(
-            start_peer(),
+            OidcPeer::start(),
             "node and npm oidc-provider",
             "run .ci/run, or `npm ci` tests/peers/node into .peers/node"
         )
     };
-}
-
-/// A browser's cookie jar, enough for the provider's interaction cookies.
-#[derive(Default)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    fn store(&mut self, response: &http::Response<Vec<u8>>) {
-        for v in response.headers().get_all(http::header::SET_COOKIE) {
-            let Ok(v) = v.to_str() else { continue };
-            let pair = v.split(';').next().unwrap_or("");
-            if let Some((name, value)) = pair.split_once('=') {
-                let expired = v.to_ascii_lowercase().contains("expires=thu, 01 jan 1970");
-                if value.is_empty() || expired {
-                    self.0.remove(name.trim());
-                } else {
-                    self.0.insert(name.trim().to_owned(), value.to_owned());
-                }
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-}
-
-/// Where the browser's walk ended.
-enum End {
-    /// A redirect to the client's callback, with its query parameters.
-    Callback(BTreeMap<String, String>),
-    /// A page without a form (the device flow's success page).
-    Page(String),
 }
 
 /// The value of an attribute in one HTML tag (whitespace already folded to spaces).
@@ -155,48 +58,38 @@ fn scrape_form(page: &str, login: &str) -> Option<Form> {
     Some((attr(&format!(" {form_tag}"), "action"), fields))
 }
 
-/// Plays the user's browser from `url`: follows redirects, keeps cookies, submits each
-/// form it meets (login as `login`, consent, device code confirmation), until the
-/// client's callback or a page without a form.
-async fn browse(issuer: &str, url: &str, login: &str) -> End {
-    let http = ReqwestClient::new();
-    let mut jar = Jar::default();
-    let mut next = (http::Method::GET, url.to_owned(), Vec::new());
-    let absolute = |u: String| if u.starts_with('/') { format!("{issuer}{u}") } else { u };
+/// Plays the user's browser from `url`: follows redirects, submits each form it meets
+/// (login as `login`, consent, the device code's confirmation) until a page without a form.
+async fn submit_forms(url: &str, login: &str) -> String {
+    let mut browser = Browser::new();
+    let mut url = url.to_owned();
+    let mut page = browser.get(&url).await;
     for _ in 0..30 {
-        let (method, url, body) = next.clone();
-        let mut req =
-            http::Request::builder().method(method.clone()).uri(&url).header("cookie", jar.header());
-        if method == http::Method::POST {
-            req = req.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let response = http.call(req.body(body).unwrap()).await.expect("provider reachable");
-        jar.store(&response);
-        if response.status().is_redirection() {
-            let location = absolute(response.headers()["location"].to_str().unwrap().to_owned());
-            if let Some(query) = location.strip_prefix(&format!("{REDIRECT}?")) {
-                return End::Callback(
-                    keyward::common::encoding::parse_form(query).unwrap().into_iter().collect(),
-                );
-            }
-            next = (http::Method::GET, location, Vec::new());
+        if let Some(location) = page.location.clone() {
+            url = location;
+            page = browser.get(&url).await;
             continue;
         }
-        let page = String::from_utf8_lossy(response.body()).into_owned();
-        assert_eq!(response.status(), 200, "unexpected page at {url}: {page}");
-        let Some((action, fields)) = scrape_form(&page, login) else { return End::Page(page) };
-        let target = action.map(absolute).unwrap_or_else(|| url.clone());
-        next = (http::Method::POST, target, keyward::common::encoding::encode_form(fields).into_bytes());
+        assert_eq!(page.status, 200, "unexpected page at {url}: {}", page.body);
+        let Some((action, fields)) = scrape_form(&page.body, login) else { return page.body };
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let target = match action {
+            Some(a) if a.starts_with('/') => {
+                format!("{}{a}", url.split('/').take(3).collect::<Vec<_>>().join("/"))
+            }
+            Some(a) => a,
+            None => url.clone(),
+        };
+        page = browser.post_form(&target, &fields).await;
+        url = target;
     }
     panic!("the browser walk did not end");
 }
 
 /// Logs in through the authorization URL; returns the callback's parameters.
-async fn browser_login(issuer: &str, authorize_url: &str, login: &str) -> BTreeMap<String, String> {
-    match browse(issuer, authorize_url, login).await {
-        End::Callback(params) => params,
-        End::Page(page) => panic!("login ended on a page: {page}"),
-    }
+async fn browser_login(authorize_url: &str, login: &str) -> BTreeMap<String, String> {
+    let query = Browser::new().login_at_oidc(authorize_url, login).await;
+    keyward::common::encoding::parse_form(&query).unwrap().into_iter().collect()
 }
 
 fn config(issuer: &str, client_id: &str, method: ClientAuthMethod) -> OAuth2Config {
@@ -219,9 +112,9 @@ fn config(issuer: &str, client_id: &str, method: ClientAuthMethod) -> OAuth2Conf
 }
 
 /// Logs `login` in through the client and exchanges the code.
-async fn login(peer: &Peer, client: &OAuth2Client, login: &str) -> Token {
+async fn login(peer: &OidcPeer, client: &OAuth2Client, login: &str) -> Token {
     let auth = client.authorization_url(Some(REDIRECT), &[]).await.unwrap();
-    let callback = browser_login(&peer.issuer, &auth.url, login).await;
+    let callback = browser_login(&auth.url, login).await;
     assert_eq!(callback.get("state"), Some(&auth.state));
     assert_eq!(callback.get("iss"), Some(&peer.issuer), "the provider sends RFC 9207 iss");
     // Through the registry's types: the callback as it arrives, the flow state as kept.
@@ -299,7 +192,7 @@ async fn wrong_nonce_and_mixed_up_issuer_are_refused() {
     )
     .unwrap();
     let auth = client.authorization_url(Some(REDIRECT), &[]).await.unwrap();
-    let callback = browser_login(&peer.issuer, &auth.url, "carol").await;
+    let callback = browser_login(&auth.url, "carol").await;
     let base = CodeExchange {
         code: &callback["code"],
         iss: Some("https://attacker.example"),
@@ -335,10 +228,8 @@ async fn device_flow_polls_until_the_user_approves() {
     tokio::time::sleep(Duration::from_secs(device.interval + 1)).await;
     assert!(!poller.is_finished());
     let complete = device.verification_uri_complete.clone().expect("verification_uri_complete");
-    match browse(&peer.issuer, &complete, "dana").await {
-        End::Page(page) => assert!(page.contains("Sign-in Success"), "{page}"),
-        End::Callback(c) => panic!("device flow ended at a callback: {c:?}"),
-    }
+    let page = submit_forms(&complete, "dana").await;
+    assert!(page.contains("Sign-in Success"), "{page}");
     let token = poller.await.unwrap().unwrap();
     assert_eq!(token.userinfo.as_ref().expect("validated ID token")["sub"], "dana");
     assert_eq!(client.userinfo(&token).await.unwrap()["email"], "dana@example.com");
