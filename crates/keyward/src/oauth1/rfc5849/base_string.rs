@@ -34,6 +34,16 @@ pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
     Ok(out)
 }
 
+/// Percent-encodes each name and value (§3.6) and sorts the pairs by encoded name, then by
+/// encoded value (§3.4.1.3.2). Most names and values are unreserved already, and are then
+/// borrowed rather than copied.
+fn sorted_encoded<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    let mut encoded: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+        params.iter().map(|(k, v)| (encode(k.as_ref()), encode(v.as_ref()))).collect();
+    encoded.sort_unstable();
+    encoded
+}
+
 /// Normalises request parameters per RFC 5849 §3.4.1.3.2.
 ///
 /// Each name and value is percent-encoded (§3.6), the pairs are sorted by encoded name and
@@ -41,10 +51,7 @@ pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
 /// parameter that takes part (§3.4.1.3.1): query, form body, and the protocol parameters
 /// except `realm` and `oauth_signature`.
 pub fn normalize_parameters<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
-    // Most names and values are unreserved already: `encode` then borrows instead of copying.
-    let mut encoded: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-        params.iter().map(|(k, v)| (encode(k.as_ref()), encode(v.as_ref()))).collect();
-    encoded.sort_unstable();
+    let encoded = sorted_encoded(params);
     let mut out = String::with_capacity(encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (k, v) in &encoded {
         if !out.is_empty() {
@@ -62,12 +69,51 @@ pub fn normalize_parameters<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> 
 pub fn signature_base_string(method: &http::Method, base_uri: &str, normalized_params: &str) -> String {
     let mut out =
         String::with_capacity(method.as_str().len() + base_uri.len() * 2 + normalized_params.len() * 2);
+    push_method_and_uri(&mut out, method, base_uri);
+    out.push_str(&encode(normalized_params));
+    out
+}
+
+/// The signature base string of RFC 5849 §3.4.1.1 straight from the request parameters
+/// (§3.4.1.3.1), without building the normalised parameter string first: equal to
+/// `signature_base_string(method, base_uri, &normalize_parameters(params))`, in one pass.
+pub fn signature_base_string_from_params<K: AsRef<str>, V: AsRef<str>>(
+    method: &http::Method,
+    base_uri: &str,
+    params: &[(K, V)],
+) -> String {
+    let encoded = sorted_encoded(params);
+    let params_len: usize = encoded.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = String::with_capacity(method.as_str().len() + base_uri.len() * 2 + params_len * 5 / 4 + 8);
+    push_method_and_uri(&mut out, method, base_uri);
+    for (i, (k, v)) in encoded.iter().enumerate() {
+        if i > 0 {
+            out.push_str("%26");
+        }
+        push_encoded_again(&mut out, k);
+        out.push_str("%3D");
+        push_encoded_again(&mut out, v);
+    }
+    out
+}
+
+fn push_method_and_uri(out: &mut String, method: &http::Method, base_uri: &str) {
     out.push_str(&method.as_str().to_ascii_uppercase());
     out.push('&');
     out.push_str(&encode(base_uri));
     out.push('&');
-    out.push_str(&encode(normalized_params));
-    out
+}
+
+/// Encodes an already-encoded name or value a second time (§3.4.1.1 encodes the normalised
+/// parameters as a whole): it holds only unreserved characters and `%XX` escapes, so only
+/// `%` changes, to `%25`.
+fn push_encoded_again(out: &mut String, encoded: &str) {
+    for (i, part) in encoded.split('%').enumerate() {
+        if i > 0 {
+            out.push_str("%25");
+        }
+        out.push_str(part);
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +134,27 @@ mod tests {
         }
         let relative: http::Uri = "/path".parse().unwrap();
         assert!(base_string_uri(&relative).is_err());
+    }
+
+    #[test]
+    fn one_pass_base_string_equals_the_two_step_one() {
+        let p = [
+            ("b5", "=%3D"),
+            ("a3", "a"),
+            ("c@", ""),
+            ("a2", "r b"),
+            ("c2", ""),
+            ("a3", "2 q"),
+            ("é~", "☃&+"),
+        ];
+        let uri = "http://example.com/request";
+        let two_step = signature_base_string(&http::Method::POST, uri, &normalize_parameters(&p));
+        assert_eq!(signature_base_string_from_params(&http::Method::POST, uri, &p), two_step);
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(
+            signature_base_string_from_params(&http::Method::GET, uri, &none),
+            "GET&http%3A%2F%2Fexample.com%2Frequest&"
+        );
     }
 
     #[test]

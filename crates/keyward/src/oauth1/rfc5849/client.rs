@@ -1,7 +1,7 @@
 //! Signing outgoing requests, RFC 5849 §3.1 (making requests) and §3.5 (parameter
 //! transmission).
 
-use super::base_string::{base_string_uri, normalize_parameters, signature_base_string};
+use super::base_string::{base_string_uri, signature_base_string_from_params};
 use super::error::{ParseError, SignError};
 use super::names;
 use super::params::{SignatureType, is_form};
@@ -252,7 +252,7 @@ impl Signer {
                 return Err(SignError::Placement("the request already carries OAuth parameters"));
             }
             all.extend(oauth.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(v.as_ref()))));
-            signature_base_string(&parts.method, &base_uri, &normalize_parameters(&all))
+            signature_base_string_from_params(&parts.method, &base_uri, &all)
         };
 
         let keys = SigningKeys {
@@ -311,7 +311,11 @@ fn encode_pairs<V: AsRef<str>>(pairs: &[(&str, V)]) -> String {
 /// Formats the `Authorization` header value of RFC 5849 §3.5.1:
 /// `OAuth realm="…", name="encoded value", …`.
 pub fn authorization_header<V: AsRef<str>>(realm: Option<&str>, params: &[(&str, V)]) -> String {
-    let mut out = String::from("OAuth ");
+    let mut out = String::with_capacity(
+        32 + realm.map_or(0, str::len) * 3
+            + params.iter().map(|(k, v)| k.len() + v.as_ref().len() * 3 + 5).sum::<usize>(),
+    );
+    out.push_str("OAuth ");
     let mut first = true;
     let mut push = |name: &str, value: &str| {
         if !first {

@@ -1,7 +1,7 @@
 //! Reading an incoming request's protocol parameters, RFC 5849 §3.5, and the request's
 //! signature base string (§3.4.1) as the server rebuilds it.
 
-use super::base_string::{base_string_uri, normalize_parameters, signature_base_string};
+use super::base_string::{base_string_uri, normalize_parameters, signature_base_string_from_params};
 use super::error::ParseError;
 use super::names;
 use crate::common::encoding::{DecodeError, decode, parse_form};
@@ -360,13 +360,19 @@ impl SignedRequest {
     /// The normalised request parameters (§3.4.1.3.2): query, form body and protocol
     /// parameters, without `realm` and `oauth_signature`.
     pub fn normalized_parameters(&self) -> String {
-        let mut all: Vec<(&str, &str)> = self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        normalize_parameters(&self.signed_parameters())
+    }
+
+    /// Every parameter the signature covers (§3.4.1.3.1), unencoded.
+    fn signed_parameters(&self) -> Vec<(&str, &str)> {
+        let mut all: Vec<(&str, &str)> = Vec::with_capacity(self.params.len() + self.oauth.len());
+        all.extend(self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         all.extend(self.oauth_params().filter(|(k, _)| *k != names::SIGNATURE));
-        normalize_parameters(&all)
+        all
     }
 
     /// The signature base string (§3.4.1.1) the server checks the signature against.
     pub fn base_string(&self) -> String {
-        signature_base_string(&self.method, &self.base_uri, &self.normalized_parameters())
+        signature_base_string_from_params(&self.method, &self.base_uri, &self.signed_parameters())
     }
 }
