@@ -29,7 +29,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
-use keyward::oauth1::rfc5849::provider::{InvalidRequest, Protected, ProviderError};
+use keyward::oauth1::rfc5849::provider::{InvalidRequest, PeerAddr, Protected, ProviderError};
 pub use keyward::oauth1::rfc5849::provider::{OAuth1Provider, RequestOptions};
 use std::fmt;
 use std::future::Future;
@@ -37,7 +37,8 @@ use std::pin::Pin;
 
 /// Converts an actix request and its payload into the core's request (RFC 5849 §3.4.1):
 /// the body read up to the limit, the URI made absolute from the `Host` header and the
-/// configured scheme.
+/// configured scheme, and the TCP peer as a [`PeerAddr`] (plain http is then accepted only
+/// from loopback peers).
 pub async fn core_request(
     req: &HttpRequest,
     payload: web::Payload,
@@ -60,6 +61,9 @@ pub async fn core_request(
     let uri: http::Uri = req.uri().to_string().parse().map_err(|_| InvalidRequest::RelativeUri)?;
     let uri = options.absolute_uri(&uri, &headers)?;
     let mut out = http::Request::new(body.to_vec());
+    if let Some(peer) = req.peer_addr() {
+        out.extensions_mut().insert(PeerAddr(peer));
+    }
     *out.method_mut() = method;
     *out.uri_mut() = uri;
     *out.headers_mut() = headers;

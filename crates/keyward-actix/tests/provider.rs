@@ -212,6 +212,13 @@ async fn glue_refusals_through_actix() {
     let req = signed(&s, http::Method::POST, "/oauth/request_token", None, cb)
         .insert_header((header::HOST, "api.example.com"));
     assert_error(&call!(&app, req), "insecure_transport", 400);
+    // A loopback Host header from a remote peer is not loopback transport.
+    let req = signed(&s, http::Method::POST, "/oauth/request_token", None, cb)
+        .peer_addr("203.0.113.9:40000".parse().unwrap());
+    assert_error(&call!(&app, req), "insecure_transport", 400);
+    let req = signed(&s, http::Method::POST, "/oauth/request_token", None, cb)
+        .peer_addr("127.0.0.1:40000".parse().unwrap());
+    assert_eq!(call!(&app, req).0, StatusCode::OK);
     // Wrong method, wrong client, wrong secret, unsupported method, missing callback.
     let resp = call!(&app, signed(&s, http::Method::GET, "/oauth/request_token", None, cb));
     assert_error(&resp, "method_not_allowed", 405);

@@ -28,20 +28,28 @@
 //! ```
 
 use axum::body::Body;
-use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, Request, State};
 use axum::http;
 use axum::response::{IntoResponse, Response};
-use keyward::oauth1::rfc5849::provider::{InvalidRequest, Protected, ProviderError};
+use keyward::oauth1::rfc5849::provider::{InvalidRequest, PeerAddr, Protected, ProviderError};
 pub use keyward::oauth1::rfc5849::provider::{OAuth1Provider, RequestOptions};
+use std::net::SocketAddr;
 
 /// Converts an axum request into the core's (RFC 5849 §3.4.1): the body read up to the
-/// limit, the URI made absolute from the `Host` header and the configured scheme.
+/// limit, the URI made absolute from the `Host` header and the configured scheme, and the
+/// TCP peer as a [`PeerAddr`] when the server was started with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (then plain http is accepted only
+/// from loopback peers; without it, only the `Host` header is known).
 pub async fn core_request(
     req: Request,
     options: &RequestOptions,
 ) -> Result<http::Request<Vec<u8>>, ProviderError> {
     let (mut parts, body) = req.into_parts();
     parts.uri = options.absolute_uri(&parts.uri, &parts.headers)?;
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        let peer = PeerAddr(*peer);
+        parts.extensions.insert(peer);
+    }
     let bytes =
         axum::body::to_bytes(body, options.max_body()).await.map_err(|_| InvalidRequest::BodyTooLarge)?;
     Ok(http::Request::from_parts(parts, bytes.to_vec()))

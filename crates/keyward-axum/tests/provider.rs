@@ -250,6 +250,17 @@ async fn every_error_code_through_axum() {
     let mut public = temp(&s, cb);
     public.headers_mut().insert(header::HOST, "api.example.com".parse().unwrap());
     assert_error(&send(&app, public).await, "insecure_transport", 400);
+    // A loopback Host header from a remote peer (known through ConnectInfo) is not loopback.
+    let mut spoofed = temp(&s, cb);
+    spoofed
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([203, 0, 113, 9], 40000))));
+    assert_error(&send(&app, spoofed).await, "insecure_transport", 400);
+    let mut local = temp(&s, cb);
+    local
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))));
+    assert_eq!(send(&app, local).await.0, StatusCode::OK);
 
     // 400 access_denied: the user denies an out-of-band request (nowhere to redirect).
     let (_, _, body) = send(&app, temp(&s, "oob")).await;
@@ -337,6 +348,8 @@ async fn serve(methods: &[&str]) -> String {
     let app = app(store().await, SystemClock, methods);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // With the peer address known, plain http is accepted because the peer is loopback.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }

@@ -71,7 +71,7 @@ impl AuthorizationServer {
         req: &http::Request<Vec<u8>>,
     ) -> Result<(TemporaryCredential, Client), ProviderError> {
         let inner = &self.inner;
-        check_transport(req.uri(), inner.config.allow_insecure_transport)?;
+        check_transport(req, inner.config.allow_insecure_transport)?;
         let token = temporary_token(req)?;
         let now = inner.clock.now();
         let credential = inner

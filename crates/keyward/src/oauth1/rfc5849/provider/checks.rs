@@ -2,6 +2,7 @@
 //! and the transport (§4.8: the protocol relies on TLS for what it does not sign).
 
 use super::error::{InvalidRequest, ProviderError};
+use super::request::PeerAddr;
 use std::net::IpAddr;
 
 /// Parses `oauth_timestamp` (a positive integer of seconds, RFC 5849 §3.3) and checks that
@@ -21,13 +22,22 @@ pub(crate) fn check_timestamp(raw: &str, now: i64, window: i64) -> Result<i64, P
 }
 
 /// Accepts a request made over https, or to a loopback host (`localhost`, `127.0.0.0/8`,
-/// `::1`), or any request when `allow_insecure` (tests only). The URI must be absolute:
-/// the glue reconstructs it from the `Host` header and its configured scheme.
-pub(crate) fn check_transport(uri: &http::Uri, allow_insecure: bool) -> Result<(), ProviderError> {
+/// `::1`) from a loopback peer, or any request when `allow_insecure` (tests only).
+///
+/// The URI must be absolute: the glue reconstructs it from the `Host` header and its
+/// configured scheme. The `Host` header is the client's word, so when the glue knows the
+/// TCP peer it records it as a [`PeerAddr`] extension, and plain http is then accepted only
+/// if that peer is a loopback address too.
+pub(crate) fn check_transport(
+    req: &http::Request<Vec<u8>>,
+    allow_insecure: bool,
+) -> Result<(), ProviderError> {
+    let uri = req.uri();
     let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
         return Err(InvalidRequest::RelativeUri.into());
     };
-    if allow_insecure || scheme.eq_ignore_ascii_case("https") || is_loopback(host) {
+    let peer_is_loopback = req.extensions().get::<PeerAddr>().is_none_or(|p| p.0.ip().is_loopback());
+    if allow_insecure || scheme.eq_ignore_ascii_case("https") || (is_loopback(host) && peer_is_loopback) {
         return Ok(());
     }
     Err(ProviderError::InsecureTransport)
@@ -70,7 +80,8 @@ mod tests {
 
     #[test]
     fn transport_needs_https_or_loopback() {
-        let ok = |u: &str| code(check_transport(&u.parse().unwrap(), false));
+        let req = |u: &str| http::Request::builder().uri(u).body(Vec::new()).unwrap();
+        let ok = |u: &str| code(check_transport(&req(u), false));
         assert_eq!(ok("https://api.example.com/x"), "ok");
         assert_eq!(ok("http://127.0.0.1:8080/x"), "ok");
         assert_eq!(ok("http://127.1.2.3/x"), "ok");
@@ -80,6 +91,17 @@ mod tests {
         assert_eq!(ok("http://10.0.0.1/x"), "insecure_transport");
         assert_eq!(ok("http://localhost.evil.example/x"), "insecure_transport");
         assert_eq!(ok("/relative"), "invalid_request");
-        assert_eq!(code(check_transport(&"http://api.example.com/".parse().unwrap(), true)), "ok");
+        assert_eq!(code(check_transport(&req("http://api.example.com/"), true)), "ok");
+        // A loopback Host from a remote peer is not loopback transport.
+        let from = |u: &str, peer: &str| {
+            let mut r = req(u);
+            r.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+            code(check_transport(&r, false))
+        };
+        assert_eq!(from("http://127.0.0.1:8080/x", "127.0.0.1:50000"), "ok");
+        assert_eq!(from("http://[::1]:8080/x", "[::1]:50000"), "ok");
+        assert_eq!(from("http://127.0.0.1:8080/x", "203.0.113.9:50000"), "insecure_transport");
+        assert_eq!(from("http://localhost/x", "10.1.2.3:50000"), "insecure_transport");
+        assert_eq!(from("https://api.example.com/x", "203.0.113.9:50000"), "ok");
     }
 }

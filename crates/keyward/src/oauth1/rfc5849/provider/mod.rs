@@ -27,6 +27,6 @@ mod token;
 pub use authorize::{AuthorizationRequest, Consent};
 pub use config::{CredentialGenerator, CredentialKind, ProviderConfig};
 pub use error::{InvalidRequest, ProviderError};
-pub use request::{OAuth1Provider, RequestOptions};
+pub use request::{OAuth1Provider, PeerAddr, RequestOptions};
 pub use resource::{Protected, ResourceProtector};
 pub use server::{AuthorizationServer, ProviderBuilder};

@@ -213,7 +213,7 @@ impl Inner {
     /// Transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
     /// (§3.3) and client (§3.2) — everything that needs no token or signature.
     pub(crate) async fn check_request(&self, req: &http::Request<Vec<u8>>) -> Result<Checked, ProviderError> {
-        check_transport(req.uri(), self.config.allow_insecure_transport)?;
+        check_transport(req, self.config.allow_insecure_transport)?;
         let request = SignedRequest::from_http(req)?;
         let method = request.signature_method();
         self.methods.get(method)?;
