@@ -70,7 +70,7 @@ pub async fn core_request(
     Ok(out)
 }
 
-/// Converts a core response into an actix response.
+/// Converts a core response (RFC 5849 §2.1–§2.3, §3.2) into an actix response.
 pub fn into_response(resp: http::Response<Vec<u8>>) -> HttpResponse {
     let (parts, body) = resp.into_parts();
     let status = ActixStatus::from_u16(parts.status.as_u16()).unwrap_or(ActixStatus::INTERNAL_SERVER_ERROR);
@@ -81,7 +81,7 @@ pub fn into_response(resp: http::Response<Vec<u8>>) -> HttpResponse {
     builder.body(body)
 }
 
-/// A provider error as an actix error: its status, form-encoded body and headers.
+/// A provider error (RFC 5849 §3.2) as an actix error: its status, form-encoded body and headers.
 #[derive(Debug)]
 pub struct ProviderRejection(pub ProviderError);
 

@@ -55,13 +55,13 @@ pub async fn core_request(
     Ok(http::Request::from_parts(parts, bytes.to_vec()))
 }
 
-/// Converts a core response into an axum response.
+/// Converts a core response (RFC 5849 §2.1–§2.3, §3.2) into an axum response.
 pub fn into_response(resp: http::Response<Vec<u8>>) -> Response {
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, Body::from(body))
 }
 
-/// A provider error as a response: its status, form-encoded body and headers.
+/// A provider error (RFC 5849 §3.2) as a response: its status, form-encoded body and headers.
 #[derive(Debug)]
 pub struct ProviderRejection(pub ProviderError);
 

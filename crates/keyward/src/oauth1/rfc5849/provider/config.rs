@@ -6,7 +6,7 @@ use crate::common::random::RandomSource;
 use std::fmt;
 use std::sync::Arc;
 
-/// Which value a [`CredentialGenerator`] is asked for.
+/// Which value a [`CredentialGenerator`] is asked for (RFC 5849 §2.1–§2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CredentialKind {
@@ -41,7 +41,8 @@ where
     }
 }
 
-/// The provider's settings. Build with [`ProviderConfig::default`] and the `with_*` methods.
+/// The provider's settings (RFC 5849 §2.1–§2.3, §3.3, §4.8). Build with
+/// [`ProviderConfig::default`] and the `with_*` methods.
 #[derive(Clone)]
 pub struct ProviderConfig {
     pub(crate) token_length: usize,
@@ -88,19 +89,20 @@ impl fmt::Debug for ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// Length of generated `oauth_token` values (default 42, at least 16).
+    /// Length of generated `oauth_token` values (RFC 5849 §2.1, §2.3; default 42, at least 16).
     pub fn with_token_length(mut self, len: usize) -> Self {
         self.token_length = len.max(16);
         self
     }
 
-    /// Length of generated `oauth_token_secret` values (default 48, at least 16).
+    /// Length of generated `oauth_token_secret` values (RFC 5849 §2.1, §2.3; default 48, at
+    /// least 16).
     pub fn with_secret_length(mut self, len: usize) -> Self {
         self.secret_length = len.max(16);
         self
     }
 
-    /// Length of generated `oauth_verifier` values (default 36, at least 16).
+    /// Length of generated `oauth_verifier` values (RFC 5849 §2.2; default 36, at least 16).
     pub fn with_verifier_length(mut self, len: usize) -> Self {
         self.verifier_length = len.max(16);
         self
@@ -145,23 +147,24 @@ impl ProviderConfig {
         self
     }
 
-    /// Uses `generator` for tokens, secrets and verifiers instead of random alphanumerics.
+    /// Uses `generator` for tokens, secrets and verifiers (RFC 5849 §2.1–§2.3) instead of
+    /// random alphanumerics.
     pub fn with_generator(mut self, generator: impl CredentialGenerator) -> Self {
         self.generator = Some(Arc::new(generator));
         self
     }
 
-    /// The accepted timestamp distance, in seconds.
+    /// The accepted timestamp distance, in seconds (RFC 5849 §3.3).
     pub fn timestamp_window(&self) -> i64 {
         self.timestamp_window
     }
 
-    /// The temporary credential lifetime, in seconds.
+    /// The temporary credential lifetime, in seconds (RFC 5849 §2.1).
     pub fn temporary_credential_ttl(&self) -> i64 {
         self.temporary_credential_ttl
     }
 
-    /// The nonce memory, in seconds.
+    /// The nonce memory, in seconds (RFC 5849 §3.3).
     pub fn nonce_ttl(&self) -> i64 {
         self.nonce_ttl
     }

@@ -90,7 +90,8 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// The error code written in the `error` field.
+    /// The error code written in the `error` field (RFC 5849 §3.2 leaves the codes to the
+    /// server; these are Authlib's).
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
@@ -125,7 +126,8 @@ impl ProviderError {
         }
     }
 
-    /// The wire body: the code and, except for store failures, a description.
+    /// The wire body, form-encoded like the credential responses of RFC 5849 §2.1: the code
+    /// and, except for store failures, a description.
     pub fn body(&self) -> ErrorBody {
         let body = ErrorBody::new(self.code());
         match self {

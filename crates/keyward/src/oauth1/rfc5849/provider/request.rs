@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The default cap on a request body read by the glue: 64 KiB. OAuth requests are small; a
-/// larger body is answered `400 invalid_request`.
+/// larger body is answered `400 invalid_request` (RFC 5849 §3.2).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// How the glue rebuilds the absolute URI the client signed (RFC 5849 §3.4.1.2) and how
@@ -29,32 +29,33 @@ impl Default for RequestOptions {
 }
 
 impl RequestOptions {
-    /// Whether the public URL is `https` (default `false`: plain http, which the provider
-    /// only accepts on loopback addresses).
+    /// Whether the public URL is `https` (RFC 5849 §3.4.1.2 scheme; default `false`: plain
+    /// http, which the provider only accepts on loopback addresses, §4.8).
     pub fn https(mut self, https: bool) -> Self {
         self.https = https;
         self
     }
 
-    /// Takes the scheme from `X-Forwarded-Proto` when present. Only behind a proxy that
-    /// sets it: a client could otherwise claim `https`.
+    /// Takes the scheme (RFC 5849 §3.4.1.2) from `X-Forwarded-Proto` when present. Only
+    /// behind a proxy that sets it: a client could otherwise claim `https`.
     pub fn trust_forwarded_proto(mut self, trust: bool) -> Self {
         self.trust_forwarded_proto = trust;
         self
     }
 
-    /// The largest body read, in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    /// The largest body read, in bytes (default [`DEFAULT_BODY_LIMIT`]); form-body parameters
+    /// (RFC 5849 §3.5.2) must fit.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
     }
 
-    /// The largest body read, in bytes.
+    /// The largest body read, in bytes (RFC 5849 §3.5.2 bodies included).
     pub fn max_body(&self) -> usize {
         self.body_limit
     }
 
-    /// The absolute URI of a request received as `uri` (usually origin-form) with
+    /// The base string URI source (RFC 5849 §3.4.1.2): the absolute URI of a request received as `uri` (usually origin-form) with
     /// `headers`: the scheme from the options (or a trusted `X-Forwarded-Proto`), the
     /// authority from the URI or else the `Host` header. No usable host is
     /// `400 invalid_request`.
@@ -105,12 +106,12 @@ pub struct OAuth1Provider {
 }
 
 impl OAuth1Provider {
-    /// A provider over `server` with default options.
+    /// A provider over `server` (RFC 5849 §2, §3) with default options.
     pub fn new(server: AuthorizationServer) -> Self {
         Self::with_options(server, RequestOptions::default())
     }
 
-    /// A provider over `server` with `options`.
+    /// A provider over `server` (RFC 5849 §2, §3) with `options`.
     pub fn with_options(server: AuthorizationServer, options: RequestOptions) -> Self {
         Self { protector: server.resource_protector(), server, options: Arc::new(options) }
     }
@@ -125,7 +126,7 @@ impl OAuth1Provider {
         &self.protector
     }
 
-    /// The request options.
+    /// The request options (RFC 5849 §3.4.1.2 URI, §3.5.2 body).
     pub fn options(&self) -> &RequestOptions {
         &self.options
     }

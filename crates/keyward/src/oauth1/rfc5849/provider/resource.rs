@@ -33,7 +33,7 @@ pub struct Protected {
 }
 
 impl Protected {
-    /// The resource owner the client acts for.
+    /// The resource owner the client acts for (RFC 5849 §1.1, bound at §2.3).
     pub fn user_id(&self) -> &str {
         &self.token.user_id
     }

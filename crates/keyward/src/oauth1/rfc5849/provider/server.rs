@@ -87,7 +87,8 @@ impl fmt::Debug for ProviderBuilder {
 }
 
 impl ProviderBuilder {
-    /// A builder over `store`.
+    /// A builder over `store`, the clients and credentials of RFC 5849 §1.1 and the nonces
+    /// of §3.3.
     pub fn new(store: Arc<dyn OAuth1Store>) -> Self {
         Self {
             inner: Inner {
@@ -112,7 +113,8 @@ impl ProviderBuilder {
         self
     }
 
-    /// Uses `config` (lengths, expiries, generators, transport).
+    /// Uses `config`: credential lengths and generators (§2.1–§2.3), expiries, the timestamp
+    /// window (§3.3), transport (§4.8).
     pub fn config(mut self, config: ProviderConfig) -> Self {
         self.inner.config = config;
         self
@@ -148,12 +150,12 @@ impl fmt::Debug for AuthorizationServer {
 }
 
 impl AuthorizationServer {
-    /// A server over `store` with the defaults of [`ProviderBuilder`].
+    /// A server (RFC 5849 §2) over `store` with the defaults of [`ProviderBuilder`].
     pub fn new(store: Arc<dyn OAuth1Store>) -> Self {
         ProviderBuilder::new(store).build()
     }
 
-    /// A builder over `store`.
+    /// A builder for a server (RFC 5849 §2) over `store`.
     pub fn builder(store: Arc<dyn OAuth1Store>) -> ProviderBuilder {
         ProviderBuilder::new(store)
     }
@@ -163,7 +165,7 @@ impl AuthorizationServer {
         super::ResourceProtector { inner: self.inner.clone() }
     }
 
-    /// The configuration.
+    /// The configuration (lengths and generators §2.1–§2.3, timestamp window §3.3).
     pub fn config(&self) -> &ProviderConfig {
         &self.inner.config
     }
