@@ -1,7 +1,7 @@
 //! The in-memory store: for one process, tests, and the embedded demo.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
 use keyward::oauth1::rfc5849::store::{
@@ -9,29 +9,61 @@ use keyward::oauth1::rfc5849::store::{
     TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
 };
 
-use crate::{PURGE_EVERY, StoreAdmin};
+use crate::StoreAdmin;
 
 /// Every store in one process's memory, behind short-held locks (no lock is held across an
 /// `await`). Atomicity comes from the locks: each operation is one critical section.
 ///
-/// Expired nonces and temporary credentials are purged every [`PURGE_EVERY`] nonce
-/// insertions, and by [`StoreAdmin::purge_expired`].
+/// Expired nonces and temporary credentials are swept when their map has doubled since the
+/// last sweep (so a sweep costs O(1) per insertion, amortised, however many live entries
+/// there are), and by [`StoreAdmin::purge_expired`].
 #[derive(Default)]
 pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
-    temporary: Mutex<HashMap<String, TemporaryCredential>>,
+    temporary: Mutex<Sweeping<String, TemporaryCredential>>,
     tokens: Mutex<HashMap<String, TokenCredential>>,
-    nonces: Mutex<HashMap<NonceKey, i64>>,
-    inserts: AtomicU64,
+    nonces: Mutex<Sweeping<NonceKey, i64>>,
+}
+
+/// The smallest map size at which a sweep runs.
+const MIN_SWEEP: usize = 1024;
+
+/// A map of expiring entries, swept when it has grown to twice its size after the last sweep.
+struct Sweeping<K, V> {
+    map: HashMap<K, V>,
+    sweep_at: usize,
+}
+
+impl<K, V> Default for Sweeping<K, V> {
+    fn default() -> Self {
+        Self { map: HashMap::new(), sweep_at: MIN_SWEEP }
+    }
+}
+
+impl<K: Eq + Hash, V> Sweeping<K, V> {
+    /// Removes the entries `live` rejects; returns how many.
+    fn sweep(&mut self, live: impl Fn(&V) -> bool) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, v| live(v));
+        self.sweep_at = (self.map.len() * 2).max(MIN_SWEEP);
+        before - self.map.len()
+    }
+
+    /// Sweeps if the map has reached its threshold.
+    fn maybe_sweep(&mut self, live: impl Fn(&V) -> bool) {
+        if self.map.len() >= self.sweep_at {
+            self.sweep(live);
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("clients", &lock(&self.clients).len())
-            .field("temporary_credentials", &lock(&self.temporary).len())
+            .field("temporary_credentials", &lock(&self.temporary).map.len())
             .field("token_credentials", &lock(&self.tokens).len())
-            .field("nonces", &lock(&self.nonces).len())
+            .field("nonces", &lock(&self.nonces).map.len())
             .finish()
     }
 }
@@ -48,20 +80,9 @@ impl MemoryStore {
     }
 
     fn purge(&self, now: i64) -> u64 {
-        let mut removed = 0;
-        {
-            let mut nonces = lock(&self.nonces);
-            let before = nonces.len();
-            nonces.retain(|_, expires_at| *expires_at > now);
-            removed += before - nonces.len();
-        }
-        {
-            let mut temporary = lock(&self.temporary);
-            let before = temporary.len();
-            temporary.retain(|_, c| !c.is_expired(now));
-            removed += before - temporary.len();
-        }
-        removed as u64
+        let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now);
+        let temporary = lock(&self.temporary).sweep(|c| !c.is_expired(now));
+        (nonces + temporary) as u64
     }
 }
 
@@ -77,7 +98,9 @@ impl TemporaryCredentialStore for MemoryStore {
         &'a self,
         credential: &'a TemporaryCredential,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let result = match lock(&self.temporary).entry(credential.token.clone()) {
+        // Creation has no `now`; the sweep of temporary credentials runs on the nonce path,
+        // which every signed request takes first.
+        let result = match lock(&self.temporary).map.entry(credential.token.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Duplicate),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(credential.clone());
@@ -92,7 +115,7 @@ impl TemporaryCredentialStore for MemoryStore {
         token: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
-        let found = lock(&self.temporary).get(token).filter(|c| !c.is_expired(now)).cloned();
+        let found = lock(&self.temporary).map.get(token).filter(|c| !c.is_expired(now)).cloned();
         Box::pin(async move { Ok(found) })
     }
 
@@ -102,7 +125,7 @@ impl TemporaryCredentialStore for MemoryStore {
         authorization: &'a Authorization,
         now: i64,
     ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
-        let outcome = match lock(&self.temporary).get_mut(token) {
+        let outcome = match lock(&self.temporary).map.get_mut(token) {
             Some(c) if !c.is_expired(now) => {
                 if c.authorization.is_some() {
                     AuthorizeOutcome::AlreadyAuthorized
@@ -121,7 +144,7 @@ impl TemporaryCredentialStore for MemoryStore {
         token: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
-        let taken = lock(&self.temporary).remove(token).filter(|c| !c.is_expired(now));
+        let taken = lock(&self.temporary).map.remove(token).filter(|c| !c.is_expired(now));
         Box::pin(async move { Ok(taken) })
     }
 }
@@ -157,19 +180,18 @@ impl NonceStore for MemoryStore {
         expires_at: i64,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        if self.inserts.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
-            self.purge(now);
-        }
+        lock(&self.temporary).maybe_sweep(|c| !c.is_expired(now));
         let fresh = {
             let mut nonces = lock(&self.nonces);
-            match nonces.get_mut(key) {
+            nonces.maybe_sweep(|e| *e > now);
+            match nonces.map.get_mut(key) {
                 Some(existing) if *existing > now => false,
                 Some(existing) => {
                     *existing = expires_at;
                     true
                 }
                 None => {
-                    nonces.insert(key.clone(), expires_at);
+                    nonces.map.insert(key.clone(), expires_at);
                     true
                 }
             }
@@ -192,5 +214,34 @@ impl StoreAdmin for MemoryStore {
     fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         let removed = self.purge(now);
         Box::pin(async move { Ok(removed) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> NonceKey {
+        NonceKey { client_id: "c".into(), token: None, timestamp: 0, nonce: i.to_string() }
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_swept_as_the_maps_grow() {
+        let store = MemoryStore::new();
+        for i in 0..MIN_SWEEP {
+            assert!(store.insert_nonce(&key(i), 10, 0).await.unwrap());
+        }
+        assert_eq!(lock(&store.nonces).map.len(), MIN_SWEEP);
+        // At time 20 all have expired: the next insertion sweeps them before inserting.
+        assert!(store.insert_nonce(&key(MIN_SWEEP), 100, 20).await.unwrap());
+        assert_eq!(lock(&store.nonces).map.len(), 1);
+
+        // Live entries survive sweeps, and the threshold follows the live size.
+        for i in 0..2 * MIN_SWEEP {
+            store.insert_nonce(&key(10_000 + i), 100, 20).await.unwrap();
+        }
+        assert_eq!(lock(&store.nonces).map.len(), 2 * MIN_SWEEP + 1);
+        assert!(lock(&store.nonces).sweep_at > 2 * MIN_SWEEP);
+        assert!(!store.insert_nonce(&key(10_000), 100, 20).await.unwrap(), "a live nonce stays a replay");
     }
 }

@@ -61,17 +61,28 @@ mod sqlite_file {
     use keyward_stores::SqliteStore;
     use std::sync::Arc;
 
-    async fn make(test: &str) -> Option<Arc<SqliteStore>> {
+    fn url(test: &str) -> String {
         let path =
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", super::unique(test)));
-        let url = format!("sqlite://{}", path.display());
-        let store = SqliteStore::connect(&url).await.expect("SQLite file");
+        format!("sqlite://{}", path.display())
+    }
+
+    async fn make(test: &str) -> Option<Arc<SqliteStore>> {
+        let store = SqliteStore::connect(&url(test)).await.expect("SQLite file");
         // Migrating twice is harmless.
         store.migrate().await.expect("second migration");
         Some(Arc::new(store))
     }
 
     conformance_tests!(make, purges = true);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_backend() {
+        let url = url("two_instances");
+        let a = SqliteStore::connect(&url).await.unwrap();
+        let b = SqliteStore::connect(&url).await.unwrap();
+        crate::common::two_instances_share_one_backend(Arc::new(a), Arc::new(b)).await;
+    }
 }
 
 mod postgres {
@@ -98,12 +109,25 @@ mod postgres {
             .await
             .expect("create schema");
         admin.close().await.ok();
+        Some(Arc::new(connect(&url, &schema).await))
+    }
+
+    async fn connect(url: &str, schema: &str) -> PostgresStore {
         let options =
-            PgConnectOptions::from_str(&url).expect("database URL").options([("search_path", &schema)]);
-        Some(Arc::new(PostgresStore::connect_with(options).await.expect("PostgresStore")))
+            PgConnectOptions::from_str(url).expect("database URL").options([("search_path", schema)]);
+        PostgresStore::connect_with(options).await.expect("PostgresStore")
     }
 
     conformance_tests!(make, purges = true);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_backend() {
+        let Some(a) = make("two_instances").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL").unwrap();
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(a.pool()).await.unwrap();
+        let b = connect(&url, &schema).await;
+        crate::common::two_instances_share_one_backend(a, Arc::new(b)).await;
+    }
 
     /// No server needed: nothing listens on port 1.
     #[tokio::test]
@@ -137,6 +161,15 @@ mod redis {
     }
 
     conformance_tests!(make, purges = false);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_backend() {
+        let Some(a) = make("two_instances").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let b =
+            RedisStore::connect(&url, a.prefix()).await.unwrap().with_clock(Arc::new(FixedClock::new(NOW)));
+        crate::common::two_instances_share_one_backend(a, Arc::new(b)).await;
+    }
 
     /// No server needed: nothing listens on port 1.
     #[tokio::test]

@@ -386,3 +386,49 @@ pub async fn purge_removes_expired_records<S: TestStore>(store: Arc<S>, purges: 
         assert_eq!(removed, 0);
     }
 }
+
+/// Two store instances over one backend (two pools, two connections): what several provider
+/// instances see. Each race is split between them.
+pub async fn two_instances_share_one_backend<S: TestStore>(a: Arc<S>, b: Arc<S>) {
+    a.create_temporary_credential(&temporary("shared", NOW + 600)).await.unwrap();
+    assert!(b.get_temporary_credential("shared", NOW).await.unwrap().is_some(), "b sees what a wrote");
+    assert_eq!(
+        b.authorize_temporary_credential("shared", &authorization("alice"), NOW).await.unwrap(),
+        AuthorizeOutcome::Authorized
+    );
+    assert_eq!(
+        a.authorize_temporary_credential("shared", &authorization("bob"), NOW).await.unwrap(),
+        AuthorizeOutcome::AlreadyAuthorized
+    );
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let key = nonce("client-1", Some("token-1"), NOW, "shared");
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (a, b, barrier, key) = (a.clone(), b.clone(), barrier.clone(), key.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let (taken, fresh) = if i % 2 == 0 {
+                    (
+                        a.take_temporary_credential("shared", NOW).await,
+                        a.insert_nonce(&key, NOW + 300, NOW).await,
+                    )
+                } else {
+                    (
+                        b.take_temporary_credential("shared", NOW).await,
+                        b.insert_nonce(&key, NOW + 300, NOW).await,
+                    )
+                };
+                (taken.unwrap().is_some(), fresh.unwrap())
+            })
+        })
+        .collect();
+    let (mut taken, mut fresh) = (0, 0);
+    for t in tasks {
+        let (t, f) = t.await.unwrap();
+        taken += usize::from(t);
+        fresh += usize::from(f);
+    }
+    assert_eq!(taken, 1, "{taken} instances took one temporary credential");
+    assert_eq!(fresh, 1, "{fresh} instances accepted one nonce");
+}
