@@ -739,15 +739,6 @@ async fn config_from_registry_app_config() {
     assert!(req.nonce.is_none(), "no-nonce quirk");
     assert!(!req.url.contains("nonce="));
     assert!(req.url.contains("prompt=consent"));
-    let mut slack = app.clone();
-    slack.compliance_fix = Some("slack".into());
-    let (http, _) = provider(|_| (200, json!({"ok": false, "error": "invalid_code"}).to_string()));
-    let c = OAuth2Client::from_app_config("slack", &slack, http).unwrap();
-    let e = c.exchange_code(&CodeExchange { code: "x", ..Default::default() }).await.unwrap_err();
-    assert_eq!(e.code(), Some("invalid_code"), "the slack fix is applied");
-    slack.compliance_fix = Some("slakc".into());
-    let (http, _) = provider(|_| (404, String::new()));
-    assert!(matches!(OAuth2Client::from_app_config("slack", &slack, http), Err(ClientError::Config(_))));
     let mut bad = app.clone();
     bad.client_kwargs.code_challenge_method = Some("plain".into());
     assert!(OAuth2Config::from_app_config("corp", &bad).is_err(), "plain refused unless asked for");

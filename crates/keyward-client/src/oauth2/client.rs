@@ -130,26 +130,6 @@ impl OAuth2Client {
         })
     }
 
-    /// A client for a registry entry: [`OAuth2Config::from_app_config`], plus the built-in
-    /// compliance fix the entry names (`compliance_fix = "slack"`); an unknown name is an
-    /// error, so a typo does not go unnoticed.
-    pub fn from_app_config(
-        app: &str,
-        cfg: &crate::registry::AppConfig,
-        http: Arc<dyn HttpClient>,
-    ) -> Result<Self, ClientError> {
-        let mut client = Self::new(OAuth2Config::from_app_config(app, cfg)?, http)?;
-        if let Some(name) = &cfg.compliance_fix {
-            let hooks = super::hooks::compliance_fix(name).ok_or_else(|| {
-                ClientError::Config(format!("app `{app}`: no compliance fix named `{name}`"))
-            })?;
-            for hook in hooks {
-                client.hooks.register(hook);
-            }
-        }
-        Ok(client)
-    }
-
     /// Uses `clock` for token expiry, ID-token times and cache lifetimes.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

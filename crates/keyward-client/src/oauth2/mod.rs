@@ -52,7 +52,7 @@ mod session;
 pub use client::{AuthorizationRequest, CodeExchange, OAuth2Client};
 pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config};
 pub use error::ClientError;
-pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook, compliance_fix};
+pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;
 
