@@ -4,7 +4,7 @@
 use super::base_string::{base_string_uri, signature_base_string_from_params};
 use super::error::{ParseError, SignError};
 use super::names;
-use super::params::{SignatureType, is_form};
+use super::params::{SignatureType, decode_err, is_form};
 use super::signature::{HmacSha1, SignatureMethod, SignatureMethods, SigningKeys};
 use crate::common::encoding::{DecodeError, encode, parse_form};
 use crate::common::secret::SecretString;
@@ -262,10 +262,20 @@ impl Signer {
         };
         let signature = self.method.sign(&base, &keys)?;
         oauth.push((names::SIGNATURE, Cow::Owned(signature)));
+        self.place(&mut parts, &mut body, &oauth)?;
+        Ok(http::Request::from_parts(parts, body))
+    }
 
+    /// Puts the protocol parameters, signature included, where they travel (§3.5).
+    fn place(
+        &self,
+        parts: &mut http::request::Parts,
+        body: &mut Vec<u8>,
+        oauth: &[(&str, Cow<'_, str>)],
+    ) -> Result<(), SignError> {
         match self.signature_type {
             SignatureType::Header => {
-                let value = authorization_header(self.realm.as_deref(), &oauth);
+                let value = authorization_header(self.realm.as_deref(), oauth);
                 let value = http::HeaderValue::try_from(value).map_err(|_| {
                     SignError::Placement("the Authorization header is not a valid header value")
                 })?;
@@ -278,8 +288,8 @@ impl Signer {
                     pq.push_str(q);
                     pq.push('&');
                 }
-                pq.push_str(&encode_pairs(&oauth));
-                let mut uri = http::uri::Parts::from(parts.uri);
+                pq.push_str(&encode_pairs(oauth));
+                let mut uri = http::uri::Parts::from(std::mem::take(&mut parts.uri));
                 uri.path_and_query = Some(
                     pq.parse().map_err(|_| SignError::Placement("the signed query is not a valid URI"))?,
                 );
@@ -290,18 +300,16 @@ impl Signer {
                 if !body.is_empty() {
                     body.push(b'&');
                 }
-                body.extend_from_slice(encode_pairs(&oauth).as_bytes());
+                body.extend_from_slice(encode_pairs(oauth).as_bytes());
             }
         }
-        Ok(http::Request::from_parts(parts, body))
+        Ok(())
     }
 }
 
 fn read_err(place: &'static str) -> impl Fn(DecodeError) -> SignError {
-    move |e| match e {
-        DecodeError::NotUtf8 => ParseError::NotUtf8(place).into(),
-        _ => ParseError::BadEncoding(place).into(),
-    }
+    let to_parse_error = decode_err(place);
+    move |e| to_parse_error(e).into()
 }
 
 fn encode_pairs<V: AsRef<str>>(pairs: &[(&str, V)]) -> String {

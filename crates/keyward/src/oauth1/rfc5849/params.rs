@@ -51,7 +51,8 @@ pub fn is_form(headers: &http::HeaderMap) -> bool {
     })
 }
 
-fn decode_err(place: &'static str) -> impl Fn(DecodeError) -> ParseError {
+/// Maps a decoding failure in `place` (header, query, body) to its [`ParseError`] (§3.6).
+pub(super) fn decode_err(place: &'static str) -> impl Fn(DecodeError) -> ParseError {
     move |e| match e {
         DecodeError::NotUtf8 => ParseError::NotUtf8(place),
         _ => ParseError::BadEncoding(place),
