@@ -9,6 +9,9 @@
 //! and token look-ups, signature, timestamp and the atomic nonce insertion. Phases alternate
 //! bare, protected, bare, protected; every response must be `200`.
 //!
+//! With `REDIS_URL` set (e.g. `redis://127.0.0.1:6379/`), the same phases run again over
+//! the Redis store (keys under a per-run prefix).
+//!
 //! Then, without HTTP, it splits the per-request cost of validation over `SAMPLES`
 //! pre-signed requests: parsing and signature verification alone (`SignedRequest`), and the
 //! whole `ResourceProtector::validate_request` on a fresh memory store (which adds the
@@ -17,6 +20,7 @@
 //! ```text
 //! cargo bench -p keyward-axum --bench oauth1_provider_load
 //! SECONDS=10 CONNECTIONS=32 SAMPLES=100000 cargo bench -p keyward-axum --bench oauth1_provider_load
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo bench -p keyward-axum --bench oauth1_provider_load
 //! ```
 
 use axum::Router;
@@ -25,12 +29,12 @@ use keyward::common::clock::SystemClock;
 use keyward::common::random::OsRandom;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::provider::AuthorizationServer;
-use keyward::oauth1::rfc5849::store::{Client, TokenCredential, TokenCredentialStore};
+use keyward::oauth1::rfc5849::store::{Client, OAuth1Store, TokenCredential, TokenCredentialStore};
 use keyward::oauth1::rfc5849::{
     ClientCredentials, SignatureMethods, SignedRequest, Signer, SigningParams, TokenCredentials, VerifyKeys,
 };
 use keyward_axum::provider::{OAuth1Protected, OAuth1Provider};
-use keyward_stores::{MemoryStore, StoreAdmin};
+use keyward_stores::{MemoryStore, RedisStore, StoreAdmin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -45,8 +49,8 @@ async fn me(auth: OAuth1Protected) -> String {
     auth.user_id().to_owned()
 }
 
-async fn bench_store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
+/// Registers the bench client and its token credential in `store`.
+async fn seed<S: StoreAdmin + TokenCredentialStore>(store: S) -> S {
     store.put_client(&Client::new("bench-client", SecretString::new("bench-secret"))).await.unwrap();
     let token = TokenCredential {
         token: "bench-token".into(),
@@ -59,8 +63,8 @@ async fn bench_store() -> Arc<MemoryStore> {
     store
 }
 
-async fn serve() -> std::net::SocketAddr {
-    let server = AuthorizationServer::new(bench_store().await);
+async fn serve(store: Arc<dyn OAuth1Store>) -> std::net::SocketAddr {
+    let server = AuthorizationServer::new(store);
     let app = Router::new()
         .route("/api/me", get(me))
         .route("/bare", get(|| async { "alice" }))
@@ -154,7 +158,7 @@ async fn breakdown(samples: u64) -> (f64, f64) {
         SignedRequest::from_http(r).unwrap().verify(&methods, &keys).unwrap();
     }
     let parse_verify = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
-    let protector = AuthorizationServer::new(bench_store().await).resource_protector();
+    let protector = AuthorizationServer::new(Arc::new(seed(MemoryStore::new()).await)).resource_protector();
     let started = Instant::now();
     for r in &reqs {
         protector.validate_request(r).await.unwrap();
@@ -163,29 +167,38 @@ async fn breakdown(samples: u64) -> (f64, f64) {
     (parse_verify, validate)
 }
 
+/// Warm-up, then bare, protected, bare, protected; prints the mean ratio.
+async fn compare(store: &str, addr: std::net::SocketAddr, connections: u64, seconds: u64) {
+    println!("OAuth 1.0a resource protector load: {connections} connections, {seconds} s per phase, {store}");
+    phase(addr, "/bare", connections, 1).await;
+    phase(addr, "/api/me", connections, 1).await;
+    let (mut bare, mut protected) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        bare.push(phase(addr, "/bare", connections, seconds).await);
+        protected.push(phase(addr, "/api/me", connections, seconds).await);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (b, p) = (mean(&bare), mean(&protected));
+    println!("mean ({store}): bare {b:.0} req/s, protected {p:.0} req/s, ratio {:.1}%", 100.0 * p / b);
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is parsed.
     let seconds = env("SECONDS", 5);
     let connections = env("CONNECTIONS", 32);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let addr = serve().await;
-        println!("OAuth 1.0a resource protector load: {connections} connections, {seconds} s per phase, memory store");
-        // Warm-up.
-        phase(addr, "/bare", connections, 1).await;
-        phase(addr, "/api/me", connections, 1).await;
-        let (mut bare, mut protected) = (Vec::new(), Vec::new());
-        for _ in 0..2 {
-            bare.push(phase(addr, "/bare", connections, seconds).await);
-            protected.push(phase(addr, "/api/me", connections, seconds).await);
-        }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let (b, p) = (mean(&bare), mean(&protected));
-        println!("mean: bare {b:.0} req/s, protected {p:.0} req/s, ratio {:.1}%", 100.0 * p / b);
+        let memory: Arc<dyn OAuth1Store> = Arc::new(seed(MemoryStore::new()).await);
+        compare("memory store", serve(memory).await, connections, seconds).await;
         let samples = env("SAMPLES", 100_000);
         let (parse_verify, validate) = breakdown(samples).await;
         println!(
             "in-process, {samples} requests: parse+verify {parse_verify:.2} us, validate_request {validate:.2} us"
         );
+        if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+            let prefix = format!("keyward-bench-{}:", std::process::id());
+            let redis = seed(RedisStore::connect(&url, prefix).await.unwrap()).await;
+            compare("Redis store", serve(Arc::new(redis)).await, connections, seconds).await;
+        }
     });
 }
