@@ -15,48 +15,14 @@ use keyward::oauth1::rfc5849::{
 use keyward_client::ReqwestClient;
 use keyward_client::oauth1::{Endpoints, OAuth1Client, OAuth1Error};
 use keyward_client::registry::callback::Callback;
+use keyward_testkit::peers::AuthlibProvider;
 use keyward_testkit::require_or_skip;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 const PRIVATE_PEM: &str = include_str!("../../../tests/peers/keys/rsa_private.pem");
 const CALLBACK: &str = "http://127.0.0.1/callback?from=keyward";
 
-/// The Authlib provider; killed when dropped (and exits by itself when its stdin closes).
-struct Provider {
-    child: Child,
-    base: String,
-}
-
-impl Provider {
-    fn start(python: &std::path::Path) -> Self {
-        let script = keyward_testkit::workspace_root().join("tests/peers/python/authlib_provider.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start authlib_provider.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("authlib_provider.py did not report its port: {line:?}")
-        });
-        Self { child, base: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client(provider: &Provider, method: &str, t: SignatureType) -> OAuth1Client {
+fn client(provider: &AuthlibProvider, method: &str, t: SignatureType) -> OAuth1Client {
     let creds = ClientCredentials::new("keyward-client", "keyward-client-secret")
         .with_rsa_key(rsa_private_key_from_pem(PRIVATE_PEM).unwrap());
     let signer =
@@ -84,7 +50,7 @@ async fn three_legged_flow_against_authlib() {
         "Python peers (.peers/venv with authlib and flask)",
         "run .ci/run, or python3 -m venv .peers/venv && .peers/venv/bin/pip install -r tests/peers/python/requirements.txt"
     );
-    let provider = Provider::start(&python);
+    let provider = AuthlibProvider::start(&python);
     let cases = [
         ("HMAC-SHA1", SignatureType::Header),
         ("RSA-SHA1", SignatureType::Header),
