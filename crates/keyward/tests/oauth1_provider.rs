@@ -391,6 +391,11 @@ async fn plaintext_without_timestamp_and_nonce_is_refused_by_default() {
         .config(ProviderConfig::default().with_plaintext_requires_nonce(false))
         .build();
     assert!(lax.issue_temporary_credential(&req).await.is_ok());
+    // A timestamp without a nonce is refused even in lax mode: the pair identifies the request.
+    let with_ts = header_value
+        .replace("oauth_signature_method", &format!("oauth_timestamp=\"{NOW}\", oauth_signature_method"));
+    req.headers_mut().insert(header::AUTHORIZATION, with_ts.parse().unwrap());
+    assert_error(lax.issue_temporary_credential(&req).await, "missing_required_parameter", 400);
 }
 
 #[tokio::test]

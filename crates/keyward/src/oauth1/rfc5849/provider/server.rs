@@ -220,18 +220,18 @@ impl Inner {
         let method = request.signature_method();
         self.methods.get(method)?;
         let now = self.clock.now();
-        match (request.timestamp(), request.nonce()) {
-            (Some(ts), _) => {
+        match request.timestamp() {
+            Some(ts) => {
                 check_timestamp(ts, now, self.config.timestamp_window)?;
+                if request.nonce().is_none_or(str::is_empty) {
+                    return Err(ProviderError::MissingRequiredParameter(names::NONCE));
+                }
             }
-            // Only PLAINTEXT may omit them (§3.1); the parser enforces that.
-            (None, _) if self.config.plaintext_requires_nonce => {
+            // Only PLAINTEXT may omit timestamp and nonce (§3.1); the parser enforces that.
+            None if self.config.plaintext_requires_nonce => {
                 return Err(ProviderError::MissingRequiredParameter(names::TIMESTAMP));
             }
-            (None, _) => {}
-        }
-        if request.timestamp().is_some() && request.nonce().is_none_or(str::is_empty) {
-            return Err(ProviderError::MissingRequiredParameter(names::NONCE));
+            None => {}
         }
         let client =
             self.store.get_client(request.consumer_key()).await?.ok_or(ProviderError::InvalidClient)?;
