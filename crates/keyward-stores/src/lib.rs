@@ -10,6 +10,9 @@
 //! | PostgreSQL through sqlx | `PostgresStore` | `postgres` |
 //! | Redis | `RedisStore` | `redis` |
 //!
+//! With the `client` feature as well, `RedisStore` is a `keyward_client` `StateCache`: the
+//! client's flow state (`SET … EX`, read once with `GETDEL`) shared by several instances.
+//!
 //! Every backend passes one conformance suite (`tests/common/mod.rs`), which checks that the
 //! two operations the protocol's safety rests on are atomic under concurrency:
 //!
@@ -81,5 +84,6 @@ pub trait StoreAdmin: Send + Sync {
     fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
 
-/// How many nonce insertions a store lets pass between two purges of expired records.
+/// How many nonce insertions a SQL store lets pass between two purges of expired records.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const PURGE_EVERY: u64 = 1024;

@@ -397,3 +397,43 @@ impl StoreAdmin for RedisStore {
         Box::pin(async move { Ok(0) })
     }
 }
+
+/// Client flow state (CSRF state, PKCE verifier, OIDC nonce, request token) in Redis, for
+/// several client instances: `SET … EX` to save, `GETDEL` to read once, under `s:` in the
+/// store's prefix.
+#[cfg(feature = "client")]
+impl keyward_client::registry::state::StateCache for RedisStore {
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: i64,
+    ) -> BoxFuture<'a, Result<(), keyward_client::session::SessionError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let () = redis::cmd("SET")
+                .arg(format!("{}s:{}", self.prefix, encode(key)))
+                .arg(value)
+                .arg("EX")
+                .arg(ttl.max(1))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| keyward_client::session::SessionError(e.to_string()))?;
+            Ok(())
+        })
+    }
+
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, keyward_client::session::SessionError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("GETDEL")
+                .arg(format!("{}s:{}", self.prefix, encode(key)))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| keyward_client::session::SessionError(e.to_string()))
+        })
+    }
+}

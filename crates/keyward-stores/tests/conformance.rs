@@ -143,7 +143,7 @@ mod postgres {
 }
 
 mod redis {
-    use super::common::{NOW, conformance_tests};
+    use super::common::{NOW, RACERS, conformance_tests};
     use keyward::common::clock::FixedClock;
     use keyward_stores::RedisStore;
     use std::sync::Arc;
@@ -169,6 +169,34 @@ mod redis {
         let b =
             RedisStore::connect(&url, a.prefix()).await.unwrap().with_clock(Arc::new(FixedClock::new(NOW)));
         crate::common::two_instances_share_one_backend(a, Arc::new(b)).await;
+    }
+
+    /// `RedisStore` as the client's flow-state cache: set with expiry, taken once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn client_state_cache_is_read_once_and_expires() {
+        use keyward_client::registry::state::StateCache;
+        let Some(store) = make("client_state_cache").await else { return };
+        store.set("app:state-1", "{\"v\":1}".into(), 60).await.unwrap();
+        assert_eq!(store.take("app:state-1").await.unwrap().as_deref(), Some("{\"v\":1}"));
+        assert_eq!(store.take("app:state-1").await.unwrap(), None, "read once");
+        assert_eq!(store.take("app:never-set").await.unwrap(), None);
+
+        store.set("app:race", "x".into(), 60).await.unwrap();
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.take("app:race").await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap().is_some());
+        }
+        assert_eq!(winners, 1, "{winners} callbacks read one state");
+
+        store.set("app:short", "x".into(), 1).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(store.take("app:short").await.unwrap(), None, "expired by Redis");
     }
 
     /// No server needed: nothing listens on port 1.
