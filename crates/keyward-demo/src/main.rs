@@ -1,43 +1,43 @@
-//! Keyward's demo (placeholder until the demo site lands): signs the protected-resource
-//! request of RFC 5849 §1.2 with HMAC-SHA1 and prints it with its signature base string.
+//! `cargo run -p keyward-demo`: parses the flags and serves the demo site.
 
-use keyward::oauth1::rfc5849::{ClientCredentials, SignedRequest, Signer, SigningParams, TokenCredentials};
-use std::process::ExitCode;
+use keyward_demo::{Config, ConfigError, build_app, serve};
 
-fn main() -> ExitCode {
-    // The client and token credentials of RFC 5849 §1.2.
-    let signer = Signer::new(ClientCredentials::new("dpf43f3p2l4k3l03", "kd94hf93k423kf44"))
-        .realm("Photos")
-        .include_version(false);
-    let token = TokenCredentials::new("nnch734d00sl2jdk", "pfkkdhi9sl3r4s00");
-    let request = match http::Request::get("http://photos.example.net/photos?file=vacation.jpg&size=original")
-        .header(http::header::HOST, "photos.example.net")
-        .body(Vec::new())
-    {
-        Ok(r) => r,
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt().with_target(false).init();
+    let config = match Config::from_args(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(ConfigError::Usage(text)) => {
+            eprintln!("{text}");
+            return std::process::ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!("cannot build the request: {e}");
-            return ExitCode::FAILURE;
+            tracing::error!(error = %e, "configuration");
+            return std::process::ExitCode::FAILURE;
         }
     };
-    let params = SigningParams { token: Some(&token), ..SigningParams::default() };
-    let signed = match signer.sign_at(request, &params, "137131202", "chapoH") {
-        Ok(r) => r,
+    let addr = config.addr;
+    let base = config.base_url();
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!("cannot sign: {e}");
-            return ExitCode::FAILURE;
+            tracing::error!(%addr, error = %e, "cannot listen");
+            return std::process::ExitCode::FAILURE;
         }
     };
-    let base = SignedRequest::from_http(&signed).map(|r| r.base_string());
-
-    println!("RFC 5849 §1.2 protected-resource request, signed by Keyward:\n");
-    println!("{} {} HTTP/1.1", signed.method(), signed.uri().path_and_query().map_or("/", |p| p.as_str()));
-    for (name, value) in signed.headers() {
-        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    let app = match build_app(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("Keyward demo on {base} (Ctrl-C stops it)");
+    match serve(listener, app).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server");
+            std::process::ExitCode::FAILURE
+        }
     }
-    match base {
-        Ok(base) => println!("\nsignature base string (§3.4.1):\n{base}"),
-        Err(e) => eprintln!("cannot re-read the signed request: {e}"),
-    }
-    ExitCode::SUCCESS
 }

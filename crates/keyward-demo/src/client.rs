@@ -1,0 +1,327 @@
+//! The client website: "Sign in with …" for every registered remote app, the login
+//! redirect and callback, and the profile page.
+
+use crate::html::{ErrorPage, csrf_field, esc, page};
+use crate::provider::signed_in;
+use crate::{AppState, OWN_APP, check_csrf, csrf_token};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use keyward_axum::KeywardSession;
+use keyward_axum::client::RedirectTo;
+use keyward_client::registry::{Callback, CallbackError, Error, Protocol, RemoteApp, StateError, Token};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+/// The session key of the signed-in user of the client website.
+const LOGIN_KEY: &str = "demo_login";
+
+/// What the client website remembers about a login, in its (server-side) session.
+#[derive(Serialize, Deserialize)]
+struct Login {
+    app: String,
+    token: Token,
+    profile: Option<serde_json::Map<String, serde_json::Value>>,
+    profile_error: Option<String>,
+    fetched_at: i64,
+    calls: u32,
+}
+
+fn label(app: &RemoteApp) -> String {
+    if app.name() == OWN_APP {
+        return "the Keyward demo provider (OAuth 1.0a)".to_owned();
+    }
+    let protocol = match app.protocol() {
+        Protocol::OAuth1 => "OAuth 1.0a",
+        Protocol::OAuth2 if app.config().server_metadata_url.is_some() => "OpenID Connect",
+        Protocol::OAuth2 => "OAuth 2.0",
+    };
+    format!("{} ({protocol})", app.name())
+}
+
+/// A registry failure as a page that says what happened.
+fn login_error(app: &str, e: &Error) -> ErrorPage {
+    tracing::warn!(app = %app, error = %e, "login failed");
+    match e {
+        Error::Callback(CallbackError::Provider(body)) if body.error == "access_denied" => ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "Access denied",
+            format!(
+                "The sign-in with {app} was declined at the provider, so nothing was shared. {}",
+                body.error_description.as_deref().unwrap_or("")
+            ),
+        ),
+        Error::Callback(CallbackError::Provider(body)) => ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The provider returned an error",
+            format!(
+                "{app} answered `{}`{}.",
+                body.error,
+                body.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        ),
+        Error::State(StateError::Session(_)) | Error::Session(_) => {
+            ErrorPage::internal("reading the session", e)
+        }
+        Error::State(cause) => ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "The sign-in could not be matched (state mismatch)",
+            format!("Cause: {cause}."),
+        ),
+        Error::UnknownApp(_) => ErrorPage::new(
+            StatusCode::NOT_FOUND,
+            "Unknown application",
+            format!("No remote app is named `{app}`."),
+        ),
+        Error::Callback(_) | Error::MissingCallbackParameter(_) => {
+            ErrorPage::new(StatusCode::BAD_REQUEST, "The callback is not usable", e.to_string())
+        }
+        Error::Config(_) => ErrorPage::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "This application is misconfigured",
+            e.to_string(),
+        ),
+        _ if e.status() == StatusCode::BAD_GATEWAY => ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The provider failed",
+            format!("Talking to {app} failed: {e}"),
+        ),
+        _ => ErrorPage::new(e.status(), "The sign-in failed", e.to_string()),
+    }
+}
+
+async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
+    session.get(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("reading the session", &e))
+}
+
+pub(crate) async fn home(State(state): State<AppState>, session: Session) -> Result<Response, ErrorPage> {
+    let csrf = csrf_token(&session).await?;
+    let buttons: String = state
+        .oauth
+        .names()
+        .iter()
+        .filter_map(|n| state.oauth.client(n).ok())
+        .map(|app| {
+            format!(
+                "<p><a class=\"button primary\" id=\"login-{id}\" href=\"/login/{id}\">Sign in with {label}</a></p>",
+                id = esc(app.name()),
+                label = esc(&label(&app))
+            )
+        })
+        .collect();
+    let login = match current_login(&session).await? {
+        Some(l) => format!(
+            "<div class=\"ok\"><p>You are signed in with <b>{}</b>. <a href=\"/profile\">See your profile</a>.</p></div>",
+            esc(&l.app)
+        ),
+        None => String::new(),
+    };
+    let provider = match signed_in(&session).await? {
+        Some(user) => format!(
+            "<p>Provider: signed in as <b>{}</b>. <form class=\"inline\" method=\"post\" action=\"/signout\">{}\
+             <button type=\"submit\">Sign out of the provider</button></form></p>",
+            esc(&user),
+            csrf_field(&csrf)
+        ),
+        None => {
+            "<p>Provider: not signed in. <a href=\"/signin\">Sign in or create an account</a>.</p>".into()
+        }
+    };
+    let body = format!(
+        "<p>This one program is both an <b>OAuth 1.0a provider</b> (with its own users, a consent page and \
+         a protected API) and a <b>client website</b> that signs people in through it and through any \
+         OAuth 2.0 / OpenID Connect provider you configure.</p>{login}<h2>Client website</h2>{buttons}\
+         <h2>Provider</h2>{provider}<p><a href=\"/developer\">Register an OAuth 1 client</a> to use this \
+         provider from other software.</p>"
+    );
+    Ok(page("Keyward demo", &body).into_response())
+}
+
+fn callback_url(state: &AppState, name: &str) -> String {
+    format!("{}/auth/{name}", state.base_url)
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    session: KeywardSession,
+) -> Response {
+    let app = match state.oauth.client(&name) {
+        Ok(app) => app,
+        Err(e) => return login_error(&name, &e).into_response(),
+    };
+    match app.authorize_redirect(&session, &callback_url(&state, &name)).await {
+        Ok(redirect) => {
+            tracing::info!(app = %name, "login started");
+            RedirectTo(redirect).into_response()
+        }
+        Err(e) => login_error(&name, &e).into_response(),
+    }
+}
+
+pub(crate) async fn callback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    session: KeywardSession,
+    req: Request,
+) -> Response {
+    let result = async {
+        let app = state.oauth.client(&name).map_err(|e| login_error(&name, &e))?;
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, keyward_client::registry::callback::MAX_CALLBACK_BYTES)
+            .await
+            .map_err(|_| login_error(&name, &Error::Callback(CallbackError::TooLarge)))?;
+        let request = http::Request::from_parts(parts, bytes.to_vec());
+        let cb = Callback::from_request(&request).map_err(|e| login_error(&name, &Error::Callback(e)))?;
+        let token = app.authorize_access_token(&session, &cb).await.map_err(|e| login_error(&name, &e))?;
+        let (profile, profile_error) = match app.userinfo(&token).await {
+            Ok(p) => (Some(p), None),
+            Err(e) => {
+                tracing::warn!(app = %name, error = %e, "userinfo failed");
+                (None, Some(e.to_string()))
+            }
+        };
+        tracing::info!(app = %name, "login completed");
+        let login =
+            Login { app: name.clone(), token, profile, profile_error, fetched_at: crate::now(), calls: 1 };
+        session.0.cycle_id().await.map_err(|e| ErrorPage::internal("renewing the session", &e))?;
+        session
+            .0
+            .insert(LOGIN_KEY, &login)
+            .await
+            .map_err(|e| ErrorPage::internal("writing the session", &e))?;
+        Ok::<_, ErrorPage>(Redirect::to("/profile").into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A credential's value as the profile page shows it: identifiers shortened, secrets
+/// hidden, lengths kept.
+fn mask(key: &str, value: &str) -> String {
+    let n = value.chars().count();
+    let secret =
+        key.contains("secret") || key == "access_token" || key == "refresh_token" || key == "id_token";
+    if secret || n <= 8 {
+        format!("•••••• ({n} characters)")
+    } else {
+        format!("{}… ({n} characters)", value.chars().take(4).collect::<String>())
+    }
+}
+
+fn token_rows(token: &Token) -> String {
+    let value = serde_json::to_value(token).unwrap_or_default();
+    let Some(map) = value.as_object() else { return String::new() };
+    map.iter()
+        .filter(|(k, _)| k.as_str() != "userinfo")
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let shown = if k.contains("token") && k != "token_type" || k.contains("secret") {
+                mask(k, &text)
+            } else {
+                text
+            };
+            format!("<tr><th>{}</th><td><code>{}</code></td></tr>", esc(k), esc(&shown))
+        })
+        .collect()
+}
+
+pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
+    let Some(login) = current_login(&session).await? else {
+        let body = "<p>Nobody is signed in to the client website. <a href=\"/\">Choose a provider</a>.</p>";
+        return Ok(page("Profile", body).into_response());
+    };
+    let csrf = csrf_token(&session).await?;
+    let profile = match (&login.profile, &login.profile_error) {
+        (Some(p), _) => {
+            format!("<pre id=\"profile\">{}</pre>", esc(&serde_json::to_string_pretty(p).unwrap_or_default()))
+        }
+        (None, Some(e)) => format!("<div class=\"error\"><p id=\"profile-error\">{}</p></div>", esc(e)),
+        (None, None) => "<p>No profile yet.</p>".into(),
+    };
+    let claims = match login.token.userinfo() {
+        Some(c) => format!(
+            "<h2>ID token claims</h2><pre id=\"claims\">{}</pre>",
+            esc(&serde_json::to_string_pretty(c).unwrap_or_default())
+        ),
+        None => String::new(),
+    };
+    let who = login
+        .profile
+        .as_ref()
+        .and_then(|p| {
+            ["name", "username", "login", "sub"].iter().find_map(|k| p.get(*k)?.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "(unknown)".into());
+    let body = format!(
+        "<div class=\"ok\"><p>Signed in with <b id=\"app\">{app}</b> as <b id=\"who\">{who}</b>.</p></div>\
+         <h2>Profile from the userinfo endpoint</h2>{profile}\
+         <p>Fetched {calls} time(s), last at <span id=\"fetched-at\">{at}</span> (Unix time).</p>\
+         <form class=\"inline\" method=\"post\" action=\"/profile/refresh\">{csrf}\
+         <button class=\"primary\" type=\"submit\" id=\"call-again\">Call the API again</button></form> \
+         <form class=\"inline\" method=\"post\" action=\"/logout\">{csrf}\
+         <button type=\"submit\" id=\"logout\">Sign out</button></form>\
+         <h2>Token</h2><table id=\"token\">{rows}</table>{claims}",
+        app = esc(&login.app),
+        who = esc(&who),
+        calls = login.calls,
+        at = login.fetched_at,
+        csrf = csrf_field(&csrf),
+        rows = token_rows(&login.token),
+    );
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page("Profile", &body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Calls the userinfo endpoint again; an expired OAuth 2 token is refreshed first, and the
+/// renewed token kept.
+pub(crate) async fn call_again(
+    State(state): State<AppState>,
+    session: Session,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Result<Response, ErrorPage> {
+    check_csrf(&session, &form.csrf).await?;
+    let Some(mut login) = current_login(&session).await? else {
+        return Ok(Redirect::to("/profile").into_response());
+    };
+    let app = state.oauth.client(&login.app).map_err(|e| login_error(&login.app, &e))?;
+    if let (Some(driver), Token::OAuth2(t)) = (app.oauth2(), &login.token) {
+        match driver.ensure_fresh(t).await {
+            Ok(fresh) => {
+                if fresh.access_token != t.access_token {
+                    tracing::info!(app = %login.app, "token refreshed");
+                }
+                login.token = Token::OAuth2(fresh);
+            }
+            Err(e) => return Err(login_error(&login.app, &Error::OAuth2(e))),
+        }
+    }
+    match app.userinfo(&login.token).await {
+        Ok(p) => {
+            login.profile = Some(p);
+            login.profile_error = None;
+        }
+        Err(e) => login.profile_error = Some(e.to_string()),
+    }
+    login.calls += 1;
+    login.fetched_at = crate::now();
+    session.insert(LOGIN_KEY, &login).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    Ok(Redirect::to("/profile").into_response())
+}
+
+pub(crate) async fn logout(
+    session: Session,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Result<Response, ErrorPage> {
+    check_csrf(&session, &form.csrf).await?;
+    session.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    Ok(Redirect::to("/").into_response())
+}

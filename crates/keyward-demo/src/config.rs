@@ -1,0 +1,305 @@
+//! The demo's settings: command-line flags, `KEYWARD_DEMO_*` environment variables and the
+//! `[demo]` table of `keyward.toml` (whose `[clients.NAME]` tables configure the remote
+//! apps of the client website, read by the registry itself).
+
+use keyward::common::secret::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The address served when neither `--addr` nor `KEYWARD_DEMO_ADDR` says otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+
+/// The database used when neither `--database-url` nor `KEYWARD_DEMO_DATABASE_URL` says
+/// otherwise: a SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward-demo.db";
+
+/// A configuration that cannot be used; the message names the flag, variable or key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A command-line flag is unknown or lacks its value.
+    #[error("{0}")]
+    Usage(String),
+    /// A value cannot be used.
+    #[error("invalid {key}: {reason}")]
+    Invalid {
+        /// The flag, variable or TOML key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file named by the configuration cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+}
+
+/// A provider user to create (or whose password to reset) at start-up.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SeedUser {
+    /// The sign-in name.
+    pub username: String,
+    /// The password; only its Argon2 hash is stored.
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for SeedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedUser").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl SeedUser {
+    /// Parses `name:password`.
+    pub fn parse(text: &str, key: &str) -> Result<Self, ConfigError> {
+        match text.split_once(':') {
+            Some((u, p)) if valid_username(u.trim()) && !p.is_empty() => {
+                Ok(Self { username: u.trim().to_owned(), password: SecretString::new(p) })
+            }
+            _ => Err(invalid(key, "expected `name:password` (name: 1-64 letters, digits, `._-`)")),
+        }
+    }
+}
+
+/// Whether `name` is an acceptable provider user name: 1 to 64 ASCII letters, digits,
+/// `.`, `_` or `-`.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// An OAuth 1 client to register (or update) in the provider at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedClient {
+    /// The client identifier (`oauth_consumer_key`).
+    pub client_id: String,
+    /// The shared secret, for HMAC signatures.
+    pub client_secret: SecretString,
+    /// The callback used when the client sends `oauth_callback=oob`.
+    #[serde(default)]
+    pub callback_uri: Option<String>,
+    /// Path of a PEM file with the client's RSA public key, for RSA-SHA1/RSA-SHA256.
+    #[serde(default)]
+    pub rsa_public_key: Option<PathBuf>,
+    /// The name shown on the consent page.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The `[demo]` table of `keyward.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoTable {
+    #[serde(default)]
+    addr: Option<String>,
+    #[serde(default)]
+    public_url: Option<String>,
+    #[serde(default)]
+    database_url: Option<String>,
+    #[serde(default)]
+    redis_url: Option<String>,
+    /// `name:password` entries.
+    #[serde(default)]
+    users: Vec<SecretString>,
+    #[serde(default)]
+    oauth1_clients: Vec<SeedClient>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TomlFile {
+    #[serde(default)]
+    demo: DemoTable,
+}
+
+/// Everything the demo needs to start.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The URL users reach the site at (callbacks and the provider's own endpoints are built
+    /// from it); defaults to `http://{addr}` (`127.0.0.1` for an unspecified address).
+    pub public_url: Option<String>,
+    /// `sqlite://…` (default [`DEFAULT_DATABASE_URL`]) or `postgres://…`: provider users,
+    /// OAuth 1 clients and token credentials.
+    pub database_url: String,
+    /// `redis://…` for nonces and temporary credentials; in memory when absent.
+    pub redis_url: Option<String>,
+    /// The text of `keyward.toml`: `[clients.NAME]` remote apps and the `[demo]` table.
+    pub toml: Option<String>,
+    /// Whether the registry reads `{NAME}_CLIENT_ID`, … from the environment, and whether
+    /// apps named only there are registered.
+    pub env: bool,
+    /// Provider users created at start-up.
+    pub users: Vec<SeedUser>,
+    /// OAuth 1 clients registered at start-up.
+    pub oauth1_clients: Vec<SeedClient>,
+    /// Mark the session cookie `Secure` (when served over https).
+    pub secure_cookies: bool,
+}
+
+impl Config {
+    /// A configuration for `addr` with a SQLite database at `database_url`, nothing
+    /// seeded and the environment not read: the starting point of tests.
+    pub fn new(addr: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            addr,
+            public_url: None,
+            database_url: database_url.into(),
+            redis_url: None,
+            toml: None,
+            env: false,
+            users: Vec::new(),
+            oauth1_clients: Vec::new(),
+            secure_cookies: false,
+        }
+    }
+
+    /// The site's public base URL, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None if self.addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// Reads flags (`args` without the program name), then the environment through `env`,
+    /// then the `--config` file (flags win over variables, variables over the file).
+    pub fn from_args(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let mut flags: std::collections::BTreeMap<&'static str, String> = Default::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let key = match name.as_str() {
+                "--addr" => "addr",
+                "--public-url" => "public_url",
+                "--database-url" => "database_url",
+                "--redis-url" => "redis_url",
+                "--config" => "config",
+                "-h" | "--help" => return Err(ConfigError::Usage(USAGE.to_owned())),
+                other => return Err(ConfigError::Usage(format!("unknown argument `{other}`\n\n{USAGE}"))),
+            };
+            let value = match inline.or_else(|| args.next()) {
+                Some(v) => v,
+                None => return Err(ConfigError::Usage(format!("{name} needs a value\n\n{USAGE}"))),
+            };
+            flags.insert(key, value);
+        }
+        let pick = |flag: &str, var: &str| flags.get(flag).cloned().or_else(|| env(var));
+        let config_path = pick("config", "KEYWARD_DEMO_CONFIG");
+        let toml = match &config_path {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: PathBuf::from(p), source })?,
+            ),
+            None => None,
+        };
+        let base = config_path.as_deref().map(Path::new).and_then(Path::parent).map(Path::to_path_buf);
+        let file = parse_demo_table(toml.as_deref())?;
+        let addr_text = pick("addr", "KEYWARD_DEMO_ADDR")
+            .or(file.addr.clone())
+            .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = addr_text.parse().map_err(|e| invalid("--addr", format!("`{addr_text}`: {e}")))?;
+        let mut config = Config::new(
+            addr,
+            pick("database_url", "KEYWARD_DEMO_DATABASE_URL")
+                .or(file.database_url.clone())
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+        );
+        config.public_url = pick("public_url", "KEYWARD_DEMO_PUBLIC_URL").or(file.public_url.clone());
+        if let Some(u) = &config.public_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
+                    config.secure_cookies = p.scheme() == "https";
+                }
+                _ => return Err(invalid("--public-url", "expected an http(s) URL with a host")),
+            }
+        }
+        config.redis_url = pick("redis_url", "KEYWARD_DEMO_REDIS_URL").or(file.redis_url.clone());
+        config.toml = toml;
+        config.env = true;
+        for entry in &file.users {
+            config.users.push(SeedUser::parse(entry.secret(), "[demo].users")?);
+        }
+        if let Some(list) = env("KEYWARD_DEMO_USERS") {
+            for entry in list.split(',').filter(|e| !e.trim().is_empty()) {
+                config.users.push(SeedUser::parse(entry, "KEYWARD_DEMO_USERS")?);
+            }
+        }
+        for mut client in file.oauth1_clients {
+            // A relative key path is relative to the configuration file.
+            if let (Some(path), Some(base)) = (&client.rsa_public_key, &base)
+                && path.is_relative()
+            {
+                client.rsa_public_key = Some(base.join(path));
+            }
+            config.oauth1_clients.push(client);
+        }
+        if let Some(client_id) = env("KEYWARD_DEMO_OAUTH1_CLIENT_ID") {
+            let secret = env("KEYWARD_DEMO_OAUTH1_CLIENT_SECRET")
+                .ok_or_else(|| invalid("KEYWARD_DEMO_OAUTH1_CLIENT_SECRET", "required with …_CLIENT_ID"))?;
+            config.oauth1_clients.push(SeedClient {
+                client_id,
+                client_secret: SecretString::new(secret),
+                callback_uri: env("KEYWARD_DEMO_OAUTH1_CALLBACK_URI"),
+                rsa_public_key: env("KEYWARD_DEMO_OAUTH1_RSA_PUBLIC_KEY").map(PathBuf::from),
+                name: env("KEYWARD_DEMO_OAUTH1_NAME"),
+            });
+        }
+        Ok(config)
+    }
+}
+
+fn parse_demo_table(text: Option<&str>) -> Result<DemoTable, ConfigError> {
+    let Some(text) = text else { return Ok(DemoTable::default()) };
+    // `[clients.*]` belongs to the registry, which checks it; only `[demo]` is read here.
+    let value: toml::Table = toml::from_str(text).map_err(|e| invalid("keyward.toml", e.to_string()))?;
+    match value.get("demo") {
+        Some(demo) => {
+            let file: TomlFile = toml::Table::from_iter([("demo".to_owned(), demo.clone())])
+                .try_into()
+                .map_err(|e: toml::de::Error| invalid("[demo]", e.to_string()))?;
+            Ok(file.demo)
+        }
+        None => Ok(DemoTable::default()),
+    }
+}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+keyward-demo: an OAuth 1.0a provider and a client website in one program
+
+USAGE: keyward-demo [--addr HOST:PORT] [--public-url URL] [--database-url URL]
+                    [--redis-url URL] [--config keyward.toml]
+
+  --addr          where to listen (KEYWARD_DEMO_ADDR; default 127.0.0.1:8000)
+  --public-url    the URL users reach the site at (KEYWARD_DEMO_PUBLIC_URL)
+  --database-url  sqlite://FILE or postgres://… (KEYWARD_DEMO_DATABASE_URL;
+                  default sqlite://keyward-demo.db)
+  --redis-url     redis://… for nonces and temporary credentials
+                  (KEYWARD_DEMO_REDIS_URL; default: in memory)
+  --config        keyward.toml: [clients.NAME] remote apps, [demo] settings
+
+Remote apps also come from {NAME}_CLIENT_ID, {NAME}_CLIENT_SECRET, … (presets apply:
+GITHUB_CLIENT_ID=… GITHUB_CLIENT_SECRET=… turns on GitHub). Provider users:
+KEYWARD_DEMO_USERS=alice:password,… An OAuth 1 client: KEYWARD_DEMO_OAUTH1_CLIENT_ID,
+…_CLIENT_SECRET, …_CALLBACK_URI, …_RSA_PUBLIC_KEY (a PEM file).
+";

@@ -1,0 +1,72 @@
+//! Running demo instances in-process for the tests, and reading their pages.
+#![allow(dead_code, unreachable_pub)]
+
+use keyward_demo::{Config, SeedUser};
+use std::path::PathBuf;
+
+/// A demo instance serving on a free loopback port; stopped when dropped.
+pub struct Demo {
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A listener on a free port and the config for it, with user `alice` (password
+/// `alice-password`) seeded and the environment not read.
+pub async fn config(database_url: &str) -> (tokio::net::TcpListener, Config) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = Config::new(listener.local_addr().unwrap(), database_url);
+    config.users.push(SeedUser::parse("alice:alice-password", "test").unwrap());
+    (listener, config)
+}
+
+/// Builds and serves `config` on `listener`.
+pub async fn start(listener: tokio::net::TcpListener, config: Config) -> Demo {
+    let base = config.base_url();
+    let app = keyward_demo::build_app(config).await.expect("the demo starts");
+    let task = tokio::spawn(async move {
+        keyward_demo::serve(listener, app).await.unwrap();
+    });
+    Demo { base, task }
+}
+
+/// A fresh folder under the system's temporary folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("keyward-demo-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}", self.0.join("demo.db").display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The value of the first `<input name="{name}" value="…">` of a page (HTML-unescaped).
+pub fn input_value(html: &str, name: &str) -> String {
+    let start = html
+        .split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in {html}"));
+    let raw = start.split('"').next().unwrap();
+    raw.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+}

@@ -1,0 +1,220 @@
+//! The demo end to end over HTTP, on a SQLite file in a temporary folder: a person signs in
+//! to the client website through the demo's own OAuth 1.0a provider (provider sign-in,
+//! consent, callback, profile from `/api/me`), or denies; failures are pages that say why.
+
+mod common;
+
+use common::{TempDir, input_value};
+use keyward_testkit::peers::Browser;
+
+/// Plays the user from `/login/keyward` to the consent page, signing in at the provider.
+/// Returns the consent page's body.
+async fn to_consent(browser: &mut Browser, base: &str) -> String {
+    let start = browser.get(&format!("{base}/login/keyward")).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let authorize = start.location.unwrap();
+    assert!(authorize.starts_with(&format!("{base}/oauth/authorize?oauth_token=")), "{authorize}");
+    let to_signin = browser.get(&authorize).await;
+    assert_eq!(to_signin.status, 303, "{}", to_signin.body);
+    let signin_url = to_signin.location.unwrap();
+    assert!(signin_url.starts_with(&format!("{base}/signin?next=")), "{signin_url}");
+    let signin = browser.get(&signin_url).await;
+    assert_eq!(signin.status, 200);
+    let csrf = input_value(&signin.body, "csrf");
+    let next = input_value(&signin.body, "next");
+    assert!(next.starts_with("/oauth/authorize?oauth_token="), "{next}");
+
+    // A wrong password is a page saying so, not a sign-in.
+    let wrong = browser
+        .post_form(
+            &format!("{base}/signin"),
+            &[("csrf", &csrf), ("next", &next), ("username", "alice"), ("password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("wrong password"), "{}", wrong.body);
+
+    let signed = browser
+        .post_form(
+            &format!("{base}/signin"),
+            &[("csrf", &csrf), ("next", &next), ("username", "alice"), ("password", "alice-password")],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location.as_deref(), Some(format!("{base}{next}").as_str()));
+    let consent = browser.get(&format!("{base}{next}")).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("Keyward demo site"), "the requesting app is named: {}", consent.body);
+    assert!(consent.body.contains("Signed in as <b>alice</b>"), "{}", consent.body);
+    consent.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_through_the_demo_provider_shows_the_user_from_the_api() {
+    let dir = TempDir::new("login");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+
+    let home = browser.get(&format!("{base}/")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Sign in with the Keyward demo provider (OAuth 1.0a)"), "{}", home.body);
+
+    let consent = to_consent(&mut browser, base).await;
+    let csrf = input_value(&consent, "csrf");
+    let token = input_value(&consent, "oauth_token");
+
+    // A consent without the session's CSRF token is refused.
+    let forged = browser
+        .post_form(
+            &format!("{base}/oauth/authorize"),
+            &[("csrf", "forged"), ("oauth_token", &token), ("decision", "grant")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("anti-forgery token"), "{}", forged.body);
+
+    let granted = browser
+        .post_form(
+            &format!("{base}/oauth/authorize"),
+            &[("csrf", &csrf), ("oauth_token", &token), ("decision", "grant")],
+        )
+        .await;
+    assert_eq!(granted.status, 302, "{}", granted.body);
+    let back = granted.location.unwrap();
+    assert!(back.starts_with(&format!("{base}/auth/keyward?oauth_token={token}&oauth_verifier=")), "{back}");
+
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some(format!("{base}/profile").as_str()));
+    let profile = browser.get(&format!("{base}/profile")).await;
+    assert_eq!(profile.status, 200);
+    assert!(profile.body.contains("as <b id=\"who\">alice</b>"), "{}", profile.body);
+    assert!(
+        profile.body.contains("&quot;username&quot;: &quot;alice&quot;"),
+        "profile from /api/me: {}",
+        profile.body
+    );
+    assert!(
+        profile.body.contains("&quot;client_id&quot;: &quot;keyward-demo-site&quot;"),
+        "{}",
+        profile.body
+    );
+    // The token's fields are shown, the secret masked.
+    assert!(
+        profile.body.contains("<th>oauth_token_secret</th><td><code>•••••• (48 characters)</code>"),
+        "{}",
+        profile.body
+    );
+    assert!(profile.body.contains("Fetched 1 time(s)"));
+
+    // The same callback again: the login was completed, and the page says so.
+    let replay = browser.get(&back).await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert!(replay.body.contains("state mismatch"), "{}", replay.body);
+    assert!(replay.body.contains("already completed"), "the cause is named: {}", replay.body);
+
+    // The API again, with the stored token credentials.
+    let csrf = input_value(&profile.body, "csrf");
+    let again = browser.post_form(&format!("{base}/profile/refresh"), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let profile = browser.get(&format!("{base}/profile")).await;
+    assert!(profile.body.contains("Fetched 2 time(s)"), "{}", profile.body);
+    assert!(profile.body.contains("&quot;username&quot;: &quot;alice&quot;"));
+
+    // The API refuses an unsigned request with the provider's error.
+    let unsigned = browser.get(&format!("{base}/api/me")).await;
+    assert_eq!(unsigned.status, 400, "{}", unsigned.body);
+    assert!(unsigned.body.contains("missing_required_parameter"), "{}", unsigned.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denying_at_the_provider_is_a_clear_page() {
+    let dir = TempDir::new("deny");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+    let consent = to_consent(&mut browser, base).await;
+    let denied = browser
+        .post_form(
+            &format!("{base}/oauth/authorize"),
+            &[
+                ("csrf", &input_value(&consent, "csrf")),
+                ("oauth_token", &input_value(&consent, "oauth_token")),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(denied.status, 302, "{}", denied.body);
+    let back = denied.location.unwrap();
+    assert!(back.starts_with(&format!("{base}/auth/keyward?error=access_denied")), "{back}");
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("<h1>Access denied</h1>"), "{}", page.body);
+    let profile = browser.get(&format!("{base}/profile")).await;
+    assert!(profile.body.contains("Nobody is signed in"), "{}", profile.body);
+
+    // The temporary credential was deleted: its authorization link is dead.
+    let token = input_value(&consent, "oauth_token");
+    let dead = browser.get(&format!("{base}/oauth/authorize?oauth_token={token}")).await;
+    assert_eq!(dead.status, 400);
+    assert!(dead.body.contains("This authorization link is not valid"), "{}", dead.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn developer_page_registers_a_client_and_seeded_clients_are_there() {
+    let dir = TempDir::new("dev");
+    let (listener, mut config) = common::config(&dir.sqlite_url()).await;
+    config.oauth1_clients.push(keyward_demo::SeedClient {
+        client_id: "seeded-client".into(),
+        client_secret: keyward::common::secret::SecretString::new("seeded-secret"),
+        callback_uri: Some("https://seeded.example/cb".into()),
+        rsa_public_key: None,
+        name: Some("Seeded app".into()),
+    });
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+    let to_signin = browser.get(&format!("{base}/developer")).await;
+    assert_eq!(to_signin.status, 303);
+    let signin = browser.get(&to_signin.location.unwrap()).await;
+    let csrf = input_value(&signin.body, "csrf");
+    let signed = browser
+        .post_form(
+            &format!("{base}/signin"),
+            &[("csrf", &csrf), ("next", "/developer"), ("username", "alice"), ("password", "alice-password")],
+        )
+        .await;
+    assert_eq!(signed.location.as_deref(), Some(format!("{base}/developer").as_str()));
+    let dev = browser.get(&format!("{base}/developer")).await;
+    assert!(dev.body.contains("seeded-client") && dev.body.contains("Seeded app"), "{}", dev.body);
+    let pem =
+        std::fs::read_to_string(keyward_testkit::workspace_root().join("tests/peers/keys/rsa_public.pem"))
+            .unwrap();
+    let bad = browser
+        .post_form(
+            &format!("{base}/developer"),
+            &[("csrf", &csrf), ("name", "Printer"), ("callback_uri", "not a url"), ("rsa_public_key", "")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("callback URL is not usable"), "{}", bad.body);
+    let made = browser
+        .post_form(
+            &format!("{base}/developer"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Printer"),
+                ("callback_uri", "https://printer.example/ready"),
+                ("rsa_public_key", &pem),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let id = made.body.split("id=\"client-id\">").nth(1).unwrap().split('<').next().unwrap();
+    let secret = made.body.split("id=\"client-secret\">").nth(1).unwrap().split('<').next().unwrap();
+    assert_eq!((id.len(), secret.len()), (24, 40));
+    assert!(made.body.contains("RSA"), "{}", made.body);
+}
