@@ -676,6 +676,25 @@ async fn microsoft_issuer_template_as_data() {
     c.validate_id_token(&a.sign(&claims), None, None, None).await.unwrap();
     let forged = json!({"iss": "https://login.example/t-2/v2.0", "tid": "t-1", "sub": "u", "aud": "client-1", "iat": NOW, "exp": NOW + 60});
     assert!(c.validate_id_token(&a.sign(&forged), None, None, None).await.is_err());
+    // RFC 9207 with a templated issuer: the callback's `iss` is the tenant's issuer.
+    let e = c
+        .exchange_code(&CodeExchange {
+            code: "c",
+            iss: Some("https://evil.example/t-1/v2.0"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Issuer(_)), "{e:?}");
+    let e = c
+        .exchange_code(&CodeExchange {
+            code: "c",
+            iss: Some("https://login.example/t-1/v2.0"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(!matches!(e, ClientError::Issuer(_)), "the tenant's issuer passes the iss check: {e:?}");
 }
 
 #[tokio::test]
