@@ -456,7 +456,10 @@ async fn refresh_failure_is_shared_then_retried_and_no_expiry_never_refreshes() 
     let e = c.ensure_fresh(&expired_token()).await.unwrap_err();
     assert_eq!(e.code(), Some("invalid_grant"));
     fail.store(false, Ordering::SeqCst);
-    let t = c.ensure_fresh(&expired_token()).await.unwrap();
+    let mut old = expired_token();
+    old.id_token = Some("old-id-token".into());
+    let t = c.ensure_fresh(&old).await.unwrap();
+    assert_eq!(t.id_token.as_deref(), Some("old-id-token"), "kept when the refresh response has none");
     assert_eq!(t.refresh_token.unwrap().secret(), "rotated");
     let n = log.lock().unwrap().len();
     let forever = Token::bearer("no-expiry");
@@ -818,4 +821,31 @@ async fn token_response_and_refresh_hooks_in_order_and_inline_jwks() {
     let b = TestSigner::load("oidc_op_b.pem", "key-b");
     assert!(c.validate_id_token(&b.sign(&claims), None, None, None).await.is_err());
     assert!(log.lock().unwrap().is_empty(), "inline keys: no request");
+}
+
+#[tokio::test]
+async fn refreshed_id_token_is_validated_and_keeps_the_subject() {
+    let a = TestSigner::load("oidc_op_a.pem", "key-a");
+    let sa = a.clone();
+    let (http, _) = provider(move |req| match req.uri().path() {
+        "/.well-known/openid-configuration" => (200, discovery(json!({}))),
+        "/jwks" => (200, jwks(&[&sa]).to_string()),
+        "/token" => {
+            let sub =
+                if param(&form(req), "refresh_token") == Some("rt-other") { "user-2" } else { "user-1" };
+            let id = sa.sign(
+                &json!({"iss": ISS, "sub": sub, "aud": "client-1", "iat": NOW, "exp": NOW + 300, "v": 2}),
+            );
+            (200, json!({"access_token": "at-new", "id_token": id}).to_string())
+        }
+        _ => (404, String::new()),
+    });
+    let c = client(oidc_config(), http, &FixedClock::new(NOW));
+    let mut old = expired_token();
+    old.userinfo = Some(serde_json::from_value(json!({"sub": "user-1", "v": 1})).unwrap());
+    let t = c.refresh_token(&old).await.unwrap();
+    assert_eq!(t.userinfo.as_ref().unwrap()["v"], 2, "claims of the new ID token");
+    old.refresh_token = Some(keyward_client::oauth2::RefreshToken::new("rt-other"));
+    let e = c.refresh_token(&old).await.unwrap_err();
+    assert!(matches!(e, ClientError::Oidc(keyward::oidc::OidcError::SubjectMismatch { .. })), "{e:?}");
 }

@@ -361,7 +361,8 @@ impl OAuth2Client {
 
     /// Refreshes `token` now (RFC 6749 §6), without the single-flight of automatic
     /// refresh. The old refresh token is kept when the response has none; a new ID token
-    /// is validated (without nonce, OpenID Connect Core §12.2), else the old claims stay.
+    /// is validated (without nonce, with the same `sub`: OpenID Connect Core §12.2), else
+    /// the old ID token and its claims stay.
     pub async fn refresh_token(&self, token: &Token) -> Result<Token, ClientError> {
         let refresh = token.refresh_token.as_ref().ok_or(ClientError::Expired)?;
         let url = match &self.config.refresh_token_url {
@@ -394,7 +395,11 @@ impl OAuth2Client {
                 }
                 new.userinfo = Some(claims.raw);
             }
-            None => new.userinfo = token.userinfo.clone(),
+            None => {
+                // The old ID token stays (an `id_token_hint` for logout), with its claims.
+                new.id_token = token.id_token.clone();
+                new.userinfo = token.userinfo.clone();
+            }
         }
         Ok(new)
     }
