@@ -5,7 +5,8 @@
 //
 // Prints `KEYWARD_OIDC_READY <issuer>` on stdout once it listens. One client per token
 // endpoint authentication method (client_secret_basic, client_secret_post,
-// client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb, and
+// client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb, a
+// native `demo` client redirecting to http://127.0.0.1:<any port>/auth/op (the demo site), and
 // a `service` client for the client-credentials grant and a public `device` client for the
 // device authorization grant (RFC 8628). Refresh tokens rotate on every use.
 // Its signing key is tests/peers/keys/oidc_op_a.pem; private_key_jwt's client key is
@@ -42,6 +43,16 @@ const clients = [
   { ...common, client_id: 'jwt', client_secret: secret, token_endpoint_auth_method: 'client_secret_jwt' },
   { ...common, client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [clientJwk] } },
   { ...common, client_id: 'public', token_endpoint_auth_method: 'none' },
+  // The demo site (crates/keyward-demo) as a real browser reaches it: a native client, so
+  // that its loopback redirect URI matches on any port (RFC 8252 §7.3).
+  {
+    ...common,
+    client_id: 'demo',
+    client_secret: secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    application_type: 'native',
+    redirect_uris: ['http://127.0.0.1/auth/op'],
+  },
   {
     client_id: 'service',
     client_secret: secret,

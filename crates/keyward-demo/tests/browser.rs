@@ -1,0 +1,112 @@
+//! The demo in headless Chromium (Debian's `chromium` and `chromedriver`, installed by
+//! `.ci/run`): a person clicks through a sign-in with the demo's own OAuth 1.0a provider
+//! (provider sign-in, Grant, the profile from `/api/me`) and through npm's `oidc-provider`
+//! configured as an OpenID provider of the demo. A screenshot of each step is saved under
+//! `target/keyward-demo-screenshots/`.
+//!
+//! Skipped visibly without Chromium (or without the OIDC peer), failed under CI=true.
+
+mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
+
+use common::TempDir;
+use keyward_testkit::peers::{OIDC_SECRET, OidcPeer};
+use keyward_testkit::require_or_skip;
+use webdriver::Chromium;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth1_login_through_the_demo_provider_in_chromium() {
+    let (browser, driver) =
+        require_or_skip!(webdriver::installed(), "Debian's chromium and chromium-driver", "run .ci/run");
+    let dir = TempDir::new("chromium-oauth1");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut chrome = Chromium::start(&browser, &driver, "oauth1").await;
+
+    chrome.goto(&format!("{base}/")).await;
+    chrome.wait_for("#login-keyward").await;
+    chrome.screenshot("home").await;
+    chrome.click("#login-keyward").await;
+
+    chrome.wait_for("#signin input[name=username]").await;
+    assert!(chrome.url().await.starts_with(&format!("{base}/signin?next=")));
+    chrome.type_into("#signin input[name=username]", "alice").await;
+    chrome.type_into("#signin input[name=password]", "alice-password").await;
+    chrome.screenshot("provider-sign-in").await;
+    chrome.click("#signin button[type=submit]").await;
+
+    chrome.wait_for("#grant").await;
+    assert_eq!(chrome.text("#app-name").await, "Keyward demo site");
+    chrome.screenshot("consent").await;
+    chrome.click("#grant").await;
+
+    chrome.wait_for("#who").await;
+    assert_eq!(chrome.url().await, format!("{base}/profile"));
+    assert_eq!(chrome.text("#who").await, "alice");
+    let profile = chrome.text("#profile").await;
+    assert!(profile.contains("\"username\": \"alice\""), "the user from /api/me: {profile}");
+    let token = chrome.text("#token").await;
+    assert!(token.contains("oauth_token_secret •••••• (48 characters)"), "{token}");
+    chrome.screenshot("profile").await;
+
+    chrome.click("#call-again").await;
+    chrome.wait_for("#who").await;
+    assert!(chrome.source().await.contains("Fetched 2 time(s)"));
+    chrome.screenshot("api-called-again").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_login_through_oidc_provider_in_chromium() {
+    let (browser, driver) =
+        require_or_skip!(webdriver::installed(), "Debian's chromium and chromium-driver", "run .ci/run");
+    let peer = require_or_skip!(OidcPeer::start(), "node and npm oidc-provider", "run .ci/run");
+    let dir = TempDir::new("chromium-oidc");
+    let (listener, mut config) = common::config(&dir.sqlite_url()).await;
+    config.toml = Some(format!(
+        "[clients.op]\nclient_id = \"demo\"\nclient_secret = \"{OIDC_SECRET}\"\n\
+         server_metadata_url = \"{}\"\n\
+         client_kwargs = {{ scope = \"openid email profile\", code_challenge_method = \"S256\" }}\n",
+        peer.metadata_url()
+    ));
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut chrome = Chromium::start(&browser, &driver, "openid").await;
+
+    chrome.goto(&format!("{base}/")).await;
+    chrome.wait_for("#login-op").await;
+    assert!(chrome.text("#login-op").await.contains("OpenID Connect"));
+    chrome.screenshot("home").await;
+    chrome.click("#login-op").await;
+
+    chrome.wait_for("input[name=login]").await;
+    assert!(chrome.url().await.starts_with(&peer.issuer), "at the OpenID provider");
+    chrome.type_into("input[name=login]", "carol").await;
+    if chrome.source().await.contains("name=\"password\"") {
+        chrome.type_into("input[name=password]", "any").await;
+    }
+    chrome.screenshot("provider-login").await;
+    chrome.click("button[type=submit]").await;
+
+    // Consent (the development interaction's "Continue").
+    chrome.wait_for("input[name=prompt][value=consent]").await;
+    chrome.screenshot("provider-consent").await;
+    chrome.click("button[type=submit]").await;
+
+    chrome.wait_for("#who").await;
+    assert_eq!(chrome.url().await, format!("{base}/profile"));
+    assert_eq!(chrome.text("#who").await, "User carol");
+    let profile = chrome.text("#profile").await;
+    assert!(profile.contains("\"sub\": \"carol\"") && profile.contains("carol@example.com"), "{profile}");
+    let claims = chrome.text("#claims").await;
+    assert!(claims.contains("\"aud\": \"demo\""), "validated ID token claims: {claims}");
+    let token = chrome.text("#token").await;
+    assert!(token.contains("access_token ••••••"), "{token}");
+    chrome.screenshot("profile").await;
+
+    chrome.click("#call-again").await;
+    chrome.wait_for("#who").await;
+    assert!(chrome.source().await.contains("Fetched 2 time(s)"));
+    chrome.screenshot("api-called-again").await;
+}
