@@ -3,7 +3,7 @@
 
 use crate::html::{ErrorPage, csrf_field, esc, page};
 use crate::provider::signed_in;
-use crate::{AppState, OWN_APP, check_csrf, csrf_token};
+use crate::{AppState, HtmlForm, OWN_APP, check_csrf, csrf_token};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -286,7 +286,7 @@ pub(crate) struct CsrfForm {
 pub(crate) async fn call_again(
     State(state): State<AppState>,
     session: Session,
-    axum::Form(form): axum::Form<CsrfForm>,
+    HtmlForm(form): HtmlForm<CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     let Some(mut login) = current_login(&session).await? else {
@@ -319,7 +319,7 @@ pub(crate) async fn call_again(
 
 pub(crate) async fn logout(
     session: Session,
-    axum::Form(form): axum::Form<CsrfForm>,
+    HtmlForm(form): HtmlForm<CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     session.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;

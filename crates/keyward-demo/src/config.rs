@@ -121,8 +121,9 @@ struct TomlFile {
     demo: DemoTable,
 }
 
-/// Everything the demo needs to start.
-#[derive(Debug, Clone)]
+/// Everything the demo needs to start. Its `Debug` hides passwords: URLs lose their
+/// user-info, the TOML text shows its size only.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// Where to listen.
@@ -146,6 +147,34 @@ pub struct Config {
     pub oauth1_clients: Vec<SeedClient>,
     /// Mark the session cookie `Secure` (when served over https).
     pub secure_cookies: bool,
+}
+
+/// `url` without its password, for display.
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redacted_url))
+            .field("toml_bytes", &self.toml.as_ref().map(String::len))
+            .field("env", &self.env)
+            .field("users", &self.users)
+            .field("oauth1_clients", &self.oauth1_clients)
+            .field("secure_cookies", &self.secure_cookies)
+            .finish()
+    }
 }
 
 impl Config {

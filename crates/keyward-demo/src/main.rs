@@ -4,8 +4,9 @@ use keyward_demo::{Config, ConfigError, build_app, serve};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_target(false).init();
-    let config = match Config::from_args(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt().with_target(false).with_ansi(terminal).init();
+    let mut config = match Config::from_args(std::env::args().skip(1), |k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(ConfigError::Usage(text)) => {
             eprintln!("{text}");
@@ -17,7 +18,6 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let addr = config.addr;
-    let base = config.base_url();
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -25,6 +25,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // With port 0 the system picks one: the site's URLs use the real one.
+    if let Ok(bound) = listener.local_addr() {
+        config.addr = bound;
+    }
+    let base = config.base_url();
     let app = match build_app(config).await {
         Ok(app) => app,
         Err(e) => {

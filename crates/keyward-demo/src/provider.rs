@@ -3,7 +3,7 @@
 //! and the protected API.
 
 use crate::html::{ErrorPage, csrf_field, esc, page};
-use crate::{AppState, check_callback, check_csrf, csrf_token, now};
+use crate::{AppState, HtmlForm, check_callback, check_csrf, csrf_token, now};
 use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
@@ -84,7 +84,7 @@ async fn start_user_session(session: &Session, username: &str) -> Result<(), Err
 pub(crate) async fn signin(
     State(state): State<AppState>,
     session: Session,
-    axum::Form(form): axum::Form<Credentials>,
+    HtmlForm(form): HtmlForm<Credentials>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     let next = local_path(form.next.as_deref());
@@ -112,7 +112,7 @@ pub(crate) async fn signin(
 pub(crate) async fn signup(
     State(state): State<AppState>,
     session: Session,
-    axum::Form(form): axum::Form<Credentials>,
+    HtmlForm(form): HtmlForm<Credentials>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     let next = local_path(form.next.as_deref());
@@ -150,7 +150,7 @@ pub(crate) struct CsrfForm {
 
 pub(crate) async fn signout(
     session: Session,
-    axum::Form(form): axum::Form<CsrfForm>,
+    HtmlForm(form): HtmlForm<CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     session.remove::<String>(USER_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
@@ -357,7 +357,7 @@ pub(crate) struct RegisterForm {
 pub(crate) async fn register_client(
     State(state): State<AppState>,
     session: Session,
-    axum::Form(form): axum::Form<RegisterForm>,
+    HtmlForm(form): HtmlForm<RegisterForm>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     let Some(user) = signed_in(&session).await? else {

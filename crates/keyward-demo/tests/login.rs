@@ -218,3 +218,42 @@ async fn developer_page_registers_a_client_and_seeded_clients_are_there() {
     assert_eq!((id.len(), secret.len()), (24, 40));
     assert!(made.body.contains("RSA"), "{}", made.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_failures_and_bad_requests_are_pages() {
+    let dir = TempDir::new("failures");
+    let (listener, mut config) = common::config(&dir.sqlite_url()).await;
+    // An OpenID provider that is down.
+    config.toml = Some(
+        "[clients.down]\nclient_id = \"x\"\nclient_secret = \"y\"\n\
+         server_metadata_url = \"http://127.0.0.1:1/.well-known/openid-configuration\"\n"
+            .into(),
+    );
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+    let home = browser.get(&format!("{base}/")).await;
+    assert!(home.body.contains("id=\"login-down\""), "{}", home.body);
+    let down = browser.get(&format!("{base}/login/down")).await;
+    assert_eq!(down.status, 502, "{}", down.body);
+    assert!(down.body.contains("<h1>The provider failed</h1>"), "{}", down.body);
+    let unknown = browser.get(&format!("{base}/login/nope")).await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("No remote app is named `nope`"), "{}", unknown.body);
+    // A callback for no login in progress: the state mismatch and its cause.
+    let stray = browser.get(&format!("{base}/auth/keyward?oauth_token=abc&oauth_verifier=def")).await;
+    assert_eq!(stray.status, 400);
+    assert!(stray.body.contains("state mismatch") && stray.body.contains("Cause:"), "{}", stray.body);
+    // A form that is not a form.
+    let bad = browser.get(&format!("{base}/oauth/authorize")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("This authorization link is not valid"), "{}", bad.body);
+    let signin = browser.post_form(&format!("{base}/signin"), &[("username", "alice")]).await;
+    assert_eq!(signin.status, 403, "no CSRF token: {}", signin.body);
+    let missing = browser.get(&format!("{base}/no/such/page")).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("<h1>Not found</h1>"));
+    // Every page forbids framing (the consent page must not be clickjacked).
+    let headers = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(headers.headers()["x-frame-options"], "DENY");
+}

@@ -1,0 +1,95 @@
+//! The demo's configuration from flags, `KEYWARD_DEMO_*` variables and `keyward.toml`.
+
+mod common;
+
+use common::TempDir;
+use keyward_demo::{Config, ConfigError};
+use std::collections::HashMap;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn defaults_serve_sqlite_on_port_8000() {
+    let c = Config::from_args(args(&[]), env(&[])).unwrap();
+    assert_eq!(c.addr.to_string(), "127.0.0.1:8000");
+    assert_eq!(c.base_url(), "http://127.0.0.1:8000");
+    assert_eq!(c.database_url, "sqlite://keyward-demo.db");
+    assert!(c.redis_url.is_none() && c.users.is_empty() && c.oauth1_clients.is_empty());
+}
+
+#[test]
+fn flags_win_over_variables_and_the_file() {
+    let dir = TempDir::new("config");
+    std::fs::write(dir.0.join("client.pem"), "not read here").unwrap();
+    let file = dir.0.join("keyward.toml");
+    std::fs::write(
+        &file,
+        r#"
+        [demo]
+        addr = "127.0.0.1:7000"
+        database_url = "postgres://file@127.0.0.1/demo"
+        users = ["carol:carol-password"]
+
+        [[demo.oauth1_clients]]
+        client_id = "from-file"
+        client_secret = "file-secret"
+        callback_uri = "https://file.example/cb"
+        rsa_public_key = "client.pem"
+
+        [clients.github]
+        client_id = "gh"
+        client_secret = "gh-secret"
+        "#,
+    )
+    .unwrap();
+    let c = Config::from_args(
+        args(&["--config", file.to_str().unwrap(), "--addr=0.0.0.0:9000"]),
+        env(&[
+            ("KEYWARD_DEMO_ADDR", "127.0.0.1:8500"),
+            ("KEYWARD_DEMO_REDIS_URL", "redis://:redis-password@127.0.0.1:6379"),
+            ("KEYWARD_DEMO_USERS", "alice:pw-alice, bob:pw:with:colons"),
+            ("KEYWARD_DEMO_OAUTH1_CLIENT_ID", "from-env"),
+            ("KEYWARD_DEMO_OAUTH1_CLIENT_SECRET", "env-secret"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.addr.to_string(), "0.0.0.0:9000", "the flag wins");
+    assert_eq!(c.base_url(), "http://127.0.0.1:9000", "an unspecified address is reached on loopback");
+    assert_eq!(c.database_url, "postgres://file@127.0.0.1/demo");
+    assert_eq!(c.redis_url.as_deref(), Some("redis://:redis-password@127.0.0.1:6379"));
+    let users: Vec<(&str, &str)> =
+        c.users.iter().map(|u| (u.username.as_str(), u.password.secret())).collect();
+    assert_eq!(users, [("carol", "carol-password"), ("alice", "pw-alice"), ("bob", "pw:with:colons")]);
+    assert_eq!(c.oauth1_clients.len(), 2);
+    assert_eq!(c.oauth1_clients[0].rsa_public_key.as_deref(), Some(dir.0.join("client.pem").as_path()));
+    assert_eq!(c.oauth1_clients[1].client_id, "from-env");
+    assert!(c.toml.as_deref().is_some_and(|t| t.contains("[clients.github]")));
+    let debug = format!("{c:?}");
+    for secret in ["carol-password", "pw-alice", "file-secret", "env-secret", "gh-secret", "redis-password"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+}
+
+#[test]
+fn mistakes_are_named() {
+    let err = |a: &[&str], e: &[(&str, &str)]| Config::from_args(args(a), env(e)).unwrap_err().to_string();
+    assert!(err(&["--port", "1"], &[]).contains("unknown argument `--port`"));
+    assert!(err(&["--addr"], &[]).contains("--addr needs a value"));
+    assert!(err(&["--addr", "nowhere"], &[]).contains("invalid --addr"));
+    assert!(err(&[], &[("KEYWARD_DEMO_USERS", "alice")]).contains("KEYWARD_DEMO_USERS"));
+    assert!(
+        err(&[], &[("KEYWARD_DEMO_OAUTH1_CLIENT_ID", "x")]).contains("KEYWARD_DEMO_OAUTH1_CLIENT_SECRET")
+    );
+    assert!(err(&["--public-url", "ftp://x"], &[]).contains("--public-url"));
+    assert!(err(&["--config", "/nonexistent/keyward.toml"], &[]).contains("cannot read"));
+    assert!(
+        matches!(Config::from_args(args(&["--help"]), env(&[])), Err(ConfigError::Usage(u)) if u.contains("USAGE"))
+    );
+}
