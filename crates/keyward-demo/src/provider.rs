@@ -75,6 +75,15 @@ pub(crate) struct Credentials {
     password: Option<SecretString>,
 }
 
+impl Credentials {
+    /// Checks the CSRF field; returns where to go next and the password.
+    async fn checked(&self, session: &Session) -> Result<(String, SecretString), ErrorPage> {
+        check_csrf(session, &self.csrf).await?;
+        let password = self.password.clone().unwrap_or_else(|| SecretString::new(""));
+        Ok((local_path(self.next.as_deref()), password))
+    }
+}
+
 async fn start_user_session(session: &Session, username: &str) -> Result<(), ErrorPage> {
     // A new session id at sign-in: a session fixed before it is worth nothing.
     session.cycle_id().await.map_err(|e| ErrorPage::internal("renewing the session", &e))?;
@@ -86,9 +95,7 @@ pub(crate) async fn signin(
     session: Session,
     HtmlForm(form): HtmlForm<Credentials>,
 ) -> Result<Response, ErrorPage> {
-    check_csrf(&session, &form.csrf).await?;
-    let next = local_path(form.next.as_deref());
-    let password = form.password.unwrap_or_else(|| SecretString::new(""));
+    let (next, password) = form.checked(&session).await?;
     let user = state
         .stores
         .check_password(form.username.trim(), &password)
@@ -114,10 +121,8 @@ pub(crate) async fn signup(
     session: Session,
     HtmlForm(form): HtmlForm<Credentials>,
 ) -> Result<Response, ErrorPage> {
-    check_csrf(&session, &form.csrf).await?;
-    let next = local_path(form.next.as_deref());
+    let (next, password) = form.checked(&session).await?;
     let username = form.username.trim();
-    let password = form.password.unwrap_or_else(|| SecretString::new(""));
     let problem = if !crate::config::valid_username(username) {
         Some("A user name is 1 to 64 letters, digits, `.`, `_` or `-`.")
     } else if password.secret().chars().count() < 8 {

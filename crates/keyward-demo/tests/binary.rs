@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TempDir, input_value};
+use common::TempDir;
 use keyward::common::secret::SecretString;
 use keyward_client::registry::{AppConfig, Callback, ClientKwargs, OAuth, Token};
 use keyward_client::session::MemorySession;
@@ -97,29 +97,9 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
         .unwrap();
     let session = MemorySession::new();
     let redirect = app.authorize_redirect(&session, CALLBACK).await.unwrap();
-    let to_signin = browser.get(&redirect.url).await;
-    let signin = browser.get(&to_signin.location.unwrap()).await;
-    let csrf = input_value(&signin.body, "csrf");
-    let next = input_value(&signin.body, "next");
-    let signed = browser
-        .post_form(
-            &format!("{base}/signin"),
-            &[("csrf", &csrf), ("next", &next), ("username", "alice"), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let consent = browser.get(&format!("{base}{next}")).await;
-    assert!(consent.body.contains("printer"), "{}", consent.body);
-    let granted = browser
-        .post_form(
-            &format!("{base}/oauth/authorize"),
-            &[
-                ("csrf", &input_value(&consent.body, "csrf")),
-                ("oauth_token", &input_value(&consent.body, "oauth_token")),
-                ("decision", "grant"),
-            ],
-        )
-        .await;
+    let consent = common::sign_in_to_consent(&mut browser, &base, &redirect.url, "alice", PASSWORD).await;
+    assert!(consent.contains("printer"), "{consent}");
+    let granted = common::decide(&mut browser, &base, &consent, "grant").await;
     let back = granted.location.unwrap();
     let query = back.strip_prefix(&format!("{CALLBACK}?")).unwrap_or_else(|| panic!("{back}"));
     let verifier = query.split("oauth_verifier=").nth(1).unwrap().to_owned();

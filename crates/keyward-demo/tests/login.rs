@@ -34,19 +34,10 @@ async fn to_consent(browser: &mut Browser, base: &str) -> String {
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("wrong password"), "{}", wrong.body);
 
-    let signed = browser
-        .post_form(
-            &format!("{base}/signin"),
-            &[("csrf", &csrf), ("next", &next), ("username", "alice"), ("password", "alice-password")],
-        )
-        .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    assert_eq!(signed.location.as_deref(), Some(format!("{base}{next}").as_str()));
-    let consent = browser.get(&format!("{base}{next}")).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    assert!(consent.body.contains("Keyward demo site"), "the requesting app is named: {}", consent.body);
-    assert!(consent.body.contains("Signed in as <b>alice</b>"), "{}", consent.body);
-    consent.body
+    let consent = common::sign_in_to_consent(browser, base, &authorize, "alice", "alice-password").await;
+    assert!(consent.contains("Keyward demo site"), "the requesting app is named: {consent}");
+    assert!(consent.contains("Signed in as <b>alice</b>"), "{consent}");
+    consent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,16 +128,7 @@ async fn denying_at_the_provider_is_a_clear_page() {
     let base = &demo.base;
     let mut browser = Browser::new();
     let consent = to_consent(&mut browser, base).await;
-    let denied = browser
-        .post_form(
-            &format!("{base}/oauth/authorize"),
-            &[
-                ("csrf", &input_value(&consent, "csrf")),
-                ("oauth_token", &input_value(&consent, "oauth_token")),
-                ("decision", "deny"),
-            ],
-        )
-        .await;
+    let denied = common::decide(&mut browser, base, &consent, "deny").await;
     assert_eq!(denied.status, 302, "{}", denied.body);
     let back = denied.location.unwrap();
     assert!(back.starts_with(&format!("{base}/auth/keyward?error=access_denied")), "{back}");

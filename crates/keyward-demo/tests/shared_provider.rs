@@ -7,7 +7,6 @@
 
 mod common;
 
-use common::input_value;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::{ClientCredentials, Signer, SigningParams, TokenCredentials};
 use keyward_client::registry::{AppConfig, Callback, OAuth, Token};
@@ -82,30 +81,10 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
     assert!(redirect.url.starts_with(&format!("{b}/oauth/authorize?oauth_token=")), "{}", redirect.url);
 
     let mut browser = Browser::new();
-    let to_signin = browser.get(&redirect.url).await;
-    assert_eq!(to_signin.status, 303, "B knows A's temporary credential: {}", to_signin.body);
-    let signin = browser.get(&to_signin.location.unwrap()).await;
-    let csrf = input_value(&signin.body, "csrf");
-    let next = input_value(&signin.body, "next");
-    let signed = browser
-        .post_form(
-            &format!("{b}/signin"),
-            &[("csrf", &csrf), ("next", &next), ("username", "alice"), ("password", "alice-password")],
-        )
-        .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let consent = browser.get(&format!("{b}{next}")).await;
-    assert!(consent.body.contains("Shared provider test"), "{}", consent.body);
-    let granted = browser
-        .post_form(
-            &format!("{b}/oauth/authorize"),
-            &[
-                ("csrf", &input_value(&consent.body, "csrf")),
-                ("oauth_token", &input_value(&consent.body, "oauth_token")),
-                ("decision", "grant"),
-            ],
-        )
-        .await;
+    // B knows A's temporary credential.
+    let consent = common::sign_in_to_consent(&mut browser, b, &redirect.url, "alice", "alice-password").await;
+    assert!(consent.contains("Shared provider test"), "{consent}");
+    let granted = common::decide(&mut browser, b, &consent, "grant").await;
     assert_eq!(granted.status, 302, "{}", granted.body);
     let back = granted.location.unwrap();
     let query = back.strip_prefix(&format!("{CALLBACK}?")).unwrap_or_else(|| panic!("{back}"));

@@ -70,3 +70,49 @@ pub fn input_value(html: &str, name: &str) -> String {
         .replace("&gt;", ">")
         .replace("&#39;", "'")
 }
+
+/// Plays the user from an authorization URL at the provider `base`: redirected to the
+/// sign-in page, signs in as `user`, and lands on the consent page, whose body is returned.
+pub async fn sign_in_to_consent(
+    browser: &mut keyward_testkit::peers::Browser,
+    base: &str,
+    authorize_url: &str,
+    user: &str,
+    password: &str,
+) -> String {
+    let to_signin = browser.get(authorize_url).await;
+    assert_eq!(to_signin.status, 303, "{}", to_signin.body);
+    let signin = browser.get(&to_signin.location.unwrap()).await;
+    let csrf = input_value(&signin.body, "csrf");
+    let next = input_value(&signin.body, "next");
+    let signed = browser
+        .post_form(
+            &format!("{base}/signin"),
+            &[("csrf", &csrf), ("next", &next), ("username", user), ("password", password)],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location.as_deref(), Some(format!("{base}{next}").as_str()));
+    let consent = browser.get(&format!("{base}{next}")).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    consent.body
+}
+
+/// Answers the consent page `consent` with `decision` (`grant` or `deny`).
+pub async fn decide(
+    browser: &mut keyward_testkit::peers::Browser,
+    base: &str,
+    consent: &str,
+    decision: &str,
+) -> keyward_testkit::peers::Page {
+    browser
+        .post_form(
+            &format!("{base}/oauth/authorize"),
+            &[
+                ("csrf", &input_value(consent, "csrf")),
+                ("oauth_token", &input_value(consent, "oauth_token")),
+                ("decision", decision),
+            ],
+        )
+        .await
+}
