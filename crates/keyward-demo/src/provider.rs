@@ -24,10 +24,17 @@ pub(crate) async fn signed_in(session: &Session) -> Result<Option<String>, Error
     session.get(USER_KEY).await.map_err(|e| ErrorPage::internal("reading the session", &e))
 }
 
-/// Only local paths are followed after sign-in (no open redirect).
+/// Only local paths are followed after sign-in (no open redirect), and only printable
+/// ASCII ones (a `Location` header holds nothing else).
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }

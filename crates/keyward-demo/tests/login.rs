@@ -230,6 +230,24 @@ async fn provider_failures_and_bad_requests_are_pages() {
     let bad = browser.get(&format!("{base}/oauth/authorize")).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("This authorization link is not valid"), "{}", bad.body);
+    // Where to go after sign-in: local, printable paths only.
+    let page = browser.get(&format!("{base}/signin")).await;
+    let csrf = input_value(&page.body, "csrf");
+    for (next, to) in [
+        ("/profile", "/profile"),
+        ("//evil.example/", "/"),
+        ("/\r\nSet-Cookie: x=1", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        let signed = browser
+            .post_form(
+                &format!("{base}/signin"),
+                &[("csrf", &csrf), ("next", next), ("username", "alice"), ("password", "alice-password")],
+            )
+            .await;
+        assert_eq!(signed.status, 303, "{next:?}: {}", signed.body);
+        assert_eq!(signed.location, Some(format!("{base}{to}")), "{next:?}");
+    }
     let signin = browser.post_form(&format!("{base}/signin"), &[("username", "alice")]).await;
     assert_eq!(signin.status, 403, "no CSRF token: {}", signin.body);
     let missing = browser.get(&format!("{base}/no/such/page")).await;
