@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TempDir, input_value};
-use keyward_testkit::peers::Browser;
+use keyward_testkit::peers::{Browser, Page};
 
 /// Plays the user from `/login/keyward` to the consent page, signing in at the provider.
 /// Returns the consent page's body.
@@ -256,4 +256,47 @@ async fn provider_failures_and_bad_requests_are_pages() {
     // Every page forbids framing (the consent page must not be clickjacked).
     let headers = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(headers.headers()["x-frame-options"], "DENY");
+}
+
+async fn sign_up(browser: &mut Browser, base: &str, csrf: &str, user: &str, password: &str) -> Page {
+    let form = [("csrf", csrf), ("next", "/developer"), ("username", user), ("password", password)];
+    browser.post_form(&format!("{base}/signup"), &form).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_up_at_the_provider_and_signs_out() {
+    let dir = TempDir::new("signup");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+    let page = browser.get(&format!("{base}/signin?next=/developer")).await;
+    let csrf = input_value(&page.body, "csrf");
+    let short = sign_up(&mut browser, base, &csrf, "newbie", "short").await;
+    assert_eq!(short.status, 400);
+    assert!(short.body.contains("at least 8 characters"), "{}", short.body);
+    let bad_name = sign_up(&mut browser, base, &csrf, "new bie", "long-enough-password").await;
+    assert!(bad_name.body.contains("A user name is 1 to 64"), "{}", bad_name.body);
+    let taken = sign_up(&mut browser, base, &csrf, "alice", "long-enough-password").await;
+    assert!(taken.body.contains("This user name is taken"), "{}", taken.body);
+    let made = sign_up(&mut browser, base, &csrf, "newbie", "long-enough-password").await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert_eq!(made.location, Some(format!("{base}/developer")));
+    let home = browser.get(&format!("{base}/")).await;
+    assert!(home.body.contains("signed in as <b>newbie</b>"), "{}", home.body);
+
+    let out =
+        browser.post_form(&format!("{base}/signout"), &[("csrf", &input_value(&home.body, "csrf"))]).await;
+    assert_eq!(out.status, 303);
+    let home = browser.get(&format!("{base}/")).await;
+    assert!(home.body.contains("Provider: not signed in"), "{}", home.body);
+
+    // The new account signs in with its password.
+    let again = browser
+        .post_form(
+            &format!("{base}/signin"),
+            &[("csrf", &csrf), ("next", "/"), ("username", "newbie"), ("password", "long-enough-password")],
+        )
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
 }

@@ -139,9 +139,10 @@ impl Chromium {
         v.get(ELEMENT).and_then(Value::as_str).map(str::to_owned)
     }
 
-    /// Waits up to 20 s for an element matching `css`; panics with the page otherwise.
+    /// Waits up to 60 s (a loaded CI machine) for an element matching `css`; panics with
+    /// the page otherwise.
     pub async fn wait_for(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(e) = self.find(css).await {
                 return e;
