@@ -95,7 +95,6 @@ async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
 }
 
 pub(crate) async fn home(State(state): State<AppState>, session: Session) -> Result<Response, ErrorPage> {
-    let csrf = csrf_token(&session).await?;
     let buttons: String = state
         .oauth
         .names()
@@ -116,12 +115,13 @@ pub(crate) async fn home(State(state): State<AppState>, session: Session) -> Res
         ),
         None => String::new(),
     };
+    // A visitor who is signed in nowhere gets no session (and the server keeps none).
     let provider = match signed_in(&session).await? {
         Some(user) => format!(
             "<p>Provider: signed in as <b>{}</b>. <form class=\"inline\" method=\"post\" action=\"/signout\">{}\
              <button type=\"submit\">Sign out of the provider</button></form></p>",
             esc(&user),
-            csrf_field(&csrf)
+            csrf_field(&csrf_token(&session).await?)
         ),
         None => {
             "<p>Provider: not signed in. <a href=\"/signin\">Sign in or create an account</a>.</p>".into()

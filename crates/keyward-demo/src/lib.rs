@@ -161,7 +161,9 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
     }
 
     let state = AppState { provider, oauth, stores, base_url: base_url.into() };
-    let sessions = keyward_axum::session_layer(tower_sessions::MemoryStore::default(), config.secure_cookies);
+    // Sessions live in this instance's memory and end after 8 idle hours.
+    let sessions = keyward_axum::session_layer(tower_sessions::MemoryStore::default(), config.secure_cookies)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::hours(8)));
     Ok(Router::new()
         .route("/", get(client::home))
         .route("/login/{name}", get(client::login))

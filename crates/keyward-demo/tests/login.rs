@@ -256,6 +256,7 @@ async fn provider_failures_and_bad_requests_are_pages() {
     // Every page forbids framing (the consent page must not be clickjacked).
     let headers = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(headers.headers()["x-frame-options"], "DENY");
+    assert!(!headers.headers().contains_key("set-cookie"), "a visitor gets no session until it is needed");
 }
 
 async fn sign_up(browser: &mut Browser, base: &str, csrf: &str, user: &str, password: &str) -> Page {
