@@ -93,3 +93,25 @@ fn mistakes_are_named() {
         matches!(Config::from_args(args(&["--help"]), env(&[])), Err(ConfigError::Usage(u)) if u.contains("USAGE"))
     );
 }
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyward.example.toml");
+    let c = Config::from_args(args(&["--config", path.to_str().unwrap()]), env(&[])).unwrap();
+    assert_eq!(c.addr.to_string(), "127.0.0.1:8000");
+    assert_eq!(c.users.len(), 2);
+    assert_eq!(c.oauth1_clients[0].client_id, "printer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_configuration_starts() {
+    let dir = TempDir::new("example");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyward.example.toml");
+    let mut c = Config::from_args(
+        args(&["--config", path.to_str().unwrap(), "--database-url", &dir.sqlite_url()]),
+        env(&[]),
+    )
+    .unwrap();
+    c.env = false;
+    keyward_demo::build_app(c).await.expect("the example starts");
+}
