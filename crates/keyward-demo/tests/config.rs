@@ -113,5 +113,5 @@ async fn the_example_configuration_starts() {
     )
     .unwrap();
     c.env = false;
-    keyward_demo::build_app(c).await.expect("the example starts");
+    let _router = keyward_demo::build_app(c).await.expect("the example starts");
 }
