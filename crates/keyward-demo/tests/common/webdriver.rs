@@ -154,6 +154,18 @@ impl Chromium {
         }
     }
 
+    /// Waits up to 60 s for the page to contain `text` (after a click that reloads the same
+    /// page, whose elements are there before and after).
+    pub async fn wait_for_text(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.source().await.contains(text) {
+            if Instant::now() > deadline {
+                panic!("no {text:?} at {}:\n{}", self.url().await, self.source().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Types `text` into the element matching `css`.
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.wait_for(css).await;
