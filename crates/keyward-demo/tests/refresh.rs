@@ -30,9 +30,9 @@ async fn scripted_provider(seen: Arc<Mutex<Seen>>) -> (String, tokio::task::Join
                         .map(|(_, v)| v.into_owned())
                         .unwrap_or_default();
                     seen.lock().unwrap().grants.push(grant.clone());
-                    // The first token counts as expired 2 s after issue (60 s leeway).
+                    // The first token expires 2 s after issue (the app's leeway is 0).
                     let (access, expires_in) =
-                        if grant == "refresh_token" { ("access-2", 3600) } else { ("access-1", 62) };
+                        if grant == "refresh_token" { ("access-2", 3600) } else { ("access-1", 2) };
                     axum::Json(serde_json::json!({
                         "access_token": access, "token_type": "Bearer", "expires_in": expires_in,
                         "refresh_token": "refresh-1",
@@ -73,7 +73,7 @@ async fn calling_the_api_again_refreshes_an_expired_oauth2_token() {
     config.toml = Some(format!(
         "[clients.scripted]\nclient_id = \"c\"\nclient_secret = \"s\"\n\
          authorize_url = \"{op}/authorize\"\naccess_token_url = \"{op}/token\"\n\
-         userinfo_endpoint = \"{op}/userinfo\"\n"
+         userinfo_endpoint = \"{op}/userinfo\"\nclient_kwargs = {{ leeway = 0 }}\n"
     ));
     let demo = common::start(listener, config).await;
     let base = &demo.base;
@@ -88,7 +88,7 @@ async fn calling_the_api_again_refreshes_an_expired_oauth2_token() {
     let profile = browser.get(&format!("{base}/profile")).await;
     assert!(profile.body.contains("&quot;seen_token&quot;: &quot;access-1&quot;"), "{}", profile.body);
 
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     let again = browser
         .post_form(&format!("{base}/profile/refresh"), &[("csrf", &input_value(&profile.body, "csrf"))])
         .await;
