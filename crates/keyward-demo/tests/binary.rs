@@ -17,6 +17,7 @@ use std::time::Duration;
 
 const PASSWORD: &str = "correct-horse-battery-staple";
 const CLIENT_SECRET: &str = "env-client-secret-never-logged";
+const GITHUB_SECRET: &str = "github-secret-never-logged";
 const CALLBACK: &str = "http://127.0.0.1:1/printer-ready";
 
 struct Running(Child);
@@ -41,6 +42,10 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
         .env("KEYWARD_DEMO_OAUTH1_CLIENT_SECRET", CLIENT_SECRET)
         .env("KEYWARD_DEMO_OAUTH1_CALLBACK_URI", CALLBACK)
         .env("KEYWARD_DEMO_OAUTH1_RSA_PUBLIC_KEY", keys.join("rsa_public.pem"))
+        // A preset turned on by its two variables; an app with too little to go on, skipped.
+        .env("GITHUB_CLIENT_ID", "gh-client-id")
+        .env("GITHUB_CLIENT_SECRET", GITHUB_SECRET)
+        .env("HALFDONE_CLIENT_ID", "x")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -72,6 +77,15 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
     let home = browser.get(&format!("{base}/")).await;
     assert_eq!(home.status, 200);
     assert!(home.body.contains("Sign in with the Keyward demo provider"));
+    assert!(home.body.contains("Sign in with github (OAuth 2.0)"), "{}", home.body);
+    assert!(!home.body.contains("halfdone"), "{}", home.body);
+    let github = browser.get(&format!("{base}/login/github")).await;
+    assert_eq!(github.status, 302, "{}", github.body);
+    let to = url::Url::parse(&github.location.unwrap()).unwrap();
+    assert_eq!(to.as_str().split('?').next(), Some("https://github.com/login/oauth/authorize"));
+    let query: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], "gh-client-id");
+    assert_eq!(query["redirect_uri"], format!("{base}/auth/github"));
 
     // The seeded client signs with RSA-SHA1 and its key pair.
     let oauth = OAuth::builder().build();
@@ -115,7 +129,8 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
     let log = log.lock().unwrap().join("\n");
     assert!(log.contains("provider user seeded user=alice"), "{log}");
     assert!(log.contains("path=/oauth/token status=200"), "{log}");
-    for secret in [PASSWORD, CLIENT_SECRET, token.oauth_token_secret.secret(), &verifier] {
+    assert!(log.contains("remote app in the environment skipped app=halfdone"), "{log}");
+    for secret in [PASSWORD, CLIENT_SECRET, GITHUB_SECRET, token.oauth_token_secret.secret(), &verifier] {
         assert!(!log.contains(secret), "a secret is in the log:\n{log}");
     }
     assert!(!log.contains(&token.oauth_token), "the token is not logged either");
