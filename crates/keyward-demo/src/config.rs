@@ -134,7 +134,8 @@ pub struct Config {
     /// `sqlite://…` (default [`DEFAULT_DATABASE_URL`]) or `postgres://…`: provider users,
     /// OAuth 1 clients and token credentials.
     pub database_url: String,
-    /// `redis://…` for nonces and temporary credentials; in memory when absent.
+    /// `redis://…` for nonces, temporary credentials and browser sessions; in memory when
+    /// absent.
     pub redis_url: Option<String>,
     /// The text of `keyward.toml`: `[clients.NAME]` remote apps and the `[demo]` table.
     pub toml: Option<String>,
@@ -323,7 +324,7 @@ USAGE: keyward-demo [--addr HOST:PORT] [--public-url URL] [--database-url URL]
   --public-url    the URL users reach the site at (KEYWARD_DEMO_PUBLIC_URL)
   --database-url  sqlite://FILE or postgres://… (KEYWARD_DEMO_DATABASE_URL;
                   default sqlite://keyward-demo.db)
-  --redis-url     redis://… for nonces and temporary credentials
+  --redis-url     redis://… for nonces, temporary credentials and sessions
                   (KEYWARD_DEMO_REDIS_URL; default: in memory)
   --config        keyward.toml: [clients.NAME] remote apps, [demo] settings
 

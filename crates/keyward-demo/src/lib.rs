@@ -12,15 +12,16 @@
 //!   profile page with the token (secrets masked) and the user's profile from the app's
 //!   `userinfo_endpoint`.
 //!
-//! Stores: a SQLite file by default (`postgres://…` too) and memory or Redis for nonces
-//! and temporary credentials, so several instances over one PostgreSQL and one Redis act as
-//! one provider. The logic lives here so tests drive it in-process: [`build_app`] makes the
+//! Stores: a SQLite file by default (`postgres://…` too) and memory or Redis for nonces,
+//! temporary credentials and browser sessions, so several instances over one PostgreSQL and
+//! one Redis act as one site. The logic lives here so tests drive it in-process: [`build_app`] makes the
 //! router, [`serve`] runs it.
 
 mod client;
 pub mod config;
 mod html;
 mod provider;
+mod sessions;
 mod store;
 
 pub use config::{Config, ConfigError, SeedClient, SeedUser};
@@ -38,6 +39,7 @@ use keyward::oauth1::rfc5849::provider::{AuthorizationServer, OAuth1Provider, Re
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
 use keyward_client::registry::{AppConfig, ConfigSources, OAuth};
 use keyward_stores::store::{Client, StoreError};
+use sessions::{RedisSessions, Sessions};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use store::Stores;
@@ -161,8 +163,15 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
     }
 
     let state = AppState { provider, oauth, stores, base_url: base_url.into() };
-    // Sessions live in this instance's memory and end after 8 idle hours.
-    let sessions = keyward_axum::session_layer(tower_sessions::MemoryStore::default(), config.secure_cookies)
+    // Sessions live in Redis when there is one (shared by every instance), else in this
+    // instance's memory; they end after 8 idle hours.
+    let store = match &config.redis_url {
+        Some(url) => Sessions::Redis(
+            RedisSessions::connect(url, "keyward-demo:session:").await.map_err(StoreError::unavailable)?,
+        ),
+        None => Sessions::Memory(tower_sessions::MemoryStore::default()),
+    };
+    let sessions = keyward_axum::session_layer(store, config.secure_cookies)
         .with_expiry(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::hours(8)));
     Ok(Router::new()
         .route("/", get(client::home))

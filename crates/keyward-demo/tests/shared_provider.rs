@@ -1,6 +1,7 @@
 //! Two demo instances on different ports over one PostgreSQL and one Redis act as one
 //! provider: a temporary credential made on one is authorized and exchanged on the other,
-//! and a nonce used on one is refused on the other.
+//! a nonce used on one is refused on the other, and a browser session started on one is
+//! known to the other.
 //!
 //! Needs `KEYWARD_TEST_DATABASE_URL` and `KEYWARD_TEST_REDIS_URL` (`.ci/run` starts both
 //! servers): skipped visibly without them, failed under CI=true.
@@ -19,6 +20,18 @@ const CLIENT_ID: &str = "shared-provider-test-client";
 const CLIENT_SECRET: &str = "shared-provider-test-secret";
 const CALLBACK: &str = "http://127.0.0.1:1/cb";
 
+/// Two instances over `database` and `redis`, both seeding `client`.
+async fn two_instances(database: &str, redis: &str, client: Option<SeedClient>) -> Vec<common::Demo> {
+    let mut demos = Vec::new();
+    for _ in 0..2 {
+        let (listener, mut config) = common::config(database).await;
+        config.redis_url = Some(redis.to_owned());
+        config.oauth1_clients.extend(client.clone());
+        demos.push(common::start(listener, config).await);
+    }
+    demos
+}
+
 /// Sends a core request with reqwest; returns the status and body.
 async fn send(req: http::Request<Vec<u8>>) -> (u16, String) {
     let (parts, body) = req.into_parts();
@@ -33,29 +46,19 @@ async fn send(req: http::Request<Vec<u8>>) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_over_postgres_and_redis_are_one_provider() {
-    let database = require_or_skip!(
-        server_url("KEYWARD_TEST_DATABASE_URL"),
-        "a PostgreSQL server (KEYWARD_TEST_DATABASE_URL)",
+    let (database, redis) = require_or_skip!(
+        server_url("KEYWARD_TEST_DATABASE_URL").zip(server_url("KEYWARD_TEST_REDIS_URL")),
+        "PostgreSQL and Redis servers (KEYWARD_TEST_DATABASE_URL, KEYWARD_TEST_REDIS_URL)",
         "run .ci/run, or tests/peers/servers.sh start"
     );
-    let redis = require_or_skip!(
-        server_url("KEYWARD_TEST_REDIS_URL"),
-        "a Redis server (KEYWARD_TEST_REDIS_URL)",
-        "run .ci/run, or tests/peers/servers.sh start"
-    );
-    let mut demos = Vec::new();
-    for _ in 0..2 {
-        let (listener, mut config) = common::config(&database).await;
-        config.redis_url = Some(redis.clone());
-        config.oauth1_clients.push(SeedClient {
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::new(CLIENT_SECRET),
-            callback_uri: None,
-            rsa_public_key: None,
-            name: Some("Shared provider test".into()),
-        });
-        demos.push(common::start(listener, config).await);
-    }
+    let client = SeedClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::new(CLIENT_SECRET),
+        callback_uri: None,
+        rsa_public_key: None,
+        name: Some("Shared provider test".into()),
+    };
+    let demos = two_instances(&database, &redis, Some(client)).await;
     let (a, b) = (&demos[0].base, &demos[1].base);
     assert_ne!(a, b);
 
@@ -115,4 +118,47 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
     let (status, body) = send(signed_for(b, &format!("{nonce}-fresh"))).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"username\":\"alice\""), "{body}");
+}
+
+/// The `id` session cookie a response sets, as a `Cookie` header value.
+fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .find(|c| c.starts_with("id="))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_started_on_one_instance_is_known_to_the_other() {
+    let (database, redis) = require_or_skip!(
+        server_url("KEYWARD_TEST_DATABASE_URL").zip(server_url("KEYWARD_TEST_REDIS_URL")),
+        "PostgreSQL and Redis servers (KEYWARD_TEST_DATABASE_URL, KEYWARD_TEST_REDIS_URL)",
+        "run .ci/run, or tests/peers/servers.sh start"
+    );
+    let demos = two_instances(&database, &redis, None).await;
+    let (a, b) = (&demos[0].base, &demos[1].base);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{a}/signin")).send().await.unwrap();
+    let cookie = session_cookie(&page).expect("a session for the form's CSRF token");
+    let csrf = common::input_value(&page.text().await.unwrap(), "csrf");
+    let signed = http
+        .post(format!("{a}/signin"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("next", "/"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = session_cookie(&signed).expect("a new session id at sign-in");
+    let home =
+        http.get(format!("{b}/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Provider: signed in as <b>alice</b>"), "B knows A's session: {home}");
+    let unknown = http.get(format!("{b}/")).header("cookie", "id=not-a-session").send().await.unwrap();
+    assert!(unknown.text().await.unwrap().contains("Provider: not signed in"));
 }
