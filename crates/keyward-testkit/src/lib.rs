@@ -33,7 +33,10 @@ pub fn require<T>(found: Option<T>, test: &str, what: &str, how: &str) -> Option
     if in_ci() {
         panic!("{test}: required peer {what} is missing under CI=true ({how})");
     }
-    eprintln!("SKIPPED: {test}: needs {what} ({how})");
+    // Written to the process's stderr directly, not through `eprintln!`, which the test
+    // harness captures and hides for passing tests: a skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: needs {what} ({how})");
     None
 }
 

@@ -30,16 +30,12 @@ use super::request::ApiRequest;
 use super::state::{DEFAULT_STATE_TTL, FlowData, SessionStateStore, StateStore};
 use super::token::{FetchToken, OAuth1Token, Token, TokenUpdate, UpdateToken};
 use crate::http::ReqwestClient;
-use crate::oauth1::{Endpoints, OAuth1Client};
-use crate::oauth2::{CodeExchange, CodeVerifier, OAuth2Client, OAuth2Config, OldToken};
+use crate::oauth1::OAuth1Client;
+use crate::oauth2::{OAuth2Client, OAuth2Config, OldToken};
 use crate::session::Session;
 use keyward::common::clock::{Clock, SystemClock};
 use keyward::common::http_client::{BoxFuture, HttpClient};
 use keyward::common::random::{OsRandom, RandomSource};
-use keyward::common::secret::SecretString;
-use keyward::oauth1::rfc5849::{
-    ClientCredentials, SignatureMethods, SignatureType, Signer, signature::rsa_private_key_from_pem,
-};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
@@ -280,48 +276,12 @@ impl OAuth {
     }
 
     fn oauth1_client(&self, name: &str, cfg: &AppConfig) -> Result<OAuth1Client, Error> {
-        let invalid = |key: &str, reason: String| super::ConfigError::Invalid {
-            app: name.to_owned(),
-            key: key.to_owned(),
-            reason,
-        };
-        let kw = &cfg.client_kwargs;
-        let secret = cfg.client_secret.as_ref().map(SecretString::secret).unwrap_or("");
-        let mut credentials = ClientCredentials::new(cfg.client_id.clone().unwrap_or_default(), secret);
-        if let Some(pem) = &kw.rsa_key {
-            let key = rsa_private_key_from_pem(pem.secret())
-                .map_err(|e| invalid("client_kwargs.rsa_key", e.to_string()))?;
-            credentials = credentials.with_rsa_key(key);
-        }
-        let mut signer = Signer::new(credentials);
-        if let Some(method) = &kw.signature_method {
-            signer = signer
-                .method_named(method, &SignatureMethods::default())
-                .map_err(|e| invalid("client_kwargs.signature_method", e.to_string()))?;
-        }
-        if let Some(t) = &kw.signature_type {
-            let t: SignatureType = t
-                .parse()
-                .map_err(|_| invalid("client_kwargs.signature_type", format!("unknown type `{t}`")))?;
-            signer = signer.signature_type(t);
-        }
-        if let Some(realm) = &kw.realm {
-            signer = signer.realm(realm.clone());
-        }
-        let url = |v: &Option<String>| v.clone().unwrap_or_default();
-        let endpoints = Endpoints::new(
-            &url(&cfg.request_token_url),
-            &url(&cfg.authorize_url),
-            &url(&cfg.access_token_url),
-        )
-        .map_err(|e| invalid("request_token_url", e.to_string()))?;
-        let params =
-            |p: &super::config::Params| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
-        Ok(OAuth1Client::new(signer, endpoints, self.inner.http.clone())
-            .with_clock(self.inner.clock.clone())
-            .with_random(self.inner.random.clone())
-            .with_request_token_params(params(&cfg.request_token_params))
-            .with_access_token_params(params(&cfg.access_token_params)))
+        let client =
+            OAuth1Client::from_app_config(name, cfg, self.inner.http.clone()).map_err(|e| match e {
+                crate::oauth1::OAuth1Error::Config(c) => Error::Config(c),
+                other => Error::OAuth1(other),
+            })?;
+        Ok(client.with_clock(self.inner.clock.clone()).with_random(self.inner.random.clone()))
     }
 
     fn oauth2_client(&self, name: &str, cfg: &AppConfig, hooks: &AppHooks) -> Result<OAuth2Client, Error> {
@@ -476,12 +436,7 @@ impl RemoteApp {
         let (state, data, url) = match &self.inner.driver {
             Driver::OAuth2(client) => {
                 let req = client.authorization_url(Some(redirect_uri), params).await?;
-                let data = FlowData {
-                    redirect_uri: req.redirect_uri,
-                    code_verifier: req.code_verifier.map(|v| SecretString::new(v.secret())),
-                    nonce: req.nonce,
-                    ..FlowData::default()
-                };
+                let data = req.flow_data();
                 (req.state, data, req.url)
             }
             Driver::OAuth1(client) => {
@@ -520,17 +475,8 @@ impl RemoteApp {
         let data = reg.state_store.take(session, &self.inner.name, state, self.now(), reg.state_ttl).await?;
         match &self.inner.driver {
             Driver::OAuth2(client) => {
-                let code = callback.code().ok_or(Error::MissingCallbackParameter("code"))?;
-                let verifier = data.code_verifier.as_ref().map(|v| CodeVerifier::new(v.secret()));
-                let exchange = CodeExchange {
-                    code,
-                    iss: callback.get("iss"),
-                    redirect_uri: data.redirect_uri.as_deref(),
-                    code_verifier: verifier.as_ref(),
-                    nonce: data.nonce.as_deref(),
-                    scope: None,
-                };
-                Ok(Token::OAuth2(client.exchange_code(&exchange).await?))
+                callback.code().ok_or(Error::MissingCallbackParameter("code"))?;
+                Ok(Token::OAuth2(client.exchange_callback(callback, &data).await?))
             }
             Driver::OAuth1(client) => {
                 let verifier = callback

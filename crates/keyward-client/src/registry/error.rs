@@ -87,7 +87,7 @@ impl Error {
             Error::State(StateError::Session(_)) | Error::OAuth2(ClientError::Config(_)) => {
                 S::INTERNAL_SERVER_ERROR
             }
-            Error::OAuth2(ClientError::Issuer(_)) => S::BAD_REQUEST,
+            Error::OAuth2(ClientError::Issuer(_) | ClientError::MissingCode) => S::BAD_REQUEST,
             Error::State(_) | Error::Callback(_) | Error::MissingCallbackParameter(_) => S::BAD_REQUEST,
             Error::MissingToken { .. } => S::UNAUTHORIZED,
             Error::Response { .. } | Error::Http(_) | Error::OAuth1(_) | Error::OAuth2(_) => S::BAD_GATEWAY,
