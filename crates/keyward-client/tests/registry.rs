@@ -293,3 +293,63 @@ async fn registration_errors_are_typed_and_name_the_key() {
     assert_eq!(oauth.names(), ["github"]);
     assert!(!format!("{:?}", oauth.client("github").unwrap()).contains("\"s\""));
 }
+
+#[tokio::test]
+async fn custom_client_auth_methods_are_selected_by_name() {
+    let seen = Arc::new(Seen::default());
+    let http: Arc<dyn HttpClient> = Arc::new({
+        let seen = seen.clone();
+        move |req: http::Request<Vec<u8>>| {
+            let seen = seen.clone();
+            async move {
+                let form: BTreeMap<String, String> =
+                    parse_form(std::str::from_utf8(req.body()).unwrap()).unwrap().into_iter().collect();
+                assert!(req.headers().get("authorization").is_none(), "no basic auth");
+                assert_eq!(req.headers()["x-client-proof"], "proof-for-cid");
+                seen.token_requests.lock().unwrap().push(form);
+                Ok::<_, HttpError>(json(200, serde_json::json!({"access_token": "cc", "expires_in": 60})))
+            }
+        }
+    });
+    let oauth = OAuth::builder()
+        .http_client(http)
+        .client_auth_method(
+            "header_proof",
+            |req: &mut keyward::oauth2::FormRequest, ctx: &keyward::oauth2::rfc6749::AuthContext<'_>| {
+                let value = format!("proof-for-{}", ctx.client_id);
+                req.headers.insert("x-client-proof", http::HeaderValue::from_str(&value).unwrap());
+                Ok(())
+            },
+        )
+        .build();
+    let mut cfg = config();
+    cfg.client_kwargs.token_endpoint_auth_method = Some("header_proof".into());
+    let app = oauth.register("prov", cfg).unwrap();
+    let token = app.oauth2().unwrap().client_credentials(None).await.unwrap();
+    assert_eq!(token.access_token.secret(), "cc");
+    let sent = seen.token_requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["grant_type"], "client_credentials");
+    assert!(!sent.contains_key("client_secret"));
+}
+
+#[tokio::test]
+async fn toml_config_layers_under_code_unless_loaded_values_overwrite() {
+    let toml = r#"
+        [clients.prov]
+        client_id = "from-toml"
+        client_secret = "toml-secret"
+        authorize_url = "https://toml.example/authorize"
+        access_token_url = "https://toml.example/token"
+        client_kwargs = { scope = "toml-scope" }
+    "#;
+    let oauth = OAuth::builder().toml(toml).unwrap().build();
+    assert_eq!(oauth.configured_names(), ["prov"]);
+    let code = AppConfig { client_id: Some("from-code".into()), ..AppConfig::default() };
+    let app = oauth.register("prov", code.clone()).unwrap();
+    assert_eq!(app.config().client_id.as_deref(), Some("from-code"));
+    assert_eq!(app.config().authorize_url.as_deref(), Some("https://toml.example/authorize"));
+    assert_eq!(app.config().client_kwargs.scope.as_deref(), Some("toml-scope"));
+    let app = oauth.register_with("prov", code, Overwrite::Loaded, AppHooks::default()).unwrap();
+    assert_eq!(app.config().client_id.as_deref(), Some("from-toml"));
+    assert!(matches!(OAuth::builder().toml("[clients.x]\nnot_a_key = 1"), Err(Error::Config(_))));
+}

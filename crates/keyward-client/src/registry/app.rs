@@ -31,7 +31,7 @@ use super::state::{DEFAULT_STATE_TTL, FlowData, SessionStateStore, StateStore};
 use super::token::{FetchToken, OAuth1Token, Token, TokenUpdate, UpdateToken};
 use crate::http::ReqwestClient;
 use crate::oauth1::OAuth1Client;
-use crate::oauth2::{OAuth2Client, OAuth2Config, OldToken};
+use crate::oauth2::{ClientAuthentication, OAuth2Client, OAuth2Config, OldToken};
 use crate::session::Session;
 use keyward::common::clock::{Clock, SystemClock};
 use keyward::common::http_client::{BoxFuture, HttpClient};
@@ -71,6 +71,7 @@ pub struct OAuthBuilder {
     random: Arc<dyn RandomSource>,
     hooks: AppHooks,
     fixes: ComplianceFixes,
+    auth_methods: Vec<(String, Arc<dyn ClientAuthentication>)>,
 }
 
 impl OAuthBuilder {
@@ -141,6 +142,13 @@ impl OAuthBuilder {
         self
     }
 
+    /// Registers a custom client authentication method (Authlib's `client_auth_methods`),
+    /// used by every OAuth 2 app whose `token_endpoint_auth_method` is `name`.
+    pub fn client_auth_method(mut self, name: &str, method: impl ClientAuthentication + 'static) -> Self {
+        self.auth_methods.push((name.to_owned(), Arc::new(method)));
+        self
+    }
+
     /// The registry.
     pub fn build(self) -> OAuth {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -155,6 +163,7 @@ impl OAuthBuilder {
                 random: self.random,
                 hooks: self.hooks,
                 fixes: self.fixes,
+                auth_methods: self.auth_methods,
                 events,
             }),
         }
@@ -171,6 +180,7 @@ struct Registry {
     random: Arc<dyn RandomSource>,
     hooks: AppHooks,
     fixes: ComplianceFixes,
+    auth_methods: Vec<(String, Arc<dyn ClientAuthentication>)>,
     events: broadcast::Sender<TokenUpdate>,
 }
 
@@ -206,6 +216,7 @@ impl OAuth {
             random: Arc::new(OsRandom),
             hooks: AppHooks::default(),
             fixes: ComplianceFixes::with_builtins(),
+            auth_methods: Vec::new(),
         }
     }
 
@@ -294,6 +305,9 @@ impl OAuth {
                 hook: hooks.update_token.clone(),
                 events: self.inner.events.clone(),
             }));
+        for (method_name, method) in &self.inner.auth_methods {
+            client = client.with_auth_method(method_name.clone(), method.clone());
+        }
         if let Some(fix) = &cfg.compliance_fix {
             let hooks = self.inner.fixes.get(fix).ok_or_else(|| super::ConfigError::Invalid {
                 app: name.to_owned(),
