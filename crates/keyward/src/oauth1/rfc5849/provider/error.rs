@@ -84,7 +84,10 @@ pub enum ProviderError {
     /// `405 method_not_allowed`: the endpoint takes another HTTP method (§2.1, §2.3).
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// `500 server_error`: a store failed. The detail stays in the source, not on the wire.
+    /// A store failed: `503 temporarily_unavailable` (with `Retry-After`) when the backend
+    /// could not be reached ([`StoreError::Unavailable`]: retrying may succeed), `500
+    /// server_error` otherwise. Either way the request fails closed. The detail stays in
+    /// the source, not on the wire.
     #[error("store failure: {0}")]
     Store(#[source] StoreError),
 }
@@ -105,6 +108,7 @@ impl ProviderError {
             Self::InvalidSignature => "invalid_signature",
             Self::InvalidNonce => "invalid_nonce",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Store(StoreError::Unavailable(_)) => "temporarily_unavailable",
             Self::Store(_) => "server_error",
         }
     }
@@ -122,6 +126,7 @@ impl ProviderError {
                 StatusCode::UNAUTHORIZED
             }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -138,7 +143,8 @@ impl ProviderError {
 
     /// The error as a response: the status, the form-encoded body, `Cache-Control:
     /// no-store`, `WWW-Authenticate: OAuth` on a 401 (RFC 5849 §3.5.1) and `Allow: POST` on
-    /// a 405 (the two credential endpoints are POST-only, §2.1, §2.3).
+    /// a 405 (the two credential endpoints are POST-only, §2.1, §2.3) and `Retry-After: 1`
+    /// on a 503.
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
         let mut resp = super::response::form(self.status(), self.body().to_form());
         let headers = resp.headers_mut();
@@ -148,6 +154,9 @@ impl ProviderError {
             }
             StatusCode::METHOD_NOT_ALLOWED => {
                 headers.insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
             }
             _ => {}
         }
@@ -179,6 +188,11 @@ mod tests {
             (ProviderError::InvalidNonce, "invalid_nonce", 401),
             (ProviderError::MethodNotAllowed, "method_not_allowed", 405),
             (ProviderError::Store(StoreError::Corrupt("row at 10.0.0.5".into())), "server_error", 500),
+            (
+                ProviderError::Store(StoreError::unavailable("connection refused by 10.0.0.5")),
+                "temporarily_unavailable",
+                503,
+            ),
         ];
         for (err, code, status) in table {
             assert_eq!(err.code(), code);
@@ -191,6 +205,7 @@ mod tests {
             assert!(!std::str::from_utf8(resp.body()).unwrap().contains("10.0.0.5"));
             assert_eq!(resp.headers().contains_key(http::header::WWW_AUTHENTICATE), status == 401);
             assert_eq!(resp.headers().contains_key(http::header::ALLOW), status == 405);
+            assert_eq!(resp.headers().contains_key(http::header::RETRY_AFTER), status == 503);
         }
     }
 }
