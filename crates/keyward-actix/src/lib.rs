@@ -66,3 +66,10 @@ impl Session for SessionBridge {
         self.0.remove(key)
     }
 }
+
+/// The guides of the repository's `docs/` folder that concern actix-web; their Rust examples
+/// are doc-tests.
+pub mod guides {
+    #[doc = include_str!("../../../docs/actix-web.md")]
+    pub mod actix_web {}
+}

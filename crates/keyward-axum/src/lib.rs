@@ -6,7 +6,7 @@
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
-//!   as Keyward's [`Session`](keyward_client::session::Session).
+//!   as Keyward's [`Session`].
 //! - [`session_layer`]: a tower-sessions layer configured so that logins work out of the box:
 //!   `SameSite=Lax`. tower-sessions defaults to `Strict`, with which the browser does not
 //!   send the session cookie on the provider's redirect back to the callback, and every
@@ -14,6 +14,11 @@
 
 pub mod client;
 pub mod provider;
+
+// The README's axum example, compiled as a doc-test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -59,4 +64,11 @@ impl Session for KeywardSession {
 /// `Secure` as `secure` says (true in production behind https).
 pub fn session_layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionManagerLayer<S> {
     SessionManagerLayer::new(store).with_same_site(SameSite::Lax).with_http_only(true).with_secure(secure)
+}
+
+/// The guides of the repository's `docs/` folder that concern axum; their Rust examples are
+/// doc-tests.
+pub mod guides {
+    #[doc = include_str!("../../../docs/axum.md")]
+    pub mod axum {}
 }

@@ -11,3 +11,16 @@ pub mod registry;
 pub mod session;
 
 pub use http::ReqwestClient;
+
+/// The guides of the repository's `docs/` folder that concern clients; their Rust examples
+/// are doc-tests.
+pub mod guides {
+    #[doc = include_str!("../../../docs/web-clients.md")]
+    pub mod web_clients {}
+
+    #[doc = include_str!("../../../docs/oauth2.md")]
+    pub mod oauth2_extras {}
+
+    #[doc = include_str!("../../../docs/openid-connect.md")]
+    pub mod openid_connect {}
+}

@@ -1,7 +1,7 @@
 //! Secret newtypes: redacted `Debug`, no `Display`, constant-time equality.
 //!
 //! Every value that grants access (client secrets, token secrets, verifiers, PKCE
-//! verifiers, private keys' material) is wrapped in a type made by [`secret_type!`].
+//! verifiers, private keys' material) is wrapped in a type made by [`secret_type!`](crate::secret_type!).
 //! Reading the value needs an explicit `.secret()` call, which makes leaks visible in
 //! review, and `==` between two secrets never short-circuits on the first differing byte.
 
