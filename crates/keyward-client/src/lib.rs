@@ -23,4 +23,7 @@ pub mod guides {
 
     #[doc = include_str!("../../../docs/openid-connect.md")]
     pub mod openid_connect {}
+
+    #[doc = include_str!("../../../docs/authlib.md")]
+    pub mod coming_from_authlib {}
 }

@@ -87,3 +87,10 @@ pub trait StoreAdmin: Send + Sync {
 /// How many nonce insertions a SQL store lets pass between two purges of expired records.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const PURGE_EVERY: u64 = 1024;
+
+/// The guides of the repository's `docs/` folder that concern stores and deployment; their
+/// Rust examples are doc-tests.
+pub mod guides {
+    #[doc = include_str!("../../../docs/deployment.md")]
+    pub mod deployment {}
+}

@@ -18,3 +18,10 @@ pub use common::{
     http_client::{HttpClient, HttpError},
     random::{OsRandom, RandomSource},
 };
+
+/// The guides of the repository's `docs/` folder that concern the provider; their Rust
+/// examples are doc-tests.
+pub mod guides {
+    #[doc = include_str!("../../../docs/oauth1-provider.md")]
+    pub mod oauth1_provider {}
+}
