@@ -17,18 +17,24 @@
 //! whole `ResourceProtector::validate_request` on a fresh memory store (which adds the
 //! transport, method, timestamp, client, token and nonce steps).
 //!
+//! `LOAD=0` runs only the in-process part, whose three loops are functions that callgrind
+//! can count alone (instructions per request = count / `SAMPLES`):
+//!
 //! ```text
 //! cargo bench -p keyward-axum --bench oauth1_provider_load
 //! SECONDS=10 CONNECTIONS=32 SAMPLES=100000 cargo bench -p keyward-axum --bench oauth1_provider_load
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo bench -p keyward-axum --bench oauth1_provider_load
+//! LOAD=0 SAMPLES=2000 valgrind --tool=callgrind --toggle-collect='*measure_validate*' \
+//!     target/release/deps/oauth1_provider_load-* --bench
 //! ```
 
 use axum::Router;
+use axum::extract::FromRequest;
 use axum::routing::get;
 use keyward::common::clock::SystemClock;
 use keyward::common::random::OsRandom;
 use keyward::common::secret::SecretString;
-use keyward::oauth1::rfc5849::provider::AuthorizationServer;
+use keyward::oauth1::rfc5849::provider::{AuthorizationServer, ResourceProtector};
 use keyward::oauth1::rfc5849::store::{Client, OAuth1Store, TokenCredential, TokenCredentialStore};
 use keyward::oauth1::rfc5849::{
     ClientCredentials, SignatureMethods, SignedRequest, Signer, SigningParams, TokenCredentials, VerifyKeys,
@@ -136,35 +142,91 @@ async fn phase(addr: std::net::SocketAddr, path: &'static str, connections: u64,
     rps
 }
 
-/// Microseconds per request of parse + verify alone, and of the whole validation.
-async fn breakdown(samples: u64) -> (f64, f64) {
+/// `SAMPLES` requests to `/api/me` signed now (fresh nonces), as the core takes them.
+fn signed_requests(samples: u64) -> Vec<http::Request<Vec<u8>>> {
     let signer = Signer::new(ClientCredentials::new("bench-client", "bench-secret"));
     let token = TokenCredentials::new("bench-token", "bench-token-secret");
     let params = SigningParams { token: Some(&token), ..Default::default() };
-    let reqs: Vec<_> = (0..samples)
+    (0..samples)
         .map(|_| {
             let req = http::Request::get("http://127.0.0.1:8080/api/me").body(Vec::new()).unwrap();
             signer.sign(req, &params, &SystemClock, &OsRandom).unwrap()
         })
-        .collect();
+        .collect()
+}
+
+/// Parse + verify of every request (RFC 5849 §3.5, §3.2). Not inlined, so that
+/// `valgrind --tool=callgrind --toggle-collect='*measure_parse_verify*'` counts it alone.
+#[inline(never)]
+fn measure_parse_verify(reqs: &[http::Request<Vec<u8>>]) {
     let methods = SignatureMethods::default().allow_only(&["HMAC-SHA1"]);
     let keys = VerifyKeys {
         client_secret: "bench-secret",
         token_secret: "bench-token-secret",
         rsa_public_key: None,
     };
-    let started = Instant::now();
-    for r in &reqs {
+    for r in reqs {
         SignedRequest::from_http(r).unwrap().verify(&methods, &keys).unwrap();
     }
+}
+
+/// Polls `f` on this thread until it is ready. The memory store never waits, so this runs
+/// the validation without a runtime, in one function callgrind can count.
+fn run_ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The whole `validate_request` of every request (memory store); see
+/// [`measure_parse_verify`] for callgrind.
+#[inline(never)]
+fn measure_validate(protector: &ResourceProtector, reqs: &[http::Request<Vec<u8>>]) {
+    for r in reqs {
+        run_ready(protector.validate_request(r)).unwrap();
+    }
+}
+
+/// The `OAuth1Protected` extractor on requests as axum hands them over (origin-form URI,
+/// `Host` header, empty body): the glue's conversion plus `validate_request`.
+#[inline(never)]
+fn measure_extractor(provider: &OAuth1Provider, reqs: Vec<axum::extract::Request>) {
+    for r in reqs {
+        run_ready(OAuth1Protected::from_request(r, provider)).unwrap();
+    }
+}
+
+/// Microseconds per request of parse + verify alone, of the whole validation, and of the
+/// axum extractor (glue + validation), each on fresh requests and a fresh memory store.
+async fn breakdown(samples: u64) -> (f64, f64, f64) {
+    let reqs = signed_requests(samples);
+    let started = Instant::now();
+    measure_parse_verify(&reqs);
     let parse_verify = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+
     let protector = AuthorizationServer::new(Arc::new(seed(MemoryStore::new()).await)).resource_protector();
     let started = Instant::now();
-    for r in &reqs {
-        protector.validate_request(r).await.unwrap();
-    }
+    measure_validate(&protector, &reqs);
     let validate = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
-    (parse_verify, validate)
+
+    let provider = OAuth1Provider::new(AuthorizationServer::new(Arc::new(seed(MemoryStore::new()).await)));
+    let axum_reqs: Vec<_> = reqs
+        .into_iter()
+        .map(|r| {
+            let (mut parts, _) = r.into_parts();
+            parts.uri = "/api/me".parse().unwrap();
+            parts.headers.insert(http::header::HOST, http::HeaderValue::from_static("127.0.0.1:8080"));
+            axum::extract::Request::from_parts(parts, axum::body::Body::empty())
+        })
+        .collect();
+    let started = Instant::now();
+    measure_extractor(&provider, axum_reqs);
+    let extractor = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+    (parse_verify, validate, extractor)
 }
 
 /// Warm-up, then bare, protected, bare, protected; prints the mean ratio.
@@ -186,15 +248,23 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else is parsed.
     let seconds = env("SECONDS", 5);
     let connections = env("CONNECTIONS", 32);
+    // LOAD=0: only the in-process breakdown (for callgrind).
+    let load = env("LOAD", 1) != 0;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let memory: Arc<dyn OAuth1Store> = Arc::new(seed(MemoryStore::new()).await);
-        compare("memory store", serve(memory).await, connections, seconds).await;
+        if load {
+            let memory: Arc<dyn OAuth1Store> = Arc::new(seed(MemoryStore::new()).await);
+            compare("memory store", serve(memory).await, connections, seconds).await;
+        }
         let samples = env("SAMPLES", 100_000);
-        let (parse_verify, validate) = breakdown(samples).await;
+        let (parse_verify, validate, extractor) = breakdown(samples).await;
         println!(
-            "in-process, {samples} requests: parse+verify {parse_verify:.2} us, validate_request {validate:.2} us"
+            "in-process, {samples} requests: parse+verify {parse_verify:.2} us, validate_request \
+             {validate:.2} us, OAuth1Protected extractor {extractor:.2} us"
         );
+        if !load {
+            return;
+        }
         if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
             let prefix = format!("keyward-bench-{}:", std::process::id());
             let redis = seed(RedisStore::connect(&url, prefix).await.unwrap()).await;

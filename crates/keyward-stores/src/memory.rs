@@ -184,14 +184,16 @@ impl NonceStore for MemoryStore {
         let fresh = {
             let mut nonces = lock(&self.nonces);
             nonces.maybe_sweep(|e| *e > now);
-            match nonces.map.get_mut(key) {
-                Some(existing) if *existing > now => false,
-                Some(existing) => {
-                    *existing = expires_at;
+            // One hash and one probe: the common case is a fresh nonce, which needs the
+            // owned key anyway.
+            match nonces.map.entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) if *e.get() > now => false,
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.insert(expires_at);
                     true
                 }
-                None => {
-                    nonces.map.insert(key.clone(), expires_at);
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(expires_at);
                     true
                 }
             }

@@ -25,6 +25,7 @@ const BASE: &str = "http://127.0.0.1:8080";
 const CALLBACK: &str = "https://client.example/cb?state=xyz";
 const RSA_PRIVATE: &str = include_str!("../../../tests/peers/keys/rsa_private.pem");
 const RSA_PUBLIC: &str = include_str!("../../../tests/peers/keys/rsa_public.pem");
+const RSA_OTHER_PUBLIC: &str = include_str!("../../../tests/peers/keys/rsa_other_public.pem");
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
@@ -760,6 +761,75 @@ async fn resource_protector_errors() {
         fx.protector.validate_request(&resource_request(&unknown_client, &token)).await,
         "invalid_client",
         401,
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_rsa_key_is_picked_up() {
+    // The provider keeps parsed RSA keys between requests; the store stays authoritative.
+    let fx = fixture().await;
+    let s = signer("client1", "secret1", "RSA-SHA1", SignatureType::Header);
+    let token = token_for(&fx, &s).await;
+    assert_eq!(
+        fx.protector.validate_request(&resource_request(&s, &token)).await.unwrap().user_id(),
+        "alice"
+    );
+
+    // The client's key is rotated to one whose private half `s` does not hold.
+    let mut client = fx.store.get_client("client1").await.unwrap().unwrap();
+    client.rsa_public_key = Some(RSA_OTHER_PUBLIC.to_owned());
+    fx.store.put_client(&client).await.unwrap();
+    assert_error(
+        fx.protector.validate_request(&resource_request(&s, &token)).await,
+        "invalid_signature",
+        401,
+    );
+
+    // And back: requests signed with the original key verify again.
+    client.rsa_public_key = Some(RSA_PUBLIC.to_owned());
+    fx.store.put_client(&client).await.unwrap();
+    assert_eq!(
+        fx.protector.validate_request(&resource_request(&s, &token)).await.unwrap().user_id(),
+        "alice"
+    );
+
+    // A key that does not parse is an invalid signature, not a server error.
+    client.rsa_public_key = Some("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n".into());
+    fx.store.put_client(&client).await.unwrap();
+    assert_error(
+        fx.protector.validate_request(&resource_request(&s, &token)).await,
+        "invalid_signature",
+        401,
+    );
+}
+
+#[tokio::test]
+async fn resource_protector_judges_the_client_before_the_token() {
+    // Client and token are looked up together; the client's verdict still comes first.
+    let fx = fixture().await;
+    let ghost = signer("ghost", "x", "HMAC-SHA1", SignatureType::Header);
+    let no_token =
+        sign(&ghost, request(Method::GET, &format!("{BASE}/api/me"), None), SigningParams::default());
+    assert_error(fx.protector.validate_request(&no_token).await, "invalid_client", 401);
+    let unknown = TokenCredentials::new("nope", "x");
+    assert_error(
+        fx.protector.validate_request(&resource_request(&ghost, &unknown)).await,
+        "invalid_client",
+        401,
+    );
+    // A client that may not use the method is refused before its unknown token.
+    let narrow = signer("narrow", "secret3", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.protector.validate_request(&resource_request(&narrow, &unknown)).await,
+        "unsupported_signature_method",
+        400,
+    );
+    // An empty oauth_token is a missing one.
+    let empty = TokenCredentials::new("", "x");
+    assert_error(
+        fx.protector.validate_request(&resource_request(&client1(), &empty)).await,
+        "missing_required_parameter",
+        400,
     );
 }
 

@@ -25,11 +25,33 @@ pub enum DecodeError {
 
 /// Percent-encodes per RFC 3986 §2.1 / RFC 5849 §3.6 (uppercase hex, unreserved kept).
 pub fn encode(s: &str) -> Cow<'_, str> {
+    // Most OAuth names and values (keys, nonces, timestamps) are unreserved already.
+    if s.bytes().all(is_unreserved) {
+        return Cow::Borrowed(s);
+    }
     utf8_percent_encode(s, RFC3986).into()
+}
+
+/// RFC 3986 §2.3 unreserved: `ALPHA / DIGIT / "-" / "." / "_" / "~"`.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// [`encode`] appended to `out`, without an intermediate string.
+pub fn encode_into(out: &mut String, s: &str) {
+    if s.bytes().all(is_unreserved) {
+        out.push_str(s);
+    } else {
+        out.extend(utf8_percent_encode(s, RFC3986));
+    }
 }
 
 /// Strictly percent-decodes `s` (a `+` stays a `+`).
 pub fn decode(s: &str) -> Result<Cow<'_, str>, DecodeError> {
+    if !s.as_bytes().contains(&b'%') {
+        // Nothing to decode, and `s` is UTF-8 already.
+        return Ok(Cow::Borrowed(s));
+    }
     check_escapes(s.as_bytes())?;
     match percent_decode(s.as_bytes()).decode_utf8() {
         Ok(v) => Ok(v),
@@ -101,6 +123,9 @@ mod tests {
         assert_eq!(encode("a b+c/d=e&f"), "a%20b%2Bc%2Fd%3De%26f");
         assert_eq!(encode("é"), "%C3%A9");
         assert_eq!(encode("\u{2620}"), "%E2%98%A0");
+        let mut out = String::from("x=");
+        encode_into(&mut out, "a b/é");
+        assert_eq!(out, "x=a%20b%2F%C3%A9");
     }
 
     #[test]

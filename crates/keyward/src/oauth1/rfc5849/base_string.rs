@@ -1,7 +1,7 @@
 //! The signature base string, RFC 5849 §3.4.1.
 
 use super::error::ParseError;
-use crate::common::encoding::encode;
+use crate::common::encoding::{encode, encode_into};
 use std::borrow::Cow;
 
 /// Builds the base string URI of RFC 5849 §3.4.1.2 from an absolute request URI.
@@ -10,24 +10,28 @@ use std::borrow::Cow;
 /// dropped, an empty path becomes `/`, and the query and fragment are removed. The path is
 /// kept as sent (its percent-escapes are part of what the client signed).
 pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
-    let scheme = uri.scheme_str().ok_or(ParseError::Uri("no scheme"))?.to_ascii_lowercase();
+    let scheme = uri.scheme_str().ok_or(ParseError::Uri("no scheme"))?;
     let authority = uri.authority().ok_or(ParseError::Uri("no host"))?;
     if authority.as_str().contains('@') {
         return Err(ParseError::Uri("user information in the authority"));
     }
-    let host = authority.host().to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
+    let host = authority.host();
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        Some(80)
+    } else if scheme.eq_ignore_ascii_case("https") {
+        Some(443)
+    } else {
+        None
     };
+    // One allocation: scheme and host are lowercased in place.
     let mut out = String::with_capacity(scheme.len() + host.len() + uri.path().len() + 10);
-    out.push_str(&scheme);
+    out.push_str(scheme);
     out.push_str("://");
-    out.push_str(&host);
+    out.push_str(host);
+    out.make_ascii_lowercase();
     if let Some(port) = authority.port_u16().filter(|p| Some(*p) != default_port) {
-        out.push(':');
-        out.push_str(&port.to_string());
+        use std::fmt::Write as _;
+        let _ = write!(out, ":{port}");
     }
     let path = uri.path();
     out.push_str(if path.is_empty() { "/" } else { path });
@@ -82,7 +86,21 @@ pub fn signature_base_string_from_params<K: AsRef<str>, V: AsRef<str>>(
     base_uri: &str,
     params: &[(K, V)],
 ) -> String {
-    let encoded = sorted_encoded(params);
+    let pairs = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
+    signature_base_string_from_pairs(method, base_uri, pairs, params.len())
+}
+
+/// [`signature_base_string_from_params`] over an iterator of `count` (a capacity hint)
+/// unencoded pairs, so that the caller need not collect them first.
+pub(crate) fn signature_base_string_from_pairs<'a>(
+    method: &http::Method,
+    base_uri: &str,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    count: usize,
+) -> String {
+    let mut encoded: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(count);
+    encoded.extend(pairs.map(|(k, v)| (encode(k), encode(v))));
+    encoded.sort_unstable();
     let params_len: usize = encoded.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
     let mut out = String::with_capacity(method.as_str().len() + base_uri.len() * 2 + params_len * 5 / 4 + 8);
     push_method_and_uri(&mut out, method, base_uri);
@@ -98,9 +116,11 @@ pub fn signature_base_string_from_params<K: AsRef<str>, V: AsRef<str>>(
 }
 
 fn push_method_and_uri(out: &mut String, method: &http::Method, base_uri: &str) {
-    out.push_str(&method.as_str().to_ascii_uppercase());
+    let start = out.len();
+    out.push_str(method.as_str());
+    out[start..].make_ascii_uppercase();
     out.push('&');
-    out.push_str(&encode(base_uri));
+    encode_into(out, base_uri);
     out.push('&');
 }
 

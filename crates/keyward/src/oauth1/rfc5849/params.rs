@@ -1,10 +1,11 @@
 //! Reading an incoming request's protocol parameters, RFC 5849 §3.5, and the request's
 //! signature base string (§3.4.1) as the server rebuilds it.
 
-use super::base_string::{base_string_uri, normalize_parameters, signature_base_string_from_params};
+use super::base_string::{base_string_uri, normalize_parameters, signature_base_string_from_pairs};
 use super::error::ParseError;
 use super::names;
 use crate::common::encoding::{DecodeError, decode, parse_form};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -61,36 +62,70 @@ pub(super) fn decode_err(place: &'static str) -> impl Fn(DecodeError) -> ParseEr
 
 const HEADER: &str = "Authorization header";
 
+/// The protocol parameter names a request may carry (RFC 5849 §3.1, §2.1, §2.3, body hash):
+/// held as `&'static str`, so that parsing them allocates nothing.
+const KNOWN_NAMES: [&str; 10] = [
+    names::CONSUMER_KEY,
+    names::TOKEN,
+    names::SIGNATURE_METHOD,
+    names::SIGNATURE,
+    names::TIMESTAMP,
+    names::NONCE,
+    names::VERSION,
+    names::CALLBACK,
+    names::VERIFIER,
+    names::BODY_HASH,
+];
+
+/// `name` as one of [`KNOWN_NAMES`] when it is one, else owned.
+fn intern(name: Cow<'_, str>) -> Cow<'static, str> {
+    match KNOWN_NAMES.iter().find(|k| **k == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.into_owned()),
+    }
+}
+
 /// Parses the parameters of an `Authorization: OAuth …` header value after the scheme
 /// (RFC 5849 §3.5.1): comma-separated `name="value"` pairs, names and values
 /// percent-encoded. Empty list elements are skipped (RFC 7230 §7).
 pub fn parse_authorization_params(s: &str) -> Result<Vec<(String, String)>, ParseError> {
-    let mut out = Vec::new();
+    Ok(authorization_params(s)?.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+}
+
+/// [`parse_authorization_params`] borrowing from `s` where nothing needed decoding.
+fn authorization_params(s: &str) -> Result<Vec<(Cow<'_, str>, Cow<'_, str>)>, ParseError> {
+    let mut out = Vec::with_capacity(8);
     let mut rest = s;
     loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
+        rest = rest.trim_start_matches(|c| matches!(c, ' ' | '\t' | ','));
         if rest.is_empty() {
             return Ok(out);
         }
-        let eq = rest.find('=').ok_or(ParseError::MalformedHeader("a parameter without '='"))?;
+        let eq = rest
+            .bytes()
+            .position(|b| b == b'=')
+            .ok_or(ParseError::MalformedHeader("a parameter without '='"))?;
         let name = rest[..eq].trim_end_matches([' ', '\t']);
-        if name.is_empty() || name.contains([' ', '\t', ',', '"']) {
+        if name.is_empty() || name.bytes().any(|b| matches!(b, b' ' | b'\t' | b',' | b'"')) {
             return Err(ParseError::MalformedHeader("a malformed parameter name"));
         }
         rest = rest[eq + 1..].trim_start_matches([' ', '\t']);
         let quoted =
             rest.strip_prefix('"').ok_or(ParseError::MalformedHeader("a value that is not quoted"))?;
-        let end = quoted.find('"').ok_or(ParseError::MalformedHeader("an unterminated quoted value"))?;
+        let end = quoted
+            .bytes()
+            .position(|b| b == b'"')
+            .ok_or(ParseError::MalformedHeader("an unterminated quoted value"))?;
         let value = &quoted[..end];
-        if value.contains('\\') {
+        if value.as_bytes().contains(&b'\\') {
             return Err(ParseError::MalformedHeader("an escape in a quoted value"));
         }
         rest = quoted[end + 1..].trim_start_matches([' ', '\t']);
         if !(rest.is_empty() || rest.starts_with(',')) {
             return Err(ParseError::MalformedHeader("parameters not separated by ','"));
         }
-        let name = decode(name).map_err(decode_err(HEADER))?.into_owned();
-        let value = decode(value).map_err(decode_err(HEADER))?.into_owned();
+        let name = decode(name).map_err(decode_err(HEADER))?;
+        let value = decode(value).map_err(decode_err(HEADER))?;
         out.push((name, value));
     }
 }
@@ -109,7 +144,8 @@ pub struct SignedRequest {
     method: http::Method,
     base_uri: String,
     params: Vec<(String, String)>,
-    oauth: BTreeMap<String, String>,
+    /// The protocol parameters, sorted by name; each name appears once.
+    oauth: Vec<(Cow<'static, str>, String)>,
     realm: Option<String>,
     signature_type: SignatureType,
     hashed_body: Option<Vec<u8>>,
@@ -122,7 +158,7 @@ impl fmt::Debug for SignedRequest {
             .iter()
             .map(|(k, v)| {
                 let v = if k == names::VERIFIER || k == names::SIGNATURE { "[redacted]" } else { v.as_str() };
-                (k.as_str(), v)
+                (k.as_ref(), v)
             })
             .collect();
         f.debug_struct("SignedRequest")
@@ -167,21 +203,22 @@ impl SignedRequest {
             base_string_uri(&rebuilt)?
         };
 
-        let mut oauth: BTreeMap<String, String> = BTreeMap::new();
+        let mut oauth: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(8);
         let mut signature_type: Option<SignatureType> = None;
         let mut realm = None;
         let mut params = Vec::new();
-        let mut take = |place: SignatureType, name: String, value: String| -> Result<(), ParseError> {
-            if oauth.contains_key(&name) {
-                return Err(ParseError::Duplicated(name));
-            }
-            match signature_type {
-                Some(first) if first != place => return Err(ParseError::MixedPlaces(first, place)),
-                _ => signature_type = Some(place),
-            }
-            oauth.insert(name, value);
-            Ok(())
-        };
+        let mut take =
+            |place: SignatureType, name: Cow<'_, str>, value: Cow<'_, str>| -> Result<(), ParseError> {
+                if oauth.iter().any(|(k, _)| *k == name) {
+                    return Err(ParseError::Duplicated(name.into_owned()));
+                }
+                match signature_type {
+                    Some(first) if first != place => return Err(ParseError::MixedPlaces(first, place)),
+                    _ => signature_type = Some(place),
+                }
+                oauth.push((intern(name), value.into_owned()));
+                Ok(())
+            };
 
         let mut seen_header = false;
         for value in headers.get_all(http::header::AUTHORIZATION) {
@@ -195,10 +232,10 @@ impl SignedRequest {
                 return Err(ParseError::MalformedHeader("more than one OAuth Authorization header"));
             }
             seen_header = true;
-            for (name, value) in parse_authorization_params(rest)? {
+            for (name, value) in authorization_params(rest)? {
                 if name == names::REALM {
-                    if realm.replace(value).is_some() {
-                        return Err(ParseError::Duplicated(name));
+                    if realm.replace(value.into_owned()).is_some() {
+                        return Err(ParseError::Duplicated(name.into_owned()));
                     }
                 } else if name.starts_with("oauth_") {
                     take(SignatureType::Header, name, value)?;
@@ -211,7 +248,7 @@ impl SignedRequest {
         if let Some(query) = uri.query() {
             for (name, value) in parse_form(query).map_err(decode_err("query"))? {
                 if name.starts_with("oauth_") {
-                    take(SignatureType::Query, name, value)?;
+                    take(SignatureType::Query, name.into(), value.into())?;
                 } else {
                     params.push((name, value));
                 }
@@ -223,7 +260,7 @@ impl SignedRequest {
             let text = std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8("body"))?;
             for (name, value) in parse_form(text).map_err(decode_err("body"))? {
                 if name.starts_with("oauth_") {
-                    take(SignatureType::Body, name, value)?;
+                    take(SignatureType::Body, name.into(), value.into())?;
                 } else {
                     params.push((name, value));
                 }
@@ -231,7 +268,9 @@ impl SignedRequest {
         }
 
         let signature_type = signature_type.ok_or(ParseError::NoParameters)?;
-        let hashed_body = match oauth.contains_key(names::BODY_HASH) {
+        // Names are unique, so an unstable sort is deterministic.
+        oauth.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let hashed_body = match oauth.iter().any(|(k, _)| k == names::BODY_HASH) {
             // The extension forbids oauth_body_hash on form-encoded bodies.
             true if form => return Err(ParseError::Invalid(names::BODY_HASH)),
             true => Some(body.to_vec()),
@@ -273,7 +312,7 @@ impl SignedRequest {
 
     /// The value of the protocol parameter `name` (§3.1; e.g. [`names::TOKEN`]), if sent.
     pub fn oauth_param(&self, name: &str) -> Option<&str> {
-        self.oauth.get(name).map(String::as_str)
+        self.oauth.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The value of the protocol parameter `name`, or [`ParseError::Missing`]; endpoints use
@@ -285,7 +324,7 @@ impl SignedRequest {
 
     /// Every protocol parameter sent (§3.1), `oauth_signature` included, sorted by name.
     pub fn oauth_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.oauth.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.oauth.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
     /// The request's other parameters (query and form body, §3.4.1.3.1), decoded, in order.
@@ -366,14 +405,18 @@ impl SignedRequest {
 
     /// Every parameter the signature covers (§3.4.1.3.1), unencoded.
     fn signed_parameters(&self) -> Vec<(&str, &str)> {
-        let mut all: Vec<(&str, &str)> = Vec::with_capacity(self.params.len() + self.oauth.len());
-        all.extend(self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        all.extend(self.oauth_params().filter(|(k, _)| *k != names::SIGNATURE));
-        all
+        self.signed_pairs().collect()
+    }
+
+    /// [`signed_parameters`](Self::signed_parameters) without collecting them.
+    fn signed_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let params = self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        params.chain(self.oauth_params().filter(|(k, _)| *k != names::SIGNATURE))
     }
 
     /// The signature base string (§3.4.1.1) the server checks the signature against.
     pub fn base_string(&self) -> String {
-        signature_base_string_from_params(&self.method, &self.base_uri, &self.signed_parameters())
+        let count = self.params.len() + self.oauth.len();
+        signature_base_string_from_pairs(&self.method, &self.base_uri, self.signed_pairs(), count)
     }
 }

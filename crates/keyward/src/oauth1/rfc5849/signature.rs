@@ -6,7 +6,7 @@
 //! the inputs and compares results in constant time.
 
 use super::error::{SignError, VerifyError};
-use crate::common::{ct_eq, encoding::encode};
+use crate::common::{ct_eq, encoding::encode_into};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
@@ -95,9 +95,10 @@ impl fmt::Debug for dyn SignatureMethod {
 /// The HMAC key of RFC 5849 §3.4.2 (also the PLAINTEXT signature of §3.4.4):
 /// `encode(client_secret) & encode(token_secret)`.
 pub fn shared_secret_key(client_secret: &str, token_secret: &str) -> String {
-    let mut key = encode(client_secret).into_owned();
+    let mut key = String::with_capacity(client_secret.len() + token_secret.len() + 1);
+    encode_into(&mut key, client_secret);
     key.push('&');
-    key.push_str(&encode(token_secret));
+    encode_into(&mut key, token_secret);
     key
 }
 
@@ -113,12 +114,15 @@ fn hmac_verify<M: Mac + hmac::digest::KeyInit>(
     base: &str,
     signature: &str,
 ) -> Result<(), VerifyError> {
-    let given = BASE64.decode(signature).map_err(|_| VerifyError::InvalidSignature)?;
+    // HMAC-SHA1 and HMAC-SHA256 tags are 20 and 32 bytes; anything that does not decode into
+    // 64 is no tag of theirs.
+    let mut given = [0u8; 64];
+    let len = BASE64.decode_slice(signature, &mut given).map_err(|_| VerifyError::InvalidSignature)?;
     let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes())
         .map_err(|_| VerifyError::InvalidSignature)?;
     mac.update(base.as_bytes());
     // `verify_slice` compares in constant time.
-    mac.verify_slice(&given).map_err(|_| VerifyError::InvalidSignature)
+    mac.verify_slice(&given[..len]).map_err(|_| VerifyError::InvalidSignature)
 }
 
 /// HMAC-SHA1, RFC 5849 §3.4.2.

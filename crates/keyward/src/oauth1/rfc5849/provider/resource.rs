@@ -1,7 +1,7 @@
 //! The resource protector: authenticated requests to protected resources, RFC 5849 §3.
 
 use super::error::ProviderError;
-use super::server::{Inner, required};
+use super::server::{Inner, join, required};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::store::{Client, TokenCredential};
 use std::fmt;
@@ -45,12 +45,21 @@ impl ResourceProtector {
     /// signature, then the nonce, recorded atomically.
     pub async fn validate_request(&self, req: &http::Request<Vec<u8>>) -> Result<Protected, ProviderError> {
         let inner = &self.inner;
-        let checked = inner.check_request(req).await?;
-        let token = required(checked.request.token(), names::TOKEN)?;
-        let credential = inner
-            .store
-            .get_token_credential(token)
-            .await?
+        let (request, now) = inner.check_syntax(req)?;
+        // The client and token look-ups are independent reads: run them concurrently (one
+        // round trip instead of two on a networked store), then judge their results in the
+        // order of `check_request`: client first, then the token.
+        let token = request.token().filter(|t| !t.is_empty());
+        let (client, credential) = join(inner.store.get_client(request.consumer_key()), async {
+            match token {
+                Some(token) => inner.store.get_token_credential(token).await,
+                None => Ok(None),
+            }
+        })
+        .await;
+        let checked = inner.check_client(request, client?, now)?;
+        required(checked.request.token(), names::TOKEN)?;
+        let credential = credential?
             .filter(|c| c.client_id == checked.client.client_id)
             .ok_or(ProviderError::InvalidToken)?;
         inner.authenticate(&checked, credential.secret.secret()).await?;

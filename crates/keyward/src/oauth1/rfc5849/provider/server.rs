@@ -12,8 +12,13 @@ use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
 use crate::oauth1::rfc5849::signature::{SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
 use crate::oauth1::rfc5849::store::{BoxFuture, Client, NonceKey, OAuth1Store, StoreError};
+use rsa::RsaPublicKey;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 
 impl From<StoreError> for ProviderError {
     fn from(e: StoreError) -> Self {
@@ -65,6 +70,75 @@ pub(crate) struct Inner {
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) config: ProviderConfig,
     pub(crate) methods: SignatureMethods,
+    pub(crate) rsa_keys: RsaKeyCache,
+}
+
+/// How many clients' parsed RSA public keys [`RsaKeyCache`] holds.
+const RSA_KEY_CACHE_SIZE: usize = 1024;
+
+/// The clients' RSA public keys (RFC 5849 §3.4.3), parsed once rather than on every
+/// request. Keyed by client identifier, each entry remembers the PEM it was parsed from: a
+/// client whose key was rotated in the store no longer matches and is parsed afresh, so the
+/// store stays the only source of truth. Bounded: when full, an arbitrary entry makes room.
+#[derive(Default)]
+pub(crate) struct RsaKeyCache {
+    keys: Mutex<HashMap<String, (String, Arc<RsaPublicKey>)>>,
+}
+
+impl RsaKeyCache {
+    /// The key `pem` parses to, for `client_id`: from the cache when it holds that PEM.
+    pub(crate) fn get(&self, client_id: &str, pem: &str) -> Result<Arc<RsaPublicKey>, ProviderError> {
+        let cached = self.lock().get(client_id).filter(|(p, _)| p == pem).map(|(_, k)| k.clone());
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let key = Arc::new(rsa_public_key_from_pem(pem).map_err(|_| ProviderError::InvalidSignature)?);
+        let mut keys = self.lock();
+        if keys.len() >= RSA_KEY_CACHE_SIZE && !keys.contains_key(client_id) {
+            let evicted = keys.keys().next().cloned();
+            if let Some(evicted) = evicted {
+                keys.remove(&evicted);
+            }
+        }
+        keys.insert(client_id.to_owned(), (pem.to_owned(), key.clone()));
+        Ok(key)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Arc<RsaPublicKey>)>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Runs `a` and `b` concurrently and returns both outputs (the core has no runtime to
+/// spawn on; this polls both in the caller's task).
+pub(crate) async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (out_a, out_b) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// Builds an [`AuthorizationServer`] and its [`ResourceProtector`](super::ResourceProtector)
@@ -97,6 +171,7 @@ impl ProviderBuilder {
                 random: Arc::new(OsRandom),
                 config: ProviderConfig::default(),
                 methods: SignatureMethods::default().allow_only(&["HMAC-SHA1"]),
+                rsa_keys: RsaKeyCache::default(),
             },
         }
     }
@@ -215,6 +290,18 @@ impl Inner {
     /// Transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
     /// (§3.3) and client (§3.2) — everything that needs no token or signature.
     pub(crate) async fn check_request(&self, req: &http::Request<Vec<u8>>) -> Result<Checked, ProviderError> {
+        let (request, now) = self.check_syntax(req)?;
+        let client = self.store.get_client(request.consumer_key()).await?;
+        self.check_client(request, client, now)
+    }
+
+    /// The part of [`check_request`](Self::check_request) before the client look-up:
+    /// transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
+    /// (§3.3). Returns the request and the time it was checked at.
+    pub(crate) fn check_syntax(
+        &self,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<(SignedRequest, i64), ProviderError> {
         check_transport(req, self.config.allow_insecure_transport)?;
         let request = SignedRequest::from_http(req)?;
         let method = request.signature_method();
@@ -233,8 +320,19 @@ impl Inner {
             }
             None => {}
         }
-        let client =
-            self.store.get_client(request.consumer_key()).await?.ok_or(ProviderError::InvalidClient)?;
+        Ok((request, now))
+    }
+
+    /// The part of [`check_request`](Self::check_request) after the client look-up: the
+    /// client exists (§3.2) and may use the request's signature method (§3.4).
+    pub(crate) fn check_client(
+        &self,
+        request: SignedRequest,
+        client: Option<Client>,
+        now: i64,
+    ) -> Result<Checked, ProviderError> {
+        let client = client.ok_or(ProviderError::InvalidClient)?;
+        let method = request.signature_method();
         if client
             .allowed_signature_methods
             .as_ref()
@@ -255,15 +353,13 @@ impl Inner {
     ) -> Result<(), ProviderError> {
         let Checked { request, client, now } = checked;
         let rsa_key = match (&client.rsa_public_key, request.signature_method().starts_with("RSA-")) {
-            (Some(pem), true) => {
-                Some(rsa_public_key_from_pem(pem).map_err(|_| ProviderError::InvalidSignature)?)
-            }
+            (Some(pem), true) => Some(self.rsa_keys.get(&client.client_id, pem)?),
             _ => None,
         };
         let keys = VerifyKeys {
             client_secret: client.client_secret.secret(),
             token_secret,
-            rsa_public_key: rsa_key.as_ref(),
+            rsa_public_key: rsa_key.as_deref(),
         };
         request.verify(&self.methods, &keys)?;
         if let (Some(timestamp), Some(nonce)) = (request.timestamp_secs(), request.nonce()) {
@@ -279,5 +375,61 @@ impl Inner {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLIC: &str = include_str!("../../../../../../tests/peers/keys/rsa_public.pem");
+    const OTHER_PUBLIC: &str = include_str!("../../../../../../tests/peers/keys/rsa_other_public.pem");
+
+    #[test]
+    fn rsa_keys_are_parsed_once_per_pem_and_bounded() {
+        let cache = RsaKeyCache::default();
+        let first = cache.get("c", PUBLIC).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.get("c", PUBLIC).unwrap()), "the same PEM is parsed once");
+        // A rotated key (another PEM for the same client) replaces the cached one.
+        let rotated = cache.get("c", OTHER_PUBLIC).unwrap();
+        assert_eq!(*rotated, rsa_public_key_from_pem(OTHER_PUBLIC).unwrap());
+        assert_ne!(*rotated, *first);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.get("c", "not a key").unwrap_err().code(), "invalid_signature");
+        for i in 0..RSA_KEY_CACHE_SIZE + 10 {
+            cache.get(&format!("client-{i}"), PUBLIC).unwrap();
+        }
+        assert_eq!(cache.len(), RSA_KEY_CACHE_SIZE);
+    }
+
+    #[test]
+    fn join_waits_for_both() {
+        let ready = |v: u8| async move { v };
+        let (a, b) = futures_block_on(join(ready(1), async {
+            // Pending once before finishing.
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    Poll::Ready(2)
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await
+        }));
+        assert_eq!((a, b), (1, 2));
+    }
+
+    /// Polls `f` to completion on this thread.
+    fn futures_block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
     }
 }
