@@ -92,12 +92,15 @@ pub fn parse_authorization_params(s: &str) -> Result<Vec<(String, String)>, Pars
     Ok(authorization_params(s)?.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
 }
 
+/// A decoded name and value, borrowed from the input where nothing needed decoding.
+type BorrowedPair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
 /// [`parse_authorization_params`] borrowing from `s` where nothing needed decoding.
-fn authorization_params(s: &str) -> Result<Vec<(Cow<'_, str>, Cow<'_, str>)>, ParseError> {
+fn authorization_params(s: &str) -> Result<Vec<BorrowedPair<'_>>, ParseError> {
     let mut out = Vec::with_capacity(8);
     let mut rest = s;
     loop {
-        rest = rest.trim_start_matches(|c| matches!(c, ' ' | '\t' | ','));
+        rest = rest.trim_start_matches([' ', '\t', ',']);
         if rest.is_empty() {
             return Ok(out);
         }
