@@ -505,8 +505,17 @@ mod postgres {
         }
 
         /// Connects with `options` and applies the migrations.
+        ///
+        /// A call waits at most 3 s for a connection (sqlx's default is 30 s): while
+        /// PostgreSQL is unreachable, calls fail with [`StoreError::Unavailable`] in bounded
+        /// time, and the pool reconnects by itself when it returns. Use
+        /// [`PostgresStore::new`] with a pool of your own for other settings.
         pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-            let pool = PgPoolOptions::new().connect_with(options).await.map_err(map_err)?;
+            let pool = PgPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_secs(3))
+                .connect_with(options)
+                .await
+                .map_err(map_err)?;
             let store = Self::new(pool);
             store.migrate().await?;
             Ok(store)

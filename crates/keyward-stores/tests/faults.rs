@@ -1,8 +1,13 @@
-//! Redis dies in the middle of a load on the OAuth 1.0a provider, then comes back.
+//! The store dies in the middle of a load on the OAuth 1.0a provider, then comes back.
 //!
-//! The test runs its own throwaway `redis-server` (append-only file, fsync on every write,
-//! so what was acknowledged survives the kill) on a free port, so stopping it touches no
-//! other test. What must hold:
+//! - Redis: the test runs its own throwaway `redis-server` (append-only file, fsync on every
+//!   write, so what was acknowledged survives the kill) on a free port and kills it, so
+//!   stopping it touches no other test.
+//! - PostgreSQL: the store reaches the shared test server (`KEYWARD_TEST_DATABASE_URL`)
+//!   through a TCP relay of the test's own, which cuts every connection and refuses new ones
+//!   (what the store sees of a dead server) and then lets them through again.
+//!
+//! What must hold:
 //!
 //! - while Redis is down every request fails closed, in bounded time, with `503
 //!   temporarily_unavailable` (never a 200, never a 500);
@@ -18,18 +23,21 @@ use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::provider::{AuthorizationServer, Consent};
 use keyward::oauth1::rfc5849::store::Client;
 use keyward::oauth1::rfc5849::{ClientCredentials, Signer, SigningParams, TokenCredentials};
-use keyward_stores::{RedisStore, StoreAdmin};
+use keyward_stores::{PostgresStore, RedisStore, StoreAdmin};
+use sqlx::Connection;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const BASE: &str = "http://127.0.0.1:8080";
 /// No request may take longer than this, up or down (`RedisStore::connect` gives up on an
-/// unreachable Redis after about a quarter of a second).
-const BOUND: Duration = Duration::from_secs(3);
+/// unreachable Redis after about a quarter of a second, `PostgresStore::connect_with` after
+/// 3 s).
+const BOUND: Duration = Duration::from_secs(5);
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
@@ -84,13 +92,83 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A TCP relay to `target` that can cut every connection and refuse new ones.
+struct Relay {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = Relay { port, up: Arc::default(), conns: Arc::default() };
+        relay.up.store(true, Ordering::SeqCst);
+        let (up, conns) = (relay.up.clone(), relay.conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees its connection closed
+                }
+                let target = target.clone();
+                conns.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How the store is taken away and given back.
+enum Outage {
+    Redis(Redis),
+    Relay(Relay),
+}
+
+impl Outage {
+    fn down(&mut self) {
+        match self {
+            Outage::Redis(r) => r.kill(),
+            Outage::Relay(r) => r.cut(),
+        }
+    }
+
+    fn up(&mut self) {
+        match self {
+            Outage::Redis(r) => r.restart(),
+            Outage::Relay(r) => r.restore(),
+        }
+    }
+}
+
+/// The client, registered under an identifier of this run (the PostgreSQL database is
+/// shared with other tests).
+fn client_id() -> String {
+    format!("faults-client-{}", std::process::id())
+}
+
 fn signer() -> Signer {
-    Signer::new(ClientCredentials::new("client1", "secret1"))
+    Signer::new(ClientCredentials::new(client_id(), "secret1"))
 }
 
 fn sign(req: http::Request<Vec<u8>>, params: SigningParams<'_>) -> http::Request<Vec<u8>> {
     let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let nonce = format!("n{}", NONCE.fetch_add(1, Ordering::Relaxed));
+    let nonce = format!("n{}-{}", std::process::id(), NONCE.fetch_add(1, Ordering::Relaxed));
     signer().sign_at(req, &params, &ts.to_string(), &nonce).unwrap()
 }
 
@@ -159,12 +237,42 @@ async fn redis_down_mid_load_fails_closed_and_recovers() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let mut redis = Redis::start(port, &dir).expect("redis-server starts");
-
+    let redis = Redis::start(port, &dir).expect("redis-server starts");
     let store = Arc::new(RedisStore::connect(&format!("redis://127.0.0.1:{port}"), "faults:").await.unwrap());
-    store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
-    let server = AuthorizationServer::new(store.clone());
+    store.put_client(&Client::new(client_id(), SecretString::new("secret1"))).await.unwrap();
+    outage_mid_load(AuthorizationServer::new(store), Outage::Redis(redis)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_mid_load_fails_closed_and_recovers() {
+    let Some(url) = keyward_testkit::require(
+        keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL"),
+        "postgres_down_mid_load",
+        "PostgreSQL (KEYWARD_TEST_DATABASE_URL)",
+        "tests/peers/servers.sh start; .ci/run does it",
+    ) else {
+        return;
+    };
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url).expect("database URL");
+    let relay = Relay::start(format!("{}:{}", options.get_host(), options.get_port())).await;
+    // A schema of this run, created through a direct connection.
+    let schema = format!("kw_faults_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let relayed =
+        options.clone().host("127.0.0.1").port(relay.port).options([("search_path", schema.as_str())]);
+    let store = Arc::new(PostgresStore::connect_with(relayed).await.unwrap());
+    store.put_client(&Client::new(client_id(), SecretString::new("secret1"))).await.unwrap();
+    outage_mid_load(AuthorizationServer::new(store), Outage::Relay(relay)).await;
+    sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut admin).await.unwrap();
+}
+
+/// Load, outage, checks while down, recovery, checks after.
+async fn outage_mid_load(server: AuthorizationServer, mut outage: Outage) {
     // Before: one request accepted; the same bytes again are refused.
     let first = temp_request();
     assert_eq!(bounded(server.create_temporary_credential_response(&first)).await.0, StatusCode::OK);
@@ -192,7 +300,7 @@ async fn redis_down_mid_load_fails_closed_and_recovers() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    redis.kill();
+    outage.down();
     tokio::time::sleep(Duration::from_millis(700)).await;
 
     // Down: everything fails closed with a 503.
@@ -224,7 +332,7 @@ async fn redis_down_mid_load_fails_closed_and_recovers() {
     );
 
     // Back: the same server serves again by itself, within a bounded time.
-    redis.restart();
+    outage.up();
     let back = Instant::now();
     loop {
         let (status, _, _) = bounded(server.create_temporary_credential_response(&temp_request())).await;
@@ -256,6 +364,4 @@ async fn redis_down_mid_load_fails_closed_and_recovers() {
         issued += usize::from(status == StatusCode::OK);
     }
     assert_eq!(issued, 1, "a temporary credential must be exchanged exactly once");
-    drop(redis);
-    let _ = std::fs::remove_dir_all(&dir);
 }
