@@ -15,7 +15,8 @@
 //! Then, without HTTP, it splits the per-request cost of validation over `SAMPLES`
 //! pre-signed requests: parsing and signature verification alone (`SignedRequest`), and the
 //! whole `ResourceProtector::validate_request` on a fresh memory store (which adds the
-//! transport, method, timestamp, client, token and nonce steps).
+//! transport, method, timestamp, client, token and nonce steps), and the `OAuth1Protected`
+//! extractor on requests as axum hands them over (which adds the glue's conversion).
 //!
 //! `LOAD=0` runs only the in-process part, whose three loops are functions that callgrind
 //! can count alone (instructions per request = count / `SAMPLES`):
