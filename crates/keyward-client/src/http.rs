@@ -17,19 +17,37 @@ pub struct ReqwestClient {
 
 impl ReqwestClient {
     /// A client with a 30 s timeout and a 1 MiB body cap.
+    ///
+    /// # Panics
+    ///
+    /// If the TLS backend cannot be initialised (see [`ReqwestClient::try_with_timeout`]).
     pub fn new() -> Self {
         Self::with_timeout(Duration::from_secs(30))
     }
 
     /// A client whose every call (connect, send, read) completes within `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// If the TLS backend cannot be initialised: falling back to a client that follows
+    /// redirects and has no timeout would silently break this type's guarantees. Use
+    /// [`ReqwestClient::try_with_timeout`] to handle that case.
     pub fn with_timeout(timeout: Duration) -> Self {
+        match Self::try_with_timeout(timeout) {
+            Ok(client) => client,
+            Err(e) => panic!("cannot build the HTTP client: {e}"),
+        }
+    }
+
+    /// Like [`ReqwestClient::with_timeout`], returning the builder's error.
+    pub fn try_with_timeout(timeout: Duration) -> Result<Self, HttpError> {
         let inner = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Self { inner, max_body: DEFAULT_MAX_BODY }
+            .map_err(|e| HttpError::Other(Box::new(e)))?;
+        Ok(Self { inner, max_body: DEFAULT_MAX_BODY })
     }
 
     /// Sets the largest response body accepted.
@@ -76,5 +94,49 @@ impl HttpClient for ReqwestClient {
             }
             builder.body(body).map_err(|e| HttpError::Other(Box::new(e)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every connection with `response` (or never, when empty).
+    async fn server(response: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    if response.is_empty() {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    let _ = sock.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn redirects_come_back_unfollowed_and_hangs_time_out() {
+        let base = server(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let client = ReqwestClient::try_with_timeout(Duration::from_millis(500)).unwrap();
+        let req = http::Request::get(format!("{base}/token")).body(Vec::new()).unwrap();
+        let resp = client.call(req).await.unwrap();
+        assert_eq!(resp.status(), 302);
+        assert_eq!(resp.headers()["location"], "http://127.0.0.1:1/elsewhere");
+
+        let hang = server("").await;
+        let req = http::Request::get(format!("{hang}/token")).body(Vec::new()).unwrap();
+        let err = client.call(req).await.unwrap_err();
+        assert!(matches!(err, HttpError::Timeout), "{err:?}");
     }
 }
