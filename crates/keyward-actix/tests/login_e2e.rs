@@ -105,22 +105,8 @@ async fn openid_connect_login_over_actix() {
 async fn oauth1_login_over_actix() {
     let python = require_or_skip!(keyward_testkit::python(), "the peers' Python virtualenv", "run .ci/run");
     let provider = AuthlibProvider::start(&python);
-    let b = &provider.base;
-    let oauth = OAuth::builder().build();
-    oauth
-        .register(
-            "authlib",
-            AppConfig {
-                client_id: Some("keyward-client".into()),
-                client_secret: Some(SecretString::new("keyward-client-secret")),
-                request_token_url: Some(format!("{b}/initiate")),
-                authorize_url: Some(format!("{b}/authorize")),
-                access_token_url: Some(format!("{b}/token")),
-                userinfo_endpoint: Some(format!("{b}/api/me")),
-                ..AppConfig::default()
-            },
-        )
-        .unwrap();
+    let oauth = OAuth::builder().toml(&provider.clients_toml("authlib")).unwrap().build();
+    oauth.register("authlib", AppConfig::default()).unwrap();
     let base = serve(oauth);
     let mut browser = Browser::new();
     let start = browser.get(&format!("{base}/login/authlib")).await;

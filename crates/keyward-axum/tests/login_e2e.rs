@@ -179,23 +179,8 @@ async fn a_lost_session_cookie_is_named_as_the_cause() {
 async fn oauth1_login_against_authlib() {
     let python = require_or_skip!(keyward_testkit::python(), "the peers' Python virtualenv", "run .ci/run");
     let provider = AuthlibProvider::start(&python);
-    let b = &provider.base;
-    let oauth = OAuth::builder().build();
-    oauth
-        .register(
-            "authlib",
-            AppConfig {
-                client_id: Some("keyward-client".into()),
-                client_secret: Some(SecretString::new("keyward-client-secret")),
-                request_token_url: Some(format!("{b}/initiate")),
-                authorize_url: Some(format!("{b}/authorize")),
-                access_token_url: Some(format!("{b}/token")),
-                api_base_url: Some(format!("{b}/api/")),
-                userinfo_endpoint: Some(format!("{b}/api/me")),
-                ..AppConfig::default()
-            },
-        )
-        .unwrap();
+    let oauth = OAuth::builder().toml(&provider.clients_toml("authlib")).unwrap().build();
+    oauth.register("authlib", AppConfig::default()).unwrap();
     let (app, _server) = serve(oauth).await;
     let mut browser = Browser::new();
     let start = browser.get(&format!("{}/login/authlib", app.base)).await;

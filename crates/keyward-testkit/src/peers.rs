@@ -114,6 +114,24 @@ impl AuthlibProvider {
     }
 }
 
+impl AuthlibProvider {
+    /// Its registry configuration as a `[clients.NAME]` TOML table (the registry's config
+    /// file format), with `/api/` as `api_base_url` and `/api/me` as `userinfo_endpoint`.
+    pub fn clients_toml(&self, name: &str) -> String {
+        let b = &self.base;
+        format!(
+            "[clients.{name}]\n\
+             client_id = \"keyward-client\"\n\
+             client_secret = \"keyward-client-secret\"\n\
+             request_token_url = \"{b}/initiate\"\n\
+             authorize_url = \"{b}/authorize\"\n\
+             access_token_url = \"{b}/token\"\n\
+             api_base_url = \"{b}/api/\"\n\
+             userinfo_endpoint = \"{b}/api/me\"\n"
+        )
+    }
+}
+
 /// A response as the browser saw it.
 #[derive(Debug)]
 pub struct Page {
