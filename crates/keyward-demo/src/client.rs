@@ -4,12 +4,12 @@
 use crate::html::{ErrorPage, csrf_field, esc, page};
 use crate::provider::signed_in;
 use crate::{AppState, HtmlForm, OWN_APP, check_csrf, csrf_token};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_axum::KeywardSession;
-use keyward_axum::client::RedirectTo;
-use keyward_client::registry::{Callback, CallbackError, Error, Protocol, RemoteApp, StateError, Token};
+use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
+use keyward_client::registry::{CallbackError, Error, Protocol, RemoteApp, StateError, Token};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
@@ -163,16 +163,11 @@ pub(crate) async fn callback(
     State(state): State<AppState>,
     Path(name): Path<String>,
     session: KeywardSession,
-    req: Request,
+    callback: Result<OAuthCallback, ClientRejection>,
 ) -> Response {
     let result = async {
         let app = state.oauth.client(&name).map_err(|e| login_error(&name, &e))?;
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, keyward_client::registry::callback::MAX_CALLBACK_BYTES)
-            .await
-            .map_err(|_| login_error(&name, &Error::Callback(CallbackError::TooLarge)))?;
-        let request = http::Request::from_parts(parts, bytes.to_vec());
-        let cb = Callback::from_request(&request).map_err(|e| login_error(&name, &Error::Callback(e)))?;
+        let OAuthCallback(cb) = callback.map_err(|ClientRejection(e)| login_error(&name, &e))?;
         let token = app.authorize_access_token(&session, &cb).await.map_err(|e| login_error(&name, &e))?;
         let (profile, profile_error) = match app.userinfo(&token).await {
             Ok(p) => (Some(p), None),
