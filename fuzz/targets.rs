@@ -15,6 +15,10 @@ use keyward::oidc::Algorithm;
 use keyward::oidc::core::{IdTokenCheck, IdTokenValidator};
 use keyward::oidc::discovery::parse_discovery_response;
 use keyward::oidc::jwks::{KeySet, parse_jwks_response};
+use keyward::common::http_client::HttpError;
+use keyward::common::random::RandomSource;
+use keyward_client::registry::{AppConfig, Callback, OAuth, RemoteApp};
+use keyward_client::session::MemorySession;
 use keyward_stores::{MemoryStore, StoreAdmin};
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("discovery", discovery),
     ("jwks", jwks),
     ("id_token", id_token),
+    ("callback", callback),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -171,4 +176,75 @@ pub fn id_token(data: &[u8]) {
     let keys = KeySet::from_value(&serde_json::json!({"keys": []})).unwrap();
     let check = IdTokenCheck { now: NOW, nonce: Some("n"), access_token: Some("at"), code: None };
     let _ = v.validate(&text(data), &keys, &check);
+}
+
+/// Draws the same bytes every time, so that the callback target's login always has the
+/// same `state` ([`CALLBACK_STATE`]) and the fuzzer can reach the steps after the state
+/// check.
+struct SameBytes;
+
+impl RandomSource for SameBytes {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(7);
+    }
+}
+
+/// The `state` of the callback target's login (what [`SameBytes`] draws).
+pub const CALLBACK_STATE: &str = "HHHHHHHHHHHHHHHHHHHHHHHHHHHHHH";
+
+fn callback_app() -> &'static RemoteApp {
+    static APP: OnceLock<RemoteApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        // The token endpoint answers every request with one bearer token.
+        let http = |_req: http::Request<Vec<u8>>| async {
+            Ok::<_, HttpError>(response(
+                200,
+                "application/json",
+                br#"{"access_token":"at","token_type":"Bearer","expires_in":3600}"#,
+            ))
+        };
+        let oauth = OAuth::builder().http_client(Arc::new(http)).random(Arc::new(SameBytes)).build();
+        let config = AppConfig {
+            client_id: Some("client1".into()),
+            client_secret: Some(SecretString::new("secret1")),
+            authorize_url: Some("https://as.example/authorize".into()),
+            access_token_url: Some("https://as.example/token".into()),
+            ..AppConfig::default()
+        };
+        oauth.register("fuzz", config).unwrap()
+    })
+}
+
+/// The callback of a login (RFC 6749 §4.1.2; a GET with a query, or a form_post POST):
+/// `method \n content-type \n query \n body` into `Callback::from_request` (or, when
+/// the query cannot be part of a URI, `Callback::from_query`), then, when it reads,
+/// `authorize_access_token` of an OAuth 2 app whose login was started in a fresh session
+/// with state [`CALLBACK_STATE`], against a token endpoint that answers a token. Checks
+/// that only that state gets a token, and only once.
+pub fn callback(data: &[u8]) {
+    let [method, content_type, query, body] = parts(data);
+    let method = http::Method::from_bytes(&method).unwrap_or(http::Method::GET);
+    let query = text(&query);
+    let mut req = http::Request::builder().method(method).uri(format!("https://client.example/cb?{query}"));
+    if let Ok(v) = http::HeaderValue::from_bytes(&content_type) {
+        req = req.header("content-type", v);
+    }
+    let parsed = match req.body(body) {
+        Ok(req) => Callback::from_request(&req),
+        Err(_) => Callback::from_query(&query),
+    };
+    let Ok(cb) = parsed else { return };
+    let _ = (cb.state(), cb.code(), cb.params().len());
+    let app = callback_app();
+    runtime().block_on(async {
+        let session = MemorySession::new();
+        let redirect = app.authorize_redirect(&session, "https://client.example/cb").await.unwrap();
+        assert!(redirect.url.contains(CALLBACK_STATE), "{}", redirect.url);
+        let token = app.authorize_access_token(&session, &cb).await;
+        // Only the callback of the login in this session may finish it.
+        assert!(token.is_err() || cb.state() == Some(CALLBACK_STATE), "a token for another state");
+        if token.is_ok() {
+            assert!(app.authorize_access_token(&session, &cb).await.is_err(), "a state used twice");
+        }
+    });
 }
