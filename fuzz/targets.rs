@@ -5,6 +5,8 @@
 
 use keyward::common::clock::FixedClock;
 use keyward::common::encoding::{decode, decode_form_component, parse_form};
+use keyward::common::http_client::HttpError;
+use keyward::common::random::RandomSource;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::SignedRequest;
 use keyward::oauth1::rfc5849::params::parse_authorization_params;
@@ -15,8 +17,6 @@ use keyward::oidc::Algorithm;
 use keyward::oidc::core::{IdTokenCheck, IdTokenValidator};
 use keyward::oidc::discovery::parse_discovery_response;
 use keyward::oidc::jwks::{KeySet, parse_jwks_response};
-use keyward::common::http_client::HttpError;
-use keyward::common::random::RandomSource;
 use keyward_client::registry::{AppConfig, Callback, OAuth, RemoteApp};
 use keyward_client::session::MemorySession;
 use keyward_stores::{MemoryStore, StoreAdmin};

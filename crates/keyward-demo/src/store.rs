@@ -77,6 +77,10 @@ impl TemporaryCredentialStore for SplitStore {
     }
 }
 
+/// The default look-ups: clients and tokens live in one backend, nonces in the other, so
+/// the nonce is recorded after the signature.
+impl OAuth1Store for SplitStore {}
+
 impl NonceStore for SplitStore {
     fn insert_nonce<'a>(
         &'a self,

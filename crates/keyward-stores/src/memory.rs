@@ -1,12 +1,12 @@
 //! The in-memory store: for one process, tests, and the embedded demo.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, StoreError,
-    TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
+    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
 };
 
 use crate::StoreAdmin;
@@ -17,30 +17,59 @@ use crate::StoreAdmin;
 /// Expired nonces and temporary credentials are swept when their map has doubled since the
 /// last sweep (so a sweep costs O(1) per insertion, amortised, however many live entries
 /// there are), and by [`StoreAdmin::purge_expired`].
+///
+/// A nonce is kept as a 128-bit digest of its [`NonceKey`] (two SipHash-1-3 hashes with
+/// keys drawn for this store), not as the key's strings: 32 bytes per live nonce and no
+/// allocation per request. Only this process knows the hash keys, so nobody can aim two
+/// nonces at one digest; by chance, two of a billion live nonces share one with a
+/// probability of about 10⁻²¹, and the cost would be a valid request refused as a replay,
+/// never a replay accepted.
 #[derive(Default)]
 pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
     temporary: Mutex<Sweeping<String, TemporaryCredential>>,
     tokens: Mutex<HashMap<String, TokenCredential>>,
-    nonces: Mutex<Sweeping<NonceKey, i64>>,
+    nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
+    digest: (RandomState, RandomState),
 }
 
 /// The smallest map size at which a sweep runs.
 const MIN_SWEEP: usize = 1024;
 
 /// A map of expiring entries, swept when it has grown to twice its size after the last sweep.
-struct Sweeping<K, V> {
-    map: HashMap<K, V>,
+struct Sweeping<K, V, S = RandomState> {
+    map: HashMap<K, V, S>,
     sweep_at: usize,
 }
 
-impl<K, V> Default for Sweeping<K, V> {
+impl<K, V, S: Default> Default for Sweeping<K, V, S> {
     fn default() -> Self {
-        Self { map: HashMap::new(), sweep_at: MIN_SWEEP }
+        Self { map: HashMap::default(), sweep_at: MIN_SWEEP }
     }
 }
 
-impl<K: Eq + Hash, V> Sweeping<K, V> {
+/// Hashes a nonce digest, already a keyed hash, by taking 64 of its bits.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used; anything else still hashes, byte by byte.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, digest: u128) {
+        self.0 = digest as u64;
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher> Sweeping<K, V, S> {
     /// Removes the entries `live` rejects; returns how many.
     fn sweep(&mut self, live: impl Fn(&V) -> bool) -> usize {
         let before = self.map.len();
@@ -77,6 +106,11 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The 128-bit keyed digest a nonce is kept as.
+    fn nonce_digest(&self, key: &NonceKey) -> u128 {
+        (u128::from(self.digest.0.hash_one(key)) << 64) | u128::from(self.digest.1.hash_one(key))
     }
 
     fn purge(&self, now: i64) -> u64 {
@@ -173,6 +207,8 @@ impl TokenCredentialStore for MemoryStore {
     }
 }
 
+impl OAuth1Store for MemoryStore {}
+
 impl NonceStore for MemoryStore {
     fn insert_nonce<'a>(
         &'a self,
@@ -181,12 +217,12 @@ impl NonceStore for MemoryStore {
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         lock(&self.temporary).maybe_sweep(|c| !c.is_expired(now));
+        let digest = self.nonce_digest(key);
         let fresh = {
             let mut nonces = lock(&self.nonces);
             nonces.maybe_sweep(|e| *e > now);
-            // One hash and one probe: the common case is a fresh nonce, which needs the
-            // owned key anyway.
-            match nonces.map.entry(key.clone()) {
+            // One hash and one probe.
+            match nonces.map.entry(digest) {
                 std::collections::hash_map::Entry::Occupied(e) if *e.get() > now => false,
                 std::collections::hash_map::Entry::Occupied(mut e) => {
                     e.insert(expires_at);

@@ -19,8 +19,9 @@ use std::time::Duration;
 use keyward::common::encoding::encode;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, StoreError,
-    TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
+    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential,
+    TokenCredentialStore,
 };
 use keyward::{Clock, SystemClock};
 use redis::aio::ConnectionManager;
@@ -352,30 +353,104 @@ impl NonceStore for RedisStore {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let redis_key = self.nonce_key(key);
-            let ttl = ttl(expires_at, now);
-            let set: Option<String> = redis::cmd("SET")
-                .arg(&redis_key)
-                .arg(expires_at)
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl)
-                .query_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            if set.is_some() {
-                return Ok(true);
-            }
-            // Present: a replay, unless its expiry has passed by the provider's clock while
-            // Redis still holds it (clocks differ, or a test moved time).
-            let replaced: i64 = REPLACE_EXPIRED_NONCE
-                .key(&redis_key)
-                .arg(expires_at)
-                .arg(now)
-                .arg(ttl)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            Ok(replaced == 1)
+            let set: Option<String> =
+                set_nonce(&redis_key, expires_at, now).query_async(&mut conn).await.map_err(map_err)?;
+            self.settle_nonce(set.is_some(), &redis_key, expires_at, now).await
+        })
+    }
+}
+
+/// `SET key expires_at NX EX ttl`: records a nonce unless present.
+fn set_nonce(redis_key: &str, expires_at: i64, now: i64) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(redis_key).arg(expires_at).arg("NX").arg("EX").arg(ttl(expires_at, now));
+    cmd
+}
+
+impl RedisStore {
+    /// After `SET NX`: fresh if it set the key; if the key was present, a replay unless its
+    /// expiry has passed by the provider's clock while Redis still holds it (clocks
+    /// differ, or a test moved time), in which case it is replaced atomically.
+    async fn settle_nonce(
+        &self,
+        set: bool,
+        redis_key: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        if set {
+            return Ok(true);
+        }
+        let mut conn = self.conn.clone();
+        let replaced: i64 = REPLACE_EXPIRED_NONCE
+            .key(redis_key)
+            .arg(expires_at)
+            .arg(now)
+            .arg(ttl(expires_at, now))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(replaced == 1)
+    }
+}
+
+/// A request to a protected resource costs one round trip: `MGET` of the client and the
+/// token credential, pipelined with the nonce's `SET NX EX`. A nonce recorded this way
+/// for a request that then fails is deleted again ([`OAuth1Store::release_nonce`]).
+impl OAuth1Store for RedisStore {
+    fn lookup_signed<'a>(
+        &'a self,
+        client_id: &'a str,
+        token: Option<&'a str>,
+        nonce: Option<NonceToRecord<'a>>,
+    ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut pipe = redis::pipe();
+            pipe.cmd("MGET").arg(self.client_key(client_id));
+            // A key no token can have (token keys are `a:` + an encoded token): MGET answers
+            // nil for it, and the reply keeps one shape.
+            match token {
+                Some(token) => pipe.arg(self.token_key(token)),
+                None => pipe.arg(format!("{}-", self.prefix)),
+            };
+            let nonce_key = nonce.map(|n| (self.nonce_key(n.key), n));
+            let lookup = match &nonce_key {
+                None => {
+                    let ((client, credential),): ((Option<String>, Option<String>),) =
+                        pipe.query_async(&mut conn).await.map_err(map_err)?;
+                    SignedLookup::new(from_json(client)?, from_json(credential)?)
+                }
+                Some((redis_key, n)) => {
+                    pipe.add_command(set_nonce(redis_key, n.expires_at, n.now));
+                    let ((client, credential), set): ((Option<String>, Option<String>), Option<String>) =
+                        pipe.query_async(&mut conn).await.map_err(map_err)?;
+                    let fresh = self.settle_nonce(set.is_some(), redis_key, n.expires_at, n.now).await?;
+                    match (from_json(client), from_json(credential)) {
+                        (Ok(client), Ok(credential)) => {
+                            SignedLookup::new(client, credential).with_nonce(fresh)
+                        }
+                        (Err(e), _) | (_, Err(e)) => {
+                            // The provider sees an error, not a fresh nonce, so it would not
+                            // release it: release it here (best effort, as there).
+                            if fresh {
+                                let _ = self.release_nonce(n.key).await;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            Ok(lookup)
+        })
+    }
+
+    fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: i64 =
+                redis::cmd("DEL").arg(self.nonce_key(key)).query_async(&mut conn).await.map_err(map_err)?;
+            Ok(())
         })
     }
 }

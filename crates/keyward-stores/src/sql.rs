@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, StoreError,
-    TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
+    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
 };
 use sqlx::Row;
 use sqlx::error::BoxDynError;
@@ -295,6 +295,8 @@ macro_rules! sql_store_impls {
                 })
             }
         }
+
+        impl OAuth1Store for $store {}
 
         impl NonceStore for $store {
             fn insert_nonce<'a>(

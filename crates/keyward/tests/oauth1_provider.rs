@@ -11,7 +11,7 @@ use keyward::oauth1::rfc5849::provider::{
     AuthorizationServer, Consent, CredentialKind, ProviderConfig, ProviderError, ResourceProtector,
 };
 use keyward::oauth1::rfc5849::signature::{rsa_private_key_from_pem, rsa_public_key_from_pem};
-use keyward::oauth1::rfc5849::store::{Client, ClientStore, TemporaryCredentialStore};
+use keyward::oauth1::rfc5849::store::{Client, ClientStore, NonceKey, TemporaryCredentialStore};
 use keyward::oauth1::rfc5849::{
     ClientCredentials, HmacSha1, HmacSha256, Plaintext, RsaSha1, SignatureMethods, SignatureType, Signer,
     SigningParams, TokenCredentials,
@@ -958,4 +958,154 @@ async fn colliding_generated_tokens_are_redrawn_then_refused() {
     assert_error(fx.server.issue_temporary_credential(&temp_request(&client1())).await, "server_error", 500);
     let kept = fx.store.get_temporary_credential("same", NOW).await.unwrap().unwrap();
     assert_eq!(kept.secret, first.secret);
+}
+
+/// A store that records the nonce during the look-up, as a networked store does to save a
+/// round trip (`OAuth1Store::lookup_signed`): the fixture's memory store for the rest, its
+/// own set of nonces (which never expire here), and a count of the nonces released.
+struct Reserving(Arc<MemoryStore>, AtomicU64, std::sync::Mutex<std::collections::HashSet<NonceKey>>);
+
+mod reserving {
+    use super::Reserving;
+    use keyward::oauth1::rfc5849::store::*;
+    use std::sync::atomic::Ordering;
+
+    impl ClientStore for Reserving {
+        fn get_client<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
+            self.0.get_client(id)
+        }
+    }
+    impl TemporaryCredentialStore for Reserving {
+        fn create_temporary_credential<'a>(
+            &'a self,
+            c: &'a TemporaryCredential,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.create_temporary_credential(c)
+        }
+        fn get_temporary_credential<'a>(
+            &'a self,
+            t: &'a str,
+            now: i64,
+        ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+            self.0.get_temporary_credential(t, now)
+        }
+        fn authorize_temporary_credential<'a>(
+            &'a self,
+            t: &'a str,
+            a: &'a Authorization,
+            now: i64,
+        ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
+            self.0.authorize_temporary_credential(t, a, now)
+        }
+        fn take_temporary_credential<'a>(
+            &'a self,
+            t: &'a str,
+            now: i64,
+        ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+            self.0.take_temporary_credential(t, now)
+        }
+    }
+    impl TokenCredentialStore for Reserving {
+        fn create_token_credential<'a>(
+            &'a self,
+            c: &'a TokenCredential,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.create_token_credential(c)
+        }
+        fn get_token_credential<'a>(
+            &'a self,
+            t: &'a str,
+        ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+            self.0.get_token_credential(t)
+        }
+    }
+    impl NonceStore for Reserving {
+        fn insert_nonce<'a>(
+            &'a self,
+            k: &'a NonceKey,
+            _: i64,
+            _: i64,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            let fresh = self.2.lock().unwrap().insert(k.clone());
+            Box::pin(async move { Ok(fresh) })
+        }
+    }
+    impl OAuth1Store for Reserving {
+        fn lookup_signed<'a>(
+            &'a self,
+            client_id: &'a str,
+            token: Option<&'a str>,
+            nonce: Option<NonceToRecord<'a>>,
+        ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+            Box::pin(async move {
+                let found = self.0.lookup_signed(client_id, token, None).await?;
+                Ok(match nonce {
+                    Some(n) => found.with_nonce(self.insert_nonce(n.key, n.expires_at, n.now).await?),
+                    None => found,
+                })
+            })
+        }
+        fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            assert!(self.2.lock().unwrap().remove(key), "released a nonce it did not hold");
+            Box::pin(async { Ok(()) })
+        }
+    }
+}
+
+/// Whether the store records the nonce after the signature (the default look-up) or
+/// during the look-up (then releases it when the request fails), the resource protector
+/// answers the same: a forged request does not use up the nonce of the real one, a
+/// request that finds its nonce taken does not free it, and a failed request's error is
+/// the same error either way.
+#[tokio::test]
+async fn nonce_recorded_during_the_look_up_is_released_only_by_its_own_failed_request() {
+    let fx = fixture().await;
+    let s = client1();
+    let token = token_for(&fx, &s).await;
+    let reserving = Arc::new(Reserving(fx.store.clone(), AtomicU64::new(0), Default::default()));
+    let early = AuthorizationServer::builder(reserving.clone())
+        .clock(fx.clock.clone())
+        .signature_methods(all_methods())
+        .build()
+        .resource_protector();
+    let forger = signer("client1", "not-the-secret", "HMAC-SHA1", SignatureType::Header);
+    let url = format!("{BASE}/api/me");
+    let params = SigningParams { token: Some(&token), ..Default::default() };
+    for (round, protector) in [&fx.protector, &early].into_iter().enumerate() {
+        let signed = |s: &Signer, nonce: &str| {
+            s.sign_at(
+                request(Method::GET, &url, None),
+                &params,
+                &NOW.to_string(),
+                &format!("{nonce}-{round}"),
+            )
+            .unwrap()
+        };
+        // A forged request first: refused, and the real one with its nonce still passes.
+        assert_error(protector.validate_request(&signed(&forger, "n1")).await, "invalid_signature", 401);
+        let real = signed(&s, "n1");
+        assert_eq!(protector.validate_request(&real).await.unwrap().user_id(), "alice");
+        // Its replay is refused; a forgery of it is refused for its signature, and
+        // neither frees the nonce.
+        assert_error(protector.validate_request(&real).await, "invalid_nonce", 401);
+        assert_error(protector.validate_request(&signed(&forger, "n1")).await, "invalid_signature", 401);
+        assert_error(protector.validate_request(&real).await, "invalid_nonce", 401);
+        // An unknown client or token is reported as such, not as the nonce.
+        let stranger = signer("nobody", "x", "HMAC-SHA1", SignatureType::Header);
+        assert_error(protector.validate_request(&signed(&stranger, "n2")).await, "invalid_client", 401);
+        let bogus = TokenCredentials::new("no-such-token", "x");
+        let unknown = s
+            .sign_at(
+                request(Method::GET, &url, None),
+                &SigningParams { token: Some(&bogus), ..Default::default() },
+                &NOW.to_string(),
+                &format!("n3-{round}"),
+            )
+            .unwrap();
+        assert_error(protector.validate_request(&unknown).await, "invalid_token", 401);
+    }
+    // The early store released exactly the nonces of the three refused requests that had
+    // recorded theirs fresh: the first forgery, the stranger, the unknown token.
+    assert_eq!(reserving.1.load(Ordering::SeqCst), 3);
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use keyward::common::secret::SecretString;
 use keyward_stores::StoreAdmin;
 use keyward_stores::store::{
-    Authorization, AuthorizeOutcome, Client, NonceKey, OAuth1Store, StoreError, TemporaryCredential,
-    TokenCredential,
+    Authorization, AuthorizeOutcome, Client, NonceKey, NonceToRecord, OAuth1Store, StoreError,
+    TemporaryCredential, TokenCredential,
 };
 
 /// The provider's clock in every test: stores only know time through `now`.
@@ -39,6 +39,9 @@ macro_rules! conformance_tests {
             nonce_key_components_are_distinct,
             nonce_expiry_follows_now,
             concurrent_nonces_exactly_one_fresh,
+            lookup_signed_finds_client_and_token,
+            lookup_signed_nonce_is_insert_nonce,
+            concurrent_lookups_exactly_one_fresh,
             secrets_never_in_debug,
             purge_removes_expired_records,
         );
@@ -341,6 +344,72 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: TestStore>(store: Arc<S>, _:
     for t in tasks {
         assert!(t.await.unwrap());
     }
+}
+
+fn record(key: &NonceKey) -> Option<NonceToRecord<'_>> {
+    Some(NonceToRecord { key, expires_at: NOW + 300, now: NOW })
+}
+
+pub async fn lookup_signed_finds_client_and_token<S: TestStore>(store: Arc<S>, _: bool) {
+    store.put_client(&client("client-1")).await.unwrap();
+    store.create_token_credential(&token_credential("token-1")).await.unwrap();
+    let found = store.lookup_signed("client-1", Some("token-1"), None).await.unwrap();
+    assert_eq!(found.client.unwrap(), client("client-1"));
+    assert_eq!(found.token.unwrap(), token_credential("token-1"));
+    assert_eq!(found.nonce, None, "no nonce given, none recorded");
+    for (c, t) in [("client-2", Some("token-1")), ("client-1", Some("token-2")), ("client-1", None)] {
+        let found = store.lookup_signed(c, t, None).await.unwrap();
+        assert_eq!(found.client.is_some(), c == "client-1", "{c} {t:?}");
+        assert_eq!(found.token.is_some(), t == Some("token-1"), "{c} {t:?}");
+    }
+}
+
+/// A store may record the nonce during the look-up; if it does, its answer is
+/// `insert_nonce`'s, and `release_nonce` forgets it. If it does not, `insert_nonce` still
+/// finds the key fresh.
+pub async fn lookup_signed_nonce_is_insert_nonce<S: TestStore>(store: Arc<S>, _: bool) {
+    let key = nonce("client-1", Some("token-1"), NOW, "looked-up");
+    let first = store.lookup_signed("client-1", Some("token-1"), record(&key)).await.unwrap();
+    match first.nonce {
+        None => {
+            assert!(store.insert_nonce(&key, NOW + 300, NOW).await.unwrap(), "not recorded by the look-up")
+        }
+        Some(fresh) => {
+            assert!(fresh, "first use is fresh");
+            let again = store.lookup_signed("client-1", Some("token-1"), record(&key)).await.unwrap();
+            assert_eq!(again.nonce, Some(false), "a replay is not");
+            assert!(!store.insert_nonce(&key, NOW + 300, NOW).await.unwrap(), "insert_nonce agrees");
+            store.release_nonce(&key).await.unwrap();
+            let released = store.lookup_signed("client-1", Some("token-1"), record(&key)).await.unwrap();
+            assert_eq!(released.nonce, Some(true), "fresh again once released");
+            // An expired nonce is fresh again, as with insert_nonce.
+            let later = NonceToRecord { key: &key, expires_at: NOW + 900, now: NOW + 300 };
+            let expired = store.lookup_signed("client-1", Some("token-1"), Some(later)).await.unwrap();
+            assert_eq!(expired.nonce, Some(true), "expired at now");
+        }
+    }
+}
+
+pub async fn concurrent_lookups_exactly_one_fresh<S: TestStore>(store: Arc<S>, _: bool) {
+    let key = nonce("client-1", Some("token-1"), NOW, "raced-lookup");
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                match store.lookup_signed("client-1", Some("token-1"), record(&key)).await.unwrap().nonce {
+                    Some(fresh) => fresh,
+                    None => store.insert_nonce(&key, NOW + 300, NOW).await.unwrap(),
+                }
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += usize::from(t.await.unwrap());
+    }
+    assert_eq!(fresh, 1, "{fresh} of {RACERS} replays accepted");
 }
 
 pub async fn secrets_never_in_debug<S: TestStore>(store: Arc<S>, _: bool) {

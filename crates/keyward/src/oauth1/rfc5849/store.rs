@@ -17,7 +17,10 @@
 //! [`TemporaryCredentialStore::take_temporary_credential`] (get-and-delete: of many
 //! concurrent token requests, exactly one gets the credential).
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use serde::{Deserialize, Serialize};
 
@@ -228,14 +231,129 @@ pub trait NonceStore: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
-/// Everything an OAuth 1.0a provider stores, for holding one `Arc<dyn OAuth1Store>`.
-///
-/// Implemented for every type that implements the four store traits.
-pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialStore + NonceStore {}
+/// The nonce a signed request carries (§3.3), for [`OAuth1Store::lookup_signed`]: its key,
+/// until when to keep it, and the provider's time.
+#[derive(Debug, Clone, Copy)]
+pub struct NonceToRecord<'a> {
+    /// The nonce's key.
+    pub key: &'a NonceKey,
+    /// Until when it is kept.
+    pub expires_at: i64,
+    /// The provider's time.
+    pub now: i64,
+}
 
-impl<T> OAuth1Store for T where
-    T: ClientStore + TemporaryCredentialStore + TokenCredentialStore + NonceStore + ?Sized
-{
+/// What [`OAuth1Store::lookup_signed`] found.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SignedLookup {
+    /// The client the request names, if it exists.
+    pub client: Option<Client>,
+    /// The token credential the request names, if it exists (whatever client it belongs
+    /// to: the provider checks that).
+    pub token: Option<TokenCredential>,
+    /// `None` when the store did not record the nonce (the provider then records it with
+    /// [`NonceStore::insert_nonce`] after the signature is verified); `Some(fresh)` when it
+    /// recorded it in the same step, with the answer `insert_nonce` would have given.
+    pub nonce: Option<bool>,
+}
+
+impl SignedLookup {
+    /// A look-up that found `client` and `token` and did not record the nonce.
+    pub fn new(client: Option<Client>, token: Option<TokenCredential>) -> Self {
+        Self { client, token, nonce: None }
+    }
+
+    /// This look-up, with the nonce recorded in the same step (`fresh` as
+    /// [`NonceStore::insert_nonce`] answers).
+    pub fn with_nonce(mut self, fresh: bool) -> Self {
+        self.nonce = Some(fresh);
+        self
+    }
+}
+
+/// Everything an OAuth 1.0a provider stores, for holding one `Arc<dyn OAuth1Store>`: the
+/// four store traits, and the composite steps of a signed request, which have default
+/// implementations in terms of those traits and which a networked store may override to
+/// save round trips.
+///
+/// A store type opts in with `impl OAuth1Store for MyStore {}`.
+pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialStore + NonceStore {
+    /// The look-ups of a request to a protected resource (§3.2): the client and the token
+    /// credential, concurrently. The default does not record `nonce` (the provider records
+    /// it after the signature). A store that pays a round trip per call may record it in
+    /// the same round trip, atomically as [`NonceStore::insert_nonce`] would, and say so in
+    /// [`SignedLookup::nonce`]; the provider then calls
+    /// [`release_nonce`](Self::release_nonce) if the request fails any later check, so
+    /// that a request that was not accepted leaves no nonce behind.
+    fn lookup_signed<'a>(
+        &'a self,
+        client_id: &'a str,
+        token: Option<&'a str>,
+        nonce: Option<NonceToRecord<'a>>,
+    ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        let _ = nonce;
+        Box::pin(async move {
+            let (client, token) = join(self.get_client(client_id), async {
+                match token {
+                    Some(token) => self.get_token_credential(token).await,
+                    None => Ok(None),
+                }
+            })
+            .await;
+            Ok(SignedLookup::new(client?, token?))
+        })
+    }
+
+    /// Forgets a nonce that [`lookup_signed`](Self::lookup_signed) recorded for a request
+    /// that then failed. Only called for nonces this store reported fresh. The default
+    /// does nothing (the default `lookup_signed` records none).
+    fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl<T: OAuth1Store + ?Sized> OAuth1Store for Arc<T> {
+    fn lookup_signed<'a>(
+        &'a self,
+        client_id: &'a str,
+        token: Option<&'a str>,
+        nonce: Option<NonceToRecord<'a>>,
+    ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        (**self).lookup_signed(client_id, token, nonce)
+    }
+
+    fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).release_nonce(key)
+    }
+}
+
+/// Runs `a` and `b` concurrently and returns both outputs (the core has no runtime to
+/// spawn on; this polls both in the caller's task).
+pub(crate) async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (out_a, out_b) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 impl<T: ClientStore + ?Sized> ClientStore for Arc<T> {
@@ -338,5 +456,36 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} leaked in {debug}");
         }
         assert!(temp.is_expired(10) && !temp.is_expired(9));
+    }
+
+    #[test]
+    fn join_waits_for_both() {
+        let ready = |v: u8| async move { v };
+        let (a, b) = futures_block_on(join(ready(1), async {
+            // Pending once before finishing.
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    Poll::Ready(2)
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await
+        }));
+        assert_eq!((a, b), (1, 2));
+    }
+
+    /// Polls `f` to completion on this thread.
+    fn futures_block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
     }
 }

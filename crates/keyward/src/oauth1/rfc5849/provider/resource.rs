@@ -1,9 +1,10 @@
 //! The resource protector: authenticated requests to protected resources, RFC 5849 §3.
 
 use super::error::ProviderError;
-use super::server::{Inner, join, required};
+use super::server::{Inner, required};
 use crate::oauth1::rfc5849::names;
-use crate::oauth1::rfc5849::store::{Client, TokenCredential};
+use crate::oauth1::rfc5849::params::SignedRequest;
+use crate::oauth1::rfc5849::store::{Client, NonceToRecord, SignedLookup, TokenCredential};
 use std::fmt;
 use std::sync::Arc;
 
@@ -43,26 +44,60 @@ impl ResourceProtector {
     /// Validates `req` (RFC 5849 §3.2), any HTTP method: transport, parameters, method
     /// allow-list, timestamp window, client, token credential (it must belong to the client),
     /// signature, then the nonce, recorded atomically.
+    ///
+    /// The client and token are looked up together ([`OAuth1Store::lookup_signed`]), and
+    /// a networked store may record the nonce in that same round trip. The checks are
+    /// judged in the order above whichever way the store works, so a request gets the same
+    /// error either way; a nonce recorded early for a request that then fails is released,
+    /// so only an accepted request uses up its nonce.
+    ///
+    /// [`OAuth1Store::lookup_signed`]: crate::oauth1::rfc5849::store::OAuth1Store::lookup_signed
     pub async fn validate_request(&self, req: &http::Request<Vec<u8>>) -> Result<Protected, ProviderError> {
         let inner = &self.inner;
         let (request, now) = inner.check_syntax(req)?;
-        // The client and token look-ups are independent reads: run them concurrently (one
-        // round trip instead of two on a networked store), then judge their results in the
-        // order of `check_request`: client first, then the token.
         let token = request.token().filter(|t| !t.is_empty());
-        let (client, credential) = join(inner.store.get_client(request.consumer_key()), async {
-            match token {
-                Some(token) => inner.store.get_token_credential(token).await,
-                None => Ok(None),
-            }
-        })
-        .await;
-        let checked = inner.check_client(request, client?, now)?;
+        let nonce = inner.nonce_key(&request, now);
+        let record =
+            nonce.as_ref().map(|(key, expires_at)| NonceToRecord { key, expires_at: *expires_at, now });
+        let lookup = inner.store.lookup_signed(request.consumer_key(), token, record).await?;
+        let reserved = lookup.nonce == Some(true);
+        let result = self.judge(request, lookup, now).await;
+        if result.is_err()
+            && reserved
+            && let Some((key, _)) = &nonce
+        {
+            // Best effort: if the store fails here, the nonce stays recorded until it
+            // expires, and a client that retries draws a new one anyway. The request's own
+            // error is what the caller needs.
+            let _ = inner.store.release_nonce(key).await;
+        }
+        result
+    }
+
+    /// The checks after the look-ups, in order: client, token (it must belong to the
+    /// client), signature, nonce.
+    async fn judge(
+        &self,
+        request: SignedRequest,
+        lookup: SignedLookup,
+        now: i64,
+    ) -> Result<Protected, ProviderError> {
+        let inner = &self.inner;
+        let checked = inner.check_client(request, lookup.client, now)?;
         required(checked.request.token(), names::TOKEN)?;
-        let credential = credential?
+        let credential = lookup
+            .token
             .filter(|c| c.client_id == checked.client.client_id)
             .ok_or(ProviderError::InvalidToken)?;
-        inner.authenticate(&checked, credential.secret.secret()).await?;
+        match lookup.nonce {
+            None => inner.authenticate(&checked, credential.secret.secret()).await?,
+            Some(fresh) => {
+                inner.verify_signature(&checked, credential.secret.secret())?;
+                if !fresh {
+                    return Err(ProviderError::InvalidNonce);
+                }
+            }
+        }
         Ok(Protected { client: checked.client, token: credential })
     }
 }

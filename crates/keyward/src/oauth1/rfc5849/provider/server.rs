@@ -15,10 +15,7 @@ use crate::oauth1::rfc5849::store::{BoxFuture, Client, NonceKey, OAuth1Store, St
 use rsa::RsaPublicKey;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
 
 impl From<StoreError> for ProviderError {
     fn from(e: StoreError) -> Self {
@@ -112,33 +109,6 @@ impl RsaKeyCache {
     fn len(&self) -> usize {
         self.lock().len()
     }
-}
-
-/// Runs `a` and `b` concurrently and returns both outputs (the core has no runtime to
-/// spawn on; this polls both in the caller's task).
-pub(crate) async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut out_a, mut out_b) = (None, None);
-    std::future::poll_fn(|cx| {
-        if out_a.is_none()
-            && let Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            out_a = Some(v);
-        }
-        if out_b.is_none()
-            && let Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            out_b = Some(v);
-        }
-        match (out_a.take(), out_b.take()) {
-            (Some(x), Some(y)) => Poll::Ready((x, y)),
-            (x, y) => {
-                (out_a, out_b) = (x, y);
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
 
 /// Builds an [`AuthorizationServer`] and its [`ResourceProtector`](super::ResourceProtector)
@@ -351,7 +321,22 @@ impl Inner {
         checked: &Checked,
         token_secret: &str,
     ) -> Result<(), ProviderError> {
-        let Checked { request, client, now } = checked;
+        self.verify_signature(checked, token_secret)?;
+        if let Some((key, expires_at)) = self.nonce_key(&checked.request, checked.now)
+            && !self.store.insert_nonce(&key, expires_at, checked.now).await?
+        {
+            return Err(ProviderError::InvalidNonce);
+        }
+        Ok(())
+    }
+
+    /// Verifies the signature (§3.2) with the client's keys and `token_secret`.
+    pub(crate) fn verify_signature(
+        &self,
+        checked: &Checked,
+        token_secret: &str,
+    ) -> Result<(), ProviderError> {
+        let Checked { request, client, .. } = checked;
         let rsa_key = match (&client.rsa_public_key, request.signature_method().starts_with("RSA-")) {
             (Some(pem), true) => Some(self.rsa_keys.get(&client.client_id, pem)?),
             _ => None,
@@ -362,19 +347,21 @@ impl Inner {
             rsa_public_key: rsa_key.as_deref(),
         };
         request.verify(&self.methods, &keys)?;
-        if let (Some(timestamp), Some(nonce)) = (request.timestamp_secs(), request.nonce()) {
-            let key = NonceKey {
-                client_id: client.client_id.clone(),
-                token: request.token().map(str::to_owned),
-                timestamp,
-                nonce: nonce.to_owned(),
-            };
-            let expires_at = now.saturating_add(self.config.nonce_ttl);
-            if !self.store.insert_nonce(&key, expires_at, *now).await? {
-                return Err(ProviderError::InvalidNonce);
-            }
-        }
         Ok(())
+    }
+
+    /// The key under which the request's nonce is recorded (§3.3: unique per client,
+    /// token and timestamp) and until when; `None` for a PLAINTEXT request without
+    /// timestamp and nonce.
+    pub(crate) fn nonce_key(&self, request: &SignedRequest, now: i64) -> Option<(NonceKey, i64)> {
+        let (timestamp, nonce) = (request.timestamp_secs()?, request.nonce()?);
+        let key = NonceKey {
+            client_id: request.consumer_key().to_owned(),
+            token: request.token().map(str::to_owned),
+            timestamp,
+            nonce: nonce.to_owned(),
+        };
+        Some((key, now.saturating_add(self.config.nonce_ttl)))
     }
 }
 
@@ -400,36 +387,5 @@ mod tests {
             cache.get(&format!("client-{i}"), PUBLIC).unwrap();
         }
         assert_eq!(cache.len(), RSA_KEY_CACHE_SIZE);
-    }
-
-    #[test]
-    fn join_waits_for_both() {
-        let ready = |v: u8| async move { v };
-        let (a, b) = futures_block_on(join(ready(1), async {
-            // Pending once before finishing.
-            let mut yielded = false;
-            std::future::poll_fn(|cx| {
-                if yielded {
-                    Poll::Ready(2)
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-            })
-            .await
-        }));
-        assert_eq!((a, b), (1, 2));
-    }
-
-    /// Polls `f` to completion on this thread.
-    fn futures_block_on<F: Future>(f: F) -> F::Output {
-        let mut f = pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
     }
 }
