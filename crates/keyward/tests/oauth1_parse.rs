@@ -152,9 +152,6 @@ fn missing_and_invalid_parameters() {
     assert_eq!(r.require("oauth_token").unwrap_err(), ParseError::Missing("oauth_token"));
 
     let cases = [
-        (GOOD.replace("137131200", "12x"), "oauth_timestamp"),
-        (GOOD.replace("137131200", "-5"), "oauth_timestamp"),
-        (GOOD.replace("137131200", "99999999999999999999999"), "oauth_timestamp"),
         (GOOD.replace(r#""ck""#, r#""""#), "oauth_consumer_key"),
         (format!("{GOOD}, oauth_version=\"2.0\""), "oauth_version"),
     ];
@@ -162,6 +159,51 @@ fn missing_and_invalid_parameters() {
         let err = parse("https://e.com/r", Some(&format!("OAuth {auth}")), None).unwrap_err();
         assert_eq!(err, ParseError::Invalid(name), "{auth}");
     }
+}
+
+/// `oauth_timestamp` is "a positive integer" (§3.3): 1 to 18 ASCII digits, not zero. The
+/// provider reads it through `timestamp_secs`, so this is the only rule.
+#[test]
+fn timestamps_are_positive_integers_of_at_most_18_digits() {
+    let with_ts = |ts: &str| GOOD.replace("137131200", &keyward::common::encoding::encode(ts));
+    for bad in [
+        "",
+        "0",
+        "000",
+        "-1",
+        "-5",
+        "+5",
+        "+137131200",
+        " 5",
+        "5 ",
+        "1e9",
+        "12x",
+        "0x10",
+        "1.5",
+        "\u{0665}",
+        "1000000000000000000",  // 19 digits: fits an i64, still refused
+        "9223372036854775807",  // i64::MAX
+        "99999999999999999999", // 20 digits
+        "99999999999999999999999",
+    ] {
+        let auth = format!("OAuth {}", with_ts(bad));
+        let err = parse("https://e.com/r", Some(&auth), None).unwrap_err();
+        assert_eq!(err, ParseError::Invalid("oauth_timestamp"), "{bad:?}");
+        // The same in the query.
+        let query = format!("https://e.com/r?{}", header_to_form(&with_ts(bad)));
+        assert_eq!(parse(&query, None, None).unwrap_err(), ParseError::Invalid("oauth_timestamp"), "{bad:?}");
+    }
+    for (good, secs) in
+        [("1", 1), ("0137131200", 137_131_200), ("999999999999999999", 999_999_999_999_999_999)]
+    {
+        let r = parse("https://e.com/r", Some(&format!("OAuth {}", with_ts(good))), None).unwrap();
+        assert_eq!((r.timestamp(), r.timestamp_secs()), (Some(good), Some(secs)));
+    }
+}
+
+/// `name="value", …` as `name=value&…` (the values are already percent-encoded).
+fn header_to_form(header: &str) -> String {
+    header.split(", ").map(|p| p.replace('"', "")).collect::<Vec<_>>().join("&")
 }
 
 #[test]

@@ -8,7 +8,8 @@ use keyward::common::clock::FixedClock;
 use keyward::common::encoding::parse_form;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::provider::{
-    AuthorizationServer, Consent, CredentialKind, ProviderConfig, ProviderError, ResourceProtector,
+    AuthorizationServer, Consent, CredentialKind, InvalidRequest, ProviderConfig, ProviderError,
+    ResourceProtector,
 };
 use keyward::oauth1::rfc5849::signature::{rsa_private_key_from_pem, rsa_public_key_from_pem};
 use keyward::oauth1::rfc5849::store::{Client, ClientStore, NonceKey, TemporaryCredentialStore};
@@ -347,6 +348,64 @@ async fn timestamp_window_is_enforced_both_ways() {
     }
     fx.clock.advance(1000);
     assert!(fx.server.issue_temporary_credential(&at(NOW + 1000)).await.is_ok());
+}
+
+/// Timestamps that are not a positive integer of at most 18 digits (RFC 5849 §3.3), each
+/// correctly signed: every endpoint answers `400 invalid_request` (malformed timestamp),
+/// whatever the window, and accepts none.
+#[tokio::test]
+async fn malformed_timestamps_are_refused_by_every_endpoint() {
+    // A window of a century: "0" would be in it if it were a timestamp.
+    let fx =
+        fixture_with(ProviderConfig::default().with_timestamp_window(3_200_000_000), all_methods()).await;
+    let s = client1();
+    let token = token_for(&fx, &s).await;
+    let (temp, verifier) = authorized(&fx, &s).await;
+    let malformed = |r: Result<_, ProviderError>, what: &str| match r {
+        Err(ProviderError::InvalidRequest(InvalidRequest::MalformedTimestamp)) => {}
+        other => panic!("{what}: {other:?}"),
+    };
+    for ts in [
+        "0",
+        "000",
+        "+5",
+        " 5",
+        "5 ",
+        "-1",
+        "1e9",
+        "1.7e9",
+        "0x6553F100",
+        "1000000000000000000",  // 19 digits
+        "99999999999999999999", // 20 digits
+        "",
+    ] {
+        let at = |req, params: SigningParams<'_>| s.sign_at(req, &params, ts, &fresh_nonce()).unwrap();
+        let temp_req = at(
+            request(Method::POST, &format!("{BASE}/oauth/request_token"), None),
+            SigningParams { callback: Some(CALLBACK), ..Default::default() },
+        );
+        malformed(
+            fx.server.issue_temporary_credential(&temp_req).await.map(drop),
+            &format!("temporary {ts:?}"),
+        );
+        let resp = fx.server.create_temporary_credential_response(&temp_req).await;
+        assert_response(&resp, "invalid_request", 400);
+
+        let token_req = at(
+            request(Method::POST, &format!("{BASE}/oauth/access_token"), None),
+            SigningParams { token: Some(&temp), verifier: Some(&verifier), ..Default::default() },
+        );
+        malformed(fx.server.issue_token_credential(&token_req).await.map(drop), &format!("token {ts:?}"));
+
+        let api_req = at(
+            request(Method::GET, &format!("{BASE}/api/me?q=1"), None),
+            SigningParams { token: Some(&token), ..Default::default() },
+        );
+        malformed(fx.protector.validate_request(&api_req).await.map(drop), &format!("resource {ts:?}"));
+    }
+    // The temporary credential was not consumed by the refused exchanges.
+    let cred = fx.server.issue_token_credential(&token_request(&s, &temp, &verifier)).await;
+    assert!(cred.is_ok(), "{cred:?}");
 }
 
 #[tokio::test]

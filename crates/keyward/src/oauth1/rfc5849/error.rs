@@ -31,8 +31,9 @@ pub enum ParseError {
     /// A required parameter is absent.
     #[error("missing required parameter {0}")]
     Missing(&'static str),
-    /// A parameter has a value the protocol does not allow (a non-numeric timestamp, an
-    /// `oauth_version` other than `1.0`, an empty required value).
+    /// A parameter has a value the protocol does not allow (a timestamp that is not a
+    /// positive integer of at most 18 digits, an `oauth_version` other than `1.0`, an empty
+    /// required value).
     #[error("invalid value for {0}")]
     Invalid(&'static str),
     /// The request URI is not absolute and no `Host` header says where it was sent.

@@ -62,6 +62,21 @@ pub(super) fn decode_err(place: &'static str) -> impl Fn(DecodeError) -> ParseEr
 
 const HEADER: &str = "Authorization header";
 
+/// The most digits `oauth_timestamp` may have: 18 digits always fit an `i64`, and no clock
+/// is that far from 1970.
+const MAX_TIMESTAMP_DIGITS: usize = 18;
+
+/// Reads `oauth_timestamp` (RFC 5849 §3.3: "a positive integer" of seconds since the
+/// epoch): 1 to [`MAX_TIMESTAMP_DIGITS`] ASCII digits, not zero, with no sign, space or
+/// exponent. The one rule: [`SignedRequest`] refuses any other value at parse time, and
+/// [`SignedRequest::timestamp_secs`] reads it with this function.
+fn parse_timestamp(raw: &str) -> Option<i64> {
+    if raw.is_empty() || raw.len() > MAX_TIMESTAMP_DIGITS || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok().filter(|ts: &i64| *ts > 0)
+}
+
 /// The protocol parameter names a request may carry (RFC 5849 §3.1, §2.1, §2.3, body hash):
 /// held as `&'static str`, so that parsing them allocates nothing.
 const KNOWN_NAMES: [&str; 10] = [
@@ -140,7 +155,8 @@ fn authorization_params(s: &str) -> Result<Vec<BorrowedPair<'_>>, ParseError> {
 /// Parsing checks only the protocol's syntax: each `oauth_*` parameter appears once, in one
 /// place; `oauth_consumer_key`, `oauth_signature_method` and `oauth_signature` are present;
 /// `oauth_timestamp` and `oauth_nonce` are present unless the method is PLAINTEXT (§3.1),
-/// the timestamp is a non-negative integer, and `oauth_version` is `1.0` if sent.
+/// the timestamp is a positive integer of at most 18 digits, and `oauth_version` is `1.0`
+/// if sent.
 /// Timestamp windows, nonce replay and credential look-ups are the provider's.
 #[derive(Clone)]
 pub struct SignedRequest {
@@ -295,8 +311,7 @@ impl SignedRequest {
             self.require(names::TIMESTAMP)?;
             self.require(names::NONCE)?;
         }
-        let numeric = |ts: &str| ts.bytes().all(|b| b.is_ascii_digit()) && ts.parse::<i64>().is_ok();
-        if self.timestamp().is_some_and(|ts| !numeric(ts)) {
+        if self.timestamp().is_some_and(|ts| parse_timestamp(ts).is_none()) {
             return Err(ParseError::Invalid(names::TIMESTAMP));
         }
         if self.version().is_some_and(|v| v != "1.0") {
@@ -355,9 +370,11 @@ impl SignedRequest {
     pub fn timestamp(&self) -> Option<&str> {
         self.oauth_param(names::TIMESTAMP)
     }
-    /// `oauth_timestamp` (§3.3) in seconds since the epoch (checked numeric at parse time).
+    /// `oauth_timestamp` (§3.3) in seconds since the epoch; absent only with PLAINTEXT.
+    /// Parsing refused any value that is not a positive integer of at most 18 digits, so
+    /// this is `Some` exactly when [`timestamp`](Self::timestamp) is.
     pub fn timestamp_secs(&self) -> Option<i64> {
-        self.timestamp().and_then(|t| t.parse().ok())
+        self.timestamp().and_then(parse_timestamp)
     }
     /// `oauth_nonce` (§3.3); absent only with PLAINTEXT.
     pub fn nonce(&self) -> Option<&str> {

@@ -277,7 +277,7 @@ impl Inner {
         let method = request.signature_method();
         self.methods.get(method)?;
         let now = self.clock.now();
-        match request.timestamp() {
+        match request.timestamp_secs() {
             Some(ts) => {
                 check_timestamp(ts, now, self.config.timestamp_window)?;
                 if request.nonce().is_none_or(str::is_empty) {
