@@ -4,7 +4,7 @@ use super::error::ProviderError;
 use super::server::{Inner, required};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
-use crate::oauth1::rfc5849::store::{Client, NonceToRecord, SignedLookup, TokenCredential};
+use crate::oauth1::rfc5849::store::{Client, NonceKey, NonceToRecord, SignedLookup, TokenCredential};
 use std::fmt;
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ impl ResourceProtector {
             nonce.as_ref().map(|(key, expires_at)| NonceToRecord { key, expires_at: *expires_at, now });
         let lookup = inner.store.lookup_signed(request.consumer_key(), token, record).await?;
         let reserved = lookup.nonce == Some(true);
-        let result = self.judge(request, lookup, now).await;
+        let result = self.judge(request, lookup, nonce.as_ref(), now).await;
         if result.is_err()
             && reserved
             && let Some((key, _)) = &nonce
@@ -80,6 +80,7 @@ impl ResourceProtector {
         &self,
         request: SignedRequest,
         lookup: SignedLookup,
+        nonce: Option<&(NonceKey, i64)>,
         now: i64,
     ) -> Result<Protected, ProviderError> {
         let inner = &self.inner;
@@ -90,7 +91,7 @@ impl ResourceProtector {
             .filter(|c| c.client_id == checked.client.client_id)
             .ok_or(ProviderError::InvalidToken)?;
         match lookup.nonce {
-            None => inner.authenticate(&checked, credential.secret.secret()).await?,
+            None => inner.authenticate_with(&checked, credential.secret.secret(), nonce).await?,
             Some(fresh) => {
                 inner.verify_signature(&checked, credential.secret.secret())?;
                 if !fresh {

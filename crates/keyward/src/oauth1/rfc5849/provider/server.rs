@@ -321,9 +321,21 @@ impl Inner {
         checked: &Checked,
         token_secret: &str,
     ) -> Result<(), ProviderError> {
+        let nonce = self.nonce_key(&checked.request, checked.now);
+        self.authenticate_with(checked, token_secret, nonce.as_ref()).await
+    }
+
+    /// [`authenticate`](Self::authenticate) with the request's nonce key already built
+    /// ([`nonce_key`](Self::nonce_key)).
+    pub(crate) async fn authenticate_with(
+        &self,
+        checked: &Checked,
+        token_secret: &str,
+        nonce: Option<&(NonceKey, i64)>,
+    ) -> Result<(), ProviderError> {
         self.verify_signature(checked, token_secret)?;
-        if let Some((key, expires_at)) = self.nonce_key(&checked.request, checked.now)
-            && !self.store.insert_nonce(&key, expires_at, checked.now).await?
+        if let Some((key, expires_at)) = nonce
+            && !self.store.insert_nonce(key, *expires_at, checked.now).await?
         {
             return Err(ProviderError::InvalidNonce);
         }
