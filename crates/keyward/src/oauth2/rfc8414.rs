@@ -100,8 +100,21 @@ pub fn issuer_matches(issuer: &str, expected: &str, template: Option<&str>) -> b
         && !expected[prefix.len()..expected.len() - suffix.len()].contains('/')
 }
 
+/// Whether a document's `issuer` is the one its well-known URL stands for (`url_issuer`, as
+/// [`issuer_of_metadata_url`] derives it): [`issuer_matches`], or the same with one
+/// terminating `/`. OpenID Connect Discovery §4 and RFC 8414 §3.1 remove an issuer's
+/// terminating `/` before the well-known suffix goes in, so the URL of the issuer
+/// `https://tenant.example/` (Auth0's form) is `https://tenant.example/.well-known/…`, and
+/// the URL alone cannot tell whether the issuer had the `/`.
+pub fn issuer_matches_url(issuer: &str, url_issuer: &str, template: Option<&str>) -> bool {
+    issuer_matches(issuer, url_issuer, template)
+        || issuer.strip_suffix('/').is_some_and(|i| issuer_matches(i, url_issuer, template))
+}
+
 /// Reads a metadata document and checks its issuer (RFC 8414 §3.3, OpenID Connect
-/// Discovery §4.3) against `expected_issuer` when given.
+/// Discovery §4.3) against `expected_issuer` when given: the issuer a well-known URL stands
+/// for, which the document's `issuer` may repeat with the terminating `/` that building the
+/// URL removed ([`issuer_matches_url`]).
 pub fn parse_metadata(
     response: &http::Response<Vec<u8>>,
     expected_issuer: Option<&str>,
@@ -112,7 +125,7 @@ pub fn parse_metadata(
     let meta: ServerMetadata = serde_json::from_value(serde_json::Value::Object(map))
         .map_err(|e| OAuth2Error::parse(status, response.body(), e.to_string()))?;
     if let Some(expected) = expected_issuer
-        && !issuer_matches(&meta.issuer, expected, issuer_template)
+        && !issuer_matches_url(&meta.issuer, expected, issuer_template)
     {
         return Err(OAuth2Error::parse(
             status,
