@@ -42,3 +42,68 @@ fn discovery_accepts_the_issuer_whose_terminating_slash_the_url_dropped() {
     }
     assert!(parse_discovery_response(&doc("https://as.example/realm/x/"), with_path, None).is_err());
 }
+
+/// Secrets stay out of `Debug` (DESIGN.md rule 3): the body of a token-endpoint request holds
+/// client secrets, codes, verifiers, refresh tokens, passwords and assertions, and the
+/// `Authorization` header of client_secret_basic (RFC 6749 §2.3.1) and of a bearer request
+/// (RFC 6750 §2.1) holds credentials; an application that logs a request in a compliance
+/// hook (`tracing::debug!(?request)`) or its transport's requests must not log them.
+#[test]
+fn request_credentials_stay_out_of_debug() {
+    use keyward::common::secret::SecretString;
+    use keyward::oauth2::rfc6749::{AuthContext, ClientAuthMethod, Grant, RefreshToken, authenticate_client};
+    use keyward::oauth2::rfc6750::{TokenPlacement, add_bearer_token};
+    use keyward::oauth2::rfc7636::CodeVerifier;
+
+    const SECRETS: &[&str] = &[
+        "cs-Zq81-client-secret",
+        "rt-Lp27-refresh-token",
+        "code-Hx52-authorization",
+        "pw-Tt09-password",
+        "at-Kq93-access-token",
+    ];
+    let basic = base64_of("client-1:cs-Zq81-client-secret");
+    let clean = |what: &str, text: String| {
+        for s in SECRETS.iter().copied().chain([basic.as_str()]) {
+            assert!(!text.contains(s), "{what} leaks {s}: {text}");
+        }
+        text
+    };
+
+    let secret = SecretString::new("cs-Zq81-client-secret");
+    let ctx = AuthContext { client_id: "client-1", client_secret: Some(&secret), now: 0, unique: "jti" };
+    let verifier = CodeVerifier::new("v".repeat(43) + "-verifier-Mm31");
+    let rt = RefreshToken::new("rt-Lp27-refresh-token");
+    let pw = SecretString::new("pw-Tt09-password");
+    let grants = [
+        Grant::AuthorizationCode {
+            code: "code-Hx52-authorization",
+            redirect_uri: Some("https://rp.example/cb"),
+            code_verifier: Some(&verifier),
+        },
+        Grant::RefreshToken { refresh_token: &rt, scope: Some("read") },
+        Grant::Password { username: "alice", password: &pw, scope: None },
+    ];
+    for grant in grants {
+        for method in [ClientAuthMethod::ClientSecretBasic, ClientAuthMethod::ClientSecretPost] {
+            let mut r = grant.token_request("https://as.example/token");
+            authenticate_client(&mut r, &method, &ctx).unwrap();
+            let text = clean("FormRequest", format!("{r:?}{r:#?}"));
+            assert!(text.contains("grant_type") && text.contains(grant.grant_type()), "still useful: {text}");
+            assert!(!text.contains("-verifier-Mm31"), "{text}");
+            let http = r.into_http().unwrap();
+            clean("http::Request headers", format!("{:?}", http.headers()));
+        }
+    }
+
+    let mut api = http::Request::get("https://api.example/me").body(Vec::new()).unwrap();
+    add_bearer_token(&mut api, "at-Kq93-access-token", TokenPlacement::Header).unwrap();
+    assert!(api.headers()["authorization"].is_sensitive());
+    clean("bearer request", format!("{api:?}"));
+    assert_eq!(api.headers()["authorization"], "Bearer at-Kq93-access-token", "the bytes are unchanged");
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}

@@ -8,7 +8,11 @@ use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 /// A request to a token, revocation, introspection or device-authorization endpoint:
 /// `POST` with an `application/x-www-form-urlencoded` body (RFC 6749 §3.2, RFC 7009 §2.1,
 /// RFC 7662 §2.1, RFC 8628 §3.1).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the URL, the header names and the parameters, with the value of every
+/// parameter but a few public ones redacted: the body carries client secrets, assertions,
+/// codes, verifiers, refresh tokens, passwords and the tokens to revoke or introspect.
+#[derive(Clone)]
 pub struct FormRequest {
     /// The endpoint.
     pub url: String,
@@ -16,6 +20,40 @@ pub struct FormRequest {
     pub headers: HeaderMap,
     /// The body's parameters, in order.
     pub params: Vec<(String, String)>,
+}
+
+/// Parameters whose values are not secrets, shown by [`FormRequest`]'s `Debug`.
+const PUBLIC_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_assertion_type",
+    "scope",
+    "redirect_uri",
+    "token_type_hint",
+    "username",
+    "resource",
+    "audience",
+];
+
+impl std::fmt::Debug for FormRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Params<'a>(&'a [(String, String)]);
+        impl std::fmt::Debug for Params<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list()
+                    .entries(self.0.iter().map(|(k, v)| {
+                        let v = if PUBLIC_PARAMS.contains(&k.as_str()) { v.as_str() } else { "[redacted]" };
+                        (k, v)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("FormRequest")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("params", &Params(&self.params))
+            .finish()
+    }
 }
 
 impl FormRequest {

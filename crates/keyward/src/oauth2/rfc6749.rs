@@ -276,8 +276,10 @@ pub fn authenticate_client(
             let secret = secret()?;
             let raw = format!("{}:{}", encode(ctx.client_id), encode(secret.secret()));
             let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
-            let value = http::HeaderValue::try_from(value)
+            let mut value = http::HeaderValue::try_from(value)
                 .map_err(|e| OAuth2Error::Config(format!("client credentials: {e}")))?;
+            // Kept out of `Debug` and out of HTTP/2 header compression tables (RFC 7541 §7.1.3).
+            value.set_sensitive(true);
             request.headers.insert(http::header::AUTHORIZATION, value);
         }
         ClientAuthMethod::ClientSecretPost => {

@@ -41,8 +41,10 @@ pub fn add_bearer_token(
 ) -> Result<(), OAuth2Error> {
     match placement {
         TokenPlacement::Header => {
-            let value = http::HeaderValue::try_from(format!("Bearer {access_token}"))
+            let mut value = http::HeaderValue::try_from(format!("Bearer {access_token}"))
                 .map_err(|_| OAuth2Error::Config("the access token is not a valid header value".into()))?;
+            // Kept out of `Debug` and out of HTTP/2 header compression tables (RFC 7541 §7.1.3).
+            value.set_sensitive(true);
             request.headers_mut().insert(http::header::AUTHORIZATION, value);
         }
         TokenPlacement::Query => {
