@@ -107,3 +107,24 @@ fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// The token a client keeps: its `Debug` must not print the ID token (a bearer credential at
+/// many APIs) nor the values of unknown members, which can be more tokens.
+#[test]
+fn token_debug_redacts_the_id_token_and_extra_values() {
+    let body = serde_json::json!({
+        "access_token": "at-Kq93-access-token", "token_type": "Bearer", "expires_in": 3600,
+        "refresh_token": "rt-Lp27-refresh-token", "scope": "openid",
+        "id_token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.sig-Wq77-id-token",
+        "authed_user": {"access_token": "xoxp-Uu12-user-token"},
+        "incoming_webhook": {"url": "https://hooks.example/T0/B0/hook-Rr45-secret"},
+    });
+    let t = keyward::oauth2::rfc6749::parse_token_response(&json(&body.to_string()), 0).unwrap();
+    let text = format!("{t:?}{t:#?}");
+    for s in ["at-Kq93", "rt-Lp27", "sig-Wq77-id-token", "eyJhbGci", "xoxp-Uu12", "hook-Rr45"] {
+        assert!(!text.contains(s), "Token's Debug leaks {s}: {text}");
+    }
+    for shown in ["authed_user", "incoming_webhook", "openid", "3600"] {
+        assert!(text.contains(shown), "Token's Debug still says {shown}: {text}");
+    }
+}

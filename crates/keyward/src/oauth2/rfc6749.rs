@@ -302,7 +302,11 @@ pub fn authenticate_client(
 ///
 /// It is what the application persists (serde) and hands back; `userinfo` holds the
 /// validated ID-token claims after an OpenID Connect login.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Debug` redacts the tokens — the ID token too, which many APIs accept as a bearer
+/// credential — and shows only the names of the `extra` members, which can hold more
+/// tokens (Slack's `authed_user.access_token`, webhook URLs).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     /// The access token.
     pub access_token: AccessToken,
@@ -331,6 +335,22 @@ pub struct Token {
     /// Any other member of the response.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_in", &self.expires_in)
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .field("userinfo", &self.userinfo)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 fn bearer() -> String {
