@@ -128,3 +128,24 @@ fn token_debug_redacts_the_id_token_and_extra_values() {
         assert!(text.contains(shown), "Token's Debug still says {shown}: {text}");
     }
 }
+
+/// A success response that does not parse keeps its raw body (DESIGN.md rule 4), but a token
+/// response's body holds the tokens: `Debug` of the error (what `tracing::debug!(?err)`
+/// prints) must not show it. `scope` as an array is a real deviation from RFC 6749 §5.1.
+#[test]
+fn a_token_response_that_does_not_parse_keeps_its_tokens_out_of_debug() {
+    let body = r#"{"access_token":"at-Kq93-access-token","refresh_token":"rt-Lp27-refresh-token","scope":["a","b"]}"#;
+    let e = keyward::oauth2::rfc6749::parse_token_response(&json(body), 0).unwrap_err();
+    match &e {
+        keyward::oauth2::OAuth2Error::Parse { status: 200, body: raw, .. } => {
+            assert_eq!(raw, body.as_bytes())
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = format!("{e:?}{e:#?}");
+    let as_debug_bytes = |s: &str| format!("{:?}", s.as_bytes()).trim_matches(['[', ']']).to_owned();
+    for s in ["at-Kq93", "rt-Lp27"] {
+        assert!(!text.contains(s) && !text.contains(&as_debug_bytes(s)), "{text}");
+    }
+    assert!(text.contains("Parse") && text.contains("scope"), "still says what failed: {text}");
+}

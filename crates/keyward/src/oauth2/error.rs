@@ -3,7 +3,12 @@
 use crate::common::ErrorBody;
 
 /// What went wrong building an OAuth 2.0 request or reading its response.
-#[derive(Debug, Clone, thiserror::Error)]
+///
+/// `Debug` shows the raw body of a [`OAuth2Error::Parse`] only as its length: a success
+/// response that did not parse (a token response whose `scope` is an array, whose
+/// `expires_in` is not a number) still holds the access and refresh tokens. The body is
+/// in the field for code that needs it.
+#[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum OAuth2Error {
     /// The server answered with an RFC 6749 §5.2 error (or a companion's: RFC 7009 §2.2.1,
@@ -49,6 +54,30 @@ pub enum OAuth2Error {
     /// Signing a JWT (RFC 7523 client assertion) failed.
     #[error("JWT signing failed: {0}")]
     Jwt(String),
+}
+
+impl std::fmt::Debug for OAuth2Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OAuth2Error::Server { status, body } => {
+                f.debug_struct("Server").field("status", status).field("body", body).finish()
+            }
+            OAuth2Error::Status { status, body } => {
+                f.debug_struct("Status").field("status", status).field("body", body).finish()
+            }
+            OAuth2Error::Parse { status, body, reason } => f
+                .debug_struct("Parse")
+                .field("status", status)
+                .field("body", &format_args!("[{} bytes]", body.len()))
+                .field("reason", reason)
+                .finish(),
+            OAuth2Error::InvalidUrl { url, reason } => {
+                f.debug_struct("InvalidUrl").field("url", url).field("reason", reason).finish()
+            }
+            OAuth2Error::Config(reason) => f.debug_tuple("Config").field(reason).finish(),
+            OAuth2Error::Jwt(reason) => f.debug_tuple("Jwt").field(reason).finish(),
+        }
+    }
 }
 
 impl OAuth2Error {
