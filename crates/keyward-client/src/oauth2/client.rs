@@ -211,7 +211,10 @@ impl OAuth2Client {
     /// The authorization URL (RFC 6749 §4.1.1) with a fresh `state`, the PKCE challenge
     /// (RFC 7636 §4.3) when configured, and a `nonce` when `openid` is in scope (unless the
     /// provider has the no-nonce quirk). `params` are call-time extras; the configured
-    /// `authorize_params` override them.
+    /// `authorize_params` override them. Neither replaces `state`: it is always the fresh
+    /// random value, the one returned for the flow state (a fixed or reused state would
+    /// undo the CSRF protection of RFC 6749 §10.12). A `redirect_uri` among them is the one
+    /// returned, as it is the one the token request must repeat (§4.1.3).
     pub async fn authorization_url(
         &self,
         redirect_uri: Option<&str>,
@@ -238,6 +241,7 @@ impl OAuth2Client {
         for (k, v) in &self.config.authorize_params {
             url.param(k, v);
         }
+        url.param("state", &state);
         let nonce = if self.config.wants_openid(url.get("scope")) && !self.config.quirks.no_nonce {
             let nonce = match url.get("nonce") {
                 Some(n) => n.to_owned(),
@@ -253,7 +257,7 @@ impl OAuth2Client {
             state,
             code_verifier,
             nonce,
-            redirect_uri: redirect_uri.map(str::to_owned),
+            redirect_uri: url.get("redirect_uri").map(str::to_owned),
         })
     }
 
