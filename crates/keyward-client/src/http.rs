@@ -63,7 +63,13 @@ impl Default for ReqwestClient {
     }
 }
 
-fn map_err(e: reqwest::Error) -> HttpError {
+/// reqwest's errors name the request's URL, query included, in Display and Debug; the query
+/// can hold an access token (RFC 6750 §2.3 placement, which §5.3 warns gets logged), so it
+/// is dropped before the error travels on.
+fn map_err(mut e: reqwest::Error) -> HttpError {
+    if let Some(url) = e.url_mut() {
+        url.set_query(None);
+    }
     if e.is_timeout() {
         HttpError::Timeout
     } else if e.is_connect() {
@@ -79,7 +85,7 @@ impl HttpClient for ReqwestClient {
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, HttpError>> {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request).map_err(|e| HttpError::Other(Box::new(e)))?;
+            let request = reqwest::Request::try_from(request).map_err(map_err)?;
             let mut response = self.inner.execute(request).await.map_err(map_err)?;
             let mut builder = http::Response::builder().status(response.status()).version(response.version());
             if let Some(headers) = builder.headers_mut() {

@@ -63,3 +63,39 @@ async fn the_returned_state_and_redirect_uri_are_the_ones_in_the_url() {
     assert_ne!(again.state, req.state, "a new state per flow");
     assert_eq!(again.redirect_uri.as_deref(), Some("https://rp.example/cb"));
 }
+
+/// RFC 6750 §2.3 / §5.3: a token in the URI query is easily logged. With the query
+/// placement, a transport failure of an API call must not carry the token in its error
+/// (reqwest's errors name the URL, query included, in Display and Debug).
+#[tokio::test]
+async fn transport_errors_do_not_carry_a_token_placed_in_the_query() {
+    use keyward_client::ReqwestClient;
+    use keyward_client::oauth2::{OAuth2Session, Token, TokenPlacement};
+    use tokio::io::AsyncReadExt;
+
+    // A port nobody listens on (connection refused), and a server that closes at once.
+    let refused = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing_addr = closing.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = closing.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+        }
+    });
+
+    let mut config = OAuth2Config::new("client-1");
+    config.token_placement = TokenPlacement::Query;
+    let http = ReqwestClient::try_with_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let client = Arc::new(OAuth2Client::new(config, Arc::new(http)).unwrap());
+    let session = OAuth2Session::new(client, Token::bearer("at-Kq93-query-token"));
+    for addr in [refused, closing_addr] {
+        let request = http::Request::get(format!("http://{addr}/api/me?a=1")).body(Vec::new()).unwrap();
+        let e = session.request(request).await.unwrap_err();
+        let text = format!("{e} {e:?} {e:#?}");
+        assert!(!text.contains("at-Kq93"), "{addr}: the error carries the token: {text}");
+    }
+}
