@@ -99,3 +99,18 @@ async fn transport_errors_do_not_carry_a_token_placed_in_the_query() {
         assert!(!text.contains("at-Kq93"), "{addr}: the error carries the token: {text}");
     }
 }
+
+/// RFC 6749 §10.5: the authorization code is a bearer credential until it is spent; the
+/// `CodeExchange` that carries it to the token endpoint must not print it in `Debug`.
+#[test]
+fn code_exchange_debug_redacts_the_code() {
+    let e = keyward_client::oauth2::CodeExchange {
+        code: "code-Hx52-authorization",
+        iss: Some("https://op.example"),
+        redirect_uri: Some("https://rp.example/cb"),
+        ..Default::default()
+    };
+    let text = format!("{e:?}{e:#?}");
+    assert!(!text.contains("code-Hx52"), "{text}");
+    assert!(text.contains("https://op.example") && text.contains("https://rp.example/cb"), "{text}");
+}

@@ -149,3 +149,33 @@ fn a_token_response_that_does_not_parse_keeps_its_tokens_out_of_debug() {
     }
     assert!(text.contains("Parse") && text.contains("scope"), "still says what failed: {text}");
 }
+
+/// RFC 6749 §10.5: "Authorization codes operate as plaintext bearer credentials"; with the
+/// access token they are what the ID-token checks bind (`c_hash`, `at_hash`). Neither may
+/// come out of the `Debug` of the values that carry them.
+#[test]
+fn codes_and_access_tokens_stay_out_of_debug_of_grants_and_id_token_checks() {
+    use keyward::oauth2::rfc6749::Grant;
+    use keyward::oidc::core::IdTokenCheck;
+
+    let grant = Grant::AuthorizationCode {
+        code: "code-Hx52-authorization",
+        redirect_uri: Some("https://rp.example/cb"),
+        code_verifier: None,
+    };
+    let text = format!("{grant:?}{grant:#?}");
+    assert!(!text.contains("code-Hx52"), "{text}");
+    assert!(text.contains("AuthorizationCode") && text.contains("https://rp.example/cb"), "{text}");
+
+    let check = IdTokenCheck {
+        now: 1_700_000_000,
+        nonce: Some("n-0S6"),
+        access_token: Some("at-Kq93-access-token"),
+        code: Some("code-Hx52-authorization"),
+    };
+    let text = format!("{check:?}{check:#?}");
+    for s in ["at-Kq93", "code-Hx52"] {
+        assert!(!text.contains(s), "IdTokenCheck's Debug leaks {s}: {text}");
+    }
+    assert!(text.contains("1700000000"), "{text}");
+}

@@ -55,7 +55,9 @@ impl AuthorizationRequest {
 }
 
 /// What a code exchange needs from the callback and the flow state.
-#[derive(Debug, Default)]
+///
+/// Its `Debug` redacts the code, a bearer credential until it is spent (RFC 6749 §10.5).
+#[derive(Default)]
 pub struct CodeExchange<'a> {
     /// The `code` of the callback.
     pub code: &'a str,
@@ -69,6 +71,19 @@ pub struct CodeExchange<'a> {
     pub nonce: Option<&'a str>,
     /// The scope requested, when not the configured one.
     pub scope: Option<&'a str>,
+}
+
+impl std::fmt::Debug for CodeExchange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeExchange")
+            .field("code", &"[redacted]")
+            .field("iss", &self.iss)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &self.code_verifier)
+            .field("nonce", &self.nonce)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// One provider's OAuth 2.0 / OpenID Connect client.

@@ -85,7 +85,10 @@ impl AuthorizationUrl {
 }
 
 /// A grant's token request (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6; RFC 8628 §3.4).
-#[derive(Debug, Clone, Copy)]
+///
+/// Its `Debug` redacts the authorization code, a bearer credential until it is spent
+/// (§10.5); the other secrets are newtypes that redact themselves.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Grant<'a> {
     /// §4.1.3: exchange an authorization code (with the PKCE verifier of RFC 7636 §4.5).
@@ -123,6 +126,36 @@ pub enum Grant<'a> {
         /// The `device_code` of the device authorization response.
         device_code: &'a super::rfc8628::DeviceCode,
     },
+}
+
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grant::AuthorizationCode { code: _, redirect_uri, code_verifier } => f
+                .debug_struct("AuthorizationCode")
+                .field("code", &"[redacted]")
+                .field("redirect_uri", redirect_uri)
+                .field("code_verifier", code_verifier)
+                .finish(),
+            Grant::RefreshToken { refresh_token, scope } => f
+                .debug_struct("RefreshToken")
+                .field("refresh_token", refresh_token)
+                .field("scope", scope)
+                .finish(),
+            Grant::ClientCredentials { scope } => {
+                f.debug_struct("ClientCredentials").field("scope", scope).finish()
+            }
+            Grant::Password { username, password, scope } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", password)
+                .field("scope", scope)
+                .finish(),
+            Grant::DeviceCode { device_code } => {
+                f.debug_struct("DeviceCode").field("device_code", device_code).finish()
+            }
+        }
+    }
 }
 
 impl Grant<'_> {

@@ -84,7 +84,9 @@ impl std::fmt::Debug for IdTokenValidator {
 }
 
 /// Per-token inputs: the time, the flow's nonce, and the values the hashes bind.
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Its `Debug` says whether an access token and a code are present, never their values.
+#[derive(Clone, Copy, Default)]
 pub struct IdTokenCheck<'a> {
     /// Seconds since the epoch.
     pub now: i64,
@@ -95,6 +97,18 @@ pub struct IdTokenCheck<'a> {
     pub access_token: Option<&'a str>,
     /// The authorization code (checked against `c_hash` when present).
     pub code: Option<&'a str>,
+}
+
+impl std::fmt::Debug for IdTokenCheck<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: Option<&str>| v.map(|_| "[redacted]");
+        f.debug_struct("IdTokenCheck")
+            .field("now", &self.now)
+            .field("nonce", &self.nonce)
+            .field("access_token", &redacted(self.access_token))
+            .field("code", &redacted(self.code))
+            .finish()
+    }
 }
 
 /// The algorithms named in a provider's metadata that Keyward knows; RS256 when the list is
