@@ -213,13 +213,31 @@ fn body_hash_is_refused_on_form_bodies() {
     assert_eq!(err, ParseError::Invalid("oauth_body_hash"));
 }
 
+/// The scheme and host are signed (§3.4.1.2): a request URI without them is refused, never
+/// completed from the `Host` header (which would guess `http` for a client that used https).
 #[test]
-fn relative_uris_need_a_host() {
-    let req =
-        http::Request::get("/r").header("authorization", format!("OAuth {GOOD}")).body(Vec::new()).unwrap();
-    assert!(matches!(SignedRequest::from_http(&req), Err(ParseError::Uri(_))));
-    let req = http::Request::get("/r?x=1")
-        .header("host", "API.example.com:80")
+fn relative_uris_are_refused_even_with_a_host_header() {
+    for uri in ["/r", "/r?x=1", "api.example.com/r"] {
+        let Ok(uri) = uri.parse::<http::Uri>() else { continue };
+        for host in [None, Some("api.example.com"), Some("API.example.com:80")] {
+            let mut b = http::Request::get(uri.clone()).header("authorization", format!("OAuth {GOOD}"));
+            if let Some(h) = host {
+                b = b.header("host", h);
+            }
+            let req = b.body(Vec::new()).unwrap();
+            assert_eq!(
+                SignedRequest::from_http(&req).unwrap_err(),
+                ParseError::RelativeUri,
+                "{uri} {host:?}"
+            );
+            let (parts, body) = req.into_parts();
+            let err =
+                SignedRequest::from_parts(&parts.method, &parts.uri, &parts.headers, &body).unwrap_err();
+            assert_eq!(err, ParseError::RelativeUri);
+        }
+    }
+    // The absolute URI the server rebuilt is what is signed; with_base_uri replaces it.
+    let req = http::Request::get("http://API.example.com:80/r?x=1")
         .header("authorization", format!("OAuth {GOOD}"))
         .body(Vec::new())
         .unwrap();
@@ -227,6 +245,14 @@ fn relative_uris_need_a_host() {
     assert_eq!(r.base_uri(), "http://api.example.com/r");
     assert_eq!(r.params(), [("x".to_owned(), "1".to_owned())]);
     assert_eq!(r.with_base_uri("https://api.example.com/r").unwrap().base_uri(), "https://api.example.com/r");
+    let r = SignedRequest::from_http(&req).unwrap();
+    assert_eq!(r.with_base_uri("/r").unwrap_err(), ParseError::RelativeUri);
+    // User information is not part of a base string URI.
+    let req = http::Request::get("https://user@api.example.com/r")
+        .header("authorization", format!("OAuth {GOOD}"))
+        .body(Vec::new())
+        .unwrap();
+    assert!(matches!(SignedRequest::from_http(&req), Err(ParseError::Uri(_))));
 }
 
 #[test]

@@ -4,14 +4,16 @@ use super::error::ParseError;
 use crate::common::encoding::{encode, encode_into};
 use std::borrow::Cow;
 
-/// Builds the base string URI of RFC 5849 §3.4.1.2 from an absolute request URI.
+/// Builds the base string URI of RFC 5849 §3.4.1.2 from an absolute request URI (a URI
+/// without scheme or host is [`ParseError::RelativeUri`]).
 ///
 /// Scheme and host are lowercased, the default port (80 for `http`, 443 for `https`) is
 /// dropped, an empty path becomes `/`, and the query and fragment are removed. The path is
 /// kept as sent (its percent-escapes are part of what the client signed).
 pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
-    let scheme = uri.scheme_str().ok_or(ParseError::Uri("no scheme"))?;
-    let authority = uri.authority().ok_or(ParseError::Uri("no host"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(ParseError::RelativeUri);
+    };
     if authority.as_str().contains('@') {
         return Err(ParseError::Uri("user information in the authority"));
     }

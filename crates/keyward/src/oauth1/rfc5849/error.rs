@@ -36,8 +36,14 @@ pub enum ParseError {
     /// required value).
     #[error("invalid value for {0}")]
     Invalid(&'static str),
-    /// The request URI is not absolute and no `Host` header says where it was sent.
-    #[error("cannot reconstruct the request URI: {0}")]
+    /// The request URI is not absolute: it lacks the scheme or the host that the base
+    /// string URI needs (§3.4.1.2). Servers make it absolute before parsing (the provider's
+    /// glue does, from its configured scheme and the `Host` header).
+    #[error("the request URI is not absolute")]
+    RelativeUri,
+    /// The request URI cannot be used as a base string URI (§3.4.1.2): not a URI, or one
+    /// with user information.
+    #[error("unusable request URI: {0}")]
     Uri(&'static str),
 }
 

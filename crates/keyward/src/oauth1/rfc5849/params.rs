@@ -194,10 +194,12 @@ impl fmt::Debug for SignedRequest {
 impl SignedRequest {
     /// Reads the protocol parameters of `request` (RFC 5849 §3.5).
     ///
-    /// The request URI should be absolute; when it is only a path (as servers receive
-    /// it), it is rebuilt from the `Host` header with the `http` scheme. A server behind
-    /// TLS or a proxy then calls [`with_base_uri`](Self::with_base_uri) with the URI the
-    /// client used.
+    /// The request URI must be absolute (`https://host/path?query`): the scheme and host are
+    /// part of the signature base string (§3.4.1.2), and only the server knows which ones
+    /// the client used. A request whose URI is only a path (as servers receive it) is
+    /// refused with [`ParseError::RelativeUri`] rather than guessed from the `Host` header;
+    /// the provider's glue makes it absolute first
+    /// ([`RequestOptions::absolute_uri`](super::provider::RequestOptions::absolute_uri)).
     pub fn from_http(request: &http::Request<Vec<u8>>) -> Result<Self, ParseError> {
         Self::from_parts(request.method(), request.uri(), request.headers(), request.body())
     }
@@ -210,17 +212,8 @@ impl SignedRequest {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Self, ParseError> {
-        let base_uri = if uri.scheme().is_some() && uri.authority().is_some() {
-            base_string_uri(uri)?
-        } else {
-            let host = headers.get(http::header::HOST).ok_or(ParseError::Uri("no Host header"))?;
-            let host =
-                std::str::from_utf8(host.as_bytes()).map_err(|_| ParseError::NotUtf8("Host header"))?;
-            let rebuilt: http::Uri = format!("http://{host}{}", uri.path())
-                .parse()
-                .map_err(|_| ParseError::Uri("invalid Host header"))?;
-            base_string_uri(&rebuilt)?
-        };
+        // A relative URI is refused, not completed from the `Host` header.
+        let base_uri = base_string_uri(uri)?;
 
         let mut oauth: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(8);
         let mut signature_type: Option<SignatureType> = None;

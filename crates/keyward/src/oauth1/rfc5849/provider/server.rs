@@ -42,7 +42,7 @@ impl From<ParseError> for ProviderError {
                 name @ (names::CONSUMER_KEY | names::SIGNATURE_METHOD | names::SIGNATURE),
             ) => ProviderError::MissingRequiredParameter(name),
             ParseError::Invalid(_) => InvalidRequest::Other("invalid protocol parameter value").into(),
-            ParseError::Uri(_) => InvalidRequest::RelativeUri.into(),
+            ParseError::RelativeUri | ParseError::Uri(_) => InvalidRequest::RelativeUri.into(),
         }
     }
 }
