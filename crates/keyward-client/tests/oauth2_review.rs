@@ -114,3 +114,34 @@ fn code_exchange_debug_redacts_the_code() {
     assert!(!text.contains("code-Hx52"), "{text}");
     assert!(text.contains("https://op.example") && text.contains("https://rp.example/cb"), "{text}");
 }
+
+/// RFC 6749 §6: a refresh request without `scope` asks for the scope originally granted, and
+/// §5.1: the response may leave `scope` out when it is the one requested. The renewed token
+/// keeps the old scope then (as it keeps the old refresh token), so `has_scope` does not
+/// turn false after an automatic refresh.
+#[tokio::test]
+async fn a_refresh_response_without_scope_keeps_the_granted_scope() {
+    use keyward_client::oauth2::{RefreshToken, Token};
+    let mut config = OAuth2Config::new("client-1");
+    config.token_url = Some("https://as.example/token".into());
+    let c = OAuth2Client::new(config, answering(200, r#"{"access_token":"at-2","expires_in":3600}"#))
+        .unwrap()
+        .with_clock(Arc::new(FixedClock::new(NOW)));
+    let mut old = Token::bearer("at-1");
+    old.refresh_token = Some(RefreshToken::new("rt-1"));
+    old.scope = Some("read write".into());
+    old.expires_at = Some(NOW - 1);
+    let new = c.ensure_fresh(&old).await.unwrap();
+    assert_eq!(new.access_token.secret(), "at-2");
+    assert_eq!(new.scope.as_deref(), Some("read write"));
+    assert!(new.has_scope("write"));
+
+    // A response that names a scope is taken as it is (a narrower grant).
+    let mut config = OAuth2Config::new("client-1");
+    config.token_url = Some("https://as.example/token".into());
+    let c = OAuth2Client::new(config, answering(200, r#"{"access_token":"at-3","scope":"read"}"#))
+        .unwrap()
+        .with_clock(Arc::new(FixedClock::new(NOW)));
+    let new = c.refresh_token(&old).await.unwrap();
+    assert_eq!(new.scope.as_deref(), Some("read"));
+}

@@ -379,7 +379,9 @@ impl OAuth2Client {
     }
 
     /// Refreshes `token` now (RFC 6749 §6), without the single-flight of automatic
-    /// refresh. The old refresh token is kept when the response has none; a new ID token
+    /// refresh. The old refresh token is kept when the response has none, and so is the old
+    /// scope (the request asks for the scope originally granted, RFC 6749 §6, and §5.1 lets
+    /// the response leave out a scope that is the one requested); a new ID token
     /// is validated (without nonce, with the same `sub`: OpenID Connect Core §12.2), else
     /// the old ID token and its claims stay.
     pub async fn refresh_token(&self, token: &Token) -> Result<Token, ClientError> {
@@ -399,6 +401,9 @@ impl OAuth2Client {
         let mut new = parse_token_response(&response, self.clock.now())?;
         if new.refresh_token.is_none() {
             new.refresh_token = token.refresh_token.clone();
+        }
+        if new.scope.is_none() {
+            new.scope = token.scope.clone();
         }
         match new.id_token.clone() {
             Some(id_token) => {
