@@ -31,9 +31,24 @@ pub enum CallbackError {
 }
 
 /// The parameters of a callback, checked for duplicates and provider errors.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Callback {
     params: BTreeMap<String, String>,
+}
+
+/// Callback parameters whose values are not secrets and may show in `Debug`; the code
+/// (RFC 6749 §10.5: a bearer credential until exchanged), the OAuth 1 verifier and
+/// anything else are redacted.
+const PUBLIC_PARAMS: &[&str] = &["iss", "scope", "session_state", "oauth_token"];
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.params.iter().map(|(k, v)| {
+            let v = if PUBLIC_PARAMS.contains(&k.as_str()) { v.as_str() } else { "[redacted]" };
+            (k, v)
+        });
+        f.debug_struct("Callback").field("params", &BTreeMap::from_iter(shown)).finish()
+    }
 }
 
 impl Callback {
@@ -125,6 +140,19 @@ impl Callback {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_redacts_the_code_and_verifier() {
+        let cb = Callback::from_query(
+            "code=the-code-value&state=st4te&iss=https%3A%2F%2Fas.example&oauth_verifier=v3rifier",
+        )
+        .unwrap();
+        let debug = format!("{cb:?}");
+        for secret in ["the-code-value", "st4te", "v3rifier"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("https://as.example") && debug.contains("code"), "{debug}");
+    }
 
     #[test]
     fn reads_get_and_form_post() {
