@@ -34,6 +34,10 @@ use keyward_client::registry::callback::MAX_CALLBACK_BYTES;
 use keyward_client::registry::{Callback, CallbackError, Error, Redirect};
 
 /// The provider's redirect back to the callback: a GET query or a `form_post` body.
+///
+/// Rejects a body over [`MAX_CALLBACK_BYTES`] with [`CallbackError::TooLarge`] (`413`), a
+/// body that cannot be read (the connection broke) with [`CallbackError::BodyRead`]
+/// (`400`), and a malformed callback with the [`CallbackError`] that says why (`400`).
 #[derive(Debug, Clone)]
 pub struct OAuthCallback(pub Callback);
 
@@ -42,12 +46,31 @@ impl<S: Send + Sync> FromRequest<S> for OAuthCallback {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_CALLBACK_BYTES)
-            .await
-            .map_err(|_| Error::Callback(CallbackError::TooLarge))?;
+        let bytes = axum::body::to_bytes(body, MAX_CALLBACK_BYTES).await.map_err(|e| {
+            Error::Callback(if is_length_limit(&e) {
+                CallbackError::TooLarge
+            } else {
+                CallbackError::BodyRead(e.into_inner())
+            })
+        })?;
         let request = http::Request::from_parts(parts, bytes.to_vec());
         Ok(Self(Callback::from_request(&request).map_err(Error::Callback)?))
     }
+}
+
+/// Whether reading a body failed on a length limit (ours, or a limiting layer's such as
+/// tower-http's `RequestBodyLimitLayer`) rather than on the body itself: axum wraps the
+/// [`LengthLimitError`](http_body_util::LengthLimitError) in its own error, so the whole
+/// source chain is searched.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// A registry error as a response: [`Error::status`] and the error's message as text.

@@ -22,9 +22,13 @@ pub enum CallbackError {
     /// Bad percent-encoding or non-UTF-8.
     #[error("malformed callback: {0}")]
     Malformed(#[from] DecodeError),
-    /// Larger than [`MAX_CALLBACK_BYTES`].
+    /// Larger than [`MAX_CALLBACK_BYTES`] (`413 Payload Too Large`).
     #[error("callback larger than {MAX_CALLBACK_BYTES} bytes")]
     TooLarge,
+    /// The callback's body could not be read for another reason than its size (the
+    /// connection broke, a malformed chunked encoding, a failing body stream): `400`.
+    #[error("the callback's body could not be read: {0}")]
+    BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Neither a GET with a query nor a POST of a form.
     #[error("unsupported callback: {0}")]
     Unsupported(String),

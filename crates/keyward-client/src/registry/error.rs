@@ -76,14 +76,16 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status a web application should answer with: 400 for a callback that does
-    /// not fit a login in progress, 403 when the user declined, 401 without a token, 502
-    /// when the provider failed or misbehaved, 500 for the application's own faults
-    /// (configuration, hooks, session store).
+    /// not fit a login in progress or cannot be read, 413 for one over
+    /// [`MAX_CALLBACK_BYTES`](super::callback::MAX_CALLBACK_BYTES), 403 when the user
+    /// declined, 401 without a token, 502 when the provider failed or misbehaved, 500 for
+    /// the application's own faults (configuration, hooks, session store).
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
             Error::UnknownApp(_) => S::NOT_FOUND,
             Error::Callback(CallbackError::Provider(body)) if body.error == "access_denied" => S::FORBIDDEN,
+            Error::Callback(CallbackError::TooLarge) => S::PAYLOAD_TOO_LARGE,
             Error::State(StateError::Session(_)) | Error::OAuth2(ClientError::Config(_)) => {
                 S::INTERNAL_SERVER_ERROR
             }
