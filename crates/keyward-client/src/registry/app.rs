@@ -34,10 +34,11 @@ use crate::oauth1::OAuth1Client;
 use crate::oauth2::{ClientAuthentication, OAuth2Client, OAuth2Config, OldToken};
 use crate::session::Session;
 use keyward::common::clock::{Clock, SystemClock};
-use keyward::common::http_client::{BoxFuture, HttpClient};
+use keyward::common::http_client::{BoxFuture, HttpClient, HttpError};
 use keyward::common::random::{OsRandom, RandomSource};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// How many token updates the event channel buffers for slow subscribers.
@@ -95,6 +96,10 @@ impl OAuthBuilder {
     }
 
     /// The transport (default: [`ReqwestClient`], redirects off, timeouts on).
+    ///
+    /// An app whose config sets `client_kwargs.timeout` gets its own transport: with the
+    /// default, a [`ReqwestClient`] with that timeout; with one given here, this one with
+    /// each call cut off after that timeout (it can only shorten the transport's own).
     pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
         self.http = Some(http);
         self
@@ -156,6 +161,7 @@ impl OAuthBuilder {
             inner: Arc::new(Registry {
                 apps: RwLock::new(HashMap::new()),
                 sources: self.sources,
+                custom_http: self.http.is_some(),
                 http: self.http.unwrap_or_else(|| Arc::new(ReqwestClient::new())),
                 state_store: self.state_store,
                 state_ttl: self.state_ttl,
@@ -173,7 +179,10 @@ impl OAuthBuilder {
 struct Registry {
     apps: RwLock<HashMap<String, RemoteApp>>,
     sources: ConfigSources,
+    /// The transport of apps without a timeout of their own.
     http: Arc<dyn HttpClient>,
+    /// Whether `http` was given to the builder rather than the default [`ReqwestClient`].
+    custom_http: bool,
     state_store: Arc<dyn StateStore>,
     state_ttl: i64,
     clock: Arc<dyn Clock>,
@@ -241,14 +250,16 @@ impl OAuth {
             fetch_token: hooks.fetch_token.or_else(|| reg.hooks.fetch_token.clone()),
             update_token: hooks.update_token.or_else(|| reg.hooks.update_token.clone()),
         };
+        let http = self.transport(&config)?;
         let driver = match protocol {
-            Protocol::OAuth1 => Driver::OAuth1(Box::new(self.oauth1_client(name, &config)?)),
-            Protocol::OAuth2 => Driver::OAuth2(Arc::new(self.oauth2_client(name, &config, &hooks)?)),
+            Protocol::OAuth1 => Driver::OAuth1(Box::new(self.oauth1_client(name, &config, &http)?)),
+            Protocol::OAuth2 => Driver::OAuth2(Arc::new(self.oauth2_client(name, &config, &http, &hooks)?)),
         };
         let app = RemoteApp {
             inner: Arc::new(AppInner {
                 name: name.to_owned(),
                 config,
+                http,
                 driver,
                 hooks,
                 registry: self.inner.clone(),
@@ -286,18 +297,39 @@ impl OAuth {
         self.inner.events.subscribe()
     }
 
-    fn oauth1_client(&self, name: &str, cfg: &AppConfig) -> Result<OAuth1Client, Error> {
-        let client =
-            OAuth1Client::from_app_config(name, cfg, self.inner.http.clone()).map_err(|e| match e {
-                crate::oauth1::OAuth1Error::Config(c) => Error::Config(c),
-                other => Error::OAuth1(other),
-            })?;
+    /// The transport of an app: the registry's, unless the app's config sets
+    /// `client_kwargs.timeout` (see [`OAuthBuilder::http_client`]).
+    fn transport(&self, cfg: &AppConfig) -> Result<Arc<dyn HttpClient>, Error> {
+        let reg = &self.inner;
+        Ok(match cfg.client_kwargs.timeout {
+            None => reg.http.clone(),
+            Some(timeout) if reg.custom_http => Arc::new(TimeoutClient { inner: reg.http.clone(), timeout }),
+            Some(timeout) => Arc::new(ReqwestClient::try_with_timeout(timeout)?),
+        })
+    }
+
+    fn oauth1_client(
+        &self,
+        name: &str,
+        cfg: &AppConfig,
+        http: &Arc<dyn HttpClient>,
+    ) -> Result<OAuth1Client, Error> {
+        let client = OAuth1Client::from_app_config(name, cfg, http.clone()).map_err(|e| match e {
+            crate::oauth1::OAuth1Error::Config(c) => Error::Config(c),
+            other => Error::OAuth1(other),
+        })?;
         Ok(client.with_clock(self.inner.clock.clone()).with_random(self.inner.random.clone()))
     }
 
-    fn oauth2_client(&self, name: &str, cfg: &AppConfig, hooks: &AppHooks) -> Result<OAuth2Client, Error> {
+    fn oauth2_client(
+        &self,
+        name: &str,
+        cfg: &AppConfig,
+        http: &Arc<dyn HttpClient>,
+        hooks: &AppHooks,
+    ) -> Result<OAuth2Client, Error> {
         let config = OAuth2Config::from_app_config(name, cfg)?;
-        let mut client = OAuth2Client::new(config, self.inner.http.clone())?
+        let mut client = OAuth2Client::new(config, http.clone())?
             .with_clock(self.inner.clock.clone())
             .with_random(self.inner.random.clone())
             .with_update_token(Arc::new(UpdateBridge {
@@ -319,6 +351,26 @@ impl OAuth {
             }
         }
         Ok(client)
+    }
+}
+
+/// A transport given to the builder, with each call cut off after an app's
+/// `client_kwargs.timeout` ([`HttpError::Timeout`]).
+struct TimeoutClient {
+    inner: Arc<dyn HttpClient>,
+    timeout: Duration,
+}
+
+impl HttpClient for TimeoutClient {
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, HttpError>> {
+        Box::pin(async move {
+            tokio::time::timeout(self.timeout, self.inner.call(request))
+                .await
+                .unwrap_or(Err(HttpError::Timeout))
+        })
     }
 }
 
@@ -355,6 +407,9 @@ pub(crate) enum Driver {
 pub(crate) struct AppInner {
     pub(crate) name: String,
     config: AppConfig,
+    /// The transport of every call the app makes (the registry's, or its own when its
+    /// config sets a timeout).
+    http: Arc<dyn HttpClient>,
     pub(crate) driver: Driver,
     pub(crate) hooks: AppHooks,
     registry: Arc<Registry>,
@@ -421,7 +476,7 @@ impl RemoteApp {
     }
 
     pub(crate) fn http(&self) -> &Arc<dyn HttpClient> {
-        &self.inner.registry.http
+        &self.inner.http
     }
 
     fn now(&self) -> i64 {

@@ -11,6 +11,7 @@ use keyward::common::secret::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Extra parameters added to a request (`authorize_params`, `access_token_params`, …).
 pub type Params = BTreeMap<String, String>;
@@ -98,9 +99,12 @@ pub struct ClientKwargs {
     /// OAuth 1 `realm` of the Authorization header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
-    /// Timeout of each outgoing call, in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u64>,
+    /// Timeout of each of the app's outgoing calls (token endpoint, userinfo, API calls,
+    /// discovery, JWK set), from connecting to the end of the response body. Written in
+    /// seconds, fractions allowed (`timeout = 2.5`, as Authlib's). Unset, the registry's
+    /// transport keeps its own (30 s for the default [`ReqwestClient`](crate::ReqwestClient)).
+    #[serde(default, with = "seconds", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
     /// Seconds before expiry at which an OAuth 2 token counts as expired (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leeway: Option<i64>,
@@ -178,6 +182,28 @@ fn merge_params(mut over: Params, under: Params) -> Params {
         over.entry(k).or_insert(v);
     }
     over
+}
+
+/// A duration written as a number of seconds (`timeout = 10`, `timeout = 0.3`): positive and
+/// finite.
+mod seconds {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let Some(secs) = Option::<f64>::deserialize(d)? else { return Ok(None) };
+        match Duration::try_from_secs_f64(secs) {
+            Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
+            _ => Err(D::Error::custom(format!("expected a positive number of seconds, found {secs}"))),
+        }
+    }
 }
 
 impl ClientKwargs {
@@ -266,6 +292,13 @@ impl AppConfig {
             if let Some(v) = value {
                 check_url(app, key, v)?;
             }
+        }
+        if self.client_kwargs.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::Invalid {
+                app: app.to_owned(),
+                key: "client_kwargs.timeout".to_owned(),
+                reason: "a zero timeout would fail every call".to_owned(),
+            });
         }
         let protocol = self.protocol();
         match protocol {
@@ -570,6 +603,42 @@ mod tests {
         assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "X_CLIENT_KWARGS"), "{err}");
         let get = env(&[("X_CLIENT_KWARGS", r#"{"scop": "typo"}"#)]);
         assert!(AppConfig::from_env_with("x", get).unwrap_err().to_string().contains("scop"));
+    }
+
+    #[test]
+    fn timeouts_are_seconds_from_toml_and_env() {
+        let toml =
+            "[clients.a]\nclient_kwargs = { timeout = 0.3 }\n[clients.b]\nclient_kwargs = { timeout = 10 }\n";
+        let f = ClientsFile::from_toml(toml).unwrap();
+        assert_eq!(f.clients["a"].client_kwargs.timeout, Some(Duration::from_millis(300)));
+        assert_eq!(f.clients["b"].client_kwargs.timeout, Some(Duration::from_secs(10)));
+        for bad in ["0", "-1", "0.0", "\"10s\"", "1e300", "nan"] {
+            let err =
+                ClientsFile::from_toml(&format!("[clients.a]\nclient_kwargs = {{ timeout = {bad} }}\n"));
+            assert!(err.is_err(), "{bad}");
+        }
+
+        let get = env(&[("X_CLIENT_KWARGS", r#"{"timeout": 2.5, "scope": "s"}"#)]);
+        let cfg = AppConfig::from_env_with("x", get).unwrap();
+        assert_eq!(cfg.client_kwargs.timeout, Some(Duration::from_millis(2500)));
+        let get = env(&[("X_CLIENT_KWARGS", r#"{"timeout": -3}"#)]);
+        let err = AppConfig::from_env_with("x", get).unwrap_err();
+        assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "X_CLIENT_KWARGS"), "{err}");
+
+        // Serialized back as seconds.
+        let kwargs = ClientKwargs { timeout: Some(Duration::from_millis(300)), ..ClientKwargs::default() };
+        assert_eq!(serde_json::to_value(&kwargs).unwrap(), serde_json::json!({"timeout": 0.3}));
+
+        // A zero duration given in code is refused at validation, naming the key.
+        let cfg = AppConfig {
+            client_id: Some("a".into()),
+            authorize_url: Some("https://a.example/auth".into()),
+            access_token_url: Some("https://a.example/token".into()),
+            client_kwargs: ClientKwargs { timeout: Some(Duration::ZERO), ..ClientKwargs::default() },
+            ..AppConfig::default()
+        };
+        let err = cfg.validate("a").unwrap_err();
+        assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "client_kwargs.timeout"), "{err}");
     }
 
     #[test]
