@@ -295,6 +295,23 @@ async fn registration_errors_are_typed_and_name_the_key() {
 }
 
 #[tokio::test]
+async fn apps_lists_the_registered_apps_by_name() {
+    let oauth = OAuth::builder().build();
+    assert!(oauth.apps().is_empty());
+    for name in ["zeta", "alpha", "mid"] {
+        oauth.register(name, config()).unwrap();
+    }
+    // Registering a name again replaces the app.
+    let mut again = config();
+    again.client_kwargs.scope = Some("again".into());
+    oauth.register("mid", again).unwrap();
+    let apps = oauth.apps();
+    assert_eq!(apps.iter().map(|a| a.name()).collect::<Vec<_>>(), ["alpha", "mid", "zeta"]);
+    assert_eq!(oauth.names(), ["alpha", "mid", "zeta"]);
+    assert_eq!(apps[1].config().client_kwargs.scope.as_deref(), Some("again"));
+}
+
+#[tokio::test]
 async fn custom_client_auth_methods_are_selected_by_name() {
     let seen = Arc::new(Seen::default());
     let http: Arc<dyn HttpClient> = Arc::new({

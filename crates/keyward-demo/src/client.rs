@@ -97,9 +97,8 @@ async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
 pub(crate) async fn home(State(state): State<AppState>, session: Session) -> Result<Response, ErrorPage> {
     let buttons: String = state
         .oauth
-        .names()
-        .iter()
-        .filter_map(|n| state.oauth.client(n).ok())
+        .apps()
+        .into_iter()
         .map(|app| {
             format!(
                 "<p><a class=\"button primary\" id=\"login-{id}\" href=\"/login/{id}\">Sign in with {label}</a></p>",

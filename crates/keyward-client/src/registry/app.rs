@@ -278,6 +278,15 @@ impl OAuth {
         apps.get(name).cloned().ok_or_else(|| Error::UnknownApp(name.to_owned()))
     }
 
+    /// The registered apps, sorted by name (one look at the registry: a listing page needs
+    /// no [`client`](Self::client) call per name).
+    pub fn apps(&self) -> Vec<RemoteApp> {
+        let apps = self.inner.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut apps: Vec<RemoteApp> = apps.values().cloned().collect();
+        apps.sort_by(|a, b| a.name().cmp(b.name()));
+        apps
+    }
+
     /// The names of the registered apps, sorted.
     pub fn names(&self) -> Vec<String> {
         let apps = self.inner.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner);
