@@ -46,7 +46,8 @@ pub async fn core_request(
 ) -> Result<http::Request<Vec<u8>>, ProviderError> {
     let body = match payload.to_bytes_limited(options.max_body()).await {
         Ok(Ok(body)) => body,
-        _ => return Err(InvalidRequest::BodyTooLarge.into()),
+        Ok(Err(_)) => return Err(InvalidRequest::BodyRead.into()),
+        Err(_) => return Err(InvalidRequest::BodyTooLarge.into()),
     };
     let method = http::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| InvalidRequest::Other("unknown HTTP method"))?;

@@ -62,7 +62,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthCallback {
 /// tower-http's `RequestBodyLimitLayer`) rather than on the body itself: axum wraps the
 /// [`LengthLimitError`](http_body_util::LengthLimitError) in its own error, so the whole
 /// source chain is searched.
-fn is_length_limit(e: &axum::Error) -> bool {
+pub(crate) fn is_length_limit(e: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cause {
         if err.is::<http_body_util::LengthLimitError>() {

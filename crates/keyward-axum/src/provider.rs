@@ -50,8 +50,13 @@ pub async fn core_request(
         let peer = PeerAddr(*peer);
         parts.extensions.insert(peer);
     }
-    let bytes =
-        axum::body::to_bytes(body, options.max_body()).await.map_err(|_| InvalidRequest::BodyTooLarge)?;
+    let bytes = axum::body::to_bytes(body, options.max_body()).await.map_err(|e| {
+        if crate::client::is_length_limit(&e) {
+            InvalidRequest::BodyTooLarge
+        } else {
+            InvalidRequest::BodyRead
+        }
+    })?;
     Ok(http::Request::from_parts(parts, bytes.to_vec()))
 }
 

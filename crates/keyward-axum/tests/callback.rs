@@ -1,6 +1,7 @@
-//! The `OAuthCallback` extractor reading the provider's redirect: a body over the limit is
-//! `413 TooLarge`; a body that fails to arrive for any other reason is `400 BodyRead`,
-//! never mistaken for a size problem.
+//! Reading request bodies. The `OAuthCallback` extractor reading the provider's redirect: a
+//! body over the limit is `413 TooLarge`; a body that fails to arrive for any other reason
+//! is `400 BodyRead`, never mistaken for a size problem. The OAuth 1 provider's
+//! `core_request` tells the two apart the same way (both `400 invalid_request` there).
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
@@ -102,4 +103,30 @@ async fn the_rejections_answer_with_their_status() {
     let big = "x".repeat(MAX_CALLBACK_BYTES + 1);
     assert_eq!(status(form_post(Body::from(big))).await, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(status(form_post(Body::from("code=a&code=b"))).await, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_provider_tells_a_broken_body_from_an_oversized_one() {
+    use keyward::oauth1::rfc5849::provider::{InvalidRequest, ProviderError, RequestOptions};
+    use keyward_axum::provider::core_request;
+    let options = RequestOptions::default().body_limit(64);
+    let post = |body| {
+        Request::post("/oauth/request_token")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .unwrap()
+    };
+    let read = |r: Result<_, ProviderError>| match r {
+        Err(ProviderError::InvalidRequest(e)) => Some(e),
+        _ => None,
+    };
+    let broken = core_request(post(chunked(b"a=1", Some(reset()))), &options).await;
+    assert_eq!(read(broken), Some(InvalidRequest::BodyRead));
+    for body in [Body::from("a".repeat(65)), chunked(&[b'a'; 65], None)] {
+        let big = core_request(post(body), &options).await;
+        assert_eq!(read(big), Some(InvalidRequest::BodyTooLarge));
+    }
+    let fits = core_request(post(chunked(&[b'a'; 64], None)), &options).await.unwrap();
+    assert_eq!(fits.body().len(), 64);
 }

@@ -22,6 +22,10 @@ pub enum InvalidRequest {
     /// The request body is larger than the configured limit.
     #[error("request body too large")]
     BodyTooLarge,
+    /// The request body could not be read (the connection broke, or the body was not
+    /// valid HTTP framing).
+    #[error("request body could not be read")]
+    BodyRead,
     /// `oauth_timestamp` is not a positive integer (§3.3).
     #[error("oauth_timestamp is not a positive integer")]
     MalformedTimestamp,
