@@ -202,28 +202,47 @@ pub async fn take_of_an_expired_credential_gives_nothing<S: TestStore>(store: Ar
     assert_eq!(store.get_temporary_credential("temp-1", NOW).await.unwrap(), None);
 }
 
+/// Runs `step(store, i)` in `RACERS` tasks released together by a barrier, and returns what
+/// each returned, in task order.
+async fn race<S, T, F, Fut>(store: &Arc<S>, step: F) -> Vec<T>
+where
+    S: TestStore,
+    T: Send + 'static,
+    F: Fn(Arc<S>, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (work, barrier) = (step(store.clone(), i), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(RACERS);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 pub async fn concurrent_takes_exactly_one_wins<S: TestStore>(store: Arc<S>, _: bool) {
     for round in 0..3 {
         let token = format!("temp-race-{round}");
         store.create_temporary_credential(&temporary(&token, NOW + 600)).await.unwrap();
         store.authorize_temporary_credential(&token, &authorization("alice"), NOW).await.unwrap();
-        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-        let tasks: Vec<_> = (0..RACERS)
-            .map(|_| {
-                let (store, token, barrier) = (store.clone(), token.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.take_temporary_credential(&token, NOW).await.unwrap()
-                })
-            })
-            .collect();
+        let taken = race(&store, |store, _| {
+            let token = token.clone();
+            async move { store.take_temporary_credential(&token, NOW).await.unwrap() }
+        })
+        .await;
         let mut winners = 0;
-        for t in tasks {
-            if let Some(c) = t.await.unwrap() {
-                assert_eq!(c.token, token);
-                assert_eq!(c.authorization, Some(authorization("alice")));
-                winners += 1;
-            }
+        for c in taken.into_iter().flatten() {
+            assert_eq!(c.token, token);
+            assert_eq!(c.authorization, Some(authorization("alice")));
+            winners += 1;
         }
         assert_eq!(winners, 1, "round {round}: {winners} tasks took one temporary credential");
     }
@@ -231,20 +250,13 @@ pub async fn concurrent_takes_exactly_one_wins<S: TestStore>(store: Arc<S>, _: b
 
 pub async fn concurrent_authorizations_exactly_one_wins<S: TestStore>(store: Arc<S>, _: bool) {
     store.create_temporary_credential(&temporary("temp-1", NOW + 600)).await.unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let tasks: Vec<_> = (0..RACERS)
-        .map(|i| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                let auth = authorization(&format!("user-{i}"));
-                barrier.wait().await;
-                (store.authorize_temporary_credential("temp-1", &auth, NOW).await.unwrap(), auth)
-            })
-        })
-        .collect();
+    let outcomes = race(&store, |store, i| async move {
+        let auth = authorization(&format!("user-{i}"));
+        (store.authorize_temporary_credential("temp-1", &auth, NOW).await.unwrap(), auth)
+    })
+    .await;
     let mut winners = Vec::new();
-    for t in tasks {
-        let (outcome, auth) = t.await.unwrap();
+    for (outcome, auth) in outcomes {
         match outcome {
             AuthorizeOutcome::Authorized => winners.push(auth),
             AuthorizeOutcome::AlreadyAuthorized => {}
@@ -313,37 +325,23 @@ pub async fn nonce_expiry_follows_now<S: TestStore>(store: Arc<S>, _: bool) {
 pub async fn concurrent_nonces_exactly_one_fresh<S: TestStore>(store: Arc<S>, _: bool) {
     for round in 0..3 {
         let key = nonce("client-1", Some("token-1"), NOW, &format!("race-{round}"));
-        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-        let tasks: Vec<_> = (0..RACERS)
-            .map(|_| {
-                let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.insert_nonce(&key, NOW + 300, NOW).await.unwrap()
-                })
-            })
-            .collect();
-        let mut fresh = 0;
-        for t in tasks {
-            fresh += usize::from(t.await.unwrap());
-        }
+        let fresh = race(&store, |store, _| {
+            let key = key.clone();
+            async move { store.insert_nonce(&key, NOW + 300, NOW).await.unwrap() }
+        })
+        .await
+        .into_iter()
+        .filter(|f| *f)
+        .count();
         assert_eq!(fresh, 1, "round {round}: {fresh} of {RACERS} replays accepted");
     }
     // Many distinct nonces at once are all fresh.
-    let tasks: Vec<_> = (0..RACERS)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .insert_nonce(&nonce("client-1", None, NOW, &format!("distinct-{i}")), NOW + 300, NOW)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    for t in tasks {
-        assert!(t.await.unwrap());
-    }
+    let all = race(&store, |store, i| async move {
+        let key = nonce("client-1", None, NOW, &format!("distinct-{i}"));
+        store.insert_nonce(&key, NOW + 300, NOW).await.unwrap()
+    })
+    .await;
+    assert!(all.into_iter().all(|f| f));
 }
 
 fn record(key: &NonceKey) -> Option<NonceToRecord<'_>> {
@@ -392,23 +390,19 @@ pub async fn lookup_signed_nonce_is_insert_nonce<S: TestStore>(store: Arc<S>, _:
 
 pub async fn concurrent_lookups_exactly_one_fresh<S: TestStore>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "raced-lookup");
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let tasks: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                match store.lookup_signed("client-1", Some("token-1"), record(&key)).await.unwrap().nonce {
-                    Some(fresh) => fresh,
-                    None => store.insert_nonce(&key, NOW + 300, NOW).await.unwrap(),
-                }
-            })
-        })
-        .collect();
-    let mut fresh = 0;
-    for t in tasks {
-        fresh += usize::from(t.await.unwrap());
-    }
+    let fresh = race(&store, |store, _| {
+        let key = key.clone();
+        async move {
+            match store.lookup_signed("client-1", Some("token-1"), record(&key)).await.unwrap().nonce {
+                Some(fresh) => fresh,
+                None => store.insert_nonce(&key, NOW + 300, NOW).await.unwrap(),
+            }
+        }
+    })
+    .await
+    .into_iter()
+    .filter(|f| *f)
+    .count();
     assert_eq!(fresh, 1, "{fresh} of {RACERS} replays accepted");
 }
 
@@ -470,34 +464,18 @@ pub async fn two_instances_share_one_backend<S: TestStore>(a: Arc<S>, b: Arc<S>)
         AuthorizeOutcome::AlreadyAuthorized
     );
 
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let key = nonce("client-1", Some("token-1"), NOW, "shared");
-    let tasks: Vec<_> = (0..RACERS)
-        .map(|i| {
-            let (a, b, barrier, key) = (a.clone(), b.clone(), barrier.clone(), key.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let (taken, fresh) = if i % 2 == 0 {
-                    (
-                        a.take_temporary_credential("shared", NOW).await,
-                        a.insert_nonce(&key, NOW + 300, NOW).await,
-                    )
-                } else {
-                    (
-                        b.take_temporary_credential("shared", NOW).await,
-                        b.insert_nonce(&key, NOW + 300, NOW).await,
-                    )
-                };
-                (taken.unwrap().is_some(), fresh.unwrap())
-            })
-        })
-        .collect();
-    let (mut taken, mut fresh) = (0, 0);
-    for t in tasks {
-        let (t, f) = t.await.unwrap();
-        taken += usize::from(t);
-        fresh += usize::from(f);
-    }
+    // Even tasks go through `a`, odd ones through `b`.
+    let results = race(&a, |a, i| {
+        let (store, key) = (if i % 2 == 0 { a } else { b.clone() }, key.clone());
+        async move {
+            let taken = store.take_temporary_credential("shared", NOW).await.unwrap();
+            (taken.is_some(), store.insert_nonce(&key, NOW + 300, NOW).await.unwrap())
+        }
+    })
+    .await;
+    let taken = results.iter().filter(|(t, _)| *t).count();
+    let fresh = results.iter().filter(|(_, f)| *f).count();
     assert_eq!(taken, 1, "{taken} instances took one temporary credential");
     assert_eq!(fresh, 1, "{fresh} instances accepted one nonce");
 }
