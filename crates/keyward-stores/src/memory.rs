@@ -18,19 +18,19 @@ use crate::StoreAdmin;
 /// last sweep (so a sweep costs O(1) per insertion, amortised, however many live entries
 /// there are), and by [`StoreAdmin::purge_expired`].
 ///
-/// A nonce is kept as a 128-bit digest of its [`NonceKey`] (two SipHash-1-3 hashes with
-/// keys drawn for this store), not as the key's strings: 32 bytes per live nonce and no
-/// allocation per request. Only this process knows the hash keys, so nobody can aim two
-/// nonces at one digest; by chance, two of a billion live nonces share one with a
-/// probability of about 10⁻²¹, and the cost would be a valid request refused as a replay,
-/// never a replay accepted.
+/// A nonce is kept as a 128-bit digest of its [`NonceKey`] (two domain-separated
+/// SipHash-1-3 hashes under a key drawn for this store), not as the key's strings: 32 bytes
+/// per live nonce and no allocation per request. Only this process knows the hash key, so
+/// nobody can aim two nonces at one digest; by chance, two of a billion live nonces share
+/// one with a probability of about 10⁻²¹, and the cost would be a valid request refused as
+/// a replay, never a replay accepted.
 #[derive(Default)]
 pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
     temporary: Mutex<Sweeping<String, TemporaryCredential>>,
     tokens: Mutex<HashMap<String, TokenCredential>>,
     nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
-    digest: (RandomState, RandomState),
+    digest: RandomState,
 }
 
 /// The smallest map size at which a sweep runs.
@@ -110,7 +110,9 @@ impl MemoryStore {
 
     /// The 128-bit keyed digest a nonce is kept as.
     fn nonce_digest(&self, key: &NonceKey) -> u128 {
-        (u128::from(self.digest.0.hash_one(key)) << 64) | u128::from(self.digest.1.hash_one(key))
+        // One key, two domain-separated inputs: two independent 64-bit halves (two
+        // `RandomState`s made one after the other would have related keys).
+        (u128::from(self.digest.hash_one((0u8, key))) << 64) | u128::from(self.digest.hash_one((1u8, key)))
     }
 
     fn purge(&self, now: i64) -> u64 {
