@@ -17,6 +17,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use keyward::common::encoding::encode;
+use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
@@ -85,14 +86,29 @@ return 1
 });
 
 /// Replaces a nonce whose recorded expiry has passed by the provider's clock (the `SET NX`
-/// having found it). KEYS[1]: the key. ARGV: expires_at, now, ttl. Returns 1 when replaced.
+/// having found it). KEYS[1]: the key. ARGV: the new value, now, ttl. Returns 1 when
+/// replaced. A nonce's value starts with its expiry (then `:` and a random tag when
+/// [`OAuth1Store::lookup_signed`] recorded it).
+/// A nonce's value is its expiry, followed by `:` and a random tag when
+/// [`OAuth1Store::lookup_signed`] recorded it.
 static REPLACE_EXPIRED_NONCE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local v = redis.call('GET', KEYS[1])
-if v and tonumber(v) > tonumber(ARGV[2]) then return 0 end
+if v and tonumber(string.match(v, '^%d+') or '0') > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
+",
+    )
+});
+
+/// Deletes a nonce only if it still holds the value this request recorded. KEYS[1]: the
+/// key. ARGV: the value.
+static DELETE_OWN_NONCE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 ",
     )
 });
@@ -353,17 +369,20 @@ impl NonceStore for RedisStore {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let redis_key = self.nonce_key(key);
-            let set: Option<String> =
-                set_nonce(&redis_key, expires_at, now).query_async(&mut conn).await.map_err(map_err)?;
-            self.settle_nonce(set.is_some(), &redis_key, expires_at, now).await
+            let value = expires_at.to_string();
+            let set: Option<String> = set_nonce(&redis_key, &value, expires_at, now)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            self.settle_nonce(set.is_some(), &redis_key, &value, expires_at, now).await
         })
     }
 }
 
-/// `SET key expires_at NX EX ttl`: records a nonce unless present.
-fn set_nonce(redis_key: &str, expires_at: i64, now: i64) -> redis::Cmd {
+/// `SET key value NX EX ttl`: records a nonce unless present.
+fn set_nonce(redis_key: &str, value: &str, expires_at: i64, now: i64) -> redis::Cmd {
     let mut cmd = redis::cmd("SET");
-    cmd.arg(redis_key).arg(expires_at).arg("NX").arg("EX").arg(ttl(expires_at, now));
+    cmd.arg(redis_key).arg(value).arg("NX").arg("EX").arg(ttl(expires_at, now));
     cmd
 }
 
@@ -375,6 +394,7 @@ impl RedisStore {
         &self,
         set: bool,
         redis_key: &str,
+        value: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -384,7 +404,7 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let replaced: i64 = REPLACE_EXPIRED_NONCE
             .key(redis_key)
-            .arg(expires_at)
+            .arg(value)
             .arg(now)
             .arg(ttl(expires_at, now))
             .invoke_async(&mut conn)
@@ -394,9 +414,39 @@ impl RedisStore {
     }
 }
 
+/// A nonce recorded by [`OAuth1Store::lookup_signed`] before its request was judged: if the
+/// look-up does not finish with an answer (its future is dropped because the request was
+/// cancelled, or Redis failed after the command was sent), the guard deletes the nonce on a
+/// task of its own — only if the key still holds this look-up's value, which carries a
+/// random tag, so that it never deletes a nonce another request recorded.
+struct Recorded {
+    conn: ConnectionManager,
+    key: String,
+    value: String,
+    armed: bool,
+}
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (mut conn, key, value) =
+            (self.conn.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.value));
+        // Outside a runtime there is nothing to run it on; the nonce then expires by itself.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _: Result<i64, _> = DELETE_OWN_NONCE.key(key).arg(value).invoke_async(&mut conn).await;
+            });
+        }
+    }
+}
+
 /// A request to a protected resource costs one round trip: `MGET` of the client and the
-/// token credential, pipelined with the nonce's `SET NX EX`. A nonce recorded this way
-/// for a request that then fails is deleted again ([`OAuth1Store::release_nonce`]).
+/// token credential, pipelined with the nonce's `SET NX EX`. A nonce recorded this way for
+/// a request that then fails is deleted again ([`OAuth1Store::release_nonce`], on a task
+/// of its own so that a cancelled request still does it), and so is one whose look-up did
+/// not finish with an answer (see `Recorded`).
 impl OAuth1Store for RedisStore {
     fn lookup_signed<'a>(
         &'a self,
@@ -408,50 +458,54 @@ impl OAuth1Store for RedisStore {
             let mut conn = self.conn.clone();
             let mut pipe = redis::pipe();
             pipe.cmd("MGET").arg(self.client_key(client_id));
-            // A key no token can have (token keys are `a:` + an encoded token): MGET answers
-            // nil for it, and the reply keeps one shape.
+            // Without a token, a key no token can have (token keys are `a:` + an encoded
+            // token) keeps the reply's shape; its slot is ignored.
             match token {
                 Some(token) => pipe.arg(self.token_key(token)),
                 None => pipe.arg(format!("{}-", self.prefix)),
             };
-            let nonce_key = nonce.map(|n| (self.nonce_key(n.key), n));
-            let lookup = match &nonce_key {
-                None => {
-                    let ((client, credential),): ((Option<String>, Option<String>),) =
-                        pipe.query_async(&mut conn).await.map_err(map_err)?;
-                    SignedLookup::new(from_json(client)?, from_json(credential)?)
-                }
-                Some((redis_key, n)) => {
-                    pipe.add_command(set_nonce(redis_key, n.expires_at, n.now));
-                    let ((client, credential), set): ((Option<String>, Option<String>), Option<String>) =
-                        pipe.query_async(&mut conn).await.map_err(map_err)?;
-                    let fresh = self.settle_nonce(set.is_some(), redis_key, n.expires_at, n.now).await?;
-                    match (from_json(client), from_json(credential)) {
-                        (Ok(client), Ok(credential)) => {
-                            SignedLookup::new(client, credential).with_nonce(fresh)
-                        }
-                        (Err(e), _) | (_, Err(e)) => {
-                            // The provider sees an error, not a fresh nonce, so it would not
-                            // release it: release it here (best effort, as there).
-                            if fresh {
-                                let _ = self.release_nonce(n.key).await;
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
+            let decode = |client: Option<String>, credential: Option<String>| {
+                Ok::<_, StoreError>((from_json(client)?, from_json(credential.filter(|_| token.is_some()))?))
             };
-            Ok(lookup)
+            let Some(n) = nonce else {
+                let ((client, credential),): ((Option<String>, Option<String>),) =
+                    pipe.query_async(&mut conn).await.map_err(map_err)?;
+                let (client, credential) = decode(client, credential)?;
+                return Ok(SignedLookup::new(client, credential));
+            };
+            let redis_key = self.nonce_key(n.key);
+            let value = format!("{}:{}", n.expires_at, OsRandom.alphanumeric(22));
+            let mut recorded = Recorded {
+                conn: self.conn.clone(),
+                key: redis_key.clone(),
+                value: value.clone(),
+                armed: true,
+            };
+            pipe.add_command(set_nonce(&redis_key, &value, n.expires_at, n.now));
+            let ((client, credential), set): ((Option<String>, Option<String>), Option<String>) =
+                pipe.query_async(&mut conn).await.map_err(map_err)?;
+            let fresh = self.settle_nonce(set.is_some(), &redis_key, &value, n.expires_at, n.now).await?;
+            let (client, credential) = decode(client, credential)?;
+            // Answered: from here on the provider releases a fresh nonce if the request fails.
+            recorded.armed = false;
+            Ok(SignedLookup::new(client, credential).with_nonce(fresh))
         })
     }
 
     fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let _: i64 =
-                redis::cmd("DEL").arg(self.nonce_key(key)).query_async(&mut conn).await.map_err(map_err)?;
+        let (mut conn, redis_key) = (self.conn.clone(), self.nonce_key(key));
+        let delete = async move {
+            let _: i64 = redis::cmd("DEL").arg(redis_key).query_async(&mut conn).await.map_err(map_err)?;
             Ok(())
-        })
+        };
+        // On a task of its own, so that a request cancelled while releasing still releases.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(delete);
+                Box::pin(async move { task.await.map_err(StoreError::backend)? })
+            }
+            Err(_) => Box::pin(delete),
+        }
     }
 }
 

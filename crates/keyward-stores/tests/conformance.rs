@@ -162,6 +162,75 @@ mod redis {
 
     conformance_tests!(make, purges = false);
 
+    /// Whether a look-up finds `key` fresh (and so records it).
+    async fn fresh_once(store: &RedisStore, key: &keyward_stores::store::NonceKey) -> bool {
+        use keyward_stores::store::{NonceToRecord, OAuth1Store};
+        let n = NonceToRecord { key, expires_at: NOW + 300, now: NOW };
+        store.lookup_signed("client-1", Some("token-1"), Some(n)).await.unwrap().nonce == Some(true)
+    }
+
+    /// Whether `key` becomes fresh within 2 s, for deletions running on tasks of their own
+    /// (a look-up that finds the nonce taken records nothing, so asking again is harmless).
+    async fn becomes_fresh(store: &RedisStore, key: &keyward_stores::store::NonceKey) -> bool {
+        for _ in 0..40 {
+            if fresh_once(store, key).await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Starts a look-up of `key` and drops it: before its first poll (`stage` 0), after the
+    /// first poll has sent the command (1), or once Redis has answered but before the answer
+    /// was read (2) — a request cancelled at that point (client gone, timeout layer).
+    async fn cancelled_lookup(store: &RedisStore, key: &keyward_stores::store::NonceKey, stage: u8) {
+        use keyward_stores::store::{NonceToRecord, OAuth1Store};
+        use std::task::{Context, Waker};
+        let n = NonceToRecord { key, expires_at: NOW + 300, now: NOW };
+        let mut lookup = store.lookup_signed("client-1", Some("token-1"), Some(n));
+        if stage >= 1 {
+            let poll = lookup.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(poll.is_pending(), "a round trip cannot finish on the first poll");
+        }
+        if stage >= 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A request cancelled while its look-up or its release is in flight leaves no nonce
+    /// behind: the deletion runs on a task of its own, and deletes only the value that
+    /// look-up recorded, never another request's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn cancelled_requests_leave_no_nonce_behind() {
+        use keyward_stores::store::{NonceKey, OAuth1Store};
+        let Some(store) = make("cancelled").await else { return };
+        let key = |name: &str| NonceKey {
+            client_id: "client-1".into(),
+            token: Some("token-1".into()),
+            timestamp: NOW,
+            nonce: name.into(),
+        };
+        for stage in 0..3 {
+            let k = key(&format!("cancelled-{stage}"));
+            cancelled_lookup(&store, &k, stage).await;
+            assert!(becomes_fresh(&store, &k).await, "a look-up cancelled at stage {stage} kept its nonce");
+        }
+        // Released, and the release's future dropped at once: the nonce is freed anyway.
+        let k = key("released");
+        assert!(fresh_once(&store, &k).await);
+        drop(store.release_nonce(&k));
+        assert!(becomes_fresh(&store, &k).await, "a dropped release did not release");
+        // Cancelled look-ups of a nonce another request holds delete nothing.
+        let taken = key("taken");
+        assert!(fresh_once(&store, &taken).await);
+        for stage in 0..3 {
+            cancelled_lookup(&store, &taken, stage).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!fresh_once(&store, &taken).await, "a cancelled look-up deleted another request's nonce");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
         let Some(a) = make("two_instances").await else { return };

@@ -1168,3 +1168,30 @@ async fn nonce_recorded_during_the_look_up_is_released_only_by_its_own_failed_re
     // recorded theirs fresh: the first forgery, the stranger, the unknown token.
     assert_eq!(reserving.1.load(Ordering::SeqCst), 3);
 }
+
+/// Identifiers that stores key records by are bounded: an overlong consumer key, token or
+/// nonce is `400 invalid_request` before any store is asked (RFC 5849 sets no limit).
+#[tokio::test]
+async fn overlong_identifiers_are_refused_before_any_look_up() {
+    use keyward::oauth1::rfc5849::provider::MAX_IDENTIFIER_BYTES;
+    let fx = fixture().await;
+    let s = client1();
+    let token = token_for(&fx, &s).await;
+    let url = format!("{BASE}/api/me");
+    let long = "n".repeat(MAX_IDENTIFIER_BYTES + 1);
+    let params = SigningParams { token: Some(&token), ..Default::default() };
+    let nonce = s.sign_at(request(Method::GET, &url, None), &params, &NOW.to_string(), &long).unwrap();
+    assert_error(fx.protector.validate_request(&nonce).await, "invalid_request", 400);
+    let stranger = signer(&long, "x", "HMAC-SHA1", SignatureType::Header);
+    assert_error(
+        fx.protector.validate_request(&resource_request(&stranger, &token)).await,
+        "invalid_request",
+        400,
+    );
+    let bogus = TokenCredentials::new(long.clone(), "x");
+    assert_error(fx.protector.validate_request(&resource_request(&s, &bogus)).await, "invalid_request", 400);
+    // At the limit, the request is judged as usual.
+    let edge = "n".repeat(MAX_IDENTIFIER_BYTES);
+    let ok = s.sign_at(request(Method::GET, &url, None), &params, &NOW.to_string(), &edge).unwrap();
+    assert_eq!(fx.protector.validate_request(&ok).await.unwrap().user_id(), "alice");
+}

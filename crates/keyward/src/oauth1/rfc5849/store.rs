@@ -307,7 +307,8 @@ pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialS
 
     /// Forgets a nonce that [`lookup_signed`](Self::lookup_signed) recorded for a request
     /// that then failed. Only called for nonces this store reported fresh. The default
-    /// does nothing (the default `lookup_signed` records none).
+    /// does nothing (the default `lookup_signed` records none): a store that overrides
+    /// `lookup_signed` to record nonces overrides this too.
     fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
         let _ = key;
         Box::pin(async { Ok(()) })

@@ -45,6 +45,10 @@ pub enum InvalidRequest {
     /// The request's target is not a URI the provider can reconstruct (§3.4.1.2).
     #[error("request URI is not absolute")]
     RelativeUri,
+    /// An identifier longer than [`MAX_IDENTIFIER_BYTES`](super::MAX_IDENTIFIER_BYTES)
+    /// (`oauth_consumer_key`, `oauth_token`, `oauth_nonce`): stores key records by them.
+    #[error("{0} is too long")]
+    TooLong(&'static str),
     /// Any other malformed input.
     #[error("{0}")]
     Other(&'static str),

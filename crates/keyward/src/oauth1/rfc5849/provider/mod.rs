@@ -29,4 +29,4 @@ pub use config::{CredentialGenerator, CredentialKind, ProviderConfig};
 pub use error::{InvalidRequest, ProviderError};
 pub use request::{OAuth1Provider, PeerAddr, RequestOptions};
 pub use resource::{Protected, ResourceProtector};
-pub use server::{AuthorizationServer, ProviderBuilder};
+pub use server::{AuthorizationServer, MAX_IDENTIFIER_BYTES, ProviderBuilder};

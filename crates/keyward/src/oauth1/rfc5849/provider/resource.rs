@@ -90,7 +90,8 @@ impl ResourceProtector {
             .token
             .filter(|c| c.client_id == checked.client.client_id)
             .ok_or(ProviderError::InvalidToken)?;
-        match lookup.nonce {
+        // A store can only have recorded a nonce it was given.
+        match lookup.nonce.filter(|_| nonce.is_some()) {
             None => inner.authenticate_with(&checked, credential.secret.secret(), nonce).await?,
             Some(fresh) => {
                 inner.verify_signature(&checked, credential.secret.secret())?;

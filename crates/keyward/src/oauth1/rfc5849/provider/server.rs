@@ -216,6 +216,11 @@ impl AuthorizationServer {
     }
 }
 
+/// The longest `oauth_consumer_key`, `oauth_token` or `oauth_nonce` accepted, in bytes
+/// (RFC 5849 sets no limit; real ones are tens of characters). Stores key records by these
+/// values, so an unbounded one would let any request, signed or not, write large keys.
+pub const MAX_IDENTIFIER_BYTES: usize = 256;
+
 /// A required protocol parameter, present and not empty (RFC 5849 §2.1, §2.3, §3.1).
 pub(crate) fn required<'a>(value: Option<&'a str>, name: &'static str) -> Result<&'a str, ProviderError> {
     value.filter(|v| !v.is_empty()).ok_or(ProviderError::MissingRequiredParameter(name))
@@ -274,6 +279,15 @@ impl Inner {
     ) -> Result<(SignedRequest, i64), ProviderError> {
         check_transport(req, self.config.allow_insecure_transport)?;
         let request = SignedRequest::from_http(req)?;
+        for (name, value) in [
+            (names::CONSUMER_KEY, Some(request.consumer_key())),
+            (names::TOKEN, request.token()),
+            (names::NONCE, request.nonce()),
+        ] {
+            if value.is_some_and(|v| v.len() > MAX_IDENTIFIER_BYTES) {
+                return Err(InvalidRequest::TooLong(name).into());
+            }
+        }
         let method = request.signature_method();
         self.methods.get(method)?;
         let now = self.clock.now();
