@@ -13,6 +13,7 @@
 //! scripts, which Redis runs without interleaving.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -40,6 +41,10 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     clock: Arc<dyn Clock>,
+    /// Tags the nonces this store records in look-ups: random per store, then a counter, so
+    /// that every recording has its own value across instances, without a random draw per
+    /// request.
+    tag: Arc<(String, AtomicU64)>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -87,10 +92,8 @@ return 1
 
 /// Replaces a nonce whose recorded expiry has passed by the provider's clock (the `SET NX`
 /// having found it). KEYS[1]: the key. ARGV: the new value, now, ttl. Returns 1 when
-/// replaced. A nonce's value starts with its expiry (then `:` and a random tag when
-/// [`OAuth1Store::lookup_signed`] recorded it).
-/// A nonce's value is its expiry, followed by `:` and a random tag when
-/// [`OAuth1Store::lookup_signed`] recorded it.
+/// replaced. A nonce's value starts with its expiry (then `:` and a tag unique to the
+/// recording when [`OAuth1Store::lookup_signed`] recorded it).
 static REPLACE_EXPIRED_NONCE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -158,7 +161,8 @@ impl RedisStore {
     /// A store over an existing connection manager; every key starts with `prefix` (e.g.
     /// `keyward:`), so several stores can share one Redis database.
     pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
-        Self { conn, prefix: prefix.into(), clock: Arc::new(SystemClock) }
+        let tag = Arc::new((OsRandom.alphanumeric(16), AtomicU64::new(0)));
+        Self { conn, prefix: prefix.into(), clock: Arc::new(SystemClock), tag }
     }
 
     /// Uses `clock` for the TTL of new temporary credentials (the provider's clock, so that
@@ -418,7 +422,8 @@ impl RedisStore {
 /// look-up does not finish with an answer (its future is dropped because the request was
 /// cancelled, or Redis failed after the command was sent), the guard deletes the nonce on a
 /// task of its own — only if the key still holds this look-up's value, which carries a
-/// random tag, so that it never deletes a nonce another request recorded.
+/// tag of its own (see `RedisStore::tag`), so that it never deletes a nonce another
+/// request recorded.
 struct Recorded {
     conn: ConnectionManager,
     key: String,
@@ -474,7 +479,8 @@ impl OAuth1Store for RedisStore {
                 return Ok(SignedLookup::new(client, credential));
             };
             let redis_key = self.nonce_key(n.key);
-            let value = format!("{}:{}", n.expires_at, OsRandom.alphanumeric(22));
+            let count = self.tag.1.fetch_add(1, Ordering::Relaxed);
+            let value = format!("{}:{}{count}", n.expires_at, self.tag.0);
             let mut recorded = Recorded {
                 conn: self.conn.clone(),
                 key: redis_key.clone(),
