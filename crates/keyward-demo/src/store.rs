@@ -168,8 +168,21 @@ impl Stores {
     async fn migrate(&self) -> Result<(), StoreError> {
         const USERS: &str = "CREATE TABLE IF NOT EXISTS keyward_demo_users (\
              username TEXT PRIMARY KEY NOT NULL, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)";
-        with_pool!(&self.db, pool => sqlx::query(USERS).execute(pool).await.map(drop).map_err(db_err))?;
-        Ok(())
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::query(USERS).execute(pool).await.map(drop).map_err(db_err),
+            // Two `CREATE TABLE IF NOT EXISTS` at once can still collide in PostgreSQL's
+            // catalog (a duplicate `pg_type` row): instances starting together take turns
+            // under a transaction-scoped advisory lock, as the store's own migrations do.
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db_err)?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('keyward_demo_users'))")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(USERS).execute(&mut *tx).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)
+            }
+        }
     }
 
     /// Creates the user, or sets a new password when `replace`; returns false when the

@@ -162,3 +162,43 @@ async fn a_session_started_on_one_instance_is_known_to_the_other() {
     let unknown = http.get(format!("{b}/")).header("cookie", "id=not-a-session").send().await.unwrap();
     assert!(unknown.text().await.unwrap().contains("Provider: not signed in"));
 }
+
+/// Instances started at the same moment on a database that has no tables yet all start:
+/// the schema is created once, the others wait their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_on_a_fresh_database_all_start() {
+    use sqlx::Connection;
+    let database = require_or_skip!(
+        server_url("KEYWARD_TEST_DATABASE_URL"),
+        "a PostgreSQL server (KEYWARD_TEST_DATABASE_URL)",
+        "run .ci/run, or tests/peers/servers.sh start"
+    );
+    // A schema of its own, so that every table is created by these instances.
+    let schema = format!("kw_demo_start_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&database).await.expect("connect to PostgreSQL");
+    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\""))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let separator = if database.contains('?') { '&' } else { '?' };
+    let url = format!("{database}{separator}options=-c%20search_path%3D{schema}");
+    let starts = (0..4).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let (_listener, config) = common::config(&url).await;
+            keyward_demo::build_app(config).await.map(drop)
+        })
+    });
+    for start in starts.collect::<Vec<_>>() {
+        start.await.unwrap().expect("every instance starts");
+    }
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'keyward_demo_users'",
+    )
+    .bind(&schema)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(tables, 1, "the demo's table is in the test's schema");
+    sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut admin).await.ok();
+}
