@@ -123,8 +123,37 @@ async fn connection(addr: std::net::SocketAddr, path: &'static str, stop: Arc<At
     (ok, bad)
 }
 
-async fn phase(addr: std::net::SocketAddr, path: &'static str, connections: u64, seconds: u64) -> f64 {
+/// CPU time (user + system) a process has used so far, in seconds, from `/proc/<pid>/stat`
+/// (Linux; `None` elsewhere). Ticks are `USER_HZ`, which Linux fixes at 100.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let (user, system): (u64, u64) = (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
+    Some((user + system) as f64 / 100.0)
+}
+
+/// The processes whose CPU time a phase reports per request: this one (server and load
+/// generator) and, with the Redis store, the local `redis-server`.
+#[derive(Clone, Default)]
+struct Accounting {
+    redis_pid: Option<String>,
+}
+
+impl Accounting {
+    fn sample(&self) -> (Option<f64>, Option<f64>) {
+        (cpu_seconds("self"), self.redis_pid.as_deref().and_then(cpu_seconds))
+    }
+}
+
+async fn phase(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    connections: u64,
+    seconds: u64,
+    accounting: &Accounting,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = accounting.sample();
     let started = Instant::now();
     let tasks: Vec<_> =
         (0..connections).map(|_| tokio::spawn(connection(addr, path, stop.clone()))).collect();
@@ -137,9 +166,19 @@ async fn phase(addr: std::net::SocketAddr, path: &'static str, connections: u64,
         bad += b;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = accounting.sample();
     assert_eq!(bad, 0, "{path}: {bad} responses were not 200");
     let rps = ok as f64 / elapsed;
-    println!("{path:<8} {ok:>9} requests in {elapsed:>5.2} s = {rps:>9.0} req/s");
+    let per_request = |before: Option<f64>, after: Option<f64>| match (before, after) {
+        (Some(b), Some(a)) => format!("{:>5.1} us", (a - b) * 1e6 / ok.max(1) as f64),
+        _ => "    -   ".to_owned(),
+    };
+    println!(
+        "{path:<8} {ok:>9} requests in {elapsed:>5.2} s = {rps:>9.0} req/s; CPU per request: this process {}, \
+         redis-server {}",
+        per_request(cpu_before.0, cpu_after.0),
+        per_request(cpu_before.1, cpu_after.1),
+    );
     rps
 }
 
@@ -231,18 +270,33 @@ async fn breakdown(samples: u64) -> (f64, f64, f64) {
 }
 
 /// Warm-up, then bare, protected, bare, protected; prints the mean ratio.
-async fn compare(store: &str, addr: std::net::SocketAddr, connections: u64, seconds: u64) {
+async fn compare(
+    store: &str,
+    addr: std::net::SocketAddr,
+    connections: u64,
+    seconds: u64,
+    accounting: Accounting,
+) {
     println!("OAuth 1.0a resource protector load: {connections} connections, {seconds} s per phase, {store}");
-    phase(addr, "/bare", connections, 1).await;
-    phase(addr, "/api/me", connections, 1).await;
+    phase(addr, "/bare", connections, 1, &accounting).await;
+    phase(addr, "/api/me", connections, 1, &accounting).await;
     let (mut bare, mut protected) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        bare.push(phase(addr, "/bare", connections, seconds).await);
-        protected.push(phase(addr, "/api/me", connections, seconds).await);
+        bare.push(phase(addr, "/bare", connections, seconds, &accounting).await);
+        protected.push(phase(addr, "/api/me", connections, seconds, &accounting).await);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (b, p) = (mean(&bare), mean(&protected));
     println!("mean ({store}): bare {b:.0} req/s, protected {p:.0} req/s, ratio {:.1}%", 100.0 * p / b);
+}
+
+/// The process id of the Redis server at `url` when it runs on this machine (its CPU time is
+/// then readable), from `INFO server`.
+async fn redis_pid(url: &str) -> Option<String> {
+    let mut conn = redis::Client::open(url).ok()?.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await.ok()?;
+    let pid = info.lines().find_map(|l| l.strip_prefix("process_id:"))?.trim().to_owned();
+    cpu_seconds(&pid).map(|_| pid)
 }
 
 fn main() {
@@ -255,7 +309,7 @@ fn main() {
     rt.block_on(async {
         if load {
             let memory: Arc<dyn OAuth1Store> = Arc::new(seed(MemoryStore::new()).await);
-            compare("memory store", serve(memory).await, connections, seconds).await;
+            compare("memory store", serve(memory).await, connections, seconds, Accounting::default()).await;
         }
         let samples = env("SAMPLES", 100_000);
         let (parse_verify, validate, extractor) = breakdown(samples).await;
@@ -269,7 +323,8 @@ fn main() {
         if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
             let prefix = format!("keyward-bench-{}:", std::process::id());
             let redis = seed(RedisStore::connect(&url, prefix).await.unwrap()).await;
-            compare("Redis store", serve(Arc::new(redis)).await, connections, seconds).await;
+            let accounting = Accounting { redis_pid: redis_pid(&url).await };
+            compare("Redis store", serve(Arc::new(redis)).await, connections, seconds, accounting).await;
         }
     });
 }

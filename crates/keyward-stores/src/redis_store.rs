@@ -13,11 +13,12 @@
 //! scripts, which Redis runs without interleaving.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use keyward::common::encoding::encode;
+use keyward::common::encoding::encode_into;
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
@@ -196,32 +197,58 @@ impl RedisStore {
         &self.prefix
     }
 
+    /// Appends `{prefix}{kind}:{encoded id}` to `out`: the key of a client (`c`), temporary
+    /// credential (`t`) or token credential (`a`).
+    fn push_key(&self, out: &mut String, kind: &str, id: &str) {
+        out.push_str(&self.prefix);
+        out.push_str(kind);
+        out.push(':');
+        encode_into(out, id);
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + kind.len() + 1 + id.len());
+        self.push_key(&mut out, kind, id);
+        out
+    }
+
     fn client_key(&self, client_id: &str) -> String {
-        format!("{}c:{}", self.prefix, encode(client_id))
+        self.key("c", client_id)
     }
 
     fn temporary_key(&self, token: &str) -> String {
-        format!("{}t:{}", self.prefix, encode(token))
+        self.key("t", token)
     }
 
     fn token_key(&self, token: &str) -> String {
-        format!("{}a:{}", self.prefix, encode(token))
+        self.key("a", token)
+    }
+
+    /// Appends `{prefix}n:{client}:{token}:{timestamp}:{nonce}` to `out`.
+    fn push_nonce_key(&self, out: &mut String, key: &NonceKey) {
+        self.push_key(out, "n", &key.client_id);
+        // `-` for "no token" cannot collide with a token, whose encoding is prefixed by `=`.
+        match &key.token {
+            None => out.push_str(":-"),
+            Some(t) => {
+                out.push_str(":=");
+                encode_into(out, t);
+            }
+        }
+        let _ = write!(out, ":{}:", key.timestamp);
+        encode_into(out, &key.nonce);
     }
 
     fn nonce_key(&self, key: &NonceKey) -> String {
-        // `-` for "no token" cannot collide with a token, whose encoding is prefixed by `=`.
-        let token = match &key.token {
-            None => "-".to_owned(),
-            Some(t) => format!("={}", encode(t)),
-        };
-        format!(
-            "{}n:{}:{}:{}:{}",
-            self.prefix,
-            encode(&key.client_id),
-            token,
-            key.timestamp,
-            encode(&key.nonce)
-        )
+        let mut out = String::with_capacity(self.prefix.len() + 32 + key.client_id.len() + key.nonce.len());
+        self.push_nonce_key(&mut out, key);
+        out
+    }
+
+    /// Appends the value a look-up writes for its nonce to `out`: the expiry, then this
+    /// store's tag and the look-up's number (see [`RedisStore::tag`]).
+    fn push_nonce_value(&self, out: &mut String, expires_at: i64, count: u64) {
+        let _ = write!(out, "{expires_at}:{}{count}", self.tag.0);
     }
 }
 
@@ -385,8 +412,8 @@ impl NonceStore for RedisStore {
 
 /// `SET key value NX EX ttl`: records a nonce unless present.
 fn set_nonce(redis_key: &str, value: &str, expires_at: i64, now: i64) -> redis::Cmd {
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(redis_key).arg(value).arg("NX").arg("EX").arg(ttl(expires_at, now));
+    let mut cmd = redis::Cmd::with_capacity(6, redis_key.len() + value.len() + 32);
+    cmd.arg("SET").arg(redis_key).arg(value).arg("NX").arg("EX").arg(ttl(expires_at, now));
     cmd
 }
 
@@ -423,23 +450,26 @@ impl RedisStore {
 /// cancelled, or Redis failed after the command was sent), the guard deletes the nonce on a
 /// task of its own — only if the key still holds this look-up's value, which carries a
 /// tag of its own (see `RedisStore::tag`), so that it never deletes a nonce another
-/// request recorded.
-struct Recorded {
-    conn: ConnectionManager,
-    key: String,
-    value: String,
+/// request recorded. Key and value are built again only then, so that the guard costs no
+/// allocation on the common path.
+struct Recorded<'a> {
+    store: &'a RedisStore,
+    key: &'a NonceKey,
+    expires_at: i64,
+    count: u64,
     armed: bool,
 }
 
-impl Drop for Recorded {
+impl Drop for Recorded<'_> {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
-        let (mut conn, key, value) =
-            (self.conn.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.value));
         // Outside a runtime there is nothing to run it on; the nonce then expires by itself.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (mut conn, key) = (self.store.conn.clone(), self.store.nonce_key(self.key));
+            let mut value = String::new();
+            self.store.push_nonce_value(&mut value, self.expires_at, self.count);
             runtime.spawn(async move {
                 let _: Result<i64, _> = DELETE_OWN_NONCE.key(key).arg(value).invoke_async(&mut conn).await;
             });
@@ -461,36 +491,48 @@ impl OAuth1Store for RedisStore {
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let mut pipe = redis::pipe();
-            pipe.cmd("MGET").arg(self.client_key(client_id));
+            // Every key and value is written into `buf` and copied into its command from
+            // there: no allocation per key on this path, which every protected request takes.
+            let mut buf = String::with_capacity(2 * self.prefix.len() + 128);
+            let mut mget = redis::Cmd::with_capacity(3, buf.capacity());
+            mget.arg("MGET");
+            self.push_key(&mut buf, "c", client_id);
+            mget.arg(buf.as_str());
+            buf.clear();
             // Without a token, a key no token can have (token keys are `a:` + an encoded
             // token) keeps the reply's shape; its slot is ignored.
             match token {
-                Some(token) => pipe.arg(self.token_key(token)),
-                None => pipe.arg(format!("{}-", self.prefix)),
-            };
+                Some(token) => self.push_key(&mut buf, "a", token),
+                None => {
+                    buf.push_str(&self.prefix);
+                    buf.push('-');
+                }
+            }
+            mget.arg(buf.as_str());
             let decode = |client: Option<String>, credential: Option<String>| {
                 Ok::<_, StoreError>((from_json(client)?, from_json(credential.filter(|_| token.is_some()))?))
             };
             let Some(n) = nonce else {
-                let ((client, credential),): ((Option<String>, Option<String>),) =
-                    pipe.query_async(&mut conn).await.map_err(map_err)?;
+                let (client, credential): (Option<String>, Option<String>) =
+                    mget.query_async(&mut conn).await.map_err(map_err)?;
                 let (client, credential) = decode(client, credential)?;
                 return Ok(SignedLookup::new(client, credential));
             };
-            let redis_key = self.nonce_key(n.key);
             let count = self.tag.1.fetch_add(1, Ordering::Relaxed);
-            let value = format!("{}:{}{count}", n.expires_at, self.tag.0);
-            let mut recorded = Recorded {
-                conn: self.conn.clone(),
-                key: redis_key.clone(),
-                value: value.clone(),
-                armed: true,
-            };
-            pipe.add_command(set_nonce(&redis_key, &value, n.expires_at, n.now));
-            let ((client, credential), set): ((Option<String>, Option<String>), Option<String>) =
+            buf.clear();
+            self.push_nonce_key(&mut buf, n.key);
+            let key_len = buf.len();
+            self.push_nonce_value(&mut buf, n.expires_at, count);
+            let (redis_key, value) = buf.split_at(key_len);
+            let mut pipe = redis::Pipeline::with_capacity(2);
+            pipe.add_command(mget).add_command(set_nonce(redis_key, value, n.expires_at, n.now));
+            let mut recorded =
+                Recorded { store: self, key: n.key, expires_at: n.expires_at, count, armed: true };
+            // `SET NX` answers `OK` or nil; `()` takes the `OK` without allocating.
+            let ((client, credential), set): ((Option<String>, Option<String>), Option<()>) =
                 pipe.query_async(&mut conn).await.map_err(map_err)?;
-            let fresh = self.settle_nonce(set.is_some(), &redis_key, &value, n.expires_at, n.now).await?;
+            let fresh =
+                set.is_some() || self.settle_nonce(false, redis_key, value, n.expires_at, n.now).await?;
             let (client, credential) = decode(client, credential)?;
             // Answered: from here on the provider releases a fresh nonce if the request fails.
             recorded.armed = false;
@@ -560,7 +602,7 @@ impl keyward_client::registry::state::StateCache for RedisStore {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let () = redis::cmd("SET")
-                .arg(format!("{}s:{}", self.prefix, encode(key)))
+                .arg(self.key("s", key))
                 .arg(value)
                 .arg("EX")
                 .arg(ttl.max(1))
@@ -578,7 +620,7 @@ impl keyward_client::registry::state::StateCache for RedisStore {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             redis::cmd("GETDEL")
-                .arg(format!("{}s:{}", self.prefix, encode(key)))
+                .arg(self.key("s", key))
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| keyward_client::session::SessionError(e.to_string()))
