@@ -299,7 +299,9 @@ async fn redis_pid(url: &str) -> Option<String> {
     cpu_seconds(&pid).map(|_| pid)
 }
 
-fn main() {
+/// Runs the phases and the breakdown (see the module docs); also the entry point of the
+/// `oauth1_provider_load_mimalloc` variant.
+pub(crate) fn main() {
     // `cargo bench` passes `--bench`; nothing else is parsed.
     let seconds = env("SECONDS", 5);
     let connections = env("CONNECTIONS", 32);
