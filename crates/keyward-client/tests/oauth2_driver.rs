@@ -335,6 +335,139 @@ async fn client_auth_methods() {
     assert!(log[0].headers().get("authorization").is_none());
 }
 
+/// The claims of the client assertion a logged request carries, its signature checked.
+fn assertion_claims(r: &Req, key: &jsonwebtoken::DecodingKey, alg: jsonwebtoken::Algorithm) -> Value {
+    let p = form(r);
+    let jwt = param(&p, "client_assertion").unwrap_or_else(|| panic!("no assertion sent to {}", r.uri()));
+    Value::Object(keyward::oidc::core::verify_signature(jwt, key, alg).unwrap())
+}
+
+/// Each logged request's path and its assertion's `aud`, discovery fetches left out.
+fn audiences(
+    log: &Log,
+    key: &jsonwebtoken::DecodingKey,
+    alg: jsonwebtoken::Algorithm,
+) -> Vec<(String, String)> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| !r.uri().path().starts_with("/.well-known/"))
+        .map(|r| {
+            let aud = assertion_claims(r, key, alg)["aud"].as_str().unwrap_or_default().to_owned();
+            (r.uri().path().to_owned(), aud)
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected.iter().map(|(p, a)| ((*p).to_owned(), (*a).to_owned())).collect()
+}
+
+/// OpenID Connect Core §9: a client assertion's `aud` SHOULD be the token endpoint, also
+/// when it authenticates a request to another endpoint (RFC 7009, RFC 7662, RFC 8628).
+#[tokio::test]
+async fn assertion_audience_is_the_token_endpoint_at_every_endpoint() {
+    let route = |req: &Req| match req.uri().path() {
+        "/.well-known/openid-configuration" => (200, discovery(json!({}))),
+        "/token" | "/refresh" => (200, json!({"access_token": "at", "refresh_token": "rt"}).to_string()),
+        "/revoke" => (200, String::new()),
+        "/introspect" => (200, json!({"active": false}).to_string()),
+        "/device" => (
+            200,
+            json!({
+                "device_code": "dc", "user_code": "UC-1", "expires_in": 600,
+                "verification_uri": "https://op.example/activate",
+            })
+            .to_string(),
+        ),
+        _ => (404, String::new()),
+    };
+
+    // private_key_jwt, every endpoint discovered.
+    let key = TestSigner::load("oidc_client.pem", "client-key");
+    let set = keyward::oidc::jwks::KeySet::from_value(&jwks(&[&key])).unwrap();
+    let rs256 = jsonwebtoken::Algorithm::RS256;
+    let dk = set.select(Some("client-key"), rs256).unwrap();
+    let (http, log) = provider(route);
+    let mut config = OAuth2Config::new("client-1");
+    config.server_metadata_url = Some(format!("{ISS}/.well-known/openid-configuration"));
+    config.auth_method = Some(ClientAuthMethod::PrivateKeyJwt);
+    config.private_key = Some(SecretString::new(key.pem()));
+    config.private_key_kid = Some("client-key".into());
+    let c = client(config, http, &FixedClock::new(NOW));
+    let token = c.client_credentials(None).await.unwrap();
+    c.refresh_token(&token).await.unwrap();
+    c.revoke_token("rt-1", Some("refresh_token")).await.unwrap();
+    c.introspect_token("at-1", None).await.unwrap();
+    c.device_authorization(None).await.unwrap();
+    let token_endpoint = "https://op.example/token";
+    assert_eq!(
+        audiences(&log, dk, rs256),
+        pairs(&[
+            ("/token", token_endpoint),
+            ("/token", token_endpoint),
+            ("/revoke", token_endpoint),
+            ("/introspect", token_endpoint),
+            ("/device", token_endpoint),
+        ])
+    );
+
+    // client_secret_jwt, every endpoint configured, refreshes at their own URL.
+    let secret = "secret-1-which-is-long-enough-for-hs256";
+    let hs = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
+    let hs256 = jsonwebtoken::Algorithm::HS256;
+    let configured = |with_token_endpoint: bool| {
+        let (http, log) = provider(route);
+        let mut config = OAuth2Config::new("client-1");
+        config.client_secret = Some(SecretString::new(secret));
+        config.auth_method = Some(ClientAuthMethod::ClientSecretJwt);
+        if with_token_endpoint {
+            config.token_url = Some("https://as.example/token".into());
+            config.refresh_token_url = Some("https://as.example/refresh".into());
+            config.introspection_url = Some("https://as.example/introspect".into());
+        }
+        config.revocation_url = Some("https://as.example/revoke".into());
+        (client(config, http, &FixedClock::new(NOW)), log)
+    };
+    let (c, log) = configured(true);
+    let token = c.client_credentials(None).await.unwrap();
+    c.refresh_token(&token).await.unwrap();
+    c.revoke_token("rt-1", None).await.unwrap();
+    c.introspect_token("at-1", None).await.unwrap();
+    let token_endpoint = "https://as.example/token";
+    assert_eq!(
+        audiences(&log, &hs, hs256),
+        pairs(&[
+            ("/token", token_endpoint),
+            ("/refresh", token_endpoint),
+            ("/revoke", token_endpoint),
+            ("/introspect", token_endpoint),
+        ])
+    );
+
+    // No token endpoint configured or discoverable: the request's own URL.
+    let (c, log) = configured(false);
+    c.revoke_token("rt-1", None).await.unwrap();
+    assert_eq!(audiences(&log, &hs, hs256), pairs(&[("/revoke", "https://as.example/revoke")]));
+
+    // A failed discovery is an error, not a fallback to the revocation URL.
+    let (http, log) = provider(|req| match req.uri().path() {
+        "/revoke" => (200, String::new()),
+        _ => (503, String::new()),
+    });
+    let mut config = OAuth2Config::new("client-1");
+    config.client_secret = Some(SecretString::new(secret));
+    config.auth_method = Some(ClientAuthMethod::ClientSecretJwt);
+    config.server_metadata_url = Some(format!("{ISS}/.well-known/openid-configuration"));
+    config.revocation_url = Some("https://op.example/revoke".into());
+    let c = client(config, http, &FixedClock::new(NOW));
+    assert!(c.revoke_token("rt-1", None).await.is_err());
+    assert!(
+        log.lock().unwrap().iter().all(|r| r.uri().path() != "/revoke"),
+        "nothing revoked with a guessed aud"
+    );
+}
+
 #[tokio::test]
 async fn password_grant_and_errors_keep_details() {
     let (http, log) = provider(|req| match param(&form(req), "username") {

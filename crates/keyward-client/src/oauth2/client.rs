@@ -372,7 +372,7 @@ impl OAuth2Client {
         for (k, v) in &self.config.access_token_params {
             request.set(k, v.clone());
         }
-        self.authenticate(&mut request)?;
+        self.authenticate(&mut request).await?;
         let mut response = self.http.call(request.into_http()?).await?;
         run_response(&self.hooks.access_token_response, &mut response);
         Ok(parse_token_response(&response, self.clock.now())?)
@@ -394,7 +394,7 @@ impl OAuth2Client {
         for (k, v) in &self.config.refresh_token_params {
             request.set(k, v.clone());
         }
-        self.authenticate(&mut request)?;
+        self.authenticate(&mut request).await?;
         run_form(&self.hooks.refresh_token_request, &mut request);
         let mut response = self.http.call(request.into_http()?).await?;
         run_response(&self.hooks.refresh_token_response, &mut response);
@@ -436,7 +436,7 @@ impl OAuth2Client {
     ) -> Result<DeviceAuthorization, ClientError> {
         let url = self.endpoint(Endpoint::DeviceAuthorization).await?;
         let mut request = rfc8628::device_authorization_request(&url, scope.or(self.config.scope.as_deref()));
-        self.authenticate(&mut request)?;
+        self.authenticate(&mut request).await?;
         let response = self.http.call(request.into_http()?).await?;
         Ok(rfc8628::parse_device_authorization_response(&response)?)
     }
@@ -485,7 +485,7 @@ impl OAuth2Client {
     pub async fn revoke_token(&self, token: &str, token_type_hint: Option<&str>) -> Result<(), ClientError> {
         let url = self.endpoint(Endpoint::Revocation).await?;
         let mut request = rfc7009::revocation_request(&url, token, token_type_hint);
-        self.authenticate(&mut request)?;
+        self.authenticate(&mut request).await?;
         run_form(&self.hooks.revoke_token_request, &mut request);
         let response = self.http.call(request.into_http()?).await?;
         Ok(rfc7009::parse_revocation_response(&response)?)
@@ -499,17 +499,29 @@ impl OAuth2Client {
     ) -> Result<Introspection, ClientError> {
         let url = self.endpoint(Endpoint::Introspection).await?;
         let mut request = rfc7662::introspection_request(&url, token, token_type_hint);
-        self.authenticate(&mut request)?;
+        self.authenticate(&mut request).await?;
         run_form(&self.hooks.introspect_token_request, &mut request);
         let response = self.http.call(request.into_http()?).await?;
         Ok(rfc7662::parse_introspection_response(&response)?)
     }
 
-    /// Authenticates a request to the token (or revocation, introspection, device) endpoint
-    /// with the configured method: a registered custom method of that name first, then the
-    /// built-in ones.
-    pub fn authenticate(&self, request: &mut FormRequest) -> Result<(), ClientError> {
+    /// Authenticates a request to the token endpoint, or to another endpoint that takes
+    /// client authentication (revocation, introspection, device authorization), with the
+    /// configured method: a registered custom method of that name first, then the built-in
+    /// ones.
+    ///
+    /// A `client_secret_jwt` or `private_key_jwt` assertion names the token endpoint
+    /// (configured, else discovered) as its `aud` whatever endpoint the request goes to,
+    /// as OpenID Connect Core §9 recommends and RFC 7523 §3 allows; only when the app knows
+    /// no token endpoint is the `aud` the request's own URL.
+    pub async fn authenticate(&self, request: &mut FormRequest) -> Result<(), ClientError> {
         let method = self.config.auth_method();
+        let jwt = matches!(method, ClientAuthMethod::ClientSecretJwt | ClientAuthMethod::PrivateKeyJwt);
+        let audience = if jwt && !self.auth_methods.contains_key(method.name()) {
+            self.token_endpoint_if_known().await?
+        } else {
+            None
+        };
         let unique = self.random.alphanumeric(32);
         let ctx = AuthContext {
             client_id: &self.config.client_id,
@@ -526,14 +538,15 @@ impl OAuth2Client {
                     self.config.client_secret.as_ref().ok_or_else(|| {
                         ClientError::Config("client_secret_jwt needs a client secret".into())
                     })?;
-                authenticate_with_jwt(request, &AssertionKey::client_secret(secret, None)?, &ctx)?;
+                let key = AssertionKey::client_secret(secret, None)?;
+                authenticate_with_jwt(request, &key, audience.as_deref(), &ctx)?;
             }
             ClientAuthMethod::PrivateKeyJwt => {
                 let key = self
                     .assertion_key
                     .as_ref()
                     .ok_or_else(|| ClientError::Config("no private key".into()))?;
-                authenticate_with_jwt(request, key, &ctx)?;
+                authenticate_with_jwt(request, key, audience.as_deref(), &ctx)?;
             }
             ClientAuthMethod::Custom(name) => {
                 return Err(ClientError::Config(format!(
@@ -543,5 +556,17 @@ impl OAuth2Client {
             builtin => authenticate_client(request, builtin, &ctx)?,
         }
         Ok(())
+    }
+
+    /// The token endpoint, configured or discovered; `None` when the app has neither. A
+    /// failed discovery is an error, not a reason to guess another audience.
+    async fn token_endpoint_if_known(&self) -> Result<Option<String>, ClientError> {
+        if let Some(url) = self.config.configured(Endpoint::Token) {
+            return Ok(Some(url.to_owned()));
+        }
+        if self.config.server_metadata_url.is_some() {
+            return Ok(self.server_metadata().await?.token_endpoint.clone());
+        }
+        Ok(None)
     }
 }

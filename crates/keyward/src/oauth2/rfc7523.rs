@@ -79,7 +79,7 @@ pub struct AssertionClaims<'a> {
     pub iss: &'a str,
     /// The client id.
     pub sub: &'a str,
-    /// The token endpoint URL.
+    /// The audience: the token endpoint URL (OpenID Connect Core §9).
     pub aud: &'a str,
     /// Issued at.
     pub iat: i64,
@@ -108,14 +108,22 @@ pub fn client_assertion(
     jsonwebtoken::encode(&header, &claims, &key.key).map_err(|e| OAuth2Error::Jwt(e.to_string()))
 }
 
-/// Authenticates a token-endpoint request with a client assertion (RFC 7523 §2.2): adds
-/// `client_assertion_type` and `client_assertion`, with the request's URL as `aud`.
+/// Authenticates a request with a client assertion (RFC 7523 §2.2): adds
+/// `client_assertion_type` and `client_assertion`.
+///
+/// The assertion's `aud` is `audience` when given, else the request's URL. Pass the
+/// authorization server's token endpoint when authenticating at any other endpoint
+/// (revocation, introspection, device authorization): OpenID Connect Core §9 says the
+/// audience SHOULD be the token endpoint URL, and RFC 7523 §3 lets the token endpoint
+/// URL identify the authorization server. `None` fits a request to the token endpoint
+/// itself, or a server whose token endpoint is unknown.
 pub fn authenticate_with_jwt(
     request: &mut FormRequest,
     key: &AssertionKey,
+    audience: Option<&str>,
     ctx: &AuthContext<'_>,
 ) -> Result<(), OAuth2Error> {
-    let assertion = client_assertion(key, &request.url, ctx)?;
+    let assertion = client_assertion(key, audience.unwrap_or(&request.url), ctx)?;
     request.set("client_assertion_type", CLIENT_ASSERTION_TYPE);
     request.set("client_assertion", assertion);
     Ok(())
@@ -131,7 +139,7 @@ mod tests {
         let key = AssertionKey::client_secret(&secret, None).unwrap();
         let ctx = AuthContext { client_id: "cid", client_secret: Some(&secret), now: 1000, unique: "jti-1" };
         let mut r = FormRequest::new("https://as.example/token").param("grant_type", "client_credentials");
-        authenticate_with_jwt(&mut r, &key, &ctx).unwrap();
+        authenticate_with_jwt(&mut r, &key, None, &ctx).unwrap();
         assert_eq!(r.get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
         let jwt = r.get("client_assertion").unwrap();
         let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
@@ -151,5 +159,26 @@ mod tests {
         );
         assert!(AssertionKey::client_secret(&secret, Some(Algorithm::RS256)).is_err());
         assert!(!format!("{key:?}").contains("0123"));
+    }
+
+    #[test]
+    fn explicit_audience_replaces_the_request_url() {
+        let secret = SecretString::new("0123456789abcdef0123456789abcdef");
+        let key = AssertionKey::client_secret(&secret, None).unwrap();
+        let ctx = AuthContext { client_id: "cid", client_secret: Some(&secret), now: 1000, unique: "jti-1" };
+        let mut r = FormRequest::new("https://as.example/revoke").param("token", "t");
+        authenticate_with_jwt(&mut r, &key, Some("https://as.example/token"), &ctx).unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+        v.validate_exp = false;
+        v.validate_aud = false;
+        let claims = jsonwebtoken::decode::<serde_json::Value>(
+            r.get("client_assertion").unwrap(),
+            &jsonwebtoken::DecodingKey::from_secret(secret.secret().as_bytes()),
+            &v,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims["aud"], "https://as.example/token");
+        assert_eq!(r.url, "https://as.example/revoke", "the request still goes where it was going");
     }
 }
