@@ -254,3 +254,66 @@ async fn glue_refusals_through_actix() {
     dup = dup.uri("/oauth/request_token?oauth_nonce=again");
     assert_error(&call!(&app, dup), "duplicated_oauth_protocol_parameter", 400);
 }
+
+/// A body whose peer goes away after `sent`: actix's own HTTP/1 payload, failed with
+/// `Incomplete` as the dispatcher fails it when the connection drops mid-body.
+fn broken_payload(sent: &'static [u8]) -> actix_web::dev::Payload {
+    let (mut sender, payload) = actix_http::h1::Payload::create(false);
+    sender.feed_data(web::Bytes::from_static(sent));
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "peer reset mid-body");
+    sender.set_error(actix_web::error::PayloadError::Incomplete(Some(reset)));
+    payload.into()
+}
+
+#[actix_web::test]
+async fn an_unreadable_body_is_told_from_an_oversized_one() {
+    use actix_web::FromRequest;
+    use keyward::oauth1::rfc5849::provider::{InvalidRequest, ProviderError};
+    use keyward_actix::provider::core_request;
+    let post = |path: &str| {
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header((header::HOST, HOST))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+    };
+
+    // The glue's answer: 400 invalid_request (RFC 5849 §3.2) at an endpoint and from the
+    // protected-resource extractor, its description naming the unreadable body.
+    let app = service!();
+    for path in ["/oauth/request_token", "/api/me"] {
+        let (req, _) = post(path).to_request().replace_payload(broken_payload(b"oauth_consumer_key=cli"));
+        let resp = test::call_service(&app, req).await;
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let broken = (status, headers, test::read_body(resp).await.to_vec());
+        assert_error(&broken, "invalid_request", 400);
+        assert_eq!(
+            field(&broken.2, "error_description").as_deref(),
+            Some(ProviderError::from(InvalidRequest::BodyRead).to_string().as_str()),
+            "{path}"
+        );
+    }
+    let big = call!(&app, post("/oauth/request_token").set_payload(vec![b'a'; 4097]));
+    assert_error(&big, "invalid_request", 400);
+    assert_eq!(
+        field(&big.2, "error_description"),
+        Some(ProviderError::from(InvalidRequest::BodyTooLarge).to_string())
+    );
+
+    // The typed error `core_request` returns.
+    let options = RequestOptions::default().body_limit(64);
+    let read = |r: Result<_, ProviderError>| match r {
+        Err(ProviderError::InvalidRequest(e)) => Some(e),
+        _ => None,
+    };
+    let req = post("/oauth/request_token").to_http_request();
+    let body = |mut p: actix_web::dev::Payload| {
+        let req = req.clone();
+        async move { web::Payload::from_request(&req, &mut p).await.unwrap() }
+    };
+    let broken = core_request(&req, body(broken_payload(b"a=1")).await, &options).await;
+    assert_eq!(read(broken), Some(InvalidRequest::BodyRead));
+    let big = core_request(&req, body(vec![b'a'; 65].into()).await, &options).await;
+    assert_eq!(read(big), Some(InvalidRequest::BodyTooLarge));
+    let fits = core_request(&req, body(vec![b'a'; 64].into()).await, &options).await.unwrap();
+    assert_eq!(fits.body().len(), 64);
+}
