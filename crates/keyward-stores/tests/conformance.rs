@@ -184,18 +184,23 @@ mod redis {
     /// Starts a look-up of `key` and drops it: before its first poll (`stage` 0), after the
     /// first poll has sent the command (1), or once Redis has answered but before the answer
     /// was read (2) — a request cancelled at that point (client gone, timeout layer).
-    async fn cancelled_lookup(store: &RedisStore, key: &keyward_stores::store::NonceKey, stage: u8) {
+    ///
+    /// Returns false when the look-up was not cancelled but finished in its first poll:
+    /// that happens when this thread is preempted between sending the command and looking
+    /// for the answer long enough for the connection's driver, on another thread, to get it
+    /// (seen on a loaded 2-core machine).
+    async fn cancelled_lookup(store: &RedisStore, key: &keyward_stores::store::NonceKey, stage: u8) -> bool {
         use keyward_stores::store::{NonceToRecord, OAuth1Store};
         use std::task::{Context, Waker};
         let n = NonceToRecord { key, expires_at: NOW + 300, now: NOW };
         let mut lookup = store.lookup_signed("client-1", Some("token-1"), Some(n));
-        if stage >= 1 {
-            let poll = lookup.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-            assert!(poll.is_pending(), "a round trip cannot finish on the first poll");
+        if stage >= 1 && lookup.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready() {
+            return false;
         }
         if stage >= 2 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        true
     }
 
     /// A request cancelled while its look-up or its release is in flight leaves no nonce
@@ -212,8 +217,14 @@ mod redis {
             nonce: name.into(),
         };
         for stage in 0..3 {
-            let k = key(&format!("cancelled-{stage}"));
-            cancelled_lookup(&store, &k, stage).await;
+            // A fresh nonce per attempt: one that finished in its first poll is recorded.
+            let mut attempts = (0..20).map(|attempt| key(&format!("cancelled-{stage}-{attempt}")));
+            let k = loop {
+                let k = attempts.next().expect("20 look-ups in a row finished in their first poll");
+                if cancelled_lookup(&store, &k, stage).await {
+                    break k;
+                }
+            };
             assert!(becomes_fresh(&store, &k).await, "a look-up cancelled at stage {stage} kept its nonce");
         }
         // Released, and the release's future dropped at once: the nonce is freed anyway.
@@ -225,6 +236,7 @@ mod redis {
         let taken = key("taken");
         assert!(fresh_once(&store, &taken).await);
         for stage in 0..3 {
+            // Cancelled or finished, a look-up that finds the nonce taken deletes nothing.
             cancelled_lookup(&store, &taken, stage).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
