@@ -45,7 +45,7 @@ pub async fn core_request(
     options: &RequestOptions,
 ) -> Result<http::Request<Vec<u8>>, ProviderError> {
     let (mut parts, body) = req.into_parts();
-    parts.uri = options.absolute_uri(&parts.uri, &parts.headers)?;
+    parts.uri = options.into_absolute_uri(std::mem::take(&mut parts.uri), &parts.headers)?;
     if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
         let peer = PeerAddr(*peer);
         parts.extensions.insert(peer);
@@ -57,7 +57,8 @@ pub async fn core_request(
             InvalidRequest::BodyRead
         }
     })?;
-    Ok(http::Request::from_parts(parts, bytes.to_vec()))
+    // Takes the buffer over when it is not shared, rather than copying it.
+    Ok(http::Request::from_parts(parts, Vec::from(bytes)))
 }
 
 /// Converts a core response (RFC 5849 §2.1–§2.3, §3.2) into an axum response.

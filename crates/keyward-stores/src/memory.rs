@@ -1,12 +1,16 @@
 //! The in-memory store: for one process, tests, and the embedded demo.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
-    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
+    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential,
+    TokenCredentialStore,
 };
 
 use crate::StoreAdmin;
@@ -209,7 +213,33 @@ impl TokenCredentialStore for MemoryStore {
     }
 }
 
-impl OAuth1Store for MemoryStore {}
+impl OAuth1Store for MemoryStore {
+    /// The client and the token credential, each under its lock in turn, in one future;
+    /// the nonce is recorded after the signature, as by default.
+    fn lookup_signed<'a>(
+        &'a self,
+        client_id: &'a str,
+        token: Option<&'a str>,
+        nonce: Option<NonceToRecord<'a>>,
+    ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        let _ = nonce;
+        let client = lock(&self.clients).get(client_id).cloned();
+        let token = token.and_then(|token| lock(&self.tokens).get(token).cloned());
+        Box::pin(std::future::ready(Ok(SignedLookup::new(client, token))))
+    }
+}
+
+/// A future ready at once with `Ok(FRESH)`, for [`NonceStore::insert_nonce`]: zero-sized,
+/// so boxing it allocates nothing.
+struct Answered<const FRESH: bool>;
+
+impl<const FRESH: bool> Future for Answered<FRESH> {
+    type Output = Result<bool, StoreError>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(FRESH))
+    }
+}
 
 impl NonceStore for MemoryStore {
     fn insert_nonce<'a>(
@@ -236,7 +266,7 @@ impl NonceStore for MemoryStore {
                 }
             }
         };
-        Box::pin(async move { Ok(fresh) })
+        if fresh { Box::pin(Answered::<true>) } else { Box::pin(Answered::<false>) }
     }
 }
 

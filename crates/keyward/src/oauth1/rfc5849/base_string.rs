@@ -11,6 +11,13 @@ use std::borrow::Cow;
 /// dropped, an empty path becomes `/`, and the query and fragment are removed. The path is
 /// kept as sent (its percent-escapes are part of what the client signed).
 pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
+    let mut out = String::new();
+    base_string_uri_into(&mut out, uri)?;
+    Ok(out)
+}
+
+/// [`base_string_uri`] appended to `out` (on error, `out` may hold part of it).
+pub(crate) fn base_string_uri_into(out: &mut String, uri: &http::Uri) -> Result<(), ParseError> {
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return Err(ParseError::RelativeUri);
     };
@@ -25,19 +32,20 @@ pub fn base_string_uri(uri: &http::Uri) -> Result<String, ParseError> {
     } else {
         None
     };
-    // One allocation: scheme and host are lowercased in place.
-    let mut out = String::with_capacity(scheme.len() + host.len() + uri.path().len() + 10);
+    // Scheme and host are lowercased in place.
+    out.reserve(scheme.len() + host.len() + uri.path().len() + 10);
+    let start = out.len();
     out.push_str(scheme);
     out.push_str("://");
     out.push_str(host);
-    out.make_ascii_lowercase();
+    out[start..].make_ascii_lowercase();
     if let Some(port) = authority.port_u16().filter(|p| Some(*p) != default_port) {
         use std::fmt::Write as _;
         let _ = write!(out, ":{port}");
     }
     let path = uri.path();
     out.push_str(if path.is_empty() { "/" } else { path });
-    Ok(out)
+    Ok(())
 }
 
 /// Percent-encodes each name and value (§3.6) and sorts the pairs by encoded name, then by
@@ -117,7 +125,8 @@ pub(crate) fn signature_base_string_from_pairs<'a>(
     out
 }
 
-fn push_method_and_uri(out: &mut String, method: &http::Method, base_uri: &str) {
+/// Appends `METHOD&encode(base-string-uri)&` (§3.4.1.1).
+pub(crate) fn push_method_and_uri(out: &mut String, method: &http::Method, base_uri: &str) {
     let start = out.len();
     out.push_str(method.as_str());
     out[start..].make_ascii_uppercase();
@@ -130,12 +139,16 @@ fn push_method_and_uri(out: &mut String, method: &http::Method, base_uri: &str) 
 /// parameters as a whole): it holds only unreserved characters and `%XX` escapes, so only
 /// `%` changes, to `%25`.
 fn push_encoded_again(out: &mut String, encoded: &str) {
-    for (i, part) in encoded.split('%').enumerate() {
-        if i > 0 {
+    let mut run = 0;
+    for (i, b) in encoded.bytes().enumerate() {
+        if b == b'%' {
+            // `%` is ASCII: `run..i` lies on character boundaries.
+            out.push_str(&encoded[run..i]);
             out.push_str("%25");
+            run = i + 1;
         }
-        out.push_str(part);
     }
+    out.push_str(&encoded[run..]);
 }
 
 #[cfg(test)]

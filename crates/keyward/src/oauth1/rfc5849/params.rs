@@ -1,11 +1,12 @@
 //! Reading an incoming request's protocol parameters, RFC 5849 §3.5, and the request's
 //! signature base string (§3.4.1) as the server rebuilds it.
 
-use super::base_string::{base_string_uri, normalize_parameters, signature_base_string_from_pairs};
+use super::base_string::{
+    base_string_uri_into, normalize_parameters, push_method_and_uri, signature_base_string_from_pairs,
+};
 use super::error::ParseError;
 use super::names;
-use crate::common::encoding::{DecodeError, decode, parse_form};
-use std::borrow::Cow;
+use crate::common::encoding::{DecodeError, decode_into, encode_to, parse_form};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -77,74 +78,199 @@ fn parse_timestamp(raw: &str) -> Option<i64> {
     raw.parse().ok().filter(|ts: &i64| *ts > 0)
 }
 
-/// The protocol parameter names a request may carry (RFC 5849 §3.1, §2.1, §2.3, body hash):
-/// held as `&'static str`, so that parsing them allocates nothing.
+/// The protocol parameter names a request may carry (RFC 5849 §3.1, §2.1, §2.3, body hash),
+/// sorted: a parsed request keeps each one's value in the slot of the same index.
 const KNOWN_NAMES: [&str; 10] = [
-    names::CONSUMER_KEY,
-    names::TOKEN,
-    names::SIGNATURE_METHOD,
-    names::SIGNATURE,
-    names::TIMESTAMP,
-    names::NONCE,
-    names::VERSION,
-    names::CALLBACK,
-    names::VERIFIER,
     names::BODY_HASH,
+    names::CALLBACK,
+    names::CONSUMER_KEY,
+    names::NONCE,
+    names::SIGNATURE,
+    names::SIGNATURE_METHOD,
+    names::TIMESTAMP,
+    names::TOKEN,
+    names::VERIFIER,
+    names::VERSION,
 ];
 
-/// `name` as one of [`KNOWN_NAMES`] when it is one, else owned.
-fn intern(name: Cow<'_, str>) -> Cow<'static, str> {
-    match KNOWN_NAMES.iter().find(|k| **k == name) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(name.into_owned()),
-    }
+/// Slots of [`KNOWN_NAMES`].
+const BODY_HASH: usize = 0;
+const CALLBACK: usize = 1;
+const CONSUMER_KEY: usize = 2;
+const NONCE: usize = 3;
+const SIGNATURE: usize = 4;
+const SIGNATURE_METHOD: usize = 5;
+const TIMESTAMP: usize = 6;
+const TOKEN: usize = 7;
+const VERIFIER: usize = 8;
+const VERSION: usize = 9;
+
+/// The slot of `name` in [`KNOWN_NAMES`], if it is one.
+fn known_index(name: &str) -> Option<usize> {
+    KNOWN_NAMES.iter().position(|k| *k == name)
+}
+
+/// A piece of a [`SignedRequest`]'s text buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// Appends the base string URI (§3.4.1.2) of `uri` to `buf` and returns where it went.
+fn base_uri_span(buf: &mut String, uri: &http::Uri) -> Result<Span, ParseError> {
+    let start = buf.len();
+    base_string_uri_into(buf, uri)?;
+    Ok(Span { start, end: buf.len() })
+}
+
+/// Appends `text` to `buf` and returns where it went.
+fn push_span(buf: &mut String, text: &str) -> Span {
+    let start = buf.len();
+    buf.push_str(text);
+    Span { start, end: buf.len() }
 }
 
 /// Parses the parameters of an `Authorization: OAuth …` header value after the scheme
 /// (RFC 5849 §3.5.1): comma-separated `name="value"` pairs, names and values
 /// percent-encoded. Empty list elements are skipped (RFC 7230 §7).
 pub fn parse_authorization_params(s: &str) -> Result<Vec<(String, String)>, ParseError> {
-    Ok(authorization_params(s)?.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    let mut buf = String::with_capacity(s.len());
+    let mut spans = Vec::new();
+    authorization_params(s, &mut buf, |name, value| spans.push((name, value)))?;
+    let text = |s: Span| buf[s.start..s.end].to_owned();
+    Ok(spans.into_iter().map(|(k, v)| (text(k), text(v))).collect())
 }
 
-/// A decoded name and value, borrowed from the input where nothing needed decoding.
-type BorrowedPair<'a> = (Cow<'a, str>, Cow<'a, str>);
+/// True for the whitespace of RFC 7230 (`OWS`).
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
 
-/// [`parse_authorization_params`] borrowing from `s` where nothing needed decoding.
-fn authorization_params(s: &str) -> Result<Vec<BorrowedPair<'_>>, ParseError> {
-    let mut out = Vec::with_capacity(8);
-    let mut rest = s;
+/// [`parse_authorization_params`] decoding every name and value into `buf` and passing
+/// where each pair went to `each`, in order. Syntax and decoding are checked pair by pair,
+/// in order, before `each` sees the pair.
+fn authorization_params(
+    s: &str,
+    buf: &mut String,
+    mut each: impl FnMut(Span, Span),
+) -> Result<(), ParseError> {
+    // Every delimiter is ASCII, so each index below is a character boundary of `s`.
+    let b = s.as_bytes();
+    let mut i = 0;
     loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
-        if rest.is_empty() {
-            return Ok(out);
+        while i < b.len() && (is_ows(b[i]) || b[i] == b',') {
+            i += 1;
         }
-        let eq = rest
-            .bytes()
-            .position(|b| b == b'=')
+        if i == b.len() {
+            return Ok(());
+        }
+        let eq = i + b[i..]
+            .iter()
+            .position(|&c| c == b'=')
             .ok_or(ParseError::MalformedHeader("a parameter without '='"))?;
-        let name = rest[..eq].trim_end_matches([' ', '\t']);
-        if name.is_empty() || name.bytes().any(|b| matches!(b, b' ' | b'\t' | b',' | b'"')) {
+        let mut name_end = eq;
+        while name_end > i && is_ows(b[name_end - 1]) {
+            name_end -= 1;
+        }
+        let name = &b[i..name_end];
+        if name.is_empty() || name.iter().any(|&c| matches!(c, b' ' | b'\t' | b',' | b'"')) {
             return Err(ParseError::MalformedHeader("a malformed parameter name"));
         }
-        rest = rest[eq + 1..].trim_start_matches([' ', '\t']);
-        let quoted =
-            rest.strip_prefix('"').ok_or(ParseError::MalformedHeader("a value that is not quoted"))?;
-        let end = quoted
-            .bytes()
-            .position(|b| b == b'"')
-            .ok_or(ParseError::MalformedHeader("an unterminated quoted value"))?;
-        let value = &quoted[..end];
-        if value.as_bytes().contains(&b'\\') {
+        let (name_start, mut j) = (i, eq + 1);
+        while j < b.len() && is_ows(b[j]) {
+            j += 1;
+        }
+        if b.get(j) != Some(&b'"') {
+            return Err(ParseError::MalformedHeader("a value that is not quoted"));
+        }
+        let value_start = j + 1;
+        let value_end = value_start
+            + b[value_start..]
+                .iter()
+                .position(|&c| c == b'"')
+                .ok_or(ParseError::MalformedHeader("an unterminated quoted value"))?;
+        if b[value_start..value_end].contains(&b'\\') {
             return Err(ParseError::MalformedHeader("an escape in a quoted value"));
         }
-        rest = quoted[end + 1..].trim_start_matches([' ', '\t']);
-        if !(rest.is_empty() || rest.starts_with(',')) {
+        i = value_end + 1;
+        while i < b.len() && is_ows(b[i]) {
+            i += 1;
+        }
+        if i < b.len() && b[i] != b',' {
             return Err(ParseError::MalformedHeader("parameters not separated by ','"));
         }
-        let name = decode(name).map_err(decode_err(HEADER))?;
-        let value = decode(value).map_err(decode_err(HEADER))?;
-        out.push((name, value));
+        let name_span = decode_span(buf, &s[name_start..name_end])?;
+        let value_span = decode_span(buf, &s[value_start..value_end])?;
+        each(name_span, value_span);
+    }
+}
+
+/// Decodes a header name or value (§3.5.1) into `buf`.
+fn decode_span(buf: &mut String, text: &str) -> Result<Span, ParseError> {
+    let start = buf.len();
+    decode_into(buf, text).map_err(decode_err(HEADER))?;
+    Ok(Span { start, end: buf.len() })
+}
+
+/// How many header parameters [`SignedRequest::from_parts`] holds on the stack before it
+/// spills to the heap (a request has seven or eight).
+const INLINE_HEADER_PARAMS: usize = 12;
+
+/// A [`SignedRequest`]'s protocol parameters while they are read (§3.5).
+struct Collector {
+    buf: String,
+    known: [Option<Span>; KNOWN_NAMES.len()],
+    other: Vec<(Span, Span)>,
+    signature_type: Option<SignatureType>,
+}
+
+impl Collector {
+    fn text(&self, span: Span) -> &str {
+        &self.buf[span.start..span.end]
+    }
+
+    /// Records a protocol parameter found in `place`: each name once, all in one place.
+    fn take(&mut self, place: SignatureType, name: Span, value: Span) -> Result<(), ParseError> {
+        let text = self.text(name);
+        let slot = known_index(text);
+        let seen = match slot {
+            Some(i) => self.known[i].is_some(),
+            None => self.other.iter().any(|(k, _)| self.text(*k) == text),
+        };
+        if seen {
+            return Err(ParseError::Duplicated(text.to_owned()));
+        }
+        match self.signature_type {
+            Some(first) if first != place => return Err(ParseError::MixedPlaces(first, place)),
+            _ => self.signature_type = Some(place),
+        }
+        match slot {
+            Some(i) => self.known[i] = Some(value),
+            None => self.other.push((name, value)),
+        }
+        Ok(())
+    }
+
+    /// Records the form-encoded parameters of `text` (§3.5.2, §3.5.3): protocol ones
+    /// through [`take`](Self::take), the others in `params`.
+    fn take_form(
+        &mut self,
+        place: SignatureType,
+        text: &str,
+        what: &'static str,
+        params: &mut Vec<(String, String)>,
+    ) -> Result<(), ParseError> {
+        for (name, value) in parse_form(text).map_err(decode_err(what))? {
+            if name.starts_with("oauth_") {
+                let name = push_span(&mut self.buf, &name);
+                let value = push_span(&mut self.buf, &value);
+                self.take(place, name, value)?;
+            } else {
+                params.push((name, value));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -161,11 +287,18 @@ fn authorization_params(s: &str) -> Result<Vec<BorrowedPair<'_>>, ParseError> {
 #[derive(Clone)]
 pub struct SignedRequest {
     method: http::Method,
-    base_uri: String,
+    /// The base string URI, `realm` and the protocol parameters' decoded names and values,
+    /// one after the other: one allocation for them all.
+    buf: String,
+    base_uri: Span,
     params: Vec<(String, String)>,
-    /// The protocol parameters, sorted by name; each name appears once.
-    oauth: Vec<(Cow<'static, str>, String)>,
-    realm: Option<String>,
+    /// The values of the protocol parameters of [`KNOWN_NAMES`], by slot.
+    known: [Option<Span>; KNOWN_NAMES.len()],
+    /// Other `oauth_*` parameters, sorted by name; each name appears once.
+    other: Vec<(Span, Span)>,
+    /// `oauth_timestamp`, read once.
+    timestamp_secs: Option<i64>,
+    realm: Option<Span>,
     signature_type: SignatureType,
     hashed_body: Option<Vec<u8>>,
 }
@@ -173,18 +306,17 @@ pub struct SignedRequest {
 impl fmt::Debug for SignedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let oauth: BTreeMap<&str, &str> = self
-            .oauth
-            .iter()
+            .oauth_params()
             .map(|(k, v)| {
-                let v = if k == names::VERIFIER || k == names::SIGNATURE { "[redacted]" } else { v.as_str() };
-                (k.as_ref(), v)
+                let v = if k == names::VERIFIER || k == names::SIGNATURE { "[redacted]" } else { v };
+                (k, v)
             })
             .collect();
         f.debug_struct("SignedRequest")
             .field("method", &self.method)
-            .field("base_uri", &self.base_uri)
+            .field("base_uri", &self.base_uri())
             .field("signature_type", &self.signature_type)
-            .field("realm", &self.realm)
+            .field("realm", &self.realm())
             .field("oauth", &oauth)
             .field("params", &self.params)
             .finish()
@@ -212,25 +344,19 @@ impl SignedRequest {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Self, ParseError> {
+        // Decoded text is never longer than its encoding, so one allocation usually holds
+        // the base string URI and every header parameter.
+        let header_len = headers.get(http::header::AUTHORIZATION).map_or(0, |v| v.len());
+        let mut buf = String::with_capacity(
+            uri.authority().map_or(0, |a| a.as_str().len()) + uri.path().len() + 16 + header_len,
+        );
         // A relative URI is refused, not completed from the `Host` header.
-        let base_uri = base_string_uri(uri)?;
+        let base_uri = base_uri_span(&mut buf, uri)?;
 
-        let mut oauth: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(8);
-        let mut signature_type: Option<SignatureType> = None;
+        let mut found =
+            Collector { buf, known: [None; KNOWN_NAMES.len()], other: Vec::new(), signature_type: None };
         let mut realm = None;
         let mut params = Vec::new();
-        let mut take =
-            |place: SignatureType, name: Cow<'_, str>, value: Cow<'_, str>| -> Result<(), ParseError> {
-                if oauth.iter().any(|(k, _)| *k == name) {
-                    return Err(ParseError::Duplicated(name.into_owned()));
-                }
-                match signature_type {
-                    Some(first) if first != place => return Err(ParseError::MixedPlaces(first, place)),
-                    _ => signature_type = Some(place),
-                }
-                oauth.push((intern(name), value.into_owned()));
-                Ok(())
-            };
 
         let mut seen_header = false;
         for value in headers.get_all(http::header::AUTHORIZATION) {
@@ -244,13 +370,24 @@ impl SignedRequest {
                 return Err(ParseError::MalformedHeader("more than one OAuth Authorization header"));
             }
             seen_header = true;
-            for (name, value) in authorization_params(rest)? {
-                if name == names::REALM {
-                    if realm.replace(value.into_owned()).is_some() {
-                        return Err(ParseError::Duplicated(name.into_owned()));
+            // The whole header is read before any of its parameters is judged.
+            let mut inline = [(Span::default(), Span::default()); INLINE_HEADER_PARAMS];
+            let (mut count, mut spilled) = (0, Vec::new());
+            authorization_params(rest, &mut found.buf, |name, value| {
+                match inline.get_mut(count) {
+                    Some(slot) => *slot = (name, value),
+                    None => spilled.push((name, value)),
+                }
+                count += 1;
+            })?;
+            for &(name, value) in inline[..count.min(INLINE_HEADER_PARAMS)].iter().chain(&spilled) {
+                let text = found.text(name);
+                if text == names::REALM {
+                    if realm.replace(value).is_some() {
+                        return Err(ParseError::Duplicated(text.to_owned()));
                     }
-                } else if name.starts_with("oauth_") {
-                    take(SignatureType::Header, name, value)?;
+                } else if text.starts_with("oauth_") {
+                    found.take(SignatureType::Header, name, value)?;
                 } else {
                     return Err(ParseError::MalformedHeader("a parameter that is not a protocol parameter"));
                 }
@@ -258,53 +395,57 @@ impl SignedRequest {
         }
 
         if let Some(query) = uri.query() {
-            for (name, value) in parse_form(query).map_err(decode_err("query"))? {
-                if name.starts_with("oauth_") {
-                    take(SignatureType::Query, name.into(), value.into())?;
-                } else {
-                    params.push((name, value));
-                }
-            }
+            found.take_form(SignatureType::Query, query, "query", &mut params)?;
         }
 
         let form = is_form(headers);
         if form && !body.is_empty() {
             let text = std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8("body"))?;
-            for (name, value) in parse_form(text).map_err(decode_err("body"))? {
-                if name.starts_with("oauth_") {
-                    take(SignatureType::Body, name.into(), value.into())?;
-                } else {
-                    params.push((name, value));
-                }
-            }
+            found.take_form(SignatureType::Body, text, "body", &mut params)?;
         }
 
+        let Collector { buf, known, mut other, signature_type } = found;
         let signature_type = signature_type.ok_or(ParseError::NoParameters)?;
         // Names are unique, so an unstable sort is deterministic.
-        oauth.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        let hashed_body = match oauth.iter().any(|(k, _)| k == names::BODY_HASH) {
+        other.sort_unstable_by(|(a, _), (b, _)| buf[a.start..a.end].cmp(&buf[b.start..b.end]));
+        let hashed_body = match known[BODY_HASH].is_some() {
             // The extension forbids oauth_body_hash on form-encoded bodies.
             true if form => return Err(ParseError::Invalid(names::BODY_HASH)),
             true => Some(body.to_vec()),
             false => None,
         };
-        let request =
-            Self { method: method.clone(), base_uri, params, oauth, realm, signature_type, hashed_body };
+        let timestamp_secs = known[TIMESTAMP].and_then(|ts| parse_timestamp(&buf[ts.start..ts.end]));
+        let request = Self {
+            method: method.clone(),
+            buf,
+            base_uri,
+            params,
+            known,
+            other,
+            timestamp_secs,
+            realm,
+            signature_type,
+            hashed_body,
+        };
         request.check()?;
         Ok(request)
     }
 
     fn check(&self) -> Result<(), ParseError> {
-        for name in [names::CONSUMER_KEY, names::SIGNATURE_METHOD, names::SIGNATURE] {
-            if self.require(name)?.is_empty() {
+        for (slot, name) in [
+            (CONSUMER_KEY, names::CONSUMER_KEY),
+            (SIGNATURE_METHOD, names::SIGNATURE_METHOD),
+            (SIGNATURE, names::SIGNATURE),
+        ] {
+            if self.known(slot).ok_or(ParseError::Missing(name))?.is_empty() {
                 return Err(ParseError::Invalid(name));
             }
         }
         if self.signature_method() != "PLAINTEXT" {
-            self.require(names::TIMESTAMP)?;
-            self.require(names::NONCE)?;
+            self.known(TIMESTAMP).ok_or(ParseError::Missing(names::TIMESTAMP))?;
+            self.known(NONCE).ok_or(ParseError::Missing(names::NONCE))?;
         }
-        if self.timestamp().is_some_and(|ts| parse_timestamp(ts).is_none()) {
+        if self.timestamp().is_some() && self.timestamp_secs.is_none() {
             return Err(ParseError::Invalid(names::TIMESTAMP));
         }
         if self.version().is_some_and(|v| v != "1.0") {
@@ -313,17 +454,30 @@ impl SignedRequest {
         Ok(())
     }
 
+    fn text(&self, span: Span) -> &str {
+        &self.buf[span.start..span.end]
+    }
+
+    /// The value of the known protocol parameter in `slot` of [`KNOWN_NAMES`].
+    fn known(&self, slot: usize) -> Option<&str> {
+        self.known[slot].map(|v| self.text(v))
+    }
+
     /// Replaces the base string URI (§3.4.1.2) with one built from `uri`, the absolute URI
     /// the client sent the request to (for servers behind TLS terminators or proxies).
     pub fn with_base_uri(mut self, uri: &str) -> Result<Self, ParseError> {
         let uri: http::Uri = uri.parse().map_err(|_| ParseError::Uri("not a URI"))?;
-        self.base_uri = base_string_uri(&uri)?;
+        // Appended; the old one stays in the buffer, unused.
+        self.base_uri = base_uri_span(&mut self.buf, &uri)?;
         Ok(self)
     }
 
     /// The value of the protocol parameter `name` (§3.1; e.g. [`names::TOKEN`]), if sent.
     pub fn oauth_param(&self, name: &str) -> Option<&str> {
-        self.oauth.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        match known_index(name) {
+            Some(slot) => self.known(slot),
+            None => self.other.iter().find(|(k, _)| self.text(*k) == name).map(|(_, v)| self.text(*v)),
+        }
     }
 
     /// The value of the protocol parameter `name`, or [`ParseError::Missing`]; endpoints use
@@ -335,7 +489,18 @@ impl SignedRequest {
 
     /// Every protocol parameter sent (§3.1), `oauth_signature` included, sorted by name.
     pub fn oauth_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.oauth.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+        let mut known = KNOWN_NAMES
+            .iter()
+            .zip(&self.known)
+            .filter_map(|(name, value)| value.map(|v| (*name, self.text(v))))
+            .peekable();
+        let mut other = self.other.iter().map(|(k, v)| (self.text(*k), self.text(*v))).peekable();
+        // Both are sorted by name: merge them.
+        std::iter::from_fn(move || match (known.peek(), other.peek()) {
+            (Some(k), Some(o)) if o.0 < k.0 => other.next(),
+            (Some(_), _) => known.next(),
+            (None, _) => other.next(),
+        })
     }
 
     /// The request's other parameters (query and form body, §3.4.1.3.1), decoded, in order.
@@ -345,53 +510,53 @@ impl SignedRequest {
 
     /// `oauth_consumer_key` (§3.1).
     pub fn consumer_key(&self) -> &str {
-        self.oauth_param(names::CONSUMER_KEY).unwrap_or_default()
+        self.known(CONSUMER_KEY).unwrap_or_default()
     }
     /// `oauth_token` (§3.1), if sent.
     pub fn token(&self) -> Option<&str> {
-        self.oauth_param(names::TOKEN)
+        self.known(TOKEN)
     }
     /// `oauth_signature_method` (§3.1).
     pub fn signature_method(&self) -> &str {
-        self.oauth_param(names::SIGNATURE_METHOD).unwrap_or_default()
+        self.known(SIGNATURE_METHOD).unwrap_or_default()
     }
     /// `oauth_signature` (§3.1), decoded.
     pub fn signature(&self) -> &str {
-        self.oauth_param(names::SIGNATURE).unwrap_or_default()
+        self.known(SIGNATURE).unwrap_or_default()
     }
     /// `oauth_timestamp` (§3.3) as sent; absent only with PLAINTEXT.
     pub fn timestamp(&self) -> Option<&str> {
-        self.oauth_param(names::TIMESTAMP)
+        self.known(TIMESTAMP)
     }
     /// `oauth_timestamp` (§3.3) in seconds since the epoch; absent only with PLAINTEXT.
     /// Parsing refused any value that is not a positive integer of at most 18 digits, so
     /// this is `Some` exactly when [`timestamp`](Self::timestamp) is.
     pub fn timestamp_secs(&self) -> Option<i64> {
-        self.timestamp().and_then(parse_timestamp)
+        self.timestamp_secs
     }
     /// `oauth_nonce` (§3.3); absent only with PLAINTEXT.
     pub fn nonce(&self) -> Option<&str> {
-        self.oauth_param(names::NONCE)
+        self.known(NONCE)
     }
     /// `oauth_version` (§3.1), `1.0` when sent.
     pub fn version(&self) -> Option<&str> {
-        self.oauth_param(names::VERSION)
+        self.known(VERSION)
     }
     /// `oauth_callback` (§2.1), if sent.
     pub fn callback(&self) -> Option<&str> {
-        self.oauth_param(names::CALLBACK)
+        self.known(CALLBACK)
     }
     /// `oauth_verifier` (§2.3), if sent.
     pub fn verifier(&self) -> Option<&str> {
-        self.oauth_param(names::VERIFIER)
+        self.known(VERIFIER)
     }
     /// `oauth_body_hash` (OAuth Request Body Hash extension §3.1), if sent.
     pub fn body_hash(&self) -> Option<&str> {
-        self.oauth_param(names::BODY_HASH)
+        self.known(BODY_HASH)
     }
     /// The `realm` of the Authorization header (§3.5.1), if sent.
     pub fn realm(&self) -> Option<&str> {
-        self.realm.as_deref()
+        self.realm.map(|r| self.text(r))
     }
     /// Where the protocol parameters were found (§3.5).
     pub fn signature_type(&self) -> SignatureType {
@@ -403,7 +568,7 @@ impl SignedRequest {
     }
     /// The base string URI (§3.4.1.2).
     pub fn base_uri(&self) -> &str {
-        &self.base_uri
+        self.text(self.base_uri)
     }
     /// The body `oauth_body_hash` covers, kept only when that parameter was sent.
     pub(super) fn hashed_body(&self) -> Option<&[u8]> {
@@ -429,7 +594,117 @@ impl SignedRequest {
 
     /// The signature base string (§3.4.1.1) the server checks the signature against.
     pub fn base_string(&self) -> String {
-        let count = self.params.len() + self.oauth.len();
-        signature_base_string_from_pairs(&self.method, &self.base_uri, self.signed_pairs(), count)
+        let mut out = String::new();
+        self.push_base_string(&mut out);
+        out
+    }
+
+    /// [`base_string`](Self::base_string) appended to `out`.
+    pub(super) fn push_base_string(&self, out: &mut String) {
+        if !(self.params.is_empty() && self.other.is_empty()) {
+            let count = self.params.len() + KNOWN_NAMES.len() + self.other.len();
+            let base = self.base_uri();
+            out.push_str(&signature_base_string_from_pairs(&self.method, base, self.signed_pairs(), count));
+            return;
+        }
+        // Only known protocol parameters: their names are unreserved (encoding leaves them
+        // as they are), unique and in sorted order, so they are already in the order of
+        // §3.4.1.3.2 and go straight into the base string, encoded twice (§3.4.1.1).
+        let values: usize = self.known.iter().flatten().map(|v| v.end - v.start).sum();
+        out.reserve(self.method.as_str().len() + 3 * self.base_uri().len() + 3 * values + 200);
+        push_method_and_uri(out, &self.method, self.base_uri());
+        let mut first = true;
+        for (slot, name) in KNOWN_NAMES.iter().enumerate() {
+            if slot == SIGNATURE {
+                continue;
+            }
+            if let Some(value) = self.known(slot) {
+                if !first {
+                    out.push_str("%26");
+                }
+                first = false;
+                out.push_str(name);
+                out.push_str("%3D");
+                encode_to(out, value, true);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::encoding::is_unreserved;
+
+    #[test]
+    fn known_names_are_sorted_unique_and_unreserved() {
+        assert!(KNOWN_NAMES.windows(2).all(|w| w[0] < w[1]), "{KNOWN_NAMES:?}");
+        assert!(KNOWN_NAMES.iter().all(|n| n.bytes().all(is_unreserved)));
+        let slots = [
+            (BODY_HASH, names::BODY_HASH),
+            (CALLBACK, names::CALLBACK),
+            (CONSUMER_KEY, names::CONSUMER_KEY),
+            (NONCE, names::NONCE),
+            (SIGNATURE, names::SIGNATURE),
+            (SIGNATURE_METHOD, names::SIGNATURE_METHOD),
+            (TIMESTAMP, names::TIMESTAMP),
+            (TOKEN, names::TOKEN),
+            (VERIFIER, names::VERIFIER),
+            (VERSION, names::VERSION),
+        ];
+        for (slot, name) in slots {
+            assert_eq!(KNOWN_NAMES[slot], name);
+        }
+    }
+
+    #[test]
+    fn the_direct_base_string_equals_the_general_one() {
+        let header = "OAuth realm=\"r\", oauth_consumer_key=\"k%20ey\", oauth_token=\"t\", \
+             oauth_signature_method=\"HMAC-SHA1\", oauth_timestamp=\"137131201\", oauth_nonce=\"n%C3%A9\", \
+             oauth_signature=\"s%2B%3D\", oauth_version=\"1.0\", oauth_callback=\"http%3A%2F%2Fx%2Fy\"";
+        let req = http::Request::post("HTTPS://Example.com:443/a%20b")
+            .header(http::header::AUTHORIZATION, header)
+            .body(Vec::new())
+            .unwrap();
+        let parsed = SignedRequest::from_http(&req).unwrap();
+        let general =
+            signature_base_string_from_pairs(parsed.method(), parsed.base_uri(), parsed.signed_pairs(), 0);
+        assert_eq!(parsed.base_string(), general);
+        assert_eq!(parsed.realm(), Some("r"));
+        assert_eq!(parsed.signature(), "s+=");
+        let names: Vec<&str> = parsed.oauth_params().map(|(k, _)| k).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    }
+
+    #[test]
+    fn other_protocol_parameters_merge_in_name_order() {
+        let header = "OAuth oauth_zeta=\"1\", oauth_consumer_key=\"k\", oauth_signature_method=\"PLAINTEXT\", \
+             oauth_signature=\"s\", oauth_alpha=\"2\", oauth_p%20q=\"3\"";
+        let req = http::Request::get("https://example.com/")
+            .header(http::header::AUTHORIZATION, header)
+            .body(Vec::new())
+            .unwrap();
+        let parsed = SignedRequest::from_http(&req).unwrap();
+        let names: Vec<&str> = parsed.oauth_params().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            [
+                "oauth_alpha",
+                "oauth_consumer_key",
+                "oauth_p q",
+                "oauth_signature",
+                "oauth_signature_method",
+                "oauth_zeta"
+            ]
+        );
+        assert_eq!(parsed.oauth_param("oauth_p q"), Some("3"));
+        assert_eq!(parsed.oauth_param("oauth_zeta"), Some("1"));
+        assert_eq!(parsed.oauth_param("oauth_nope"), None);
+        let pairs: Vec<(&str, &str)> = parsed.signed_pairs().collect();
+        let want = signature_base_string_from_pairs(parsed.method(), parsed.base_uri(), pairs.into_iter(), 0);
+        assert_eq!(parsed.base_string(), want);
+        let moved = parsed.clone().with_base_uri("https://other.example/x?y=1").unwrap();
+        assert_eq!(moved.base_uri(), "https://other.example/x");
+        assert_eq!(moved.consumer_key(), "k");
     }
 }

@@ -6,7 +6,8 @@
 //! the inputs and compares results in constant time.
 
 use super::error::{SignError, VerifyError};
-use crate::common::{ct_eq, encoding::encode_into};
+use crate::common::ct_eq;
+use crate::common::encoding::{EncodeSink, encode_into, encode_to, encoded_len};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
@@ -102,6 +103,38 @@ pub fn shared_secret_key(client_secret: &str, token_secret: &str) -> String {
     key
 }
 
+/// The longest HMAC key [`with_shared_secret_key`] builds on the stack.
+const STACK_KEY: usize = 256;
+
+/// Writes into a byte buffer that is known to be large enough.
+struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl EncodeSink for SliceSink<'_> {
+    fn push(&mut self, piece: &str) {
+        self.buf[self.len..self.len + piece.len()].copy_from_slice(piece.as_bytes());
+        self.len += piece.len();
+    }
+}
+
+/// Calls `f` with [`shared_secret_key`]`(client_secret, token_secret)`, built on the stack
+/// when it fits (it always does for secrets of a few dozen characters).
+fn with_shared_secret_key<R>(client_secret: &str, token_secret: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let len = encoded_len(client_secret) + 1 + encoded_len(token_secret);
+    if len > STACK_KEY {
+        return f(shared_secret_key(client_secret, token_secret).as_bytes());
+    }
+    let mut buf = [0u8; STACK_KEY];
+    let mut sink = SliceSink { buf: &mut buf, len: 0 };
+    encode_to(&mut sink, client_secret, false);
+    sink.push("&");
+    encode_to(&mut sink, token_secret, false);
+    let len = sink.len;
+    f(&buf[..len])
+}
+
 fn hmac_sign<M: Mac + hmac::digest::KeyInit>(key: &str, base: &str) -> Result<Vec<u8>, SignError> {
     let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes())
         .map_err(|e| SignError::Crypto(e.to_string()))?;
@@ -110,7 +143,7 @@ fn hmac_sign<M: Mac + hmac::digest::KeyInit>(key: &str, base: &str) -> Result<Ve
 }
 
 fn hmac_verify<M: Mac + hmac::digest::KeyInit>(
-    key: &str,
+    keys: &VerifyKeys<'_>,
     base: &str,
     signature: &str,
 ) -> Result<(), VerifyError> {
@@ -118,8 +151,10 @@ fn hmac_verify<M: Mac + hmac::digest::KeyInit>(
     // 64 is no tag of theirs.
     let mut given = [0u8; 64];
     let len = BASE64.decode_slice(signature, &mut given).map_err(|_| VerifyError::InvalidSignature)?;
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes())
-        .map_err(|_| VerifyError::InvalidSignature)?;
+    let mut mac = with_shared_secret_key(keys.client_secret, keys.token_secret, |key| {
+        <M as hmac::digest::KeyInit>::new_from_slice(key)
+    })
+    .map_err(|_| VerifyError::InvalidSignature)?;
     mac.update(base.as_bytes());
     // `verify_slice` compares in constant time.
     mac.verify_slice(&given[..len]).map_err(|_| VerifyError::InvalidSignature)
@@ -138,7 +173,7 @@ impl SignatureMethod for HmacSha1 {
         Ok(BASE64.encode(hmac_sign::<Hmac<Sha1>>(&key, base)?))
     }
     fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
-        hmac_verify::<Hmac<Sha1>>(&shared_secret_key(keys.client_secret, keys.token_secret), base, signature)
+        hmac_verify::<Hmac<Sha1>>(keys, base, signature)
     }
 }
 
@@ -155,11 +190,7 @@ impl SignatureMethod for HmacSha256 {
         Ok(BASE64.encode(hmac_sign::<Hmac<Sha256>>(&key, base)?))
     }
     fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
-        hmac_verify::<Hmac<Sha256>>(
-            &shared_secret_key(keys.client_secret, keys.token_secret),
-            base,
-            signature,
-        )
+        hmac_verify::<Hmac<Sha256>>(keys, base, signature)
     }
     fn hash_body(&self, body: &[u8]) -> String {
         BASE64.encode(Sha256::digest(body))
@@ -355,6 +386,17 @@ mod tests {
         let vk = VerifyKeys { client_secret: "a b", token_secret: "c&d", rsa_public_key: None };
         assert!(Plaintext.verify("x", "a%20b&c%26d", &vk).is_ok());
         assert_eq!(Plaintext.verify("x", "a%20b&c%26e", &vk), Err(VerifyError::InvalidSignature));
+    }
+
+    #[test]
+    fn stack_hmac_key_equals_the_string_key() {
+        let long = "é/".repeat(60);
+        for (c, t) in
+            [("", ""), ("a b", "c&d"), ("kd94hf93k423kf44", "pfkkdhi9sl3r4s00"), (&long, "x"), ("x", &long)]
+        {
+            let want = shared_secret_key(c, t);
+            with_shared_secret_key(c, t, |key| assert_eq!(key, want.as_bytes()));
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::error::{InvalidRequest, ProviderError};
 use super::resource::ResourceProtector;
 use super::server::AuthorizationServer;
+use http::uri::Scheme;
 use http::{HeaderMap, Uri, header};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,32 +61,35 @@ impl RequestOptions {
     /// authority from the URI or else the `Host` header. No usable host is
     /// `400 invalid_request`.
     pub fn absolute_uri(&self, uri: &Uri, headers: &HeaderMap) -> Result<Uri, ProviderError> {
+        self.into_absolute_uri(uri.clone(), headers)
+    }
+
+    /// [`absolute_uri`](Self::absolute_uri) taking the URI by value, so that its parts are
+    /// moved rather than copied.
+    pub fn into_absolute_uri(&self, uri: Uri, headers: &HeaderMap) -> Result<Uri, ProviderError> {
         let forwarded = self
             .trust_forwarded_proto
             .then(|| headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()))
             .flatten()
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase());
-        let scheme = match forwarded.as_deref() {
-            Some("https") => "https",
-            Some("http") => "http",
-            _ if self.https => "https",
-            _ => "http",
+            .map(|v| v.split(',').next().unwrap_or("").trim());
+        let https = match forwarded {
+            Some(v) if v.eq_ignore_ascii_case("https") => true,
+            Some(v) if v.eq_ignore_ascii_case("http") => false,
+            _ => self.https,
         };
-        let authority = match uri.authority() {
-            Some(a) => a.clone(),
-            None => headers
+        let mut parts = uri.into_parts();
+        parts.scheme = Some(if https { Scheme::HTTPS } else { Scheme::HTTP });
+        if parts.authority.is_none() {
+            let host = headers
                 .get(header::HOST)
                 .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
-                .ok_or(InvalidRequest::RelativeUri)?,
-        };
-        let path_and_query =
-            uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        Uri::builder()
-            .scheme(scheme)
-            .authority(authority)
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| InvalidRequest::RelativeUri.into())
+                .ok_or(InvalidRequest::RelativeUri)?;
+            parts.authority = Some(host);
+        }
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        Uri::from_parts(parts).map_err(|_| InvalidRequest::RelativeUri.into())
     }
 }
 
