@@ -34,8 +34,20 @@ pub fn encode(s: &str) -> Cow<'_, str> {
 
 /// RFC 3986 §2.3 unreserved: `ALPHA / DIGIT / "-" / "." / "_" / "~"`.
 pub(crate) fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    UNRESERVED[usize::from(b)]
 }
+
+/// [`is_unreserved`] for every byte value, as a table (one load per byte when encoding).
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
 
 /// Where [`encode_to`] writes: ASCII pieces of the encoded text, in order.
 pub(crate) trait EncodeSink {
@@ -253,6 +265,8 @@ mod tests {
     #[test]
     fn encodes_per_rfc5849_3_6() {
         assert_eq!(encode("abcABC123-._~"), "abcABC123-._~");
+        let unreserved: Vec<u8> = (0..=255u8).filter(|b| is_unreserved(*b)).collect();
+        assert_eq!(unreserved, b"-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~");
         assert_eq!(encode("a b+c/d=e&f"), "a%20b%2Bc%2Fd%3De%26f");
         assert_eq!(encode("é"), "%C3%A9");
         assert_eq!(encode("\u{2620}"), "%E2%98%A0");
