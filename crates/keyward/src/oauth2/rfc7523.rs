@@ -133,6 +133,19 @@ pub fn authenticate_with_jwt(
 mod tests {
     use super::*;
 
+    /// The claims of an HS256 assertion, its signature checked (and its `aud`, when given);
+    /// not its expiry, since the tests sign at a fixed time.
+    fn claims(jwt: &str, secret: &SecretString, audience: Option<&str>) -> serde_json::Value {
+        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+        v.validate_exp = false;
+        match audience {
+            Some(aud) => v.set_audience(&[aud]),
+            None => v.validate_aud = false,
+        }
+        let key = jsonwebtoken::DecodingKey::from_secret(secret.secret().as_bytes());
+        jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v).unwrap().claims
+    }
+
     #[test]
     fn client_secret_jwt_claims() {
         let secret = SecretString::new("0123456789abcdef0123456789abcdef");
@@ -141,17 +154,7 @@ mod tests {
         let mut r = FormRequest::new("https://as.example/token").param("grant_type", "client_credentials");
         authenticate_with_jwt(&mut r, &key, None, &ctx).unwrap();
         assert_eq!(r.get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
-        let jwt = r.get("client_assertion").unwrap();
-        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
-        v.validate_exp = false;
-        v.set_audience(&["https://as.example/token"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(
-            jwt,
-            &jsonwebtoken::DecodingKey::from_secret(secret.secret().as_bytes()),
-            &v,
-        )
-        .unwrap();
-        let c = data.claims;
+        let c = claims(r.get("client_assertion").unwrap(), &secret, Some("https://as.example/token"));
         assert_eq!((c["iss"].as_str(), c["sub"].as_str()), (Some("cid"), Some("cid")));
         assert_eq!(
             (c["iat"].as_i64(), c["exp"].as_i64(), c["jti"].as_str()),
@@ -168,16 +171,7 @@ mod tests {
         let ctx = AuthContext { client_id: "cid", client_secret: Some(&secret), now: 1000, unique: "jti-1" };
         let mut r = FormRequest::new("https://as.example/revoke").param("token", "t");
         authenticate_with_jwt(&mut r, &key, Some("https://as.example/token"), &ctx).unwrap();
-        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
-        v.validate_exp = false;
-        v.validate_aud = false;
-        let claims = jsonwebtoken::decode::<serde_json::Value>(
-            r.get("client_assertion").unwrap(),
-            &jsonwebtoken::DecodingKey::from_secret(secret.secret().as_bytes()),
-            &v,
-        )
-        .unwrap()
-        .claims;
+        let claims = claims(r.get("client_assertion").unwrap(), &secret, None);
         assert_eq!(claims["aud"], "https://as.example/token");
         assert_eq!(r.url, "https://as.example/revoke", "the request still goes where it was going");
     }
