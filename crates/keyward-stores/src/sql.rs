@@ -76,6 +76,16 @@ fn methods_from_column(column: Option<String>) -> Option<Vec<String>> {
     column.map(|s| s.split_whitespace().map(str::to_owned).collect())
 }
 
+/// A list of URIs as a JSON array: unlike signature methods, a registered URI is the
+/// application's free text, so no separator is safe.
+fn uris_to_column(uris: &Option<Vec<String>>) -> Result<Option<String>, StoreError> {
+    uris.as_ref().map(|u| serde_json::to_string(u).map_err(StoreError::backend)).transpose()
+}
+
+fn uris_from_column(column: Option<String>) -> Result<Option<Vec<String>>, sqlx::Error> {
+    column.map(|s| serde_json::from_str(&s).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
+}
+
 /// The trait implementations, identical for both backends.
 macro_rules! sql_store_impls {
     ($store:ty) => {
@@ -119,7 +129,8 @@ macro_rules! sql_store_impls {
                 Box::pin(async move {
                     let row = sqlx::query(
                         "SELECT client_id, client_secret, rsa_public_key, default_redirect_uri, \
-                         allowed_signature_methods, name FROM keyward_oauth1_clients WHERE client_id = $1",
+                         allowed_signature_methods, name, redirect_uris FROM keyward_oauth1_clients \
+                         WHERE client_id = $1",
                     )
                     .bind(client_id)
                     .fetch_optional(&self.pool)
@@ -135,6 +146,7 @@ macro_rules! sql_store_impls {
                                 row.try_get("allowed_signature_methods")?,
                             ),
                             name: row.try_get("name")?,
+                            redirect_uris: uris_from_column(row.try_get("redirect_uris")?)?,
                         })
                     })
                     .transpose()
@@ -339,11 +351,13 @@ macro_rules! sql_store_impls {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO keyward_oauth1_clients (client_id, client_secret, rsa_public_key, \
-                         default_redirect_uri, allowed_signature_methods, name) VALUES ($1, $2, $3, $4, $5, $6) \
+                         default_redirect_uri, allowed_signature_methods, name, redirect_uris) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
                          ON CONFLICT (client_id) DO UPDATE SET client_secret = excluded.client_secret, \
                          rsa_public_key = excluded.rsa_public_key, \
                          default_redirect_uri = excluded.default_redirect_uri, \
-                         allowed_signature_methods = excluded.allowed_signature_methods, name = excluded.name",
+                         allowed_signature_methods = excluded.allowed_signature_methods, name = excluded.name, \
+                         redirect_uris = excluded.redirect_uris",
                     )
                     .bind(&client.client_id)
                     .bind(client.client_secret.secret())
@@ -351,6 +365,7 @@ macro_rules! sql_store_impls {
                     .bind(&client.default_redirect_uri)
                     .bind(methods_to_column(&client.allowed_signature_methods))
                     .bind(&client.name)
+                    .bind(uris_to_column(&client.redirect_uris)?)
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
@@ -424,7 +439,10 @@ mod sqlite {
 
     impl SqliteStore {
         const MIGRATIONS: Embedded =
-            Embedded(&[(1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql"))]);
+            Embedded(&[
+            (1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql")),
+            (2, "redirect_uris", include_str!("../migrations/sqlite/0002_redirect_uris.sql")),
+        ]);
 
         /// A store over an existing pool; call [`SqliteStore::migrate`] once before use.
         pub fn new(pool: SqlitePool) -> Self {
@@ -496,7 +514,10 @@ mod postgres {
 
     impl PostgresStore {
         const MIGRATIONS: Embedded =
-            Embedded(&[(1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql"))]);
+            Embedded(&[
+            (1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql")),
+            (2, "redirect_uris", include_str!("../migrations/postgres/0002_redirect_uris.sql")),
+        ]);
 
         /// A store over an existing pool; call [`PostgresStore::migrate`] once before use.
         pub fn new(pool: PgPool) -> Self {

@@ -54,6 +54,58 @@ mod sqlite_memory {
         let err = store.take_temporary_credential("t", 0).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     }
+
+    #[tokio::test]
+    async fn undecodable_redirect_uris_are_corrupt() {
+        use keyward_stores::store::{ClientStore, StoreError};
+        let store = SqliteStore::in_memory().await.unwrap();
+        sqlx::query(
+            "INSERT INTO keyward_oauth1_clients (client_id, client_secret, redirect_uris) \
+             VALUES ('c', 's', 'https://a.example/cb')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let err = store.get_client("c").await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
+}
+
+mod sqlite_upgrade {
+    use keyward::common::secret::SecretString;
+    use keyward_stores::store::{Client, ClientStore};
+    use keyward_stores::{SqliteStore, StoreAdmin};
+
+    /// A database made by the first release (migration 1 only, a client in it) is migrated
+    /// to the `redirect_uris` column, and its client loads with none registered.
+    #[tokio::test]
+    async fn a_database_from_before_redirect_uris_is_migrated() {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(super::unique("upgrade"));
+        let first = dir.join("migrations");
+        std::fs::create_dir_all(&first).unwrap();
+        let sql = include_str!("../migrations/sqlite/0001_oauth1.sql");
+        std::fs::write(first.join("0001_oauth1.sql"), sql).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("old.db").display());
+        {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::migrate::Migrator::new(first.as_path()).await.unwrap().run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO keyward_oauth1_clients (client_id, client_secret, default_redirect_uri) \
+                 VALUES ('old', 's', 'https://old.example/cb')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::connect(&url).await.expect("migrated from version 1");
+        let old = store.get_client("old").await.unwrap().unwrap();
+        assert_eq!((old.default_redirect_uri.as_deref(), old.redirect_uris), (Some("https://old.example/cb"), None));
+        let mut new = Client::new("new", SecretString::new("s"));
+        new.redirect_uris = Some(vec!["https://new.example/cb".into()]);
+        store.put_client(&new).await.unwrap();
+        assert_eq!(store.get_client("new").await.unwrap(), Some(new));
+    }
 }
 
 mod sqlite_file {
@@ -286,6 +338,27 @@ mod redis {
         use keyward_stores::store::StoreError;
         let err = RedisStore::connect("redis://127.0.0.1:1", "p:").await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+
+    /// A client written before `redirect_uris` existed loads, with none registered.
+    #[tokio::test]
+    async fn a_client_recorded_before_redirect_uris_still_loads() {
+        use keyward_stores::store::ClientStore;
+        let Some(store) = make("old_client_record").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let mut conn = ::redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let old = r#"{"client_id":"old","client_secret":"s","rsa_public_key":null,"default_redirect_uri":"https://old.example/cb","allowed_signature_methods":["HMAC-SHA1"],"name":"Old"}"#;
+        let _: () = ::redis::cmd("SET")
+            .arg(format!("{}c:old", store.prefix()))
+            .arg(old)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let client = store.get_client("old").await.unwrap().expect("the old record loads");
+        assert_eq!(client.redirect_uris, None);
+        assert_eq!(client.default_redirect_uri.as_deref(), Some("https://old.example/cb"));
+        assert_eq!(client.allowed_signature_methods, Some(vec!["HMAC-SHA1".to_owned()]));
+        assert_eq!(client.name.as_deref(), Some("Old"));
     }
 
     #[tokio::test]

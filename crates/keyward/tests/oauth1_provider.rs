@@ -296,6 +296,102 @@ async fn temporary_credential_errors() {
     assert!(fx.server.issue_temporary_credential(&https).await.is_ok());
 }
 
+/// A client that registered its callbacks (`Client::redirect_uris`): only those, compared
+/// exactly, and judged only for a request that the client signed, before its nonce.
+#[tokio::test]
+async fn registered_callbacks_are_enforced_after_the_signature() {
+    let fx = fixture().await;
+    let mut registered = Client::new("registered", SecretString::new("secret4"));
+    registered.redirect_uris = Some(vec![CALLBACK.into(), "myapp://done".into()]);
+    fx.store.put_client(&registered).await.unwrap();
+    let s = signer("registered", "secret4", "HMAC-SHA1", SignatureType::Header);
+    let url = format!("{BASE}/oauth/request_token");
+    let temp_with = |s: &Signer, cb: &str| {
+        sign(s, request(Method::POST, &url, None), SigningParams { callback: Some(cb), ..Default::default() })
+    };
+    #[track_caller]
+    fn unregistered<T: std::fmt::Debug>(r: Result<T, ProviderError>) {
+        assert!(
+            matches!(r, Err(ProviderError::InvalidRequest(InvalidRequest::UnregisteredCallback))),
+            "{r:?}"
+        );
+    }
+
+    // Registered: issued, and the verifier goes there.
+    let (_, verifier) = authorized(&fx, &s).await;
+    assert_eq!(verifier.len(), 36);
+    assert!(fx.server.issue_temporary_credential(&temp_with(&s, "myapp://done")).await.is_ok());
+
+    // Anything else, however close, is a 400 invalid_request.
+    for bad in [
+        "https://client.example/cb?state=other",
+        "https://client.example/cb",
+        "https://CLIENT.example/cb?state=xyz",
+        "https://client.example:443/cb?state=xyz",
+        "https://attacker.example/cb?state=xyz",
+        "oob",
+    ] {
+        let req = temp_with(&s, bad);
+        assert_error(fx.server.issue_temporary_credential(&req).await, "invalid_request", 400);
+        unregistered(fx.server.issue_temporary_credential(&req).await);
+        let resp = fx.server.create_temporary_credential_response(&req).await;
+        assert_response(&resp, "invalid_request", 400);
+        assert!(field(&resp, "error_description").unwrap().contains("not registered"), "{bad}");
+    }
+
+    // Without the client's secret the registration cannot be probed: a bad signature is
+    // invalid_signature whether or not the callback is registered.
+    let forger = signer("registered", "guessed", "HMAC-SHA1", SignatureType::Header);
+    for cb in [CALLBACK, "https://attacker.example/cb"] {
+        assert_error(fx.server.issue_temporary_credential(&temp_with(&forger, cb)).await, "invalid_signature", 401);
+    }
+
+    // The nonce is checked last: a refused request did not spend it, and succeeds once
+    // the callback is registered.
+    let later = temp_with(&s, "https://client.example/other");
+    unregistered(fx.server.issue_temporary_credential(&later).await);
+    registered.redirect_uris.as_mut().unwrap().push("https://client.example/other".into());
+    fx.store.put_client(&registered).await.unwrap();
+    assert!(fx.server.issue_temporary_credential(&later).await.is_ok());
+    assert_error(fx.server.issue_temporary_credential(&later).await, "invalid_nonce", 401);
+
+    // A registration withdrawn after issue: the verifier is not sent there.
+    let pending = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    registered.redirect_uris = Some(vec!["myapp://done".into()]);
+    fx.store.put_client(&registered).await.unwrap();
+    let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", pending.token), None);
+    unregistered(fx.server.check_authorization_request(&auth).await);
+    let grant = fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await;
+    assert_error(grant, "invalid_request", 400);
+    assert!(fx.store.get_temporary_credential(&pending.token, NOW).await.unwrap().unwrap().authorization.is_none());
+
+    // `oob` with a registered list: allowed when the list holds "oob" (the verifier is
+    // shown to the user) ...
+    let mut shown = Client::new("oob-listed", SecretString::new("secret5"));
+    shown.redirect_uris = Some(vec!["oob".into()]);
+    fx.store.put_client(&shown).await.unwrap();
+    let s = signer("oob-listed", "secret5", "HMAC-SHA1", SignatureType::Header);
+    let temp = fx.server.issue_temporary_credential(&temp_with(&s, "oob")).await.unwrap();
+    let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", temp.token), None);
+    let resp = fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(field(&resp, "oauth_token"), Some(temp.token));
+    unregistered(fx.server.issue_temporary_credential(&temp_with(&s, CALLBACK)).await);
+
+    // ... or when the client has a default redirect URI, where `oob` then goes; the
+    // default itself is not a registered callback.
+    let mut default = Client::new("oob-default", SecretString::new("secret6"));
+    default.default_redirect_uri = Some("https://six.example/default".into());
+    default.redirect_uris = Some(Vec::new());
+    fx.store.put_client(&default).await.unwrap();
+    let s = signer("oob-default", "secret6", "HMAC-SHA1", SignatureType::Header);
+    let temp = fx.server.issue_temporary_credential(&temp_with(&s, "oob")).await.unwrap();
+    let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", temp.token), None);
+    let pending = fx.server.check_authorization_request(&auth).await.unwrap();
+    assert_eq!(pending.redirect_uri.as_deref(), Some("https://six.example/default"));
+    unregistered(fx.server.issue_temporary_credential(&temp_with(&s, "https://six.example/default")).await);
+}
+
 #[tokio::test]
 async fn default_allow_list_is_hmac_sha1_only() {
     let fx =

@@ -67,6 +67,12 @@ fn client(id: &str) -> Client {
         default_redirect_uri: Some("https://client.example/cb".into()),
         allowed_signature_methods: Some(vec!["HMAC-SHA1".into(), "RSA-SHA256".into()]),
         name: Some("Printer ☃".into()),
+        // Free text, stored as it is: a query, `oob`, quotes, brackets, spaces, non-ASCII.
+        redirect_uris: Some(vec![
+            "https://client.example/cb?x=1&y=2".into(),
+            "oob".into(),
+            "myapp://done/\"é\" [1], 2".into(),
+        ]),
     }
 }
 
@@ -115,10 +121,16 @@ pub async fn clients_round_trip<S: TestStore>(store: Arc<S>, _: bool) {
     changed.client_secret = SecretString::new("rotated");
     changed.allowed_signature_methods = None;
     changed.name = None;
+    changed.redirect_uris = Some(Vec::new());
     store.put_client(&changed).await.unwrap();
     let got = store.get_client("client-1").await.unwrap().unwrap();
     assert_eq!(got, changed);
     assert_eq!(got.client_secret.secret(), "rotated");
+    // An empty list (nothing but `oob` to the default) is not the absence of one (anything).
+    assert_eq!(got.redirect_uris, Some(Vec::new()));
+    changed.redirect_uris = None;
+    store.put_client(&changed).await.unwrap();
+    assert_eq!(store.get_client("client-1").await.unwrap().unwrap().redirect_uris, None);
 
     assert!(store.delete_client("client-1").await.unwrap());
     assert!(!store.delete_client("client-1").await.unwrap());

@@ -74,6 +74,15 @@ pub struct Client {
     pub allowed_signature_methods: Option<Vec<String>>,
     /// A name to show on the consent page.
     pub name: Option<String>,
+    /// The callback URIs this client registered: `oauth_callback` must be one of them,
+    /// compared as exact strings (no normalisation), and `oob` is accepted only when the
+    /// list holds `"oob"` or the client has a [`default_redirect_uri`](Self::default_redirect_uri)
+    /// (§2.1). `None` accepts any absolute URL and `oob`, as RFC 5849 does.
+    ///
+    /// Registering callbacks keeps a client whose secret leaked (a native app's, say) from
+    /// having verifiers sent to a URL of the thief's choosing.
+    #[serde(default)]
+    pub redirect_uris: Option<Vec<String>>,
 }
 
 impl Client {
@@ -86,7 +95,22 @@ impl Client {
             default_redirect_uri: None,
             allowed_signature_methods: None,
             name: None,
+            redirect_uris: None,
         }
+    }
+
+    /// Whether this client may give `callback` as its `oauth_callback` (§2.1): always when
+    /// it registered no [`redirect_uris`](Self::redirect_uris); otherwise when `callback`
+    /// is one of them, byte for byte, or is `oob` and the client either registered `"oob"`
+    /// or has a [`default_redirect_uri`](Self::default_redirect_uri) (where `oob` then
+    /// sends the resource owner).
+    ///
+    /// Only the client's registration is judged here: the provider checks first that
+    /// `callback` is `oob` or an absolute URL.
+    pub fn accepts_callback(&self, callback: &str) -> bool {
+        let Some(registered) = &self.redirect_uris else { return true };
+        registered.iter().any(|uri| uri == callback)
+            || (callback == "oob" && self.default_redirect_uri.is_some())
     }
 }
 
@@ -488,5 +512,56 @@ mod tests {
                 return v;
             }
         }
+    }
+
+    #[test]
+    fn registered_callbacks_match_exactly() {
+        let mut c = Client::new("c", SecretString::new("s"));
+        for any in ["https://evil.example/cb", "oob"] {
+            assert!(c.accepts_callback(any), "{any}: nothing registered accepts all");
+        }
+        c.redirect_uris = Some(vec!["https://app.example/cb".into(), "myapp://done".into()]);
+        for ok in ["https://app.example/cb", "myapp://done"] {
+            assert!(c.accepts_callback(ok), "{ok}");
+        }
+        for bad in [
+            "https://app.example/cb?x=1",
+            "https://app.example/cb/",
+            "https://APP.example/cb",
+            "HTTPS://app.example/cb",
+            "https://app.example:443/cb",
+            "https://app.example/c%62",
+            "https://app.example/cb#f",
+            "https://app.example.evil.example/cb",
+            "oob",
+            "OOB",
+            "",
+        ] {
+            assert!(!c.accepts_callback(bad), "{bad}");
+        }
+        // `oob` with a registered list: listed, or sent to the default redirect URI.
+        c.redirect_uris = Some(vec!["oob".into()]);
+        assert!(c.accepts_callback("oob"));
+        c.redirect_uris = Some(Vec::new());
+        assert!(!c.accepts_callback("oob"));
+        assert!(!c.accepts_callback("https://app.example/cb"));
+        c.default_redirect_uri = Some("https://app.example/default".into());
+        assert!(c.accepts_callback("oob"));
+        // The default redirect URI is where `oob` goes, not a registered callback.
+        assert!(!c.accepts_callback("https://app.example/default"));
+    }
+
+    #[test]
+    fn a_client_recorded_before_redirect_uris_still_loads() {
+        let old = r#"{"client_id":"c","client_secret":"s","rsa_public_key":null,
+            "default_redirect_uri":"https://app.example/cb","allowed_signature_methods":null,"name":"App"}"#;
+        let c: Client = serde_json::from_str(old).unwrap();
+        assert_eq!(c.redirect_uris, None);
+        assert_eq!(c.default_redirect_uri.as_deref(), Some("https://app.example/cb"));
+        assert!(c.accepts_callback("https://anywhere.example/cb"));
+        let mut c = c;
+        c.redirect_uris = Some(vec!["https://app.example/cb".into()]);
+        let back: Client = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 }

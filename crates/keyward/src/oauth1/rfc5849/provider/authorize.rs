@@ -82,11 +82,22 @@ impl AuthorizationServer {
             .ok_or(ProviderError::InvalidToken)?;
         let client =
             inner.store.get_client(&credential.client_id).await?.ok_or(ProviderError::InvalidClient)?;
+        // Judged again here: a callback whose registration was withdrawn after the
+        // temporary credential was issued is no longer sent a verifier.
+        let callback = match credential.callback_uri.as_str() {
+            "" => "oob",
+            uri => uri,
+        };
+        if !client.accepts_callback(callback) {
+            return Err(InvalidRequest::UnregisteredCallback.into());
+        }
         Ok((credential, client))
     }
 
     /// Checks an authorization request (RFC 5849 §2.2): its `oauth_token` names a temporary
-    /// credential that exists, has not expired and has not been authorized yet.
+    /// credential that exists, has not expired and has not been authorized yet, and whose
+    /// callback the client still has registered (else `400 invalid_request`,
+    /// [`InvalidRequest::UnregisteredCallback`]).
     pub async fn check_authorization_request(
         &self,
         req: &http::Request<Vec<u8>>,

@@ -35,6 +35,12 @@ pub enum InvalidRequest {
     /// `oauth_callback` is neither `oob` nor an absolute URL (§2.1).
     #[error("oauth_callback must be \"oob\" or an absolute URL")]
     InvalidCallback,
+    /// `oauth_callback` is not one of the callbacks the client registered
+    /// ([`Client::redirect_uris`](crate::oauth1::rfc5849::store::Client::redirect_uris)), or
+    /// is `oob` for a client that may not use it (§2.1). Judged only once the request's
+    /// signature has verified, so it tells nothing to whoever cannot sign as the client.
+    #[error("oauth_callback is not registered for this client")]
+    UnregisteredCallback,
     /// `oauth_verifier` does not match the one issued (§2.3). The temporary credential has
     /// been consumed.
     #[error("invalid oauth_verifier")]
@@ -181,6 +187,7 @@ mod tests {
     fn every_error_has_its_code_and_status() {
         let table: Vec<(ProviderError, &str, u16)> = vec![
             (InvalidRequest::StaleTimestamp.into(), "invalid_request", 400),
+            (InvalidRequest::UnregisteredCallback.into(), "invalid_request", 400),
             (ProviderError::MissingRequiredParameter("oauth_nonce"), "missing_required_parameter", 400),
             (ProviderError::UnsupportedSignatureMethod, "unsupported_signature_method", 400),
             (

@@ -348,6 +348,16 @@ impl Inner {
         nonce: Option<&(NonceKey, i64)>,
     ) -> Result<(), ProviderError> {
         self.verify_signature(checked, token_secret)?;
+        self.record_nonce(checked, nonce).await
+    }
+
+    /// Records the nonce atomically (§3.3): a nonce already seen with this client, token and
+    /// timestamp is refused. The last check of a request, after its signature.
+    pub(crate) async fn record_nonce(
+        &self,
+        checked: &Checked,
+        nonce: Option<&(NonceKey, i64)>,
+    ) -> Result<(), ProviderError> {
         if let Some((key, expires_at)) = nonce
             && !self.store.insert_nonce(key, *expires_at, checked.now).await?
         {

@@ -19,7 +19,10 @@ impl AuthorizationServer {
     ///
     /// Checks, in order: the method is POST (else `405`), transport, parameters, the
     /// signature-method allow-list, the timestamp window, `oauth_callback` (`oob` or an
-    /// absolute URL), the client, the signature (with an empty token secret) and the nonce.
+    /// absolute URL), the client, the signature (with an empty token secret), that the
+    /// client registered `oauth_callback` ([`Client::accepts_callback`]) and the nonce.
+    ///
+    /// [`Client::accepts_callback`]: crate::oauth1::rfc5849::store::Client::accepts_callback
     pub async fn issue_temporary_credential(
         &self,
         req: &http::Request<Vec<u8>>,
@@ -33,7 +36,14 @@ impl AuthorizationServer {
         if !is_valid_callback(callback) {
             return Err(InvalidRequest::InvalidCallback.into());
         }
-        inner.authenticate(&checked, "").await?;
+        // The client's registered callbacks are judged once the request is known to come
+        // from the client, so that no one else can probe them; the nonce stays last.
+        inner.verify_signature(&checked, "")?;
+        if !checked.client.accepts_callback(callback) {
+            return Err(InvalidRequest::UnregisteredCallback.into());
+        }
+        let nonce = inner.nonce_key(&checked.request, checked.now);
+        inner.record_nonce(&checked, nonce.as_ref()).await?;
         let (client_id, now) = (&checked.client.client_id, checked.now);
         inner
             .store_new(
