@@ -438,8 +438,7 @@ mod sqlite {
     }
 
     impl SqliteStore {
-        const MIGRATIONS: Embedded =
-            Embedded(&[
+        const MIGRATIONS: Embedded = Embedded(&[
             (1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/sqlite/0002_redirect_uris.sql")),
         ]);
@@ -513,8 +512,7 @@ mod postgres {
     }
 
     impl PostgresStore {
-        const MIGRATIONS: Embedded =
-            Embedded(&[
+        const MIGRATIONS: Embedded = Embedded(&[
             (1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/postgres/0002_redirect_uris.sql")),
         ]);

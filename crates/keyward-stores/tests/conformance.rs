@@ -100,7 +100,10 @@ mod sqlite_upgrade {
         }
         let store = SqliteStore::connect(&url).await.expect("migrated from version 1");
         let old = store.get_client("old").await.unwrap().unwrap();
-        assert_eq!((old.default_redirect_uri.as_deref(), old.redirect_uris), (Some("https://old.example/cb"), None));
+        assert_eq!(
+            (old.default_redirect_uri.as_deref(), old.redirect_uris),
+            (Some("https://old.example/cb"), None)
+        );
         let mut new = Client::new("new", SecretString::new("s"));
         new.redirect_uris = Some(vec!["https://new.example/cb".into()]);
         store.put_client(&new).await.unwrap();

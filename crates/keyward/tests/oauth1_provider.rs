@@ -343,7 +343,11 @@ async fn registered_callbacks_are_enforced_after_the_signature() {
     // invalid_signature whether or not the callback is registered.
     let forger = signer("registered", "guessed", "HMAC-SHA1", SignatureType::Header);
     for cb in [CALLBACK, "https://attacker.example/cb"] {
-        assert_error(fx.server.issue_temporary_credential(&temp_with(&forger, cb)).await, "invalid_signature", 401);
+        assert_error(
+            fx.server.issue_temporary_credential(&temp_with(&forger, cb)).await,
+            "invalid_signature",
+            401,
+        );
     }
 
     // The nonce is checked last: a refused request did not spend it, and succeeds once
@@ -363,7 +367,15 @@ async fn registered_callbacks_are_enforced_after_the_signature() {
     unregistered(fx.server.check_authorization_request(&auth).await);
     let grant = fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await;
     assert_error(grant, "invalid_request", 400);
-    assert!(fx.store.get_temporary_credential(&pending.token, NOW).await.unwrap().unwrap().authorization.is_none());
+    assert!(
+        fx.store
+            .get_temporary_credential(&pending.token, NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .authorization
+            .is_none()
+    );
 
     // `oob` with a registered list: allowed when the list holds "oob" (the verifier is
     // shown to the user) ...
@@ -373,7 +385,8 @@ async fn registered_callbacks_are_enforced_after_the_signature() {
     let s = signer("oob-listed", "secret5", "HMAC-SHA1", SignatureType::Header);
     let temp = fx.server.issue_temporary_credential(&temp_with(&s, "oob")).await.unwrap();
     let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", temp.token), None);
-    let resp = fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await.unwrap();
+    let resp =
+        fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(field(&resp, "oauth_token"), Some(temp.token));
     unregistered(fx.server.issue_temporary_credential(&temp_with(&s, CALLBACK)).await);
