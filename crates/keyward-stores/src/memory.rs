@@ -220,9 +220,8 @@ impl OAuth1Store for MemoryStore {
         &'a self,
         client_id: &'a str,
         token: Option<&'a str>,
-        nonce: Option<NonceToRecord<'a>>,
+        _nonce: Option<NonceToRecord<'a>>,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
-        let _ = nonce;
         let client = lock(&self.clients).get(client_id).cloned();
         let token = token.and_then(|token| lock(&self.tokens).get(token).cloned());
         Box::pin(std::future::ready(Ok(SignedLookup::new(client, token))))

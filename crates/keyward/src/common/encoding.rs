@@ -5,11 +5,8 @@
 //! a malformed escape or bytes that are not UTF-8 are an error, never replaced silently,
 //! because signatures are computed over the decoded values.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
+use percent_encoding::percent_decode;
 use std::borrow::Cow;
-
-/// Everything but RFC 3986 unreserved characters.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A value could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +26,9 @@ pub fn encode(s: &str) -> Cow<'_, str> {
     if s.bytes().all(is_unreserved) {
         return Cow::Borrowed(s);
     }
-    utf8_percent_encode(s, RFC3986).into()
+    let mut out = String::with_capacity(encoded_len(s));
+    encode_to(&mut out, s, false);
+    Cow::Owned(out)
 }
 
 /// RFC 3986 §2.3 unreserved: `ALPHA / DIGIT / "-" / "." / "_" / "~"`.
