@@ -192,25 +192,30 @@ impl OAuth2Client {
 
     /// The URL of an endpoint: configured, or from the provider's metadata.
     pub async fn endpoint(&self, endpoint: Endpoint) -> Result<String, ClientError> {
+        self.endpoint_if_known(endpoint).await?.ok_or_else(|| {
+            ClientError::Config(format!("no `{}` configured or discovered", endpoint.metadata_name()))
+        })
+    }
+
+    /// [`endpoint`](Self::endpoint), with `None` when the app neither configured nor
+    /// discovered it. A failed discovery is still an error.
+    async fn endpoint_if_known(&self, endpoint: Endpoint) -> Result<Option<String>, ClientError> {
         if let Some(url) = self.config.configured(endpoint) {
-            return Ok(url.to_owned());
+            return Ok(Some(url.to_owned()));
         }
-        if self.config.server_metadata_url.is_some() {
-            let meta = self.server_metadata().await?;
-            let found = match endpoint {
-                Endpoint::Authorization => meta.authorization_endpoint.clone(),
-                Endpoint::Token => meta.token_endpoint.clone(),
-                Endpoint::Revocation => meta.revocation_endpoint.clone(),
-                Endpoint::Introspection => meta.introspection_endpoint.clone(),
-                Endpoint::DeviceAuthorization => meta.device_authorization_endpoint.clone(),
-                Endpoint::Userinfo => meta.userinfo_endpoint.clone(),
-                Endpoint::Jwks => meta.jwks_uri.clone(),
-            };
-            if let Some(url) = found {
-                return Ok(url);
-            }
+        if self.config.server_metadata_url.is_none() {
+            return Ok(None);
         }
-        Err(ClientError::Config(format!("no `{}` configured or discovered", endpoint.metadata_name())))
+        let meta = self.server_metadata().await?;
+        Ok(match endpoint {
+            Endpoint::Authorization => meta.authorization_endpoint.clone(),
+            Endpoint::Token => meta.token_endpoint.clone(),
+            Endpoint::Revocation => meta.revocation_endpoint.clone(),
+            Endpoint::Introspection => meta.introspection_endpoint.clone(),
+            Endpoint::DeviceAuthorization => meta.device_authorization_endpoint.clone(),
+            Endpoint::Userinfo => meta.userinfo_endpoint.clone(),
+            Endpoint::Jwks => meta.jwks_uri.clone(),
+        })
     }
 
     /// The provider's metadata (cached for `metadata_ttl`; see [`OAuth2Client::refresh_server_metadata`]).
@@ -518,7 +523,7 @@ impl OAuth2Client {
         let method = self.config.auth_method();
         let jwt = matches!(method, ClientAuthMethod::ClientSecretJwt | ClientAuthMethod::PrivateKeyJwt);
         let audience = if jwt && !self.auth_methods.contains_key(method.name()) {
-            self.token_endpoint_if_known().await?
+            self.endpoint_if_known(Endpoint::Token).await?
         } else {
             None
         };
@@ -556,17 +561,5 @@ impl OAuth2Client {
             builtin => authenticate_client(request, builtin, &ctx)?,
         }
         Ok(())
-    }
-
-    /// The token endpoint, configured or discovered; `None` when the app has neither. A
-    /// failed discovery is an error, not a reason to guess another audience.
-    async fn token_endpoint_if_known(&self) -> Result<Option<String>, ClientError> {
-        if let Some(url) = self.config.configured(Endpoint::Token) {
-            return Ok(Some(url.to_owned()));
-        }
-        if self.config.server_metadata_url.is_some() {
-            return Ok(self.server_metadata().await?.token_endpoint.clone());
-        }
-        Ok(None)
     }
 }
