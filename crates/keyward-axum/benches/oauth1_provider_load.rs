@@ -10,7 +10,12 @@
 //! bare, protected, bare, protected; every response must be `200`.
 //!
 //! With `REDIS_URL` set (e.g. `redis://127.0.0.1:6379/`), the same phases run again over
-//! the Redis store (keys under a per-run prefix).
+//! the Redis store (keys under a per-run prefix), then once more over the same store on the
+//! `redis` crate's `ConnectionManager` (`RedisStore::new`), as a baseline for the store's
+//! own batching connection (`RedisStore::connect`). Before each Redis phase the nonces of
+//! the earlier phases are deleted, so that every phase starts with the same keys (a key
+//! space growing by 300 000 keys a phase costs `redis-server` rehashing, which weighed on
+//! whichever phase came later). `MEMORY=0` skips the memory store's phases.
 //!
 //! Then, without HTTP, it splits the per-request cost of validation over `SAMPLES`
 //! pre-signed requests: parsing and signature verification alone (`SignedRequest`), and the
@@ -137,9 +142,38 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 #[derive(Clone, Default)]
 struct Accounting {
     redis_pid: Option<String>,
+    /// With the Redis store: its URL and key prefix, to delete the nonces of earlier phases
+    /// before each phase, so that every phase starts with the same keys in Redis (a growing
+    /// key space costs `redis-server` rehashing, and would weigh on later phases).
+    redis_nonces: Option<(String, String)>,
 }
 
 impl Accounting {
+    async fn clear_nonces(&self) {
+        let Some((url, prefix)) = &self.redis_nonces else { return };
+        let mut conn =
+            redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}n:*"))
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                let _: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+
     fn sample(&self) -> (Option<f64>, Option<f64>) {
         (cpu_seconds("self"), self.redis_pid.as_deref().and_then(cpu_seconds))
     }
@@ -152,6 +186,7 @@ async fn phase(
     seconds: u64,
     accounting: &Accounting,
 ) -> f64 {
+    accounting.clear_nonces().await;
     let stop = Arc::new(AtomicBool::new(false));
     let cpu_before = accounting.sample();
     let started = Instant::now();
@@ -309,7 +344,7 @@ pub(crate) fn main() {
     let load = env("LOAD", 1) != 0;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        if load {
+        if load && env("MEMORY", 1) != 0 {
             let memory: Arc<dyn OAuth1Store> = Arc::new(seed(MemoryStore::new()).await);
             compare("memory store", serve(memory).await, connections, seconds, Accounting::default()).await;
         }
@@ -324,9 +359,21 @@ pub(crate) fn main() {
         }
         if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
             let prefix = format!("keyward-bench-{}:", std::process::id());
-            let redis = seed(RedisStore::connect(&url, prefix).await.unwrap()).await;
-            let accounting = Accounting { redis_pid: redis_pid(&url).await };
+            let redis = seed(RedisStore::connect(&url, prefix.clone()).await.unwrap()).await;
+            let redis_pid = redis_pid(&url).await;
+            let accounting = Accounting {
+                redis_pid: redis_pid.clone(),
+                redis_nonces: Some((url.clone(), prefix.clone())),
+            };
             compare("Redis store", serve(Arc::new(redis)).await, connections, seconds, accounting).await;
+            // Baseline: the same store over the `redis` crate's own `ConnectionManager`.
+            let manager =
+                redis::aio::ConnectionManager::new(redis::Client::open(url.as_str()).unwrap()).await.unwrap();
+            let prefix = format!("{prefix}baseline:");
+            let redis = seed(RedisStore::new(manager, prefix.clone())).await;
+            let accounting = Accounting { redis_pid, redis_nonces: Some((url.clone(), prefix)) };
+            let name = "Redis store over redis::aio::ConnectionManager";
+            compare(name, serve(Arc::new(redis)).await, connections, seconds, accounting).await;
         }
     });
 }

@@ -55,6 +55,8 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 
 mod memory;
 #[cfg(feature = "redis")]
+mod redis_conn;
+#[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

@@ -27,9 +27,47 @@ use keyward::oauth1::rfc5849::store::{
     TokenCredentialStore,
 };
 use keyward::{Clock, SystemClock};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::StoreAdmin;
+use crate::redis_conn::Connection;
+
+/// The store's connection: its own ([`RedisStore::connect`]) or the caller's manager
+/// ([`RedisStore::new`]).
+#[derive(Clone)]
+enum Conn {
+    Own(Connection),
+    Manager(ConnectionManager),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Own(c) => c.req_packed_command(cmd),
+            Conn::Manager(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Own(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Own(c) => c.get_db(),
+            Conn::Manager(c) => c.get_db(),
+        }
+    }
+}
 
 /// The OAuth 1.0a stores in Redis.
 ///
@@ -39,7 +77,7 @@ use crate::StoreAdmin;
 /// that has no `now`, reads the store's clock ([`RedisStore::with_clock`]) for the TTL.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     clock: Arc<dyn Clock>,
     /// Tags the nonces this store records in look-ups: random per store, then a counter, so
@@ -162,8 +200,12 @@ impl RedisStore {
     /// A store over an existing connection manager; every key starts with `prefix` (e.g.
     /// `keyward:`), so several stores can share one Redis database.
     pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+        Self::over(Conn::Manager(conn), prefix.into())
+    }
+
+    fn over(conn: Conn, prefix: String) -> Self {
         let tag = Arc::new((OsRandom.alphanumeric(16), AtomicU64::new(0)));
-        Self { conn, prefix: prefix.into(), clock: Arc::new(SystemClock), tag }
+        Self { conn, prefix, clock: Arc::new(SystemClock), tag }
     }
 
     /// Uses `clock` for the TTL of new temporary credentials (the provider's clock, so that
@@ -173,23 +215,22 @@ impl RedisStore {
         self
     }
 
-    /// Connects to `url` (`redis://host:port/db`); the connection reconnects by itself.
+    /// Connects to `url` (`redis://host:port/db`, or `redis+unix:///path` for a socket);
+    /// the connection reconnects by itself.
     ///
-    /// While Redis is unreachable, a call fails with [`StoreError::Unavailable`] after
-    /// about a quarter of a second (two quick reconnection attempts, 1 s connection and 500
-    /// ms response timeouts), instead of the `redis` crate's default of six attempts with
-    /// exponential backoff (about 9.5 s per request); the next call after Redis returns
-    /// reconnects. Use [`RedisStore::new`] for other settings.
+    /// The store keeps one multiplexed connection, whose commands from concurrent requests
+    /// go to Redis in batches: one write per scheduling round of the worker thread, not one
+    /// per request (see `BENCHMARKS.md`). When the connection fails, the calls under way
+    /// fail with [`StoreError::Unavailable`] and the next call connects again. While Redis
+    /// is unreachable a call fails within two connection attempts (1 s timeout each; at once
+    /// when the connection is refused); replies have a 500 ms timeout. Use
+    /// [`RedisStore::new`] for other settings.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(map_err)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(200))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_millis(500)));
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(map_err)?;
-        Ok(Self::new(conn, prefix))
+        let conn = Connection::open(client, Duration::from_secs(1), Duration::from_millis(500))
+            .await
+            .map_err(map_err)?;
+        Ok(Self::over(Conn::Own(conn), prefix.into()))
     }
 
     /// The prefix of every key this store writes.

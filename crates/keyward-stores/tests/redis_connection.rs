@@ -1,0 +1,208 @@
+//! The Redis store's own connection (`RedisStore::connect`): TCP and Unix-socket addresses,
+//! a connection the server drops is replaced, an unreachable server fails fast.
+//!
+//! Each test runs a throwaway `redis-server` of its own (no persistence), so that killing
+//! its clients touches no other test.
+
+use keyward::common::secret::SecretString;
+use keyward::oauth1::rfc5849::store::{Client, ClientStore, StoreError};
+use keyward_stores::{RedisStore, StoreAdmin};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A redis-server on a free port and a Unix socket, killed (and its folder removed) on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    /// Starts one, or skips the test (fails under `CI=true`) when `redis-server` is missing.
+    fn start(test: &str) -> Option<Redis> {
+        let found =
+            Command::new("redis-server").arg("--version").output().ok().filter(|o| o.status.success());
+        keyward_testkit::require(found, test, "redis-server", "Debian's redis-server; .ci/run installs it")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("keyward-redis-conn-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(dir.join("redis.sock"))
+            .args(["--unixsocketperm", "700"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let redis = Redis { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !redis.socket().exists() {
+            assert!(Instant::now() < deadline, "redis-server did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("redis.sock")
+    }
+
+    /// Closes every client connection but the one asking, as a restarted or failed-over
+    /// server would.
+    async fn kill_clients(&self) -> u64 {
+        let mut admin =
+            redis::Client::open(self.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query_async(&mut admin)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn round_trip(store: &RedisStore, client_id: &str) {
+    store.put_client(&Client::new(client_id, SecretString::new("s3cret"))).await.unwrap();
+    let client = store.get_client(client_id).await.unwrap().expect("the client just stored");
+    assert_eq!(client.client_id, client_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_over_tcp_and_over_a_unix_socket() {
+    let Some(redis) = Redis::start("connects_over_tcp_and_over_a_unix_socket") else { return };
+    let tcp = RedisStore::connect(&redis.url(), "tcp:").await.unwrap();
+    round_trip(&tcp, "over-tcp").await;
+    let unix_url = format!("redis+unix://{}", redis.socket().display());
+    let unix = RedisStore::connect(&unix_url, "tcp:").await.unwrap();
+    // Same server, same prefix: what one wrote, the other reads.
+    assert!(unix.get_client("over-tcp").await.unwrap().is_some());
+    round_trip(&unix, "over-unix").await;
+    assert!(tcp.get_client("over-unix").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closes_is_replaced_on_the_next_call() {
+    let Some(redis) = Redis::start("a_connection_the_server_closes_is_replaced") else { return };
+    let store = RedisStore::connect(&redis.url(), "kill:").await.unwrap();
+    round_trip(&store, "before").await;
+    for round in 0..3 {
+        assert_eq!(redis.kill_clients().await, 1, "round {round}: the store's one connection");
+        // The call that finds the connection closed may fail, as unavailable (503), never
+        // otherwise; a later one reconnects.
+        let mut failures = 0;
+        loop {
+            match store.get_client("before").await {
+                Ok(found) => {
+                    assert!(found.is_some());
+                    break;
+                }
+                Err(StoreError::Unavailable(_)) if failures < 2 => failures += 1,
+                Err(e) => panic!("round {round}: after {failures} failures: {e:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_calls_survive_a_closed_connection() {
+    let Some(redis) = Redis::start("many_concurrent_calls_survive") else { return };
+    let store = RedisStore::connect(&redis.url(), "many:").await.unwrap();
+    round_trip(&store, "c").await;
+    redis.kill_clients().await;
+    // 64 calls at once find the connection closed: each fails as unavailable or succeeds,
+    // in bounded time, and one connection replaces the old one (not one per caller).
+    let started = Instant::now();
+    let calls: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.get_client("c").await })
+        })
+        .collect();
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(found) => assert!(found.is_some()),
+            Err(StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    round_trip(&store, "after").await;
+    let mut admin =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let clients: String =
+        redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal").query_async(&mut admin).await.unwrap();
+    assert_eq!(clients.lines().count(), 2, "the store's connection and this one:\n{clients}");
+}
+
+/// The ids of the server's normal clients, but the one asking.
+async fn client_ids(redis: &Redis) -> Vec<String> {
+    let mut admin =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let me: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut admin).await.unwrap();
+    let list: String =
+        redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal").query_async(&mut admin).await.unwrap();
+    list.lines()
+        .filter_map(|l| l.strip_prefix("id=")?.split(' ').next().map(str::to_owned))
+        .filter(|id| *id != me.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_times_out_replaces_the_connection() {
+    let Some(redis) = Redis::start("a_reply_that_times_out") else { return };
+    let store = RedisStore::connect(&redis.url(), "slow:").await.unwrap();
+    round_trip(&store, "c").await;
+    let before = client_ids(&redis).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    // The server stops answering for 1.5 s, as one that vanished would: the call gives up
+    // after the 500 ms reply timeout, as unavailable.
+    let mut admin =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("CLIENT").arg("PAUSE").arg(1500).arg("ALL").query_async(&mut admin).await.unwrap();
+    drop(admin);
+    let started = Instant::now();
+    let err = store.get_client("c").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The next call runs on a new connection; the old one is closed.
+    assert!(store.get_client("c").await.unwrap().is_some());
+    let mut after = client_ids(&redis).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while after.len() > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = client_ids(&redis).await;
+    }
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_fast_as_unavailable() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let err = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"), "none:").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
