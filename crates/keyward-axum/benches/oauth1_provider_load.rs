@@ -15,7 +15,8 @@
 //! own batching connection (`RedisStore::connect`). Before each Redis phase the nonces of
 //! the earlier phases are deleted, so that every phase starts with the same keys (a key
 //! space growing by 300 000 keys a phase costs `redis-server` rehashing, which weighed on
-//! whichever phase came later). `MEMORY=0` skips the memory store's phases.
+//! whichever phase came later). `MEMORY=0` skips the memory store's phases;
+//! `REDIS_CONNECTION=own` or `=manager` runs only one of the two Redis connections.
 //!
 //! Then, without HTTP, it splits the per-request cost of validation over `SAMPLES`
 //! pre-signed requests: parsing and signature verification alone (`SignedRequest`), and the
@@ -359,21 +360,25 @@ pub(crate) fn main() {
         }
         if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
             let prefix = format!("keyward-bench-{}:", std::process::id());
-            let redis = seed(RedisStore::connect(&url, prefix.clone()).await.unwrap()).await;
             let redis_pid = redis_pid(&url).await;
-            let accounting = Accounting {
-                redis_pid: redis_pid.clone(),
-                redis_nonces: Some((url.clone(), prefix.clone())),
-            };
-            compare("Redis store", serve(Arc::new(redis)).await, connections, seconds, accounting).await;
-            // Baseline: the same store over the `redis` crate's own `ConnectionManager`.
-            let manager =
-                redis::aio::ConnectionManager::new(redis::Client::open(url.as_str()).unwrap()).await.unwrap();
-            let prefix = format!("{prefix}baseline:");
-            let redis = seed(RedisStore::new(manager, prefix.clone())).await;
-            let accounting = Accounting { redis_pid, redis_nonces: Some((url.clone(), prefix)) };
-            let name = "Redis store over redis::aio::ConnectionManager";
-            compare(name, serve(Arc::new(redis)).await, connections, seconds, accounting).await;
+            // REDIS_CONNECTION=own|manager runs one of the two.
+            let which = std::env::var("REDIS_CONNECTION").unwrap_or_default();
+            if which != "manager" {
+                let redis = seed(RedisStore::connect(&url, prefix.clone()).await.unwrap()).await;
+                let nonces = Some((url.clone(), prefix.clone()));
+                let accounting = Accounting { redis_pid: redis_pid.clone(), redis_nonces: nonces };
+                compare("Redis store", serve(Arc::new(redis)).await, connections, seconds, accounting).await;
+            }
+            if which != "own" {
+                // Baseline: the same store over the `redis` crate's own `ConnectionManager`.
+                let client = redis::Client::open(url.as_str()).unwrap();
+                let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+                let prefix = format!("{prefix}baseline:");
+                let redis = seed(RedisStore::new(manager, prefix.clone())).await;
+                let accounting = Accounting { redis_pid, redis_nonces: Some((url.clone(), prefix)) };
+                let name = "Redis store over redis::aio::ConnectionManager";
+                compare(name, serve(Arc::new(redis)).await, connections, seconds, accounting).await;
+            }
         }
     });
 }
