@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 const BASE: &str = "http://127.0.0.1:8080";
 /// No request may take longer than this, up or down (`RedisStore::connect` gives up on an
-/// unreachable Redis after about a quarter of a second, `PostgresStore::connect_with` after
-/// 3 s).
+/// unreachable Redis within two connection attempts of at most 1 s, at once when refused;
+/// `PostgresStore::connect_with` after 3 s).
 const BOUND: Duration = Duration::from_secs(5);
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
