@@ -128,6 +128,19 @@ impl Connection {
         }
     }
 
+    /// Sends on the connection in use (or a new one), and forgets it if that failed it.
+    async fn call<T>(
+        &self,
+        send: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let mut live = self.get().await?;
+        let result = send(&mut live.conn).await;
+        if let Err(e) = &result {
+            self.failed(live.number, e);
+        }
+        result
+    }
+
     /// Forgets connection `number` after an error that leaves it unusable, so that the next
     /// call connects again; a newer connection is kept. A reply that timed out counts too:
     /// a connection whose peer vanished without closing it (a failed-over or partitioned
@@ -161,14 +174,7 @@ where
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let mut live = self.get().await?;
-            let result = live.conn.send_packed_command(cmd).await;
-            if let Err(e) = &result {
-                self.failed(live.number, e);
-            }
-            result
-        })
+        Box::pin(self.call(async move |conn| conn.send_packed_command(cmd).await))
     }
 
     fn req_packed_commands<'a>(
@@ -177,14 +183,7 @@ impl ConnectionLike for Connection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let mut live = self.get().await?;
-            let result = live.conn.send_packed_commands(pipeline, offset, count).await;
-            if let Err(e) = &result {
-                self.failed(live.number, e);
-            }
-            result
-        })
+        Box::pin(self.call(async move |conn| conn.send_packed_commands(pipeline, offset, count).await))
     }
 
     fn get_db(&self) -> i64 {
