@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{
@@ -26,23 +26,28 @@ use redis::{
 #[derive(Clone)]
 pub(crate) struct Connection(Arc<Shared>);
 
-/// A connection to the server, numbered in the order they were made, with its driver task,
-/// which ends when the last clone is dropped: the store's (until the connection fails) and
-/// those of the calls under way on it.
+/// A connection to the server, numbered in the order they were made, with its driver task.
 #[derive(Clone)]
 struct Live {
     number: u64,
     conn: MultiplexedConnection,
-    _driver: Arc<AbortOnDrop>,
+    driver: Arc<Driver>,
 }
 
-/// Aborts a task when dropped. The driver of a multiplexed connection would otherwise run,
-/// and keep its socket open, for as long as the server leaves a request unanswered.
-struct AbortOnDrop(tokio::task::AbortHandle);
+/// A connection's driver task, aborted when the last clone of its [`Live`] is dropped: the
+/// store's (until the connection fails) and those of the calls under way on it. The driver
+/// of a multiplexed connection would otherwise run, and keep its socket open, for as long as
+/// the server leaves a request unanswered.
+struct Driver {
+    task: tokio::task::AbortHandle,
+    /// When the connection last answered, in milliseconds since [`Shared::epoch`]; updated
+    /// at most every 100 ms, so that calls do not all write to it.
+    answered: AtomicU64,
+}
 
-impl Drop for AbortOnDrop {
+impl Drop for Driver {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -54,8 +59,11 @@ struct Shared {
     current: RwLock<Option<Live>>,
     /// Held while connecting, so that one caller connects and the others wait for it.
     connecting: tokio::sync::Mutex<()>,
-    /// Connection attempts started so far (successful or not).
-    attempts: AtomicU64,
+    /// Connections made so far, to number them.
+    made: AtomicU64,
+    /// Connection attempts that failed so far.
+    failures: AtomicU64,
+    epoch: Instant,
 }
 
 impl Connection {
@@ -72,37 +80,55 @@ impl Connection {
             response_timeout,
             current: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            attempts: AtomicU64::new(0),
+            made: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            epoch: Instant::now(),
         }));
         conn.get().await?;
         Ok(conn)
     }
 
+    /// The connection in use, unless its driver has ended (the server closed it): then it is
+    /// forgotten, without a call having to fail on it first.
     fn current(&self) -> Option<Live> {
-        self.0.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let live = self.0.current.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+        if live.driver.task.is_finished() {
+            self.forget(live.number);
+            return None;
+        }
+        Some(live)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.0.epoch.elapsed().as_millis().try_into().unwrap_or(u64::MAX)
     }
 
     /// The connection in use, or a new one. A caller that finds the connection gone while
     /// another is already connecting waits for that attempt and, if it failed, fails too
     /// instead of trying again: while Redis is unreachable a call waits for at most two
-    /// attempts (one under way and its own), not for every caller queued before it.
+    /// attempts (one under way and its own), not for every caller queued before it. An
+    /// attempt abandoned because its caller went away counts as no attempt.
     async fn get(&self) -> RedisResult<Live> {
-        if let Some(current) = self.current() {
-            return Ok(current);
+        if let Some(live) = self.current() {
+            return Ok(live);
         }
-        let seen = self.0.attempts.load(Ordering::Acquire);
+        let seen = self.0.failures.load(Ordering::Acquire);
         let _connecting = self.0.connecting.lock().await;
-        if let Some(current) = self.current() {
-            return Ok(current);
+        if let Some(live) = self.current() {
+            return Ok(live);
         }
-        if self.0.attempts.load(Ordering::Acquire) != seen {
+        if self.0.failures.load(Ordering::Acquire) != seen {
             return Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "Redis is unreachable").into());
         }
-        let number = self.0.attempts.fetch_add(1, Ordering::AcqRel) + 1;
-        let (conn, driver) = tokio::time::timeout(self.0.connect_timeout, self.connect())
+        let made = tokio::time::timeout(self.0.connect_timeout, self.connect())
             .await
-            .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
-        let live = Live { number, conn, _driver: Arc::new(AbortOnDrop(driver)) };
+            .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()));
+        let (conn, task) = made.inspect_err(|_| {
+            self.0.failures.fetch_add(1, Ordering::AcqRel);
+        })?;
+        let number = self.0.made.fetch_add(1, Ordering::Relaxed) + 1;
+        let driver = Arc::new(Driver { task, answered: AtomicU64::new(self.now_ms()) });
+        let live = Live { number, conn, driver };
         *self.0.current.write().unwrap_or_else(|e| e.into_inner()) = Some(live.clone());
         Ok(live)
     }
@@ -121,35 +147,51 @@ impl Connection {
             ConnectionAddr::Unix(path) => {
                 start(settings, tokio::net::UnixStream::connect(path).await?, config).await
             }
-            other => Err(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!("unsupported Redis address {other}: use redis:// or redis+unix://"),
+            other => Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "unsupported Redis address",
+                format!("{other}: use redis:// or redis+unix://"),
             ))),
         }
     }
 
-    /// Sends on the connection in use (or a new one), and forgets it if that failed it.
+    /// Sends on the connection in use (or a new one), and forgets that connection if the
+    /// call showed it unusable: an error that leaves it so (closed, broken), or a reply that
+    /// timed out when the connection has not answered anything for twice the reply timeout.
+    /// The second catches a server that vanished without closing the connection (fail-over,
+    /// partition), which would otherwise time out every call until the system gives up on
+    /// the socket, many minutes later; one slow reply among others (a `fork` for a snapshot,
+    /// a busy client) does not. Calls still waiting on a forgotten connection keep it until
+    /// they end.
     async fn call<T>(
         &self,
         send: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
     ) -> RedisResult<T> {
         let mut live = self.get().await?;
         let result = send(&mut live.conn).await;
-        if let Err(e) = &result {
-            self.failed(live.number, e);
+        let now = self.now_ms();
+        let answered = &live.driver.answered;
+        match &result {
+            Err(e) if e.is_unrecoverable_error() => self.forget(live.number),
+            Err(e) if e.is_timeout() => {
+                let silent = Duration::from_millis(now.saturating_sub(answered.load(Ordering::Relaxed)));
+                if silent >= 2 * self.0.response_timeout {
+                    self.forget(live.number);
+                }
+            }
+            // A reply, even an error reply.
+            _ => {
+                if now >= answered.load(Ordering::Relaxed) + 100 {
+                    answered.store(now, Ordering::Relaxed);
+                }
+            }
         }
         result
     }
 
-    /// Forgets connection `number` after an error that leaves it unusable, so that the next
-    /// call connects again; a newer connection is kept. A reply that timed out counts too:
-    /// a connection whose peer vanished without closing it (a failed-over or partitioned
-    /// server) would otherwise time out every call until the system gives up on the socket,
-    /// many minutes later. Calls still waiting on the old connection keep it until they end.
-    fn failed(&self, number: u64, error: &RedisError) {
-        if !error.is_unrecoverable_error() && !error.is_timeout() {
-            return;
-        }
+    /// Forgets connection `number`, so that the next call connects again; a newer
+    /// connection is kept.
+    fn forget(&self, number: u64) {
         let mut current = self.0.current.write().unwrap_or_else(|e| e.into_inner());
         if current.as_ref().is_some_and(|live| live.number == number) {
             *current = None;

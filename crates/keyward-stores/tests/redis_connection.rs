@@ -174,17 +174,21 @@ async fn a_reply_that_times_out_replaces_the_connection() {
     round_trip(&store, "c").await;
     let before = client_ids(&redis).await;
     assert_eq!(before.len(), 1, "{before:?}");
-    // The server stops answering for 1.5 s, as one that vanished would: the call gives up
-    // after the 500 ms reply timeout, as unavailable.
+    // The server stops answering for 3 s, as one that vanished would: each call gives up
+    // after the 500 ms reply timeout, as unavailable. A connection silent for twice that
+    // is replaced; one slow reply alone would not be.
     let mut admin =
         redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let () = redis::cmd("CLIENT").arg("PAUSE").arg(1500).arg("ALL").query_async(&mut admin).await.unwrap();
+    let () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("ALL").query_async(&mut admin).await.unwrap();
     drop(admin);
-    let started = Instant::now();
-    let err = store.get_client("c").await.unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let paused = Instant::now();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = store.get_client("c").await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    }
+    tokio::time::sleep(Duration::from_millis(3100).saturating_sub(paused.elapsed())).await;
     // The next call runs on a new connection; the old one is closed.
     assert!(store.get_client("c").await.unwrap().is_some());
     let mut after = client_ids(&redis).await;
@@ -195,6 +199,30 @@ async fn a_reply_that_times_out_replaces_the_connection() {
     }
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slow_reply_keeps_the_connection() {
+    let Some(redis) = Redis::start("one_slow_reply_keeps_the_connection") else { return };
+    let store = RedisStore::connect(&redis.url(), "slow:").await.unwrap();
+    round_trip(&store, "c").await;
+    let before = client_ids(&redis).await;
+    let mut admin =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("CLIENT").arg("PAUSE").arg(800).arg("ALL").query_async(&mut admin).await.unwrap();
+    drop(admin);
+    let err = store.get_client("c").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(store.get_client("c").await.unwrap().is_some());
+    assert_eq!(client_ids(&redis).await, before, "the same connection serves on");
+}
+
+#[tokio::test]
+async fn an_address_without_support_is_a_configuration_error() {
+    // TLS is not compiled in: a clear error at once, not "unavailable, retry later".
+    let err = RedisStore::connect("rediss://127.0.0.1:1/", "tls:").await.unwrap_err();
+    assert!(!matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
 #[tokio::test]
