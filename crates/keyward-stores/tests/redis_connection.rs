@@ -56,11 +56,25 @@ impl Redis {
         self.dir.join("redis.sock")
     }
 
+    async fn admin(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    }
+
+    /// Stops the server answering any client for `ms` milliseconds.
+    async fn pause(&self, ms: u64) {
+        let () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(ms)
+            .arg("ALL")
+            .query_async(&mut self.admin().await)
+            .await
+            .unwrap();
+    }
+
     /// Closes every client connection but the one asking, as a restarted or failed-over
     /// server would.
     async fn kill_clients(&self) -> u64 {
-        let mut admin =
-            redis::Client::open(self.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let mut admin = self.admin().await;
         redis::cmd("CLIENT")
             .arg("KILL")
             .arg("TYPE")
@@ -147,17 +161,13 @@ async fn many_concurrent_calls_survive_a_closed_connection() {
     }
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     round_trip(&store, "after").await;
-    let mut admin =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let clients: String =
-        redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal").query_async(&mut admin).await.unwrap();
-    assert_eq!(clients.lines().count(), 2, "the store's connection and this one:\n{clients}");
+    let ids = client_ids(&redis).await;
+    assert_eq!(ids.len(), 1, "one connection of the store's: {ids:?}");
 }
 
 /// The ids of the server's normal clients, but the one asking.
 async fn client_ids(redis: &Redis) -> Vec<String> {
-    let mut admin =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut admin = redis.admin().await;
     let me: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut admin).await.unwrap();
     let list: String =
         redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal").query_async(&mut admin).await.unwrap();
@@ -167,20 +177,23 @@ async fn client_ids(redis: &Redis) -> Vec<String> {
         .collect()
 }
 
+/// A store on `redis` that has stored client `c`, and the id of its one connection.
+async fn connected(redis: &Redis) -> (RedisStore, Vec<String>) {
+    let store = RedisStore::connect(&redis.url(), "slow:").await.unwrap();
+    round_trip(&store, "c").await;
+    let ids = client_ids(redis).await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    (store, ids)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_that_times_out_replaces_the_connection() {
     let Some(redis) = Redis::start("a_reply_that_times_out") else { return };
-    let store = RedisStore::connect(&redis.url(), "slow:").await.unwrap();
-    round_trip(&store, "c").await;
-    let before = client_ids(&redis).await;
-    assert_eq!(before.len(), 1, "{before:?}");
+    let (store, before) = connected(&redis).await;
     // The server stops answering for 3 s, as one that vanished would: each call gives up
     // after the 500 ms reply timeout, as unavailable. A connection silent for twice that
     // is replaced; one slow reply alone would not be.
-    let mut admin =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("ALL").query_async(&mut admin).await.unwrap();
-    drop(admin);
+    redis.pause(3000).await;
     let paused = Instant::now();
     for _ in 0..3 {
         let started = Instant::now();
@@ -204,13 +217,8 @@ async fn a_reply_that_times_out_replaces_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_slow_reply_keeps_the_connection() {
     let Some(redis) = Redis::start("one_slow_reply_keeps_the_connection") else { return };
-    let store = RedisStore::connect(&redis.url(), "slow:").await.unwrap();
-    round_trip(&store, "c").await;
-    let before = client_ids(&redis).await;
-    let mut admin =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let () = redis::cmd("CLIENT").arg("PAUSE").arg(800).arg("ALL").query_async(&mut admin).await.unwrap();
-    drop(admin);
+    let (store, before) = connected(&redis).await;
+    redis.pause(800).await;
     let err = store.get_client("c").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
