@@ -156,14 +156,16 @@ impl Connection {
     }
 
     /// Sends on the connection in use (or a new one), and forgets that connection if the
-    /// call showed it unusable: an error that leaves it so (closed, broken), or a reply that
+    /// call showed it unusable: an error that leaves it so (closed, broken), a `READONLY`
+    /// reply (the server was demoted to a replica in a fail-over; the next connection may
+    /// reach the new primary, where the address is a name that moved), or a reply that
     /// timed out when the connection has not answered anything for twice the reply timeout.
     /// The second catches a server that vanished without closing the connection (fail-over,
     /// partition), which would otherwise time out every call until the system gives up on
     /// the socket, many minutes later; one slow reply among others (a `fork` for a snapshot,
     /// a busy client) does not. Calls still waiting on a forgotten connection keep it until
     /// they end.
-    async fn call<T>(
+    async fn call<T: Replies>(
         &self,
         send: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
     ) -> RedisResult<T> {
@@ -172,7 +174,9 @@ impl Connection {
         let now = self.now_ms();
         let answered = &live.driver.answered;
         match &result {
-            Err(e) if e.is_unrecoverable_error() => self.forget(live.number),
+            Err(e) if e.is_unrecoverable_error() || read_only(e) => self.forget(live.number),
+            // Error replies come back as values; the caller turns them into errors.
+            Ok(replies) if replies.read_only() => self.forget(live.number),
             Err(e) if e.is_timeout() => {
                 let silent = Duration::from_millis(now.saturating_sub(answered.load(Ordering::Relaxed)));
                 if silent >= 2 * self.0.response_timeout {
@@ -197,6 +201,35 @@ impl Connection {
             *current = None;
         }
     }
+}
+
+/// What a call answers: one reply or several (a pipeline).
+trait Replies {
+    /// Whether a reply is a `READONLY` error.
+    fn read_only(&self) -> bool;
+}
+
+impl Replies for Value {
+    fn read_only(&self) -> bool {
+        matches!(self, Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::ReadOnly))
+    }
+}
+
+impl Replies for Vec<Value> {
+    fn read_only(&self) -> bool {
+        self.iter().any(Replies::read_only)
+    }
+}
+
+/// Whether `e` says the server is a read-only replica now (`READONLY`), for a command, a
+/// pipeline or a transaction (which the server then aborts).
+pub(crate) fn read_only(e: &RedisError) -> bool {
+    let read_only = redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
+    e.kind() == read_only
+        || (e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort)
+            && e.clone().into_server_errors().is_some_and(|errors| {
+                errors.iter().any(|(_, error)| error.kind() == Some(redis::ServerErrorKind::ReadOnly))
+            }))
 }
 
 /// Sets up a connection over `stream` (authentication, database, protocol) and spawns its

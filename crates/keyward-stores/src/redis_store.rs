@@ -93,7 +93,13 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn map_err(e: redis::RedisError) -> StoreError {
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+    // A demoted primary (`READONLY`) is a fail-over under way: unavailable for now.
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || crate::redis_conn::read_only(&e)
+    {
         StoreError::unavailable(e)
     } else {
         StoreError::backend(e)

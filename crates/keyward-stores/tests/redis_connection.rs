@@ -5,7 +5,7 @@
 //! its clients touches no other test.
 
 use keyward::common::secret::SecretString;
-use keyward::oauth1::rfc5849::store::{Client, ClientStore, StoreError};
+use keyward::oauth1::rfc5849::store::{Client, ClientStore, StoreError, TemporaryCredentialStore};
 use keyward_stores::{RedisStore, StoreAdmin};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -224,6 +224,41 @@ async fn one_slow_reply_keeps_the_connection() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(store.get_client("c").await.unwrap().is_some());
     assert_eq!(client_ids(&redis).await, before, "the same connection serves on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_primary_is_unavailable_until_writable_again() {
+    let Some(redis) = Redis::start("a_demoted_primary") else { return };
+    let (store, before) = connected(&redis).await;
+    // A fail-over demotes the server to a replica (of a primary that is not there), which
+    // refuses writes with READONLY: a command, a script, and a MULTI/EXEC transaction (which
+    // the server aborts) all fail as unavailable (503), not as a server error (500).
+    let primary = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary)
+        .query_async(&mut redis.admin().await)
+        .await
+        .unwrap();
+    let client = Client::new("d", SecretString::new("s3cret"));
+    for _ in 0..2 {
+        let put = store.put_client(&client).await.unwrap_err();
+        assert!(matches!(put, StoreError::Unavailable(_)), "{put:?}");
+        let take = store.take_temporary_credential("some-token", 0).await.unwrap_err();
+        assert!(matches!(take, StoreError::Unavailable(_)), "{take:?}");
+    }
+    // Reads still work; a write answered READONLY makes the store let go of its connection
+    // (the next may reach the new primary, where the address is a name that moved).
+    assert!(store.get_client("c").await.unwrap().is_some());
+    let reading = client_ids(&redis).await;
+    assert_eq!(reading.len(), 1, "{reading:?}");
+    assert!(matches!(store.put_client(&client).await, Err(StoreError::Unavailable(_))));
+    assert!(store.get_client("c").await.unwrap().is_some());
+    let after = client_ids(&redis).await;
+    assert!(after.len() == 1 && after != reading && after != before, "{before:?} {reading:?} {after:?}");
+    let () =
+        redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut redis.admin().await).await.unwrap();
+    round_trip(&store, "d").await;
 }
 
 #[tokio::test]
