@@ -325,13 +325,15 @@ async fn client_auth_methods() {
     let c = c.with_auth_method(
         "x-api-key",
         Arc::new(|r: &mut FormRequest, ctx: &AuthContext<'_>| {
-            r.headers.insert("x-api-key", format!("{}:{}", ctx.client_id, ctx.now).parse().unwrap());
+            let value = format!("{}:{}:{}", ctx.client_id, ctx.now, ctx.token_endpoint.unwrap_or("none"));
+            r.headers.insert("x-api-key", value.parse().unwrap());
             Ok(())
         }),
     );
     c.client_credentials(None).await.unwrap();
     let log = log.lock().unwrap();
-    assert_eq!(log[0].headers()["x-api-key"], format!("client-1:{NOW}").as_str());
+    // A custom method gets the token endpoint too (e.g. for an assertion's audience).
+    assert_eq!(log[0].headers()["x-api-key"], format!("client-1:{NOW}:https://as.example/token").as_str());
     assert!(log[0].headers().get("authorization").is_none());
 }
 

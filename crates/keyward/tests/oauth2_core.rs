@@ -21,7 +21,7 @@ fn rfc7636_appendix_b() {
 }
 
 fn ctx(secret: Option<&SecretString>) -> AuthContext<'_> {
-    AuthContext { client_id: "s6BhdRkqt3", client_secret: secret, now: 0, unique: "u" }
+    AuthContext { client_id: "s6BhdRkqt3", client_secret: secret, now: 0, unique: "u", token_endpoint: None }
 }
 
 #[test]

@@ -71,7 +71,13 @@ fn request_credentials_stay_out_of_debug() {
     };
 
     let secret = SecretString::new("cs-Zq81-client-secret");
-    let ctx = AuthContext { client_id: "client-1", client_secret: Some(&secret), now: 0, unique: "jti" };
+    let ctx = AuthContext {
+        client_id: "client-1",
+        client_secret: Some(&secret),
+        now: 0,
+        unique: "jti",
+        token_endpoint: None,
+    };
     let verifier = CodeVerifier::new("v".repeat(43) + "-verifier-Mm31");
     let rt = RefreshToken::new("rt-Lp27-refresh-token");
     let pw = SecretString::new("pw-Tt09-password");

@@ -518,23 +518,24 @@ impl OAuth2Client {
     /// A `client_secret_jwt` or `private_key_jwt` assertion names the token endpoint
     /// (configured, else discovered) as its `aud` whatever endpoint the request goes to,
     /// as OpenID Connect Core §9 recommends and RFC 7523 §3 allows; only when the app knows
-    /// no token endpoint is the `aud` the request's own URL.
+    /// no token endpoint is the `aud` the request's own URL. A custom method finds the
+    /// token endpoint in [`AuthContext::token_endpoint`].
     pub async fn authenticate(&self, request: &mut FormRequest) -> Result<(), ClientError> {
         let method = self.config.auth_method();
-        let jwt = matches!(method, ClientAuthMethod::ClientSecretJwt | ClientAuthMethod::PrivateKeyJwt);
-        let audience = if jwt && !self.auth_methods.contains_key(method.name()) {
-            self.endpoint_if_known(Endpoint::Token).await?
-        } else {
-            None
-        };
+        let custom = self.auth_methods.get(method.name());
+        let needs_audience = custom.is_some()
+            || matches!(method, ClientAuthMethod::ClientSecretJwt | ClientAuthMethod::PrivateKeyJwt);
+        let token_endpoint =
+            if needs_audience { self.endpoint_if_known(Endpoint::Token).await? } else { None };
         let unique = self.random.alphanumeric(32);
         let ctx = AuthContext {
             client_id: &self.config.client_id,
             client_secret: self.config.client_secret.as_ref(),
             now: self.clock.now(),
             unique: &unique,
+            token_endpoint: token_endpoint.as_deref(),
         };
-        if let Some(custom) = self.auth_methods.get(method.name()) {
+        if let Some(custom) = custom {
             return Ok(custom.authenticate(request, &ctx)?);
         }
         match &method {
@@ -544,14 +545,14 @@ impl OAuth2Client {
                         ClientError::Config("client_secret_jwt needs a client secret".into())
                     })?;
                 let key = AssertionKey::client_secret(secret, None)?;
-                authenticate_with_jwt(request, &key, audience.as_deref(), &ctx)?;
+                authenticate_with_jwt(request, &key, &ctx)?;
             }
             ClientAuthMethod::PrivateKeyJwt => {
                 let key = self
                     .assertion_key
                     .as_ref()
                     .ok_or_else(|| ClientError::Config("no private key".into()))?;
-                authenticate_with_jwt(request, key, audience.as_deref(), &ctx)?;
+                authenticate_with_jwt(request, key, &ctx)?;
             }
             ClientAuthMethod::Custom(name) => {
                 return Err(ClientError::Config(format!(

@@ -269,6 +269,11 @@ pub struct AuthContext<'a> {
     pub now: i64,
     /// A fresh random value (a JWT's `jti`).
     pub unique: &'a str,
+    /// The authorization server's token endpoint, when known (configured or discovered),
+    /// whatever endpoint the request goes to: the audience of a client assertion (OpenID
+    /// Connect Core §9), which [`rfc7523::authenticate_with_jwt`](super::rfc7523::authenticate_with_jwt)
+    /// uses and a custom method may use too.
+    pub token_endpoint: Option<&'a str>,
 }
 
 /// A client authentication method: edits a token-endpoint request to authenticate it.
@@ -577,7 +582,13 @@ mod tests {
     #[test]
     fn basic_auth_form_encodes_credentials() {
         let secret = SecretString::new("s e:c");
-        let ctx = AuthContext { client_id: "id/1", client_secret: Some(&secret), now: 0, unique: "j" };
+        let ctx = AuthContext {
+            client_id: "id/1",
+            client_secret: Some(&secret),
+            now: 0,
+            unique: "j",
+            token_endpoint: None,
+        };
         let mut r = FormRequest::new("https://as.example/token");
         authenticate_client(&mut r, &ClientAuthMethod::ClientSecretBasic, &ctx).unwrap();
         let expected = base64::engine::general_purpose::STANDARD.encode("id%2F1:s%20e%3Ac");

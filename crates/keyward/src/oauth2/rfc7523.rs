@@ -111,19 +111,17 @@ pub fn client_assertion(
 /// Authenticates a request with a client assertion (RFC 7523 §2.2): adds
 /// `client_assertion_type` and `client_assertion`.
 ///
-/// The assertion's `aud` is `audience` when given, else the request's URL. Pass the
-/// authorization server's token endpoint when authenticating at any other endpoint
-/// (revocation, introspection, device authorization): OpenID Connect Core §9 says the
-/// audience SHOULD be the token endpoint URL, and RFC 7523 §3 lets the token endpoint
-/// URL identify the authorization server. `None` fits a request to the token endpoint
-/// itself, or a server whose token endpoint is unknown.
+/// The assertion's `aud` is `ctx.token_endpoint` when known, else the request's URL: at any
+/// endpoint (token, revocation, introspection, device authorization), OpenID Connect Core
+/// §9 says the audience SHOULD be the token endpoint URL, and RFC 7523 §3 lets the token
+/// endpoint URL identify the authorization server. The request's own URL fits a request to
+/// the token endpoint itself, or a server whose token endpoint is unknown.
 pub fn authenticate_with_jwt(
     request: &mut FormRequest,
     key: &AssertionKey,
-    audience: Option<&str>,
     ctx: &AuthContext<'_>,
 ) -> Result<(), OAuth2Error> {
-    let assertion = client_assertion(key, audience.unwrap_or(&request.url), ctx)?;
+    let assertion = client_assertion(key, ctx.token_endpoint.unwrap_or(&request.url), ctx)?;
     request.set("client_assertion_type", CLIENT_ASSERTION_TYPE);
     request.set("client_assertion", assertion);
     Ok(())
@@ -146,13 +144,23 @@ mod tests {
         jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v).unwrap().claims
     }
 
+    fn ctx<'a>(secret: &'a SecretString, token_endpoint: Option<&'a str>) -> AuthContext<'a> {
+        AuthContext {
+            client_id: "cid",
+            client_secret: Some(secret),
+            now: 1000,
+            unique: "jti-1",
+            token_endpoint,
+        }
+    }
+
     #[test]
     fn client_secret_jwt_claims() {
         let secret = SecretString::new("0123456789abcdef0123456789abcdef");
         let key = AssertionKey::client_secret(&secret, None).unwrap();
-        let ctx = AuthContext { client_id: "cid", client_secret: Some(&secret), now: 1000, unique: "jti-1" };
+        let ctx = ctx(&secret, None);
         let mut r = FormRequest::new("https://as.example/token").param("grant_type", "client_credentials");
-        authenticate_with_jwt(&mut r, &key, None, &ctx).unwrap();
+        authenticate_with_jwt(&mut r, &key, &ctx).unwrap();
         assert_eq!(r.get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
         let c = claims(r.get("client_assertion").unwrap(), &secret, Some("https://as.example/token"));
         assert_eq!((c["iss"].as_str(), c["sub"].as_str()), (Some("cid"), Some("cid")));
@@ -165,12 +173,12 @@ mod tests {
     }
 
     #[test]
-    fn explicit_audience_replaces_the_request_url() {
+    fn a_known_token_endpoint_is_the_audience_at_any_endpoint() {
         let secret = SecretString::new("0123456789abcdef0123456789abcdef");
         let key = AssertionKey::client_secret(&secret, None).unwrap();
-        let ctx = AuthContext { client_id: "cid", client_secret: Some(&secret), now: 1000, unique: "jti-1" };
+        let ctx = ctx(&secret, Some("https://as.example/token"));
         let mut r = FormRequest::new("https://as.example/revoke").param("token", "t");
-        authenticate_with_jwt(&mut r, &key, Some("https://as.example/token"), &ctx).unwrap();
+        authenticate_with_jwt(&mut r, &key, &ctx).unwrap();
         let claims = claims(r.get("client_assertion").unwrap(), &secret, None);
         assert_eq!(claims["aud"], "https://as.example/token");
         assert_eq!(r.url, "https://as.example/revoke", "the request still goes where it was going");
