@@ -88,6 +88,10 @@ pub struct SeedClient {
     /// The callback used when the client sends `oauth_callback=oob`.
     #[serde(default)]
     pub callback_uri: Option<String>,
+    /// The callbacks the client may name, matched exactly (`oob` among them, or allowed by
+    /// a `callback_uri`); absent: any absolute URL, as RFC 5849 has it.
+    #[serde(default)]
+    pub redirect_uris: Option<Vec<String>>,
     /// Path of a PEM file with the client's RSA public key, for RSA-SHA1/RSA-SHA256.
     #[serde(default)]
     pub rsa_public_key: Option<PathBuf>,
@@ -290,6 +294,9 @@ impl Config {
                 client_id,
                 client_secret: SecretString::new(secret),
                 callback_uri: env("KEYWARD_DEMO_OAUTH1_CALLBACK_URI"),
+                redirect_uris: env("KEYWARD_DEMO_OAUTH1_REDIRECT_URIS").map(|list| {
+                    list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
+                }),
                 rsa_public_key: env("KEYWARD_DEMO_OAUTH1_RSA_PUBLIC_KEY").map(PathBuf::from),
                 name: env("KEYWARD_DEMO_OAUTH1_NAME"),
             });
@@ -331,5 +338,6 @@ USAGE: keyward-demo [--addr HOST:PORT] [--public-url URL] [--database-url URL]
 Remote apps also come from {NAME}_CLIENT_ID, {NAME}_CLIENT_SECRET, … (presets apply:
 GITHUB_CLIENT_ID=… GITHUB_CLIENT_SECRET=… turns on GitHub). Provider users:
 KEYWARD_DEMO_USERS=alice:password,… An OAuth 1 client: KEYWARD_DEMO_OAUTH1_CLIENT_ID,
-…_CLIENT_SECRET, …_CALLBACK_URI, …_RSA_PUBLIC_KEY (a PEM file).
+…_CLIENT_SECRET, …_CALLBACK_URI, …_REDIRECT_URIS (comma-separated), …_RSA_PUBLIC_KEY (a PEM
+file).
 ";

@@ -230,6 +230,12 @@ fn seed_client(seed: &SeedClient) -> Result<Client, DemoError> {
         check_callback(uri).map_err(|reason| invalid("callback_uri", reason))?;
         client.default_redirect_uri = Some(uri.clone());
     }
+    if let Some(uris) = &seed.redirect_uris {
+        for uri in uris.iter().filter(|u| *u != "oob") {
+            check_callback(uri).map_err(|reason| invalid("redirect_uris", reason))?;
+        }
+        client.redirect_uris = Some(uris.clone());
+    }
     if let Some(path) = &seed.rsa_public_key {
         let pem = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.clone(), source })?;

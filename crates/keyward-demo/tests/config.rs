@@ -41,6 +41,7 @@ fn flags_win_over_variables_and_the_file() {
         client_id = "from-file"
         client_secret = "file-secret"
         callback_uri = "https://file.example/cb"
+        redirect_uris = ["https://file.example/cb", "oob"]
         rsa_public_key = "client.pem"
 
         [clients.github]
@@ -57,6 +58,7 @@ fn flags_win_over_variables_and_the_file() {
             ("KEYWARD_DEMO_USERS", "alice:pw-alice, bob:pw:with:colons"),
             ("KEYWARD_DEMO_OAUTH1_CLIENT_ID", "from-env"),
             ("KEYWARD_DEMO_OAUTH1_CLIENT_SECRET", "env-secret"),
+            ("KEYWARD_DEMO_OAUTH1_REDIRECT_URIS", " https://env.example/a ,https://env.example/b,"),
         ]),
     )
     .unwrap();
@@ -70,6 +72,9 @@ fn flags_win_over_variables_and_the_file() {
     assert_eq!(c.oauth1_clients.len(), 2);
     assert_eq!(c.oauth1_clients[0].rsa_public_key.as_deref(), Some(dir.0.join("client.pem").as_path()));
     assert_eq!(c.oauth1_clients[1].client_id, "from-env");
+    let uris = |i: usize| c.oauth1_clients[i].redirect_uris.clone();
+    assert_eq!(uris(0), Some(vec!["https://file.example/cb".to_owned(), "oob".to_owned()]));
+    assert_eq!(uris(1), Some(vec!["https://env.example/a".to_owned(), "https://env.example/b".to_owned()]));
     assert!(c.toml.as_deref().is_some_and(|t| t.contains("[clients.github]")));
     let debug = format!("{c:?}");
     for secret in ["carol-password", "pw-alice", "file-secret", "env-secret", "gh-secret", "redis-password"] {

@@ -153,6 +153,7 @@ async fn developer_page_registers_a_client_and_seeded_clients_are_there() {
         client_id: "seeded-client".into(),
         client_secret: keyward::common::secret::SecretString::new("seeded-secret"),
         callback_uri: Some("https://seeded.example/cb".into()),
+        redirect_uris: None,
         rsa_public_key: None,
         name: Some("Seeded app".into()),
     });

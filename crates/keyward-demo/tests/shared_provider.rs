@@ -55,6 +55,7 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
         client_id: CLIENT_ID.into(),
         client_secret: SecretString::new(CLIENT_SECRET),
         callback_uri: None,
+        redirect_uris: Some(vec![CALLBACK.into()]),
         rsa_public_key: None,
         name: Some("Shared provider test".into()),
     };
@@ -79,6 +80,10 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
             },
         )
         .unwrap();
+    // The seeded client registered CALLBACK only: another callback is refused.
+    let refused = app.authorize_redirect(&MemorySession::new(), "http://127.0.0.1:1/elsewhere").await;
+    let refused = format!("{:?}", refused.unwrap_err());
+    assert!(refused.contains("invalid_request") && refused.contains("callback"), "{refused}");
     let session = MemorySession::new();
     let redirect = app.authorize_redirect(&session, CALLBACK).await.unwrap();
     assert!(redirect.url.starts_with(&format!("{b}/oauth/authorize?oauth_token=")), "{}", redirect.url);
