@@ -215,6 +215,31 @@ async fn a_reply_that_times_out_replaces_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_goes_away_while_connecting_fails_nobody() {
+    let Some(redis) = Redis::start("a_caller_that_goes_away") else { return };
+    let (store, _) = connected(&redis).await;
+    redis.kill_clients().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The next connection's set-up (CLIENT SETINFO) waits for the pause to end, 500 ms:
+    // caller A starts connecting, B waits for A, and A goes away (its request was dropped).
+    redis.pause(500).await;
+    let a = tokio::spawn({
+        let store = store.clone();
+        async move { store.get_client("c").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = tokio::spawn({
+        let store = store.clone();
+        async move { store.get_client("c").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.abort();
+    // No attempt failed, so B does not give up (nor wait on a lock A left behind): it
+    // connects once the pause is over.
+    assert!(b.await.unwrap().unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_slow_reply_keeps_the_connection() {
     let Some(redis) = Redis::start("one_slow_reply_keeps_the_connection") else { return };
     let (store, before) = connected(&redis).await;
