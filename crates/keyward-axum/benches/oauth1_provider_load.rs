@@ -143,7 +143,8 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 #[derive(Clone, Default)]
 struct Accounting {
     redis_pid: Option<String>,
-    /// With the Redis store: its URL and key prefix, to delete the nonces of earlier phases
+    /// With the Redis store: its URL and the run's key prefix, to delete the nonces of
+    /// earlier phases (of both stores, `{prefix}n:` and `{prefix}baseline:n:`)
     /// before each phase, so that every phase starts with the same keys in Redis (a growing
     /// key space costs `redis-server` rehashing, and would weigh on later phases).
     redis_nonces: Option<(String, String)>,
@@ -159,7 +160,7 @@ impl Accounting {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{prefix}n:*"))
+                .arg(format!("{prefix}*n:*"))
                 .arg("COUNT")
                 .arg(10_000)
                 .query_async(&mut conn)
@@ -363,10 +364,11 @@ pub(crate) fn main() {
             let redis_pid = redis_pid(&url).await;
             // REDIS_CONNECTION=own|manager runs one of the two.
             let which = std::env::var("REDIS_CONNECTION").unwrap_or_default();
+            let redis_nonces = Some((url.clone(), prefix.clone()));
             if which != "manager" {
                 let redis = seed(RedisStore::connect(&url, prefix.clone()).await.unwrap()).await;
-                let nonces = Some((url.clone(), prefix.clone()));
-                let accounting = Accounting { redis_pid: redis_pid.clone(), redis_nonces: nonces };
+                let accounting =
+                    Accounting { redis_pid: redis_pid.clone(), redis_nonces: redis_nonces.clone() };
                 compare("Redis store", serve(Arc::new(redis)).await, connections, seconds, accounting).await;
             }
             if which != "own" {
@@ -375,7 +377,8 @@ pub(crate) fn main() {
                 let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
                 let prefix = format!("{prefix}baseline:");
                 let redis = seed(RedisStore::new(manager, prefix.clone())).await;
-                let accounting = Accounting { redis_pid, redis_nonces: Some((url.clone(), prefix)) };
+                // The nonces of both stores, both under the run's prefix, are cleared.
+                let accounting = Accounting { redis_pid, redis_nonces: redis_nonces.clone() };
                 let name = "Redis store over redis::aio::ConnectionManager";
                 compare(name, serve(Arc::new(redis)).await, connections, seconds, accounting).await;
             }

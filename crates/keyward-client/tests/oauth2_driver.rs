@@ -468,6 +468,27 @@ async fn assertion_audience_is_the_token_endpoint_at_every_endpoint() {
         log.lock().unwrap().iter().all(|r| r.uri().path() != "/revoke"),
         "nothing revoked with a guessed aud"
     );
+
+    // A custom method, which may not need the token endpoint, is told it is unknown instead.
+    let (http, log) = provider(|req| match req.uri().path() {
+        "/revoke" => (200, String::new()),
+        _ => (503, String::new()),
+    });
+    let mut config = OAuth2Config::new("client-1");
+    config.auth_method = Some(ClientAuthMethod::Custom("x-audience".into()));
+    config.server_metadata_url = Some(format!("{ISS}/.well-known/openid-configuration"));
+    config.revocation_url = Some("https://op.example/revoke".into());
+    let c = client(config, http, &FixedClock::new(NOW)).with_auth_method(
+        "x-audience",
+        Arc::new(|r: &mut FormRequest, ctx: &AuthContext<'_>| {
+            r.headers.insert("x-audience", ctx.token_endpoint.unwrap_or("unknown").parse().unwrap());
+            Ok(())
+        }),
+    );
+    c.revoke_token("rt-1", None).await.unwrap();
+    let log = log.lock().unwrap();
+    let revoke = log.iter().find(|r| r.uri().path() == "/revoke").expect("revoked");
+    assert_eq!(revoke.headers()["x-audience"], "unknown");
 }
 
 #[tokio::test]

@@ -294,9 +294,12 @@ impl Config {
                 client_id,
                 client_secret: SecretString::new(secret),
                 callback_uri: env("KEYWARD_DEMO_OAUTH1_CALLBACK_URI"),
-                redirect_uris: env("KEYWARD_DEMO_OAUTH1_REDIRECT_URIS").map(|list| {
-                    list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
-                }),
+                // Blank (or only commas): no list, as when the variable is unset.
+                redirect_uris: env("KEYWARD_DEMO_OAUTH1_REDIRECT_URIS")
+                    .map(|list| {
+                        list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
+                    })
+                    .filter(|uris: &Vec<String>| !uris.is_empty()),
                 rsa_public_key: env("KEYWARD_DEMO_OAUTH1_RSA_PUBLIC_KEY").map(PathBuf::from),
                 name: env("KEYWARD_DEMO_OAUTH1_NAME"),
             });

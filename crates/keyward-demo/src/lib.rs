@@ -231,10 +231,12 @@ fn seed_client(seed: &SeedClient) -> Result<Client, DemoError> {
         client.default_redirect_uri = Some(uri.clone());
     }
     if let Some(uris) = &seed.redirect_uris {
+        // Matched exactly later, so a stray space would make an entry match nothing.
+        let uris: Vec<String> = uris.iter().map(|u| u.trim().to_owned()).collect();
         for uri in uris.iter().filter(|u| *u != "oob") {
             check_callback(uri).map_err(|reason| invalid("redirect_uris", reason))?;
         }
-        client.redirect_uris = Some(uris.clone());
+        client.redirect_uris = Some(uris);
     }
     if let Some(path) = &seed.rsa_public_key {
         let pem = std::fs::read_to_string(path)

@@ -170,7 +170,8 @@ impl Connection {
     /// The last catches a server that vanished without closing the connection (fail-over,
     /// partition), which would otherwise time out every call until the system gives up on
     /// the socket, many minutes later; one slow reply among others (a `fork` for a snapshot,
-    /// a busy client) does not. Calls still waiting on a forgotten connection keep it until
+    /// a busy client) does not (on a connection idle for a second before it, it does: a
+    /// reconnection, harmless). Calls still waiting on a forgotten connection keep it until
     /// they end.
     async fn call<T: Replies>(
         &self,

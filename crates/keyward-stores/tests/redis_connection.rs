@@ -161,7 +161,7 @@ async fn many_concurrent_calls_survive_a_closed_connection() {
     }
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     round_trip(&store, "after").await;
-    let ids = client_ids(&redis).await;
+    let ids = settled_client_ids(&redis).await;
     assert_eq!(ids.len(), 1, "one connection of the store's: {ids:?}");
 }
 
@@ -175,6 +175,20 @@ async fn client_ids(redis: &Redis) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("id=")?.split(' ').next().map(str::to_owned))
         .filter(|id| *id != me.to_string())
         .collect()
+}
+
+/// [`client_ids`] once connections the store let go have closed (their driver tasks are
+/// aborted, and the server sees the sockets close, a moment later): until at most one is
+/// left, or 5 s.
+async fn settled_client_ids(redis: &Redis) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ids = client_ids(redis).await;
+        if ids.len() <= 1 || Instant::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A store on `redis` that has stored client `c`, and the id of its one connection.
@@ -199,44 +213,16 @@ async fn a_reply_that_times_out_replaces_the_connection() {
         let started = Instant::now();
         let err = store.get_client("c").await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+        // A reply timeout, or (once the connection was let go) a connection attempt that
+        // the pause holds up: bounded either way.
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     }
     tokio::time::sleep(Duration::from_millis(3100).saturating_sub(paused.elapsed())).await;
     // The next call runs on a new connection; the old one is closed.
     assert!(store.get_client("c").await.unwrap().is_some());
-    let mut after = client_ids(&redis).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while after.len() > 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        after = client_ids(&redis).await;
-    }
+    let after = settled_client_ids(&redis).await;
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_that_goes_away_while_connecting_fails_nobody() {
-    let Some(redis) = Redis::start("a_caller_that_goes_away") else { return };
-    let (store, _) = connected(&redis).await;
-    redis.kill_clients().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // The next connection's set-up (CLIENT SETINFO) waits for the pause to end, 500 ms:
-    // caller A starts connecting, B waits for A, and A goes away (its request was dropped).
-    redis.pause(500).await;
-    let a = tokio::spawn({
-        let store = store.clone();
-        async move { store.get_client("c").await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let b = tokio::spawn({
-        let store = store.clone();
-        async move { store.get_client("c").await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    a.abort();
-    // No attempt failed, so B does not give up (nor wait on a lock A left behind): it
-    // connects once the pause is over.
-    assert!(b.await.unwrap().unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,8 +242,8 @@ async fn a_demoted_primary_is_unavailable_until_writable_again() {
     let Some(redis) = Redis::start("a_demoted_primary") else { return };
     let (store, before) = connected(&redis).await;
     // A fail-over demotes the server to a replica (of a primary that is not there), which
-    // refuses writes with READONLY: a command, a script, and a MULTI/EXEC transaction (which
-    // the server aborts) all fail as unavailable (503), not as a server error (500).
+    // refuses writes with READONLY: a command and a MULTI/EXEC transaction (which the
+    // server aborts) fail as unavailable (503), not as a server error (500).
     let primary = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let () = redis::cmd("REPLICAOF")
         .arg("127.0.0.1")
@@ -275,11 +261,11 @@ async fn a_demoted_primary_is_unavailable_until_writable_again() {
     // Reads still work; a write answered READONLY makes the store let go of its connection
     // (the next may reach the new primary, where the address is a name that moved).
     assert!(store.get_client("c").await.unwrap().is_some());
-    let reading = client_ids(&redis).await;
+    let reading = settled_client_ids(&redis).await;
     assert_eq!(reading.len(), 1, "{reading:?}");
     assert!(matches!(store.put_client(&client).await, Err(StoreError::Unavailable(_))));
     assert!(store.get_client("c").await.unwrap().is_some());
-    let after = client_ids(&redis).await;
+    let after = settled_client_ids(&redis).await;
     assert!(after.len() == 1 && after != reading && after != before, "{before:?} {reading:?} {after:?}");
     let () =
         redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut redis.admin().await).await.unwrap();
@@ -288,7 +274,8 @@ async fn a_demoted_primary_is_unavailable_until_writable_again() {
 
 #[tokio::test]
 async fn an_address_without_support_is_a_configuration_error() {
-    // TLS is not compiled in: a clear error at once, not "unavailable, retry later".
+    // TLS is not compiled in: a clear error at once, not "unavailable, retry later" (the
+    // `redis` crate refuses the URL before the store's connection sees it).
     let err = RedisStore::connect("rediss://127.0.0.1:1/", "tls:").await.unwrap_err();
     assert!(!matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
