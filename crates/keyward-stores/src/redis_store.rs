@@ -452,7 +452,7 @@ impl NonceStore for RedisStore {
                 .query_async(&mut conn)
                 .await
                 .map_err(map_err)?;
-            self.settle_nonce(set.is_some(), &redis_key, &value, expires_at, now).await
+            Ok(set.is_some() || self.replace_expired_nonce(&redis_key, &value, expires_at, now).await?)
         })
     }
 }
@@ -465,20 +465,16 @@ fn set_nonce(redis_key: &str, value: &str, expires_at: i64, now: i64) -> redis::
 }
 
 impl RedisStore {
-    /// After `SET NX`: fresh if it set the key; if the key was present, a replay unless its
-    /// expiry has passed by the provider's clock while Redis still holds it (clocks
-    /// differ, or a test moved time), in which case it is replaced atomically.
-    async fn settle_nonce(
+    /// After a `SET NX` that found the key present: a replay, unless its expiry has passed
+    /// by the provider's clock while Redis still holds it (clocks differ, or a test moved
+    /// time), in which case it is replaced atomically and the nonce is fresh.
+    async fn replace_expired_nonce(
         &self,
-        set: bool,
         redis_key: &str,
         value: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        if set {
-            return Ok(true);
-        }
         let mut conn = self.conn.clone();
         let replaced: i64 = REPLACE_EXPIRED_NONCE
             .key(redis_key)
@@ -579,7 +575,7 @@ impl OAuth1Store for RedisStore {
             let ((client, credential), set): ((Option<String>, Option<String>), Option<()>) =
                 pipe.query_async(&mut conn).await.map_err(map_err)?;
             let fresh =
-                set.is_some() || self.settle_nonce(false, redis_key, value, n.expires_at, n.now).await?;
+                set.is_some() || self.replace_expired_nonce(redis_key, value, n.expires_at, n.now).await?;
             let (client, credential) = decode(client, credential)?;
             // Answered: from here on the provider releases a fresh nonce if the request fails.
             recorded.armed = false;
