@@ -14,10 +14,10 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::Key;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use keyward_actix::client::{self, ClientError};
+use keyward_actix::client::{self, ClientRejection};
 use keyward_client::registry::{AppConfig, OAuth};
 
-async fn login(oauth: web::Data<OAuth>, session: Session) -> Result<HttpResponse, ClientError> {
+async fn login(oauth: web::Data<OAuth>, session: Session) -> Result<HttpResponse, ClientRejection> {
     let google = oauth.client("google")?;
     client::authorize_redirect(&google, &session, "http://127.0.0.1:8000/auth").await
 }
@@ -27,7 +27,7 @@ async fn auth(
     session: Session,
     req: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ClientError> {
+) -> Result<HttpResponse, ClientRejection> {
     let google = oauth.client("google")?;
     let token = client::authorize_access_token(&google, &session, &req, &body).await?;
     Ok(HttpResponse::Ok().json(token.userinfo()))

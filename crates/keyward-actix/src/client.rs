@@ -5,17 +5,17 @@
 //! ```no_run
 //! use actix_session::Session;
 //! use actix_web::{HttpRequest, HttpResponse, web};
-//! use keyward_actix::client::{self, ClientError};
+//! use keyward_actix::client::{self, ClientRejection};
 //! use keyward_client::registry::OAuth;
 //!
 //! async fn login(oauth: web::Data<OAuth>, name: web::Path<String>, session: Session)
-//!     -> Result<HttpResponse, ClientError> {
+//!     -> Result<HttpResponse, ClientRejection> {
 //!     let app = oauth.client(&name)?;
 //!     client::authorize_redirect(&app, &session, &format!("https://app.example/auth/{name}")).await
 //! }
 //!
 //! async fn callback(oauth: web::Data<OAuth>, name: web::Path<String>, session: Session,
-//!     req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ClientError> {
+//!     req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ClientRejection> {
 //!     let app = oauth.client(&name)?;
 //!     let token = client::authorize_access_token(&app, &session, &req, &body).await?;
 //!     Ok(HttpResponse::Ok().json(app.userinfo(&token).await?))
@@ -27,32 +27,32 @@ use actix_session::Session as ActixSession;
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use keyward_client::registry::callback::MAX_CALLBACK_BYTES;
-use keyward_client::registry::{Callback, CallbackError, Error, RemoteApp, Token};
+use keyward_client::registry::{AppToken, Callback, CallbackError, Error, RemoteApp};
 use std::fmt;
 
 /// A registry error as an actix response: [`Error::status`] and the message as text.
 #[derive(Debug)]
-pub struct ClientError(pub Error);
+pub struct ClientRejection(pub Error);
 
-impl From<Error> for ClientError {
+impl From<Error> for ClientRejection {
     fn from(e: Error) -> Self {
         Self(e)
     }
 }
 
-impl From<keyward_client::session::SessionError> for ClientError {
+impl From<keyward_client::session::SessionError> for ClientRejection {
     fn from(e: keyward_client::session::SessionError) -> Self {
         Self(Error::Session(e))
     }
 }
 
-impl fmt::Display for ClientError {
+impl fmt::Display for ClientRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl ResponseError for ClientError {
+impl ResponseError for ClientRejection {
     fn status_code(&self) -> ActixStatus {
         ActixStatus::from_u16(self.0.status().as_u16()).unwrap_or(ActixStatus::INTERNAL_SERVER_ERROR)
     }
@@ -65,7 +65,7 @@ impl ResponseError for ClientError {
 }
 
 /// Reads the provider's redirect back to the callback: a GET query or a `form_post` body.
-pub fn callback(req: &HttpRequest, body: &[u8]) -> Result<Callback, ClientError> {
+pub fn callback(req: &HttpRequest, body: &[u8]) -> Result<Callback, ClientRejection> {
     if body.len() > MAX_CALLBACK_BYTES || req.query_string().len() > MAX_CALLBACK_BYTES {
         return Err(Error::Callback(CallbackError::TooLarge).into());
     }
@@ -84,7 +84,7 @@ pub async fn authorize_redirect(
     app: &RemoteApp,
     session: &ActixSession,
     redirect_uri: &str,
-) -> Result<HttpResponse, ClientError> {
+) -> Result<HttpResponse, ClientRejection> {
     let bridge = SessionBridge::load(session)?;
     let redirect = app.authorize_redirect(&bridge, redirect_uri).await;
     bridge.store(session)?;
@@ -100,7 +100,7 @@ pub async fn authorize_access_token(
     session: &ActixSession,
     req: &HttpRequest,
     body: &[u8],
-) -> Result<Token, ClientError> {
+) -> Result<AppToken, ClientRejection> {
     let callback = callback(req, body)?;
     let bridge = SessionBridge::load(session)?;
     let token = app.authorize_access_token(&bridge, &callback).await;

@@ -9,7 +9,7 @@ use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::Key;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use keyward::common::secret::SecretString;
-use keyward_actix::client::{self, ClientError};
+use keyward_actix::client::{self, ClientRejection};
 use keyward_client::registry::{AppConfig, ClientKwargs, OAuth};
 use keyward_testkit::peers::{AuthlibProvider, Browser, OIDC_REDIRECT, OIDC_SECRET, OidcPeer};
 use keyward_testkit::require_or_skip;
@@ -23,7 +23,7 @@ async fn login(
     site: web::Data<Site>,
     name: web::Path<String>,
     session: Session,
-) -> Result<HttpResponse, ClientError> {
+) -> Result<HttpResponse, ClientRejection> {
     let app = site.oauth.client(&name)?;
     let redirect_uri =
         if *name == "op" { OIDC_REDIRECT.to_owned() } else { format!("{}/auth/{name}", site.base) };
@@ -36,7 +36,7 @@ async fn callback(
     session: Session,
     req: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ClientError> {
+) -> Result<HttpResponse, ClientRejection> {
     let app = site.oauth.client(&name)?;
     let token = client::authorize_access_token(&app, &session, &req, &body).await?;
     let profile = app.userinfo(&token).await?;

@@ -42,7 +42,7 @@ use keyward::common::clock::SystemClock;
 use keyward::common::random::OsRandom;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::provider::{AuthorizationServer, ResourceProtector};
-use keyward::oauth1::rfc5849::store::{Client, OAuth1Store, TokenCredential, TokenCredentialStore};
+use keyward::oauth1::rfc5849::store::{Client, OAuth1Store, TokenCredentialRecord, TokenCredentialStore};
 use keyward::oauth1::rfc5849::{
     ClientCredentials, SignatureMethods, SignedRequest, Signer, SigningParams, TokenCredentials, VerifyKeys,
 };
@@ -65,7 +65,7 @@ async fn me(auth: OAuth1Protected) -> String {
 /// Registers the bench client and its token credential in `store`.
 async fn seed<S: StoreAdmin + TokenCredentialStore>(store: S) -> S {
     store.put_client(&Client::new("bench-client", SecretString::new("bench-secret"))).await.unwrap();
-    let token = TokenCredential {
+    let token = TokenCredentialRecord {
         token: "bench-token".into(),
         secret: SecretString::new("bench-token-secret"),
         client_id: "bench-client".into(),

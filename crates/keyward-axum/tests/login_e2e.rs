@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use keyward::common::secret::SecretString;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
 use keyward_axum::{KeywardSession, session_layer};
-use keyward_client::registry::{AppConfig, ClientKwargs, OAuth, Token, TokenUpdate};
+use keyward_client::registry::{AppConfig, AppToken, ClientKwargs, OAuth, TokenUpdate};
 use keyward_testkit::peers::{AuthlibProvider, Browser, OIDC_REDIRECT, OIDC_SECRET, OidcPeer};
 use keyward_testkit::require_or_skip;
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 struct App {
     oauth: OAuth,
     /// The app's token store: (app, user) → token.
-    tokens: Arc<Mutex<HashMap<String, Token>>>,
+    tokens: Arc<Mutex<HashMap<String, AppToken>>>,
     base: String,
 }
 
@@ -135,7 +135,7 @@ async fn openid_connect_login_userinfo_and_auto_refresh() {
     // Expire the token: the next API call refreshes it first, once, and the hooks hear.
     let old = {
         let mut tokens = app.tokens.lock().unwrap();
-        let Some(Token::OAuth2(t)) = tokens.get_mut("op") else { panic!("no OAuth 2 token") };
+        let Some(AppToken::OAuth2(t)) = tokens.get_mut("op") else { panic!("no OAuth 2 token") };
         t.expires_at = Some(0);
         t.access_token.clone()
     };

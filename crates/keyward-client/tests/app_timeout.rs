@@ -8,7 +8,7 @@ use keyward::HttpError;
 use keyward::common::secret::SecretString;
 use keyward_client::oauth1::OAuth1Error;
 use keyward_client::oauth2::ClientError;
-use keyward_client::registry::{AppConfig, ClientKwargs, Error, OAuth, OAuth1Token, RemoteApp, Token};
+use keyward_client::registry::{AppConfig, AppToken, ClientKwargs, Error, OAuth, OAuth1Token, RemoteApp};
 use keyward_client::session::MemorySession;
 use std::future::Future;
 use std::sync::Arc;
@@ -58,8 +58,8 @@ async fn times_out<T: std::fmt::Debug>(what: &str, call: impl Future<Output = Re
     assert!(elapsed < BOUND, "{what}: took {elapsed:?}");
 }
 
-fn bearer() -> Token {
-    Token::OAuth2(keyward_client::oauth2::Token::bearer("at"))
+fn bearer() -> AppToken {
+    AppToken::OAuth2(keyward_client::oauth2::Token::bearer("at"))
 }
 
 fn oauth2_config(base: &str, timeout: Option<Duration>) -> AppConfig {
@@ -143,7 +143,7 @@ async fn the_timeout_from_toml_and_from_the_environment_applies() {
     assert_eq!(app.config().client_kwargs.timeout, Some(TIMEOUT));
     let session = MemorySession::default();
     times_out("temporary credentials", app.authorize_redirect(&session, "https://rp.example/cb")).await;
-    let token = Token::OAuth1(OAuth1Token {
+    let token = AppToken::OAuth1(OAuth1Token {
         oauth_token: "t".into(),
         oauth_token_secret: SecretString::new("ts"),
         params: Default::default(),

@@ -9,7 +9,7 @@ use keyward::common::secret::SecretString;
 use keyward::oauth2::rfc7636::{ChallengeMethod, CodeVerifier};
 use keyward::{HttpClient, HttpError};
 use keyward_client::registry::{
-    AppConfig, AppHooks, Callback, ClientKwargs, ConfigError, Error, OAuth, Overwrite, StateError, Token,
+    AppConfig, AppHooks, AppToken, Callback, ClientKwargs, ConfigError, Error, OAuth, Overwrite, StateError,
 };
 use keyward_client::session::MemorySession;
 use std::collections::BTreeMap;
@@ -199,13 +199,13 @@ async fn api_calls_resolve_urls_and_find_tokens() {
         b.fetch_token(|app: String, user: String| async move {
             assert_eq!(app, "prov");
             Ok(match user.as_str() {
-                "alice" => Some(Token::OAuth2(keyward_client::oauth2::Token::bearer("alice-at"))),
+                "alice" => Some(AppToken::OAuth2(keyward_client::oauth2::Token::bearer("alice-at"))),
                 _ => None,
             })
         })
     });
     let app = s.oauth.client("prov").unwrap();
-    let given = Token::OAuth2(keyward_client::oauth2::Token::bearer("given"));
+    let given = AppToken::OAuth2(keyward_client::oauth2::Token::bearer("given"));
     let v = app.get("/users/me").token(given).query("fields", "a b").send_json().await.unwrap();
     assert_eq!(v["path"], "users/me?fields=a+b");
     assert_eq!(v["auth"], "Bearer given");
@@ -218,7 +218,7 @@ async fn api_calls_resolve_urls_and_find_tokens() {
     let v = app.get("public").withhold_token().send_json().await.unwrap();
     assert_eq!(v["auth"], serde_json::Value::Null);
     let oauth1 =
-        Token::OAuth1(serde_json::from_str(r#"{"oauth_token":"t","oauth_token_secret":"s"}"#).unwrap());
+        AppToken::OAuth1(serde_json::from_str(r#"{"oauth_token":"t","oauth_token_secret":"s"}"#).unwrap());
     assert!(matches!(app.get("x").token(oauth1).send().await, Err(Error::WrongToken { .. })));
 }
 

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_axum::KeywardSession;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
-use keyward_client::registry::{CallbackError, Error, Protocol, RemoteApp, StateError, Token};
+use keyward_client::registry::{AppToken, CallbackError, Error, Protocol, RemoteApp, StateError};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
@@ -20,7 +20,7 @@ const LOGIN_KEY: &str = "demo_login";
 #[derive(Serialize, Deserialize)]
 struct Login {
     app: String,
-    token: Token,
+    token: AppToken,
     profile: Option<serde_json::Map<String, serde_json::Value>>,
     profile_error: Option<String>,
     fetched_at: i64,
@@ -203,7 +203,7 @@ fn mask(key: &str, value: &str) -> String {
     }
 }
 
-fn token_rows(token: &Token) -> String {
+fn token_rows(token: &AppToken) -> String {
     let value = serde_json::to_value(token).unwrap_or_default();
     let Some(map) = value.as_object() else { return String::new() };
     map.iter()
@@ -258,7 +258,7 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
          <button class=\"primary\" type=\"submit\" id=\"call-again\">Call the API again</button></form> \
          <form class=\"inline\" method=\"post\" action=\"/logout\">{csrf}\
          <button type=\"submit\" id=\"logout\">Sign out</button></form>\
-         <h2>Token</h2><table id=\"token\">{rows}</table>{claims}",
+         <h2>AppToken</h2><table id=\"token\">{rows}</table>{claims}",
         app = esc(&login.app),
         who = esc(&who),
         calls = login.calls,
@@ -287,13 +287,13 @@ pub(crate) async fn call_again(
         return Ok(Redirect::to("/profile").into_response());
     };
     let app = state.oauth.client(&login.app).map_err(|e| login_error(&login.app, &e))?;
-    if let (Some(driver), Token::OAuth2(t)) = (app.oauth2(), &login.token) {
+    if let (Some(driver), AppToken::OAuth2(t)) = (app.oauth2(), &login.token) {
         match driver.ensure_fresh(t).await {
             Ok(fresh) => {
                 if fresh.access_token != t.access_token {
                     tracing::info!(app = %login.app, "token refreshed");
                 }
-                login.token = Token::OAuth2(fresh);
+                login.token = AppToken::OAuth2(fresh);
             }
             Err(e) => return Err(login_error(&login.app, &Error::OAuth2(e))),
         }

@@ -8,7 +8,7 @@ use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward_stores::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
-    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
 };
 use keyward_stores::{MemoryStore, PostgresStore, RedisStore, SqliteStore, StoreAdmin};
 use sqlx::Row;
@@ -30,7 +30,7 @@ impl ClientStore for SplitStore {
 impl TokenCredentialStore for SplitStore {
     fn create_token_credential<'a>(
         &'a self,
-        credential: &'a TokenCredential,
+        credential: &'a TokenCredentialRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.durable.create_token_credential(credential)
     }
@@ -38,7 +38,7 @@ impl TokenCredentialStore for SplitStore {
     fn get_token_credential<'a>(
         &'a self,
         token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         self.durable.get_token_credential(token)
     }
 }

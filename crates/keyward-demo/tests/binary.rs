@@ -7,7 +7,7 @@ mod common;
 
 use common::TempDir;
 use keyward::common::secret::SecretString;
-use keyward_client::registry::{AppConfig, Callback, ClientKwargs, OAuth, Token};
+use keyward_client::registry::{AppConfig, AppToken, Callback, ClientKwargs, OAuth};
 use keyward_client::session::MemorySession;
 use keyward_testkit::peers::Browser;
 use std::io::{BufRead, BufReader};
@@ -121,7 +121,7 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
     let me = app.userinfo(&token).await.unwrap();
     assert_eq!(me["username"], "alice");
     assert_eq!(me["client_id"], "printer");
-    let Token::OAuth1(token) = token else { panic!("an OAuth 1 token") };
+    let AppToken::OAuth1(token) = token else { panic!("an OAuth 1 token") };
 
     // Give the log a moment, then stop the program and read it.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -10,7 +10,7 @@ mod common;
 
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::{ClientCredentials, Signer, SigningParams, TokenCredentials};
-use keyward_client::registry::{AppConfig, Callback, OAuth, Token};
+use keyward_client::registry::{AppConfig, AppToken, Callback, OAuth};
 use keyward_client::session::MemorySession;
 use keyward_demo::SeedClient;
 use keyward_testkit::peers::Browser;
@@ -97,10 +97,10 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
     let back = granted.location.unwrap();
     let query = back.strip_prefix(&format!("{CALLBACK}?")).unwrap_or_else(|| panic!("{back}"));
     let token = app.authorize_access_token(&session, &Callback::from_query(query).unwrap()).await.unwrap();
-    let Token::OAuth1(token) = token else { panic!("an OAuth 1 token") };
+    let AppToken::OAuth1(token) = token else { panic!("an OAuth 1 token") };
 
     // The token credential issued by B works on A.
-    let me = app.userinfo(&Token::OAuth1(token.clone())).await.unwrap();
+    let me = app.userinfo(&AppToken::OAuth1(token.clone())).await.unwrap();
     assert_eq!(me["username"], "alice");
 
     // One nonce, used on A, is refused on B (with a valid signature for B).

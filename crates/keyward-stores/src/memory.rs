@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
-    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential,
-    TokenCredentialStore,
+    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
+    TokenCredentialRecord, TokenCredentialStore,
 };
 
 use crate::StoreAdmin;
@@ -32,7 +32,7 @@ use crate::StoreAdmin;
 pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
     temporary: Mutex<Sweeping<String, TemporaryCredential>>,
-    tokens: Mutex<HashMap<String, TokenCredential>>,
+    tokens: Mutex<HashMap<String, TokenCredentialRecord>>,
     nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
     digest: RandomState,
 }
@@ -192,7 +192,7 @@ impl TemporaryCredentialStore for MemoryStore {
 impl TokenCredentialStore for MemoryStore {
     fn create_token_credential<'a>(
         &'a self,
-        credential: &'a TokenCredential,
+        credential: &'a TokenCredentialRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let result = match lock(&self.tokens).entry(credential.token.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Duplicate),
@@ -207,7 +207,7 @@ impl TokenCredentialStore for MemoryStore {
     fn get_token_credential<'a>(
         &'a self,
         token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         let found = lock(&self.tokens).get(token).cloned();
         Box::pin(async move { Ok(found) })
     }

@@ -23,8 +23,8 @@ use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
-    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential,
-    TokenCredentialStore,
+    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
+    TokenCredentialRecord, TokenCredentialStore,
 };
 use keyward::{Clock, SystemClock};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -409,7 +409,7 @@ impl TemporaryCredentialStore for RedisStore {
 impl TokenCredentialStore for RedisStore {
     fn create_token_credential<'a>(
         &'a self,
-        credential: &'a TokenCredential,
+        credential: &'a TokenCredentialRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
@@ -427,7 +427,7 @@ impl TokenCredentialStore for RedisStore {
     fn get_token_credential<'a>(
         &'a self,
         token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let json: Option<String> =

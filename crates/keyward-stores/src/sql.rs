@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
-    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredential, TokenCredentialStore,
+    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
 };
 use sqlx::Row;
 use sqlx::error::BoxDynError;
@@ -261,7 +261,7 @@ macro_rules! sql_store_impls {
         impl TokenCredentialStore for $store {
             fn create_token_credential<'a>(
                 &'a self,
-                credential: &'a TokenCredential,
+                credential: &'a TokenCredentialRecord,
             ) -> BoxFuture<'a, Result<(), StoreError>> {
                 Box::pin(async move {
                     sqlx::query(
@@ -283,7 +283,7 @@ macro_rules! sql_store_impls {
             fn get_token_credential<'a>(
                 &'a self,
                 token: &'a str,
-            ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+            ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
                 Box::pin(async move {
                     let row = sqlx::query(
                         "SELECT token, secret, client_id, user_id, created_at \
@@ -294,7 +294,7 @@ macro_rules! sql_store_impls {
                     .await
                     .map_err(map_err)?;
                     row.map(|row| {
-                        Ok(TokenCredential {
+                        Ok(TokenCredentialRecord {
                             token: row.try_get("token")?,
                             secret: SecretString::new(row.try_get::<String, _>("secret")?),
                             client_id: row.try_get("client_id")?,

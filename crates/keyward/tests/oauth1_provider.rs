@@ -1176,14 +1176,14 @@ mod reserving {
     impl TokenCredentialStore for Reserving {
         fn create_token_credential<'a>(
             &'a self,
-            c: &'a TokenCredential,
+            c: &'a TokenCredentialRecord,
         ) -> BoxFuture<'a, Result<(), StoreError>> {
             self.0.create_token_credential(c)
         }
         fn get_token_credential<'a>(
             &'a self,
             t: &'a str,
-        ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+        ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
             self.0.get_token_credential(t)
         }
     }

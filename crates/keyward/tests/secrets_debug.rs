@@ -134,7 +134,7 @@ async fn no_secret_in_debug_of_types_or_of_a_full_oauth1_flow() {
     scan.debug("SignedRequest (token)", &SignedRequest::from_http(&req).unwrap());
     let token = server.issue_token_credential(&req).await.unwrap();
     scan.secret(token.secret.secret());
-    scan.debug("TokenCredential", &token);
+    scan.debug("TokenCredentialRecord", &token);
     let params = SigningParams { token: Some(&temp_creds), verifier: Some(&verifier), ..Default::default() };
     let again =
         server.issue_token_credential(&sign(post(&format!("{BASE}/oauth/access_token")), params)).await;

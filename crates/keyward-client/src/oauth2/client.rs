@@ -29,7 +29,7 @@ const NONCE_LENGTH: usize = 30;
 /// An authorization request ready to send the user to, with the values the callback
 /// will need (keep them in the flow state, keyed by `state`).
 #[derive(Debug)]
-pub struct AuthorizationRequest {
+pub struct AuthorizationRedirect {
     /// The URL to redirect the user to.
     pub url: String,
     /// The `state` sent (30 letters and digits).
@@ -42,8 +42,8 @@ pub struct AuthorizationRequest {
     pub redirect_uri: Option<String>,
 }
 
-impl AuthorizationRequest {
-    /// The flow state to keep until the callback, keyed by [`AuthorizationRequest::state`].
+impl AuthorizationRedirect {
+    /// The flow state to keep until the callback, keyed by [`AuthorizationRedirect::state`].
     pub fn flow_data(&self) -> crate::registry::state::FlowData {
         crate::registry::state::FlowData {
             redirect_uri: self.redirect_uri.clone(),
@@ -239,7 +239,7 @@ impl OAuth2Client {
         &self,
         redirect_uri: Option<&str>,
         params: &[(&str, &str)],
-    ) -> Result<AuthorizationRequest, ClientError> {
+    ) -> Result<AuthorizationRedirect, ClientError> {
         let endpoint = self.endpoint(Endpoint::Authorization).await?;
         let state = self.random.alphanumeric(STATE_LENGTH);
         let mut url = AuthorizationUrl::new(endpoint, &self.config.client_id, &state);
@@ -272,7 +272,7 @@ impl OAuth2Client {
         } else {
             None
         };
-        Ok(AuthorizationRequest {
+        Ok(AuthorizationRedirect {
             url: url.build()?,
             state,
             code_verifier,
@@ -307,7 +307,7 @@ impl OAuth2Client {
     }
 
     /// Exchanges the code of a callback whose `state` has been matched to `flow` (the
-    /// [`AuthorizationRequest::flow_data`] kept since the redirect): `code` and `iss` from
+    /// [`AuthorizationRedirect::flow_data`] kept since the redirect): `code` and `iss` from
     /// the callback, `redirect_uri`, the PKCE verifier and the nonce from the flow.
     pub async fn exchange_callback(
         &self,

@@ -49,7 +49,7 @@ mod oidc;
 mod refresh;
 mod session;
 
-pub use client::{AuthorizationRequest, CodeExchange, OAuth2Client};
+pub use client::{AuthorizationRedirect, CodeExchange, OAuth2Client};
 pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config};
 pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};

@@ -28,7 +28,7 @@ use super::error::Error;
 use super::fixes::{ComplianceFixes, FixHooks};
 use super::request::ApiRequest;
 use super::state::{DEFAULT_STATE_TTL, FlowData, SessionStateStore, StateStore};
-use super::token::{FetchToken, OAuth1Token, Token, TokenUpdate, UpdateToken};
+use super::token::{AppToken, FetchToken, OAuth1Token, TokenUpdate, UpdateToken};
 use crate::http::ReqwestClient;
 use crate::oauth1::OAuth1Client;
 use crate::oauth2::{ClientAuthentication, OAuth2Client, OAuth2Config, OldToken};
@@ -543,7 +543,7 @@ impl RemoteApp {
         &self,
         session: &dyn Session,
         callback: &Callback,
-    ) -> Result<Token, Error> {
+    ) -> Result<AppToken, Error> {
         let reg = &self.inner.registry;
         let key = match self.inner.driver {
             Driver::OAuth2(_) => callback.state(),
@@ -554,7 +554,7 @@ impl RemoteApp {
         match &self.inner.driver {
             Driver::OAuth2(client) => {
                 callback.code().ok_or(Error::MissingCallbackParameter("code"))?;
-                Ok(Token::OAuth2(client.exchange_callback(callback, &data).await?))
+                Ok(AppToken::OAuth2(client.exchange_callback(callback, &data).await?))
             }
             Driver::OAuth1(client) => {
                 let verifier = callback
@@ -565,7 +565,7 @@ impl RemoteApp {
                 };
                 let temporary = keyward::oauth1::rfc5849::TokenCredentials::new(token, secret.secret());
                 let response = client.fetch_token_credentials(&temporary, verifier).await?;
-                Ok(Token::OAuth1(OAuth1Token {
+                Ok(AppToken::OAuth1(OAuth1Token {
                     oauth_token: response.credentials.token,
                     oauth_token_secret: response.credentials.token_secret,
                     params: response.params,
@@ -577,13 +577,16 @@ impl RemoteApp {
     /// The user's profile: for OAuth 2 the `userinfo_endpoint` (configured or discovered;
     /// with OpenID Connect its `sub` must be the ID token's); for OAuth 1 a signed `GET`
     /// of the configured `userinfo_endpoint`, read as a JSON object.
-    pub async fn userinfo(&self, token: &Token) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    pub async fn userinfo(
+        &self,
+        token: &AppToken,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
         match (&self.inner.driver, token) {
-            (Driver::OAuth2(client), Token::OAuth2(t)) => {
+            (Driver::OAuth2(client), AppToken::OAuth2(t)) => {
                 let fresh = client.ensure_fresh(t).await?;
                 Ok(client.userinfo(&fresh).await?)
             }
-            (Driver::OAuth1(_), Token::OAuth1(_)) => {
+            (Driver::OAuth1(_), AppToken::OAuth1(_)) => {
                 let url = self.inner.config.userinfo_endpoint.clone().ok_or_else(|| {
                     super::ConfigError::Missing {
                         app: self.inner.name.clone(),
@@ -609,10 +612,10 @@ impl RemoteApp {
     /// claims; `nonce` is the one sent with the authorization request, if any.
     pub async fn parse_id_token(
         &self,
-        token: &Token,
+        token: &AppToken,
         nonce: Option<&str>,
     ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-        let (Driver::OAuth2(client), Token::OAuth2(t)) = (&self.inner.driver, token) else {
+        let (Driver::OAuth2(client), AppToken::OAuth2(t)) = (&self.inner.driver, token) else {
             return Err(self.wrong_token());
         };
         let id_token = t

@@ -19,4 +19,4 @@ pub use error::Error;
 pub use fixes::{FixHooks, slack_token_response};
 pub use request::ApiRequest;
 pub use state::{StateError, StateStore};
-pub use token::{FetchToken, HookError, OAuth1Token, Token, TokenUpdate, UpdateToken};
+pub use token::{AppToken, FetchToken, HookError, OAuth1Token, TokenUpdate, UpdateToken};

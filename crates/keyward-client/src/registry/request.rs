@@ -4,13 +4,13 @@
 
 use super::app::{Driver, RemoteApp};
 use super::error::Error;
-use super::token::Token;
+use super::token::AppToken;
 use super::url::resolve;
 use keyward::common::encoding::encode_form;
 
 enum Auth {
     None,
-    Token(Box<Token>),
+    AppToken(Box<AppToken>),
     User(String),
     Withhold,
 }
@@ -41,8 +41,8 @@ impl ApiRequest {
     }
 
     /// Sends with this token.
-    pub fn token(mut self, token: Token) -> Self {
-        self.auth = Auth::Token(Box::new(token));
+    pub fn token(mut self, token: AppToken) -> Self {
+        self.auth = Auth::AppToken(Box::new(token));
         self
     }
 
@@ -111,11 +111,11 @@ impl ApiRequest {
         builder.body(body).map_err(|e| Error::Request(e.to_string()))
     }
 
-    async fn token_to_use(&mut self) -> Result<Option<Token>, Error> {
+    async fn token_to_use(&mut self) -> Result<Option<AppToken>, Error> {
         let app = &self.app;
         match std::mem::replace(&mut self.auth, Auth::None) {
             Auth::Withhold => Ok(None),
-            Auth::Token(t) => Ok(Some(*t)),
+            Auth::AppToken(t) => Ok(Some(*t)),
             Auth::User(user) => {
                 let hook = app.inner.hooks.fetch_token.as_ref().ok_or_else(|| missing(app))?;
                 let token = hook.fetch_token(app.name(), &user).await.map_err(Error::FetchToken)?;
@@ -134,10 +134,10 @@ impl ApiRequest {
         let app = &self.app;
         match (&app.inner.driver, token) {
             (_, None) => Ok(app.http().call(request).await?),
-            (Driver::OAuth1(client), Some(Token::OAuth1(t))) => {
+            (Driver::OAuth1(client), Some(AppToken::OAuth1(t))) => {
                 Ok(client.call(request, &t.credentials()).await?)
             }
-            (Driver::OAuth2(client), Some(Token::OAuth2(t))) => {
+            (Driver::OAuth2(client), Some(AppToken::OAuth2(t))) => {
                 let fresh = client.ensure_fresh(&t).await?;
                 client.authorize_request(&mut request, &fresh)?;
                 Ok(app.http().call(request).await?)

@@ -39,27 +39,27 @@ impl OAuth1Token {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 #[non_exhaustive]
-pub enum Token {
+pub enum AppToken {
     /// An OAuth 2.0 token (RFC 6749 §5.1), with `userinfo` after an OpenID Connect login.
     OAuth2(OAuth2Token),
     /// OAuth 1.0a token credentials.
     OAuth1(OAuth1Token),
 }
 
-impl Token {
+impl AppToken {
     /// The OAuth 2.0 token, if it is one.
     pub fn oauth2(&self) -> Option<&OAuth2Token> {
         match self {
-            Token::OAuth2(t) => Some(t),
-            Token::OAuth1(_) => None,
+            AppToken::OAuth2(t) => Some(t),
+            AppToken::OAuth1(_) => None,
         }
     }
 
     /// The OAuth 1.0a token, if it is one.
     pub fn oauth1(&self) -> Option<&OAuth1Token> {
         match self {
-            Token::OAuth1(t) => Some(t),
-            Token::OAuth2(_) => None,
+            AppToken::OAuth1(t) => Some(t),
+            AppToken::OAuth2(_) => None,
         }
     }
 
@@ -69,15 +69,15 @@ impl Token {
     }
 }
 
-impl From<OAuth2Token> for Token {
+impl From<OAuth2Token> for AppToken {
     fn from(t: OAuth2Token) -> Self {
-        Token::OAuth2(t)
+        AppToken::OAuth2(t)
     }
 }
 
-impl From<OAuth1Token> for Token {
+impl From<OAuth1Token> for AppToken {
     fn from(t: OAuth1Token) -> Self {
-        Token::OAuth1(t)
+        AppToken::OAuth1(t)
     }
 }
 
@@ -89,19 +89,19 @@ pub trait FetchToken: Send + Sync {
         &'a self,
         app: &'a str,
         user: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Token>, HookError>>;
+    ) -> BoxFuture<'a, Result<Option<AppToken>, HookError>>;
 }
 
 impl<F, Fut> FetchToken for F
 where
     F: Fn(String, String) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<Option<Token>, HookError>> + Send + 'static,
+    Fut: Future<Output = Result<Option<AppToken>, HookError>> + Send + 'static,
 {
     fn fetch_token<'a>(
         &'a self,
         app: &'a str,
         user: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Token>, HookError>> {
+    ) -> BoxFuture<'a, Result<Option<AppToken>, HookError>> {
         Box::pin(self(app.to_owned(), user.to_owned()))
     }
 }
@@ -141,22 +141,22 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_through_their_provider_shapes() {
-        let t: Token = serde_json::from_str(
+        let t: AppToken = serde_json::from_str(
             r#"{"access_token":"at","token_type":"Bearer","expires_in":"3600","refresh_token":"rt"}"#,
         )
         .unwrap();
         let o2 = t.oauth2().unwrap();
         assert_eq!(o2.access_token.secret(), "at");
         assert_eq!(o2.expires_in, Some(3600));
-        let t: Token =
+        let t: AppToken =
             serde_json::from_str(r#"{"oauth_token":"ot","oauth_token_secret":"ots","screen_name":"alice"}"#)
                 .unwrap();
         let o1 = t.oauth1().unwrap();
         assert_eq!(o1.oauth_token, "ot");
         assert_eq!(o1.params.get("screen_name").map(String::as_str), Some("alice"));
-        let again: Token = serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();
+        let again: AppToken = serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();
         assert_eq!(again, t);
-        assert!(serde_json::from_str::<Token>(r#"{"token":"x"}"#).is_err());
+        assert!(serde_json::from_str::<AppToken>(r#"{"token":"x"}"#).is_err());
         assert!(!format!("{t:?}").contains("ots"), "secrets are redacted in Debug");
     }
 }

@@ -11,7 +11,7 @@ use keyward::common::secret::SecretString;
 use keyward_stores::StoreAdmin;
 use keyward_stores::store::{
     Authorization, AuthorizeOutcome, Client, NonceKey, NonceToRecord, OAuth1Store, StoreError,
-    TemporaryCredential, TokenCredential,
+    TemporaryCredential, TokenCredentialRecord,
 };
 
 /// The provider's clock in every test: stores only know time through `now`.
@@ -91,8 +91,8 @@ fn authorization(user: &str) -> Authorization {
     Authorization { user_id: user.into(), verifier: SecretString::new(format!("{user}-verifier")) }
 }
 
-fn token_credential(token: &str) -> TokenCredential {
-    TokenCredential {
+fn token_credential(token: &str) -> TokenCredentialRecord {
+    TokenCredentialRecord {
         token: token.into(),
         secret: SecretString::new(format!("{token}-token-secret")),
         client_id: "client-1".into(),

@@ -149,7 +149,7 @@ impl TemporaryCredential {
 
 /// A token credential ("access token", §2.3), bound to the user who granted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenCredential {
+pub struct TokenCredentialRecord {
     /// The token identifier, `oauth_token`.
     pub token: String,
     /// The token shared secret, `oauth_token_secret`.
@@ -232,14 +232,14 @@ pub trait TokenCredentialStore: Send + Sync {
     /// Stores a new token credential; [`StoreError::Duplicate`] if its token is taken.
     fn create_token_credential<'a>(
         &'a self,
-        credential: &'a TokenCredential,
+        credential: &'a TokenCredentialRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// The token credential with this token, if any.
     fn get_token_credential<'a>(
         &'a self,
         token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>>;
 }
 
 /// Remembers nonces until they expire (§3.3).
@@ -275,7 +275,7 @@ pub struct SignedLookup {
     pub client: Option<Client>,
     /// The token credential the request names, if it exists (whatever client it belongs
     /// to: the provider checks that).
-    pub token: Option<TokenCredential>,
+    pub token: Option<TokenCredentialRecord>,
     /// `None` when the store did not record the nonce (the provider then records it with
     /// [`NonceStore::insert_nonce`] after the signature is verified); `Some(fresh)` when it
     /// recorded it in the same step, with the answer `insert_nonce` would have given.
@@ -284,7 +284,7 @@ pub struct SignedLookup {
 
 impl SignedLookup {
     /// A look-up that found `client` and `token` and did not record the nonce.
-    pub fn new(client: Option<Client>, token: Option<TokenCredential>) -> Self {
+    pub fn new(client: Option<Client>, token: Option<TokenCredentialRecord>) -> Self {
         Self { client, token, nonce: None }
     }
 
@@ -424,7 +424,7 @@ impl<T: TemporaryCredentialStore + ?Sized> TemporaryCredentialStore for Arc<T> {
 impl<T: TokenCredentialStore + ?Sized> TokenCredentialStore for Arc<T> {
     fn create_token_credential<'a>(
         &'a self,
-        credential: &'a TokenCredential,
+        credential: &'a TokenCredentialRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).create_token_credential(credential)
     }
@@ -432,7 +432,7 @@ impl<T: TokenCredentialStore + ?Sized> TokenCredentialStore for Arc<T> {
     fn get_token_credential<'a>(
         &'a self,
         token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TokenCredential>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         (**self).get_token_credential(token)
     }
 }
@@ -469,7 +469,7 @@ mod tests {
                 verifier: SecretString::new("verifier-value"),
             }),
         };
-        let token = TokenCredential {
+        let token = TokenCredentialRecord {
             token: "t".into(),
             secret: SecretString::new("token-secret-value"),
             client_id: "c".into(),

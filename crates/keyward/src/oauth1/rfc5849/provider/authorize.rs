@@ -20,7 +20,7 @@ use crate::oauth1::rfc5849::store::{Authorization, AuthorizeOutcome, Client, Tem
 /// What a consent page needs to know (RFC 5849 §2.2).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct AuthorizationRequest {
+pub struct ConsentRequest {
     /// The client asking for access.
     pub client: Client,
     /// The temporary credential identifier (`oauth_token`), to carry through the consent form.
@@ -101,10 +101,10 @@ impl AuthorizationServer {
     pub async fn check_authorization_request(
         &self,
         req: &http::Request<Vec<u8>>,
-    ) -> Result<AuthorizationRequest, ProviderError> {
+    ) -> Result<ConsentRequest, ProviderError> {
         let (credential, client) = self.pending_authorization(req).await?;
         let redirect_uri = redirect_uri(&credential, &client);
-        Ok(AuthorizationRequest {
+        Ok(ConsentRequest {
             token: credential.token,
             redirect_uri,
             expires_at: credential.expires_at,

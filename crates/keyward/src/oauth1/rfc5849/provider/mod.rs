@@ -24,7 +24,7 @@ mod server;
 mod temporary;
 mod token;
 
-pub use authorize::{AuthorizationRequest, Consent};
+pub use authorize::{Consent, ConsentRequest};
 pub use config::{CredentialGenerator, CredentialKind, ProviderConfig};
 pub use error::{InvalidRequest, ProviderError};
 pub use request::{OAuth1Provider, PeerAddr, RequestOptions};

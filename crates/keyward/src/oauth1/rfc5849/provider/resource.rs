@@ -4,7 +4,7 @@ use super::error::ProviderError;
 use super::server::{Inner, required};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
-use crate::oauth1::rfc5849::store::{Client, NonceKey, NonceToRecord, SignedLookup, TokenCredential};
+use crate::oauth1::rfc5849::store::{Client, NonceKey, NonceToRecord, SignedLookup, TokenCredentialRecord};
 use std::fmt;
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ pub struct Protected {
     /// The client.
     pub client: Client,
     /// The token credential; `token.user_id` is the resource owner.
-    pub token: TokenCredential,
+    pub token: TokenCredentialRecord,
 }
 
 impl Protected {

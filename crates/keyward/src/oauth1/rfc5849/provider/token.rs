@@ -6,7 +6,7 @@ use super::response::form_pairs;
 use super::server::{AuthorizationServer, required};
 use crate::common::secret::{SecretString, ct_eq};
 use crate::oauth1::rfc5849::names;
-use crate::oauth1::rfc5849::store::TokenCredential;
+use crate::oauth1::rfc5849::store::TokenCredentialRecord;
 
 impl AuthorizationServer {
     /// Exchanges an authorized temporary credential for a token credential (RFC 5849 §2.3).
@@ -25,7 +25,7 @@ impl AuthorizationServer {
     pub async fn issue_token_credential(
         &self,
         req: &http::Request<Vec<u8>>,
-    ) -> Result<TokenCredential, ProviderError> {
+    ) -> Result<TokenCredentialRecord, ProviderError> {
         if req.method() != http::Method::POST {
             return Err(ProviderError::MethodNotAllowed);
         }
@@ -56,7 +56,7 @@ impl AuthorizationServer {
 
         inner
             .store_new(
-                |inner| TokenCredential {
+                |inner| TokenCredentialRecord {
                     token: inner.generate(CredentialKind::Token),
                     secret: SecretString::new(inner.generate(CredentialKind::TokenSecret)),
                     client_id: client_id.to_owned(),
