@@ -3,18 +3,75 @@
 
 use crate::html::{ErrorPage, csrf_field, esc, page};
 use crate::provider::signed_in;
-use crate::{AppState, HtmlForm, OWN_APP, check_csrf, csrf_token};
+use crate::{AppState, HtmlForm, OWN_APP, check_csrf, clip, csrf_token};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use keyward::common::ErrorBody;
 use keyward_axum::KeywardSession;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
 use keyward_client::registry::{AppToken, CallbackError, Error, Protocol, RemoteApp, StateError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use tower_sessions::Session;
 
 /// The session key of the signed-in user of the client website.
 const LOGIN_KEY: &str = "demo_login";
+
+/// The session key of the logins in progress: app name → when it expires (Unix seconds).
+/// An error the provider sends back is shown only for a login in progress.
+const PENDING_KEY: &str = "demo_pending";
+
+async fn pending(session: &Session) -> Result<BTreeMap<String, i64>, ErrorPage> {
+    session
+        .get(PENDING_KEY)
+        .await
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ErrorPage::internal("reading the session", &e))
+}
+
+/// Ends the login in progress with `app`; returns whether there was one.
+async fn take_pending(session: &Session, app: &str) -> Result<bool, ErrorPage> {
+    let mut map = pending(session).await?;
+    let Some(expires_at) = map.remove(app) else { return Ok(false) };
+    session.insert(PENDING_KEY, &map).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    Ok(expires_at > crate::now())
+}
+
+/// The page for a callback that belongs to no login in progress in this browser.
+fn no_login_in_progress(app: &str) -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::BAD_REQUEST,
+        "No login in progress",
+        format!("No login with {app} is in progress in this browser. Start again from the home page."),
+    )
+}
+
+/// An error the provider reported on its redirect back, for a login in progress: its code
+/// and its own words, marked as the provider's.
+fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
+    tracing::info!(
+        app = ?clip(app),
+        error = ?clip(&body.error),
+        description = ?body.error_description.as_deref().map(clip),
+        "the provider ended the login with an error"
+    );
+    let words = body.error_description.as_deref();
+    if body.error == "access_denied" {
+        return ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "Access denied",
+            format!("The sign-in with {app} was declined at the provider, so nothing was shared."),
+        )
+        .from_provider(words);
+    }
+    ErrorPage::new(
+        StatusCode::BAD_GATEWAY,
+        "The provider returned an error",
+        format!("{app} answered `{}`.", clip(&body.error)),
+    )
+    .from_provider(words)
+}
 
 /// What the client website remembers about a login, in its (server-side) session.
 #[derive(Serialize, Deserialize)]
@@ -41,25 +98,14 @@ fn label(app: &RemoteApp) -> String {
 
 /// A registry failure as a page that says what happened.
 fn login_error(app: &str, e: &Error) -> ErrorPage {
-    tracing::warn!(app = %app, error = %e, "login failed");
+    // Both may carry what a visitor typed: escaped (`?`) and clipped.
+    tracing::warn!(app = ?clip(app), error = ?clip(&e.to_string()), "login failed");
+    let app = clip(app);
     match e {
-        Error::Callback(CallbackError::Provider(body)) if body.error == "access_denied" => ErrorPage::new(
-            StatusCode::FORBIDDEN,
-            "Access denied",
-            format!(
-                "The sign-in with {app} was declined at the provider, so nothing was shared. {}",
-                body.error_description.as_deref().unwrap_or("")
-            ),
-        ),
-        Error::Callback(CallbackError::Provider(body)) => ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "The provider returned an error",
-            format!(
-                "{app} answered `{}`{}.",
-                body.error,
-                body.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
-            ),
-        ),
+        // Not reached for a login in progress (the callback handler answers those).
+        Error::Callback(CallbackError::Provider(_)) | Error::State(StateError::NoSession { .. }) => {
+            no_login_in_progress(app)
+        }
         Error::State(StateError::Session(_)) | Error::Session(_) => {
             ErrorPage::internal("reading the session", e)
         }
@@ -151,11 +197,28 @@ pub(crate) async fn login(
     };
     match app.authorize_redirect(&session, &callback_url(&state, &name)).await {
         Ok(redirect) => {
-            tracing::info!(app = %name, "login started");
+            if let Err(page) = mark_pending(&session.0, &name).await {
+                return page.into_response();
+            }
+            tracing::info!(app = ?name, "login started");
             RedirectTo(redirect).into_response()
         }
         Err(e) => login_error(&name, &e).into_response(),
     }
+}
+
+/// Records a login started with `app` (known: the registry has it), and keeps a session
+/// that holds nothing else only as long as the login may take.
+async fn mark_pending(session: &Session, app: &str) -> Result<(), ErrorPage> {
+    let signed_in = current_login(session).await?.is_some() || signed_in(session).await?.is_some();
+    if !signed_in {
+        session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(crate::LOGIN_TTL),
+        )));
+    }
+    let mut map = pending(session).await?;
+    map.insert(app.to_owned(), crate::now() + crate::LOGIN_TTL);
+    session.insert(PENDING_KEY, &map).await.map_err(|e| ErrorPage::internal("writing the session", &e))
 }
 
 pub(crate) async fn callback(
@@ -166,19 +229,35 @@ pub(crate) async fn callback(
 ) -> Response {
     let result = async {
         let app = state.oauth.client(&name).map_err(|e| login_error(&name, &e))?;
-        let OAuthCallback(cb) = callback.map_err(|ClientRejection(e)| login_error(&name, &e))?;
+        let cb = match callback {
+            Ok(OAuthCallback(cb)) => cb,
+            // What the provider says is shown only for a login in progress here; otherwise
+            // anyone could put words on this site's page with a link.
+            Err(ClientRejection(Error::Callback(CallbackError::Provider(body)))) => {
+                return Err(if take_pending(&session.0, &name).await? {
+                    provider_error(&name, &body)
+                } else {
+                    tracing::info!(app = ?name, "a provider error for no login in progress");
+                    no_login_in_progress(&name)
+                });
+            }
+            Err(ClientRejection(e)) => return Err(login_error(&name, &e)),
+        };
         let token = app.authorize_access_token(&session, &cb).await.map_err(|e| login_error(&name, &e))?;
+        take_pending(&session.0, &name).await?;
         let (profile, profile_error) = match app.userinfo(&token).await {
             Ok(p) => (Some(p), None),
             Err(e) => {
-                tracing::warn!(app = %name, error = %e, "userinfo failed");
+                tracing::warn!(app = ?name, error = ?clip(&e.to_string()), "userinfo failed");
                 (None, Some(e.to_string()))
             }
         };
-        tracing::info!(app = %name, "login completed");
+        tracing::info!(app = ?name, "login completed");
         let login =
             Login { app: name.clone(), token, profile, profile_error, fetched_at: crate::now(), calls: 1 };
         session.0.cycle_id().await.map_err(|e| ErrorPage::internal("renewing the session", &e))?;
+        crate::renew_csrf(&session.0).await?;
+        session.0.set_expiry(Some(tower_sessions::Expiry::OnInactivity(crate::SIGNED_IN)));
         session
             .0
             .insert(LOGIN_KEY, &login)
@@ -291,7 +370,7 @@ pub(crate) async fn call_again(
         match driver.ensure_fresh(t).await {
             Ok(fresh) => {
                 if fresh.access_token != t.access_token {
-                    tracing::info!(app = %login.app, "token refreshed");
+                    tracing::info!(app = ?login.app, "token refreshed");
                 }
                 login.token = AppToken::OAuth2(fresh);
             }
@@ -317,5 +396,6 @@ pub(crate) async fn logout(
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     session.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    crate::renew_csrf(&session).await?;
     Ok(Redirect::to("/").into_response())
 }

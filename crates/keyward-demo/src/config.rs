@@ -6,6 +6,7 @@ use keyward::common::secret::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The address served when neither `--addr` nor `KEYWARD_DEMO_ADDR` says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -125,6 +126,59 @@ struct TomlFile {
     demo: DemoTable,
 }
 
+/// The bounds that keep the site up under hostile traffic. The defaults are the safe ones;
+/// tests shorten the timeouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// A connection that has not sent a request's headers within this time is closed
+    /// (default 30 s).
+    pub header_read_timeout: Duration,
+    /// A request (reading its body and answering it) that takes longer is answered
+    /// `408 Request Timeout` (default 30 s).
+    pub request_timeout: Duration,
+    /// Connections served at once; beyond, new ones wait in the listen queue (default 1024).
+    pub max_connections: usize,
+    /// Password hashes (Argon2, 19 MiB each) computed at once (default: the number of
+    /// cores).
+    pub password_hashers: usize,
+    /// How long a sign-in waits for a free hasher before it is answered `429 Too Many
+    /// Requests` with `Retry-After` (default 2 s).
+    pub password_queue_wait: Duration,
+    /// Wrong passwords for one user name before sign-ins for it are delayed (default 5).
+    pub free_failures_per_account: u32,
+    /// Wrong passwords from one IP address before its sign-ins are delayed (default 20).
+    pub free_failures_per_address: u32,
+    /// The first delay past the free failures; it doubles with each further failure
+    /// (default 1 s).
+    pub backoff_base: Duration,
+    /// The longest delay (default 15 min); failures are forgotten after twice this long.
+    pub backoff_max: Duration,
+    /// Browser sessions kept in memory at most (without Redis); beyond, those closest to
+    /// expiry go first (default 10,000).
+    pub max_sessions: usize,
+    /// OAuth 1 clients one provider user may register (default 20).
+    pub max_clients_per_user: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            password_hashers: std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            password_queue_wait: Duration::from_secs(2),
+            free_failures_per_account: 5,
+            free_failures_per_address: 20,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(15 * 60),
+            max_sessions: 10_000,
+            max_clients_per_user: 20,
+        }
+    }
+}
+
 /// Everything the demo needs to start. Its `Debug` hides passwords: URLs lose their
 /// user-info, the TOML text shows its size only.
 #[derive(Clone)]
@@ -152,6 +206,8 @@ pub struct Config {
     pub oauth1_clients: Vec<SeedClient>,
     /// Mark the session cookie `Secure` (when served over https).
     pub secure_cookies: bool,
+    /// Timeouts, caps and sign-in throttling.
+    pub limits: Limits,
 }
 
 /// `url` without its password, for display.
@@ -178,6 +234,7 @@ impl std::fmt::Debug for Config {
             .field("users", &self.users)
             .field("oauth1_clients", &self.oauth1_clients)
             .field("secure_cookies", &self.secure_cookies)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -196,6 +253,7 @@ impl Config {
             users: Vec::new(),
             oauth1_clients: Vec::new(),
             secure_cookies: false,
+            limits: Limits::default(),
         }
     }
 

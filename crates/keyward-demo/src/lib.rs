@@ -19,12 +19,13 @@
 
 mod client;
 pub mod config;
+mod guard;
 mod html;
 mod provider;
 mod sessions;
 mod store;
 
-pub use config::{Config, ConfigError, SeedClient, SeedUser};
+pub use config::{Config, ConfigError, Limits, SeedClient, SeedUser};
 
 use axum::Router;
 use axum::extract::{FromRef, Request};
@@ -35,13 +36,15 @@ use keyward::common::clock::{Clock, SystemClock};
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::{SecretString, ct_eq};
 use keyward::oauth1::rfc5849::SignatureMethods;
-use keyward::oauth1::rfc5849::provider::{AuthorizationServer, OAuth1Provider, RequestOptions};
+use keyward::oauth1::rfc5849::provider::{
+    AuthorizationServer, OAuth1Provider, ProviderConfig, RequestOptions,
+};
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
 use keyward_client::registry::{AppConfig, ConfigSources, OAuth};
 use keyward_stores::store::{Client, StoreError};
-use sessions::{RedisSessions, Sessions};
-use std::net::SocketAddr;
+use sessions::{MemorySessions, RedisSessions, Sessions};
 use std::sync::Arc;
+use std::time::Duration;
 use store::Stores;
 
 /// The name the demo's own provider is registered under in the client website's registry.
@@ -75,6 +78,11 @@ pub(crate) struct AppState {
     pub(crate) oauth: OAuth,
     pub(crate) stores: Arc<Stores>,
     pub(crate) base_url: Arc<str>,
+    /// Bounds the password hashes computed at once.
+    pub(crate) hashers: Arc<guard::HashGate>,
+    /// Backoff after wrong passwords.
+    pub(crate) throttle: Arc<guard::Throttle>,
+    pub(crate) limits: Arc<Limits>,
 }
 
 impl FromRef<AppState> for OAuth1Provider {
@@ -87,9 +95,19 @@ pub(crate) fn now() -> i64 {
     SystemClock.now()
 }
 
+/// How long a login may take, from the redirect to the callback: the client's flow state
+/// and the provider's temporary credentials live this long (10 minutes).
+pub(crate) const LOGIN_TTL: i64 = 600;
+
 /// Builds the site: opens the stores, seeds users and clients, registers the remote apps.
 pub async fn build_app(config: Config) -> Result<Router, DemoError> {
+    build(config).await.map(|(router, _)| router)
+}
+
+/// [`build_app`], also handing back the session store (for tests that count sessions).
+pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoError> {
     let base_url = config.base_url();
+    let https = base_url.starts_with("https://");
     let stores = Arc::new(Stores::open(&config.database_url, config.redis_url.as_deref()).await?);
     tracing::info!(
         database = if config.database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
@@ -111,7 +129,9 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
     own.name = Some("Keyward demo site".into());
     let own = stores.ensure_client(&own).await?;
 
+    // A temporary credential lives as long as a login may take, not the library's 24 hours.
     let server = AuthorizationServer::builder(stores.provider.clone())
+        .config(ProviderConfig::default().with_temporary_credential_ttl(LOGIN_TTL))
         .signature_methods(SignatureMethods::default().allow_only(&[
             "HMAC-SHA1",
             "HMAC-SHA256",
@@ -119,7 +139,6 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
             "RSA-SHA256",
         ]))
         .build();
-    let https = base_url.starts_with("https://");
     let provider = OAuth1Provider::with_options(server, RequestOptions::default().https(https));
 
     let mut sources = ConfigSources::none();
@@ -129,7 +148,7 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
     if config.env {
         sources = sources.with_env();
     }
-    let oauth = OAuth::builder().sources(sources).build();
+    let oauth = OAuth::builder().sources(sources).state_ttl(LOGIN_TTL).build();
     oauth.register(
         OWN_APP,
         AppConfig {
@@ -162,18 +181,33 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
         }
     }
 
-    let state = AppState { provider, oauth, stores, base_url: base_url.into() };
+    let limits = config.limits.clone();
+    let state = AppState {
+        provider,
+        oauth,
+        stores,
+        base_url: base_url.into(),
+        hashers: Arc::new(guard::HashGate::new(limits.password_hashers, limits.password_queue_wait)),
+        throttle: Arc::new(guard::Throttle::new(&limits)),
+        limits: Arc::new(limits.clone()),
+    };
     // Sessions live in Redis when there is one (shared by every instance), else in this
-    // instance's memory; they end after 8 idle hours.
+    // instance's memory, bounded; a signed-in session ends after 8 idle hours, one that only
+    // holds a login in progress after 10 minutes.
     let store = match &config.redis_url {
         Some(url) => Sessions::Redis(
             RedisSessions::connect(url, "keyward-demo:session:").await.map_err(StoreError::unavailable)?,
         ),
-        None => Sessions::Memory(tower_sessions::MemoryStore::default()),
+        None => Sessions::Memory(MemorySessions::new(limits.max_sessions)),
     };
-    let sessions = keyward_axum::session_layer(store, config.secure_cookies)
-        .with_expiry(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::hours(8)));
-    Ok(Router::new()
+    let mut sessions = keyward_axum::session_layer(store.clone(), config.secure_cookies || https)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(SIGNED_IN));
+    if https {
+        // Only ever sent to this exact origin over https, never set by a sibling domain.
+        sessions = sessions.with_name("__Host-id").with_path("/");
+    }
+    let request_timeout = limits.request_timeout;
+    let router = Router::new()
         .route("/", get(client::home))
         .route("/login/{name}", get(client::login))
         .route("/auth/{name}", get(client::callback).post(client::callback))
@@ -190,20 +224,86 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
         .route("/developer", get(provider::developer_page).post(provider::register_client))
         .fallback(not_found)
         .layer(sessions)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(axum::middleware::from_fn(log_request))
-        .layer(axum::middleware::from_fn(security_headers))
-        .with_state(state))
+        .layer(axum::middleware::from_fn_with_state(https, security_headers))
+        .with_state(state);
+    Ok((router, store))
+}
+
+/// How long a signed-in session lasts without use.
+pub(crate) const SIGNED_IN: tower_sessions::cookie::time::Duration =
+    tower_sessions::cookie::time::Duration::hours(8);
+
+/// The largest request body read (a form with an RSA key fits many times over).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Answers `408` when a request (its body included) takes longer than `limit`.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => html::ErrorPage::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "The request took too long",
+            "The request was not received or answered in time. Try again.",
+        )
+        .into_response(),
+    }
 }
 
 /// Serves `app` on `listener` until the task is dropped or the process is interrupted,
 /// with each connection's peer address known (the provider accepts plain http only
-/// between loopback addresses).
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> Result<(), DemoError> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+/// between loopback addresses), over HTTP/1.1 with the bounds of `limits`: a connection
+/// that has not sent a request's headers within `header_read_timeout` is closed, and at
+/// most `max_connections` are served at once (the others wait in the listen queue).
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: &Limits) -> Result<(), DemoError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut interrupted => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was
+                    // accepted: wait a little rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut interrupted => break,
+        };
+        let router = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), req)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    // Requests under way are finished, for at most the request timeout.
+    let _ = tokio::time::timeout(limits.request_timeout, graceful.shutdown()).await;
     Ok(())
 }
 
@@ -264,29 +364,51 @@ async fn not_found() -> html::ErrorPage {
 /// Logs each request's method, path (never the query, which may carry tokens) and status.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = clip(req.uri().path()).to_owned();
     let started = std::time::Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let ms = started.elapsed().as_millis() as u64;
-    if status >= 500 {
-        tracing::error!(%method, %path, status, ms, "request");
+    // A failure of a provider that its own redirect reported is not this site's fault.
+    if status >= 500 && response.extensions().get::<html::ProviderSaid>().is_none() {
+        tracing::error!(%method, ?path, status, ms, "request");
     } else {
-        tracing::info!(%method, %path, status, ms, "request");
+        tracing::info!(%method, ?path, status, ms, "request");
     }
     response
 }
 
+/// At most the first 100 characters of `text`, for logs (which show it with `?`, escaped).
+pub(crate) fn clip(text: &str) -> &str {
+    match text.char_indices().nth(100) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// The content security policy of every page: no scripts, images, frames or fetches; the
+/// inline style sheet; forms posted to this site only; never framed.
+pub(crate) const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
 /// Headers on every response: no framing (the consent page must not be clickjacked), no
-/// referrer beyond this site (authorization URLs carry tokens), no MIME sniffing.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// referrer beyond this site (authorization URLs carry tokens), no MIME sniffing, the
+/// [`CSP`] (unless the page set its own), and HSTS when the site is served over https.
+async fn security_headers(
+    axum::extract::State(https): axum::extract::State<bool>,
+    req: Request,
+    next: Next,
+) -> Response {
     use axum::http::{HeaderValue, header};
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if https {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     response
 }
 
@@ -315,6 +437,16 @@ where
 
 /// The session key of the CSRF token.
 const CSRF_KEY: &str = "demo_csrf";
+
+/// Forgets the session's CSRF token, so that a new one is made on next use: at every
+/// change of privilege (sign-in, sign-out).
+pub(crate) async fn renew_csrf(session: &tower_sessions::Session) -> Result<(), html::ErrorPage> {
+    session
+        .remove::<String>(CSRF_KEY)
+        .await
+        .map(drop)
+        .map_err(|e| html::ErrorPage::internal("writing the session", &e))
+}
 
 /// The session's CSRF token, made on first use.
 pub(crate) async fn csrf_token(session: &tower_sessions::Session) -> Result<String, html::ErrorPage> {

@@ -35,6 +35,7 @@ async fn main() -> std::process::ExitCode {
         config.addr = bound;
     }
     let base = config.base_url();
+    let limits = config.limits.clone();
     let app = match build_app(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -43,7 +44,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     tracing::info!("Keyward demo on {base} (Ctrl-C stops it)");
-    match serve(listener, app).await {
+    match serve(listener, app, &limits).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server");

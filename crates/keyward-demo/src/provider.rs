@@ -2,8 +2,9 @@
 //! authorization endpoint (RFC 5849 §2.2), the developer page registering OAuth 1 clients,
 //! and the protected API.
 
+use crate::guard::{PeerIp, too_many};
 use crate::html::{ErrorPage, csrf_field, esc, page};
-use crate::{AppState, HtmlForm, check_callback, check_csrf, csrf_token, now};
+use crate::{AppState, HtmlForm, check_callback, check_csrf, clip, csrf_token, now, renew_csrf};
 use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
@@ -19,6 +20,16 @@ use tower_sessions::Session;
 
 /// The session key holding the signed-in provider user's name.
 const USER_KEY: &str = "demo_provider_user";
+
+/// The longest password read (Argon2 takes any length; a megabyte of one is an attack).
+const MAX_PASSWORD: usize = 1024;
+/// The longest application name.
+const MAX_APP_NAME: usize = 100;
+/// The longest callback URL, and how many one client registers at most.
+const MAX_CALLBACK: usize = 2048;
+const MAX_CALLBACKS: usize = 10;
+/// The longest RSA public key (PEM); a 4096-bit key is under 1 KiB.
+const MAX_PEM: usize = 8 * 1024;
 
 pub(crate) async fn signed_in(session: &Session) -> Result<Option<String>, ErrorPage> {
     session.get(USER_KEY).await.map_err(|e| ErrorPage::internal("reading the session", &e))
@@ -92,30 +103,56 @@ impl Credentials {
 }
 
 async fn start_user_session(session: &Session, username: &str) -> Result<(), ErrorPage> {
-    // A new session id at sign-in: a session fixed before it is worth nothing.
+    // A new session id and a new CSRF token at sign-in: a session or a token fixed before
+    // it is worth nothing.
     session.cycle_id().await.map_err(|e| ErrorPage::internal("renewing the session", &e))?;
+    renew_csrf(session).await?;
+    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(crate::SIGNED_IN)));
     session.insert(USER_KEY, username).await.map_err(|e| ErrorPage::internal("writing the session", &e))
 }
 
 pub(crate) async fn signin(
     State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
     session: Session,
     HtmlForm(form): HtmlForm<Credentials>,
 ) -> Result<Response, ErrorPage> {
     let (next, password) = form.checked(&session).await?;
-    let user = state
-        .stores
-        .check_password(form.username.trim(), &password)
-        .await
-        .map_err(|e| ErrorPage::internal("checking the password", &e))?;
+    let name = form.username.trim();
+    // User names are ASCII, compared case-folded; anything longer is no one's.
+    let account: String = clip(name).to_ascii_lowercase();
+    if let Some(wait) = state.throttle.wait(&account, ip) {
+        tracing::info!(user = ?account, ?ip, "provider sign-in refused: too many wrong passwords");
+        return Ok(too_many(
+            wait,
+            "Too many wrong passwords for this user name or from this address. Wait a moment, then try again.",
+        ));
+    }
+    let user = if name.len() > 64 || password.secret().len() > MAX_PASSWORD {
+        None
+    } else {
+        let turn = match state.hashers.enter().await {
+            Ok(turn) => turn,
+            Err(busy) => return Ok(busy),
+        };
+        let user = state
+            .stores
+            .check_password(name, &password)
+            .await
+            .map_err(|e| ErrorPage::internal("checking the password", &e))?;
+        drop(turn);
+        user
+    };
     match user {
         Some(user) => {
+            state.throttle.succeeded(&account);
             start_user_session(&session, &user.username).await?;
-            tracing::info!(user = %user.username, "provider sign-in");
+            tracing::info!(user = ?user.username, "provider sign-in");
             Ok(Redirect::to(&next).into_response())
         }
         None => {
-            tracing::info!("provider sign-in refused");
+            state.throttle.failed(&account, ip);
+            tracing::info!(user = ?account, ?ip, "provider sign-in refused");
             let csrf = csrf_token(&session).await?;
             let body = signin_form(&csrf, &next, Some("Unknown user name or wrong password."));
             Ok((StatusCode::UNAUTHORIZED, page("Sign in", &body)).into_response())
@@ -134,18 +171,25 @@ pub(crate) async fn signup(
         Some("A user name is 1 to 64 letters, digits, `.`, `_` or `-`.")
     } else if password.secret().chars().count() < 8 {
         Some("Choose a password of at least 8 characters.")
+    } else if password.secret().len() > MAX_PASSWORD {
+        Some("Choose a password of at most 1024 bytes.")
     } else {
         None
     };
     if problem.is_none() {
+        let turn = match state.hashers.enter().await {
+            Ok(turn) => turn,
+            Err(busy) => return Ok(busy),
+        };
         let created = state
             .stores
             .put_user(username, &password, now(), false)
             .await
             .map_err(|e| ErrorPage::internal("creating the account", &e))?;
+        drop(turn);
         if created {
             start_user_session(&session, username).await?;
-            tracing::info!(user = %username, "provider account created");
+            tracing::info!(user = ?username, "provider account created");
             return Ok(Redirect::to(&next).into_response());
         }
     }
@@ -166,6 +210,7 @@ pub(crate) async fn signout(
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
     session.remove::<String>(USER_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    renew_csrf(&session).await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -209,10 +254,33 @@ pub(crate) async fn authorize_page(
             Some(uri) => format!("<p>You will then be sent back to <code>{}</code>.</p>", esc(uri)),
             None => "<p>The application will get a verification code to type in.</p>".to_owned(),
         };
+        // A name a visitor chose on /developer is theirs to choose: say so.
+        let unverified = if state
+            .stores
+            .has_owner(&client.client_id)
+            .await
+            .map_err(|e| ErrorPage::internal("reading the client", &e))?
+        {
+            "<p class=\"error\" id=\"unverified\">This application was registered by a user of this site; \
+             its name is not verified. Grant only if you trust where it sends you.</p>"
+        } else {
+            ""
+        };
+        // The browser checks the redirect that follows the form against form-action: allow
+        // the callback's origin, which the provider validated.
+        let csp = match request.redirect_uri.as_deref().map(url::Url::parse) {
+            Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => crate::CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {}", u.origin().ascii_serialization()),
+            ),
+            _ => crate::CSP.to_owned(),
+        };
+        let csp = axum::http::HeaderValue::from_str(&csp)
+            .unwrap_or(axum::http::HeaderValue::from_static(crate::CSP));
         let body = format!(
             "<p>Signed in as <b>{user}</b>.</p>\
              <p>The application <b id=\"app-name\">{app}</b> (client <code>{id}</code>) asks to access your \
-             account: your user name, through this provider's API.</p>{destination}\
+             account: your user name, through this provider's API.</p>{unverified}{destination}\
              <form method=\"post\" action=\"/oauth/authorize\" id=\"consent\">{csrf}\
              <input type=\"hidden\" name=\"oauth_token\" value=\"{token}\">\
              <button class=\"primary\" type=\"submit\" name=\"decision\" value=\"grant\" id=\"grant\">Grant</button> \
@@ -223,7 +291,10 @@ pub(crate) async fn authorize_page(
             csrf = csrf_field(&csrf),
             token = esc(&request.token),
         );
-        Ok::<_, ErrorPage>(page("Authorize an application", &body).into_response())
+        Ok::<_, ErrorPage>(
+            ([(axum::http::header::CONTENT_SECURITY_POLICY, csp)], page("Authorize an application", &body))
+                .into_response(),
+        )
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -262,7 +333,7 @@ pub(crate) async fn authorize(State(state): State<AppState>, session: Session, r
             .create_authorization_response(&core, consent)
             .await
             .map_err(|e| authorize_error(&e))?;
-        tracing::info!(user = %user, decision = %decision, "authorization decided");
+        tracing::info!(user = ?user, decision = ?clip(&decision), "authorization decided");
         if response.status().is_redirection() {
             return Ok(into_response(response));
         }
@@ -307,19 +378,33 @@ pub(crate) async fn me(State(state): State<AppState>, auth: OAuth1Protected) -> 
 
 async fn developer_body(state: &AppState, session: &Session, user: &str) -> Result<String, ErrorPage> {
     let csrf = csrf_token(session).await?;
-    let clients = state.stores.clients().await.map_err(|e| ErrorPage::internal("listing the clients", &e))?;
-    let rows: String = clients
-        .iter()
-        .map(|c| {
-            format!(
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&c.client_id),
-                esc(c.name.as_deref().unwrap_or("")),
-                esc(c.callback.as_deref().unwrap_or("")),
-                if c.rsa { "RSA" } else { "HMAC" }
-            )
-        })
-        .collect();
+    // Each user sees the clients they registered, and no one else's.
+    let ids =
+        state.stores.client_ids_of(user).await.map_err(|e| ErrorPage::internal("listing the clients", &e))?;
+    let mut rows = String::new();
+    for id in &ids {
+        let Some(c) = state
+            .stores
+            .provider
+            .get_client(id)
+            .await
+            .map_err(|e| ErrorPage::internal("reading a client", &e))?
+        else {
+            continue;
+        };
+        rows.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.client_id),
+            esc(c.name.as_deref().unwrap_or("")),
+            c.redirect_uris
+                .iter()
+                .flatten()
+                .map(|u| format!("<code>{}</code>", esc(u)))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            if c.rsa_public_key.is_some() { "RSA" } else { "HMAC" }
+        ));
+    }
     let base = &state.base_url;
     Ok(format!(
         "<p>Signed in as <b>{user}</b>. This provider speaks OAuth 1.0a (RFC 5849):</p>\
@@ -330,17 +415,20 @@ async fn developer_body(state: &AppState, session: &Session, user: &str) -> Resu
          <tr><th>Signatures</th><td>HMAC-SHA1, HMAC-SHA256, RSA-SHA1, RSA-SHA256</td></tr></table>\
          <h2>Register a client</h2>\
          <form method=\"post\" action=\"/developer\" id=\"register\">{csrf}\
-         <label>Application name <input name=\"name\" required maxlength=\"100\"></label>\
-         <label>Callback URL (used for <code>oauth_callback=oob</code>) <input name=\"callback_uri\" \
-         placeholder=\"https://app.example/callback\"></label>\
+         <label>Application name (unique) <input name=\"name\" required maxlength=\"{MAX_APP_NAME}\"></label>\
+         <label>Callback URLs, one per line: the only ones the client may send as <code>oauth_callback</code> \
+         (<code>oob</code> for a verification code) <textarea name=\"redirect_uris\" rows=\"3\" required \
+         placeholder=\"https://app.example/callback\"></textarea></label>\
          <label>RSA public key, PEM (optional, for RSA-SHA1/RSA-SHA256) <textarea name=\"rsa_public_key\" \
-         rows=\"5\"></textarea></label>\
+         rows=\"5\" maxlength=\"{MAX_PEM}\"></textarea></label>\
          <button class=\"primary\" type=\"submit\">Register</button></form>\
-         <h2>Registered clients</h2><table><tr><th>Client key</th><th>Name</th><th>Callback</th>\
-         <th>Signature</th></tr>{rows}</table>",
+         <h2>Your clients</h2><p>{count} of at most {max}.</p><table><tr><th>Client key</th><th>Name</th>\
+         <th>Callbacks</th><th>Signature</th></tr>{rows}</table>",
         user = esc(user),
         base = esc(base),
         csrf = csrf_field(&csrf),
+        count = ids.len(),
+        max = state.limits.max_clients_per_user,
     ))
 }
 
@@ -361,7 +449,7 @@ pub(crate) struct RegisterForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
-    callback_uri: String,
+    redirect_uris: String,
     #[serde(default)]
     rsa_public_key: String,
 }
@@ -378,29 +466,49 @@ pub(crate) async fn register_client(
     let bad =
         |detail: String| ErrorPage::new(StatusCode::BAD_REQUEST, "The client was not registered", detail);
     let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(bad("Give the application a name of at most 100 characters.".into()));
+    if name.is_empty() || name.chars().count() > MAX_APP_NAME || name.chars().any(char::is_control) {
+        return Err(bad(format!("Give the application a name of at most {MAX_APP_NAME} characters.")));
     }
-    let callback = form.callback_uri.trim();
-    if !callback.is_empty() {
-        check_callback(callback).map_err(|r| bad(format!("The callback URL is not usable: {r}.")))?;
+    let mut callbacks: Vec<String> = Vec::new();
+    for line in form.redirect_uris.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.len() > MAX_CALLBACK {
+            return Err(bad(format!("A callback URL is at most {MAX_CALLBACK} bytes.")));
+        }
+        if line != "oob" {
+            check_callback(line).map_err(|r| bad(format!("The callback URL is not usable: {r}.")))?;
+        }
+        if !callbacks.iter().any(|c| c == line) {
+            callbacks.push(line.to_owned());
+        }
+    }
+    if callbacks.is_empty() || callbacks.len() > MAX_CALLBACKS {
+        return Err(bad(format!("Give between 1 and {MAX_CALLBACKS} callback URLs, one per line.")));
     }
     let pem = form.rsa_public_key.trim();
+    if pem.len() > MAX_PEM {
+        return Err(bad(format!("An RSA public key is at most {MAX_PEM} bytes.")));
+    }
     if !pem.is_empty() {
         rsa_public_key_from_pem(pem).map_err(|e| bad(format!("The RSA public key is not usable: {e}.")))?;
+    }
+    let store_err = |e: keyward_stores::store::StoreError| ErrorPage::internal("registering the client", &e);
+    let owned = state.stores.client_ids_of(&user).await.map_err(store_err)?;
+    if owned.len() >= state.limits.max_clients_per_user {
+        return Err(bad(format!(
+            "You have registered {} clients, the most one user may.",
+            state.limits.max_clients_per_user
+        )));
+    }
+    if state.stores.client_name_taken(name).await.map_err(store_err)? {
+        return Err(bad("An application with this name is already registered. Choose another name.".into()));
     }
     let secret = OsRandom.alphanumeric(40);
     let mut client = Client::new(OsRandom.alphanumeric(24), SecretString::new(secret.clone()));
     client.name = Some(name.to_owned());
-    client.default_redirect_uri = (!callback.is_empty()).then(|| callback.to_owned());
+    client.redirect_uris = Some(callbacks);
     client.rsa_public_key = (!pem.is_empty()).then(|| pem.to_owned());
-    state
-        .stores
-        .admin
-        .put_client(&client)
-        .await
-        .map_err(|e| ErrorPage::internal("registering the client", &e))?;
-    tracing::info!(client_id = %client.client_id, by = %user, "OAuth 1 client registered");
+    state.stores.put_owned_client(&client, &user).await.map_err(store_err)?;
+    tracing::info!(client_id = ?client.client_id, by = ?user, "OAuth 1 client registered");
     let body = format!(
         "<div class=\"ok\"><p>Registered <b>{name}</b>. Copy the secret now: it is not shown again.</p>\
          <table><tr><th>Client key (<code>oauth_consumer_key</code>)</th><td><code id=\"client-id\">{id}</code></td></tr>\

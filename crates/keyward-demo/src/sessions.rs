@@ -4,15 +4,125 @@
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
-use tower_sessions::MemoryStore;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 /// The demo's session store.
 #[derive(Debug, Clone)]
 pub(crate) enum Sessions {
-    Memory(MemoryStore),
+    Memory(MemorySessions),
     Redis(RedisSessions),
+}
+
+/// Sessions in this instance's memory, at most `cap` of them. Expired sessions are deleted
+/// as new ones come (tower-sessions' own `MemoryStore` never deletes them); when the store
+/// is full of live ones, those closest to expiry go first, which are the short-lived ones
+/// of visitors who only started a login, not those of signed-in users.
+#[derive(Clone)]
+pub(crate) struct MemorySessions {
+    inner: Arc<Mutex<MemoryInner>>,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    records: HashMap<Id, Record>,
+    /// (expiry as Unix nanoseconds, id) of every record, soonest first.
+    by_expiry: BTreeSet<(i128, i128)>,
+}
+
+impl std::fmt::Debug for MemorySessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySessions").field("cap", &self.cap).finish_non_exhaustive()
+    }
+}
+
+fn expiry_key(record: &Record) -> (i128, i128) {
+    (record.expiry_date.unix_timestamp_nanos(), record.id.0)
+}
+
+impl MemoryInner {
+    fn remove(&mut self, id: &Id) -> Option<Record> {
+        let record = self.records.remove(id)?;
+        self.by_expiry.remove(&expiry_key(&record));
+        Some(record)
+    }
+
+    fn put(&mut self, record: Record) {
+        self.remove(&record.id);
+        self.by_expiry.insert(expiry_key(&record));
+        self.records.insert(record.id, record);
+    }
+
+    /// Deletes expired records, then the soonest to expire beyond `cap - 1`, making room
+    /// for one more.
+    fn make_room(&mut self, cap: usize) {
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        while let Some(&(at, id)) = self.by_expiry.first() {
+            if at > now && self.records.len() < cap {
+                break;
+            }
+            self.remove(&Id(id));
+        }
+    }
+}
+
+impl MemorySessions {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { inner: Arc::default(), cap: cap.max(1) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many sessions are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let mut inner = self.lock();
+        inner.make_room(self.cap);
+        while inner.records.contains_key(&record.id) {
+            record.id = Id::default();
+        }
+        inner.put(record.clone());
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let mut inner = self.lock();
+        if !inner.records.contains_key(&record.id) {
+            inner.make_room(self.cap);
+        }
+        inner.put(record.clone());
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let mut inner = self.lock();
+        match inner.records.get(id) {
+            Some(r) if r.expiry_date > OffsetDateTime::now_utc() => Ok(Some(r.clone())),
+            Some(_) => {
+                inner.remove(id);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.lock().remove(id);
+        Ok(())
+    }
 }
 
 /// Sessions in Redis: one JSON value per session under `{prefix}{id}`, expiring with the
@@ -118,5 +228,36 @@ impl SessionStore for Sessions {
             Self::Memory(s) => s.delete(id).await,
             Self::Redis(s) => s.delete(id).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_sessions::cookie::time::Duration;
+
+    fn record(expires_in: Duration) -> Record {
+        Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: OffsetDateTime::now_utc() + expires_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_deleted_and_the_cap_holds() {
+        let store = MemorySessions::new(3);
+        let mut long = record(Duration::hours(8));
+        store.create(&mut long).await.unwrap();
+        let mut gone = record(Duration::seconds(-1));
+        store.create(&mut gone).await.unwrap();
+        assert!(store.load(&gone.id).await.unwrap().is_none(), "an expired session is not loaded");
+        for _ in 0..10 {
+            store.create(&mut record(Duration::minutes(10))).await.unwrap();
+            assert!(store.len() <= 3, "{}", store.len());
+        }
+        assert!(store.load(&long.id).await.unwrap().is_some(), "the longest-lived session stays");
+        store.delete(&long.id).await.unwrap();
+        assert!(store.load(&long.id).await.unwrap().is_none());
     }
 }

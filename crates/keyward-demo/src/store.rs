@@ -117,15 +117,6 @@ pub(crate) struct User {
     pub(crate) created_at: i64,
 }
 
-/// A registered client as the developer page lists it.
-#[derive(Debug, Clone)]
-pub(crate) struct ClientSummary {
-    pub(crate) client_id: String,
-    pub(crate) name: Option<String>,
-    pub(crate) callback: Option<String>,
-    pub(crate) rsa: bool,
-}
-
 /// Everything the demo stores, opened from its URLs.
 pub(crate) struct Stores {
     pub(crate) provider: Arc<dyn OAuth1Store>,
@@ -168,8 +159,21 @@ impl Stores {
     async fn migrate(&self) -> Result<(), StoreError> {
         const USERS: &str = "CREATE TABLE IF NOT EXISTS keyward_demo_users (\
              username TEXT PRIMARY KEY NOT NULL, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)";
-        match &self.db {
-            Db::Sqlite(pool) => sqlx::query(USERS).execute(pool).await.map(drop).map_err(db_err),
+        // Who registered which client on /developer (seeded clients have no owner).
+        const OWNERS: &str = "CREATE TABLE IF NOT EXISTS keyward_demo_client_owners (\
+             client_id TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL)";
+        const OWNERS_INDEX: &str = "CREATE INDEX IF NOT EXISTS keyward_demo_client_owners_owner ON keyward_demo_client_owners (owner)";
+        // User names are compared case-folded (ASCII: user names are ASCII), so `alice` and
+        // `Alice` are one account.
+        const FOLDED: &str = "CREATE UNIQUE INDEX IF NOT EXISTS keyward_demo_users_folded \
+             ON keyward_demo_users (lower(username))";
+        let result = match &self.db {
+            Db::Sqlite(pool) => {
+                for sql in [USERS, OWNERS, OWNERS_INDEX] {
+                    sqlx::query(sql).execute(pool).await.map_err(db_err)?;
+                }
+                Ok(())
+            }
             // Two `CREATE TABLE IF NOT EXISTS` at once can still collide in PostgreSQL's
             // catalog (a duplicate `pg_type` row): instances starting together take turns
             // under a transaction-scoped advisory lock, as the store's own migrations do.
@@ -179,14 +183,24 @@ impl Stores {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                sqlx::query(USERS).execute(&mut *tx).await.map_err(db_err)?;
+                for sql in [USERS, OWNERS, OWNERS_INDEX] {
+                    sqlx::query(sql).execute(&mut *tx).await.map_err(db_err)?;
+                }
                 tx.commit().await.map_err(db_err)
             }
+        };
+        result?;
+        // A database made before names were case-folded may hold `alice` and `Alice`: they
+        // keep working (each signs in with its exact name), and new names are still
+        // checked case-folded when created.
+        if let Err(error) = with_pool!(&self.db, pool => sqlx::query(FOLDED).execute(pool).await.map(drop)) {
+            tracing::warn!(%error, "user names differing only in case exist; no case-folded index");
         }
+        Ok(())
     }
 
     /// Creates the user, or sets a new password when `replace`; returns false when the
-    /// name was taken and `replace` is false.
+    /// name (compared case-folded) was taken and `replace` is false.
     pub(crate) async fn put_user(
         &self,
         username: &str,
@@ -195,13 +209,24 @@ impl Stores {
         replace: bool,
     ) -> Result<bool, StoreError> {
         let hash = hash_password(password.clone()).await?;
-        let sql = if replace {
-            "INSERT INTO keyward_demo_users (username, password_hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash"
-        } else {
-            "INSERT INTO keyward_demo_users (username, password_hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (username) DO NOTHING"
-        };
+        if replace {
+            let update = "UPDATE keyward_demo_users SET password_hash = $2 WHERE lower(username) = lower($1)";
+            let n = with_pool!(&self.db, pool => sqlx::query(update)
+                .bind(username)
+                .bind(&hash)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected());
+            if n > 0 {
+                return Ok(true);
+            }
+        }
+        // The unique index on lower(username) settles two sign-ups racing for one name.
+        let sql = "INSERT INTO keyward_demo_users (username, password_hash, created_at) \
+                   SELECT $1, $2, $3 WHERE NOT EXISTS \
+                   (SELECT 1 FROM keyward_demo_users WHERE lower(username) = lower($1)) \
+                   ON CONFLICT DO NOTHING";
         let n = with_pool!(&self.db, pool => sqlx::query(sql)
             .bind(username)
             .bind(&hash)
@@ -219,18 +244,22 @@ impl Stores {
         username: &str,
         password: &SecretString,
     ) -> Result<Option<User>, StoreError> {
-        let sql = "SELECT password_hash, created_at FROM keyward_demo_users WHERE username = $1";
-        let row: Option<(String, i64)> = with_pool!(&self.db, pool => {
+        // Case-folded; the exact spelling first where an old database holds several.
+        let sql = "SELECT username, password_hash, created_at FROM keyward_demo_users \
+                   WHERE lower(username) = lower($1) ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1";
+        let row: Option<(String, String, i64)> = with_pool!(&self.db, pool => {
             let row = sqlx::query(sql).bind(username).fetch_optional(pool).await.map_err(db_err)?;
-            row.map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(db_err)?
+            row.map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .transpose()
+                .map_err(db_err)?
         });
         // An unknown name costs a hash check too, so timing does not tell names apart.
-        let (hash, created_at, known) = match row {
-            Some((hash, created_at)) => (hash, created_at, true),
-            None => (dummy_hash().to_owned(), 0, false),
+        let (name, hash, created_at, known) = match row {
+            Some((name, hash, created_at)) => (name, hash, created_at, true),
+            None => (String::new(), dummy_hash().to_owned(), 0, false),
         };
         let ok = verify_password(password.clone(), hash).await?;
-        Ok((ok && known).then(|| User { username: username.to_owned(), created_at }))
+        Ok((ok && known).then_some(User { username: name, created_at }))
     }
 
     /// The user with this name.
@@ -262,25 +291,58 @@ impl Stores {
             .ok_or_else(|| StoreError::Corrupt("the client just registered is missing".into()))
     }
 
-    /// The registered clients, newest names last.
-    pub(crate) async fn clients(&self) -> Result<Vec<ClientSummary>, StoreError> {
-        let sql = "SELECT client_id, name, default_redirect_uri, rsa_public_key FROM keyward_oauth1_clients \
-                   ORDER BY client_id LIMIT 500";
+    /// Registers `client` for the provider user `owner`.
+    pub(crate) async fn put_owned_client(&self, client: &Client, owner: &str) -> Result<(), StoreError> {
+        self.admin.put_client(client).await?;
+        let sql = "INSERT INTO keyward_demo_client_owners (client_id, owner) VALUES ($1, $2)";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(&client.client_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(drop)
+            .map_err(db_err))
+    }
+
+    /// The identifiers of the clients `owner` registered, in identifier order.
+    pub(crate) async fn client_ids_of(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let sql =
+            "SELECT client_id FROM keyward_demo_client_owners WHERE owner = $1 ORDER BY client_id LIMIT 500";
         with_pool!(&self.db, pool => {
-            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
-            rows.iter()
-                .map(|r| {
-                    Ok::<_, sqlx::Error>(ClientSummary {
-                        client_id: r.try_get(0)?,
-                        name: r.try_get(1)?,
-                        callback: r.try_get(2)?,
-                        rsa: r.try_get::<Option<String>, _>(3)?.is_some(),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(db_err)
+            let rows = sqlx::query(sql).bind(owner).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<String>, _>>().map_err(db_err)
         })
     }
+
+    /// Whether a user registered this client on /developer (rather than the operator
+    /// seeding it).
+    pub(crate) async fn has_owner(&self, client_id: &str) -> Result<bool, StoreError> {
+        let sql = "SELECT 1 FROM keyward_demo_client_owners WHERE client_id = $1";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await
+            .map(|r| r.is_some())
+            .map_err(db_err))
+    }
+
+    /// Whether a client already has this name, compared case-folded and with runs of
+    /// spaces as one.
+    pub(crate) async fn client_name_taken(&self, name: &str) -> Result<bool, StoreError> {
+        // Compared here, not in SQL, whose lower() folds ASCII only (SQLite).
+        let sql = "SELECT name FROM keyward_oauth1_clients WHERE name IS NOT NULL";
+        let wanted = fold_name(name);
+        let names: Vec<String> = with_pool!(&self.db, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<String>, _>>().map_err(db_err)?
+        });
+        Ok(names.iter().any(|n| fold_name(n) == wanted))
+    }
+}
+
+/// A client name as compared for uniqueness: lower-cased, runs of white space as one space.
+pub(crate) fn fold_name(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 fn argon_err(e: argon2::password_hash::Error) -> StoreError {

@@ -28,9 +28,10 @@ pub async fn config(database_url: &str) -> (tokio::net::TcpListener, Config) {
 /// Builds and serves `config` on `listener`.
 pub async fn start(listener: tokio::net::TcpListener, config: Config) -> Demo {
     let base = config.base_url();
+    let limits = config.limits.clone();
     let app = keyward_demo::build_app(config).await.expect("the demo starts");
     let task = tokio::spawn(async move {
-        keyward_demo::serve(listener, app).await.unwrap();
+        keyward_demo::serve(listener, app, &limits).await.unwrap();
     });
     Demo { base, task }
 }
