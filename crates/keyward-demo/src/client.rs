@@ -65,8 +65,10 @@ fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
         )
         .from_provider(words);
     }
+    // A 4xx, not a 5xx: the provider's redirect is not this site's failure, and the session
+    // (the login ended) is saved.
     ErrorPage::new(
-        StatusCode::BAD_GATEWAY,
+        StatusCode::BAD_REQUEST,
         "The provider returned an error",
         format!("{app} answered `{}`.", clip(&body.error)),
     )

@@ -44,11 +44,6 @@ pub(crate) fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-/// Marks a response whose failure a remote provider reported (in its redirect back), so
-/// that it is logged at INFO, not as this site's error.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ProviderSaid;
-
 /// A failure shown to a person: a status, a title and what happened, as a page.
 #[derive(Debug)]
 pub(crate) struct ErrorPage {
@@ -57,24 +52,18 @@ pub(crate) struct ErrorPage {
     pub(crate) detail: String,
     /// The provider's own words (its `error_description`), shown apart and marked as such.
     pub(crate) provider_words: Option<String>,
-    provider_said: bool,
 }
 
 impl ErrorPage {
     pub(crate) fn new(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            title: title.into(),
-            detail: detail.into(),
-            provider_words: None,
-            provider_said: false,
-        }
+        Self { status, title: title.into(), detail: detail.into(), provider_words: None }
     }
 
-    /// The failure was reported by the remote provider, in `words` if it gave any.
+    /// The failure was reported by the remote provider, in `words` if it gave any (shown
+    /// apart, marked as the provider's, without control characters).
     pub(crate) fn from_provider(mut self, words: Option<&str>) -> Self {
-        self.provider_said = true;
-        self.provider_words = words.map(|w| w.chars().take(300).collect());
+        self.provider_words =
+            words.map(|w| w.chars().take(300).map(|c| if c.is_control() { ' ' } else { c }).collect());
         self
     }
 
@@ -112,13 +101,8 @@ impl IntoResponse for ErrorPage {
             "<div class=\"error\"><p>{}</p>{words}</div><p><a class=\"button\" href=\"/\">Back to the home page</a></p>",
             esc(&self.detail)
         );
-        let mut response =
-            (self.status, [(axum::http::header::CACHE_CONTROL, "no-store")], page(&self.title, &body))
-                .into_response();
-        if self.provider_said {
-            response.extensions_mut().insert(ProviderSaid);
-        }
-        response
+        (self.status, [(axum::http::header::CACHE_CONTROL, "no-store")], page(&self.title, &body))
+            .into_response()
     }
 }
 

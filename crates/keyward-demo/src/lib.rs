@@ -108,7 +108,10 @@ pub async fn build_app(config: Config) -> Result<Router, DemoError> {
 pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoError> {
     let base_url = config.base_url();
     let https = base_url.starts_with("https://");
-    let stores = Arc::new(Stores::open(&config.database_url, config.redis_url.as_deref()).await?);
+    let stores = Arc::new(
+        Stores::open(&config.database_url, config.redis_url.as_deref(), config.limits.password_hashers)
+            .await?,
+    );
     tracing::info!(
         database = if config.database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
         short_lived = if config.redis_url.is_some() { "redis" } else { "memory" },
@@ -369,8 +372,7 @@ async fn log_request(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let ms = started.elapsed().as_millis() as u64;
-    // A failure of a provider that its own redirect reported is not this site's fault.
-    if status >= 500 && response.extensions().get::<html::ProviderSaid>().is_none() {
+    if status >= 500 {
         tracing::error!(%method, ?path, status, ms, "request");
     } else {
         tracing::info!(%method, ?path, status, ms, "request");
@@ -473,5 +475,43 @@ pub(crate) async fn check_csrf(
     match expected {
         Some(e) if !given.is_empty() && ct_eq(e.as_bytes(), given.as_bytes()) => Ok(()),
         _ => Err(html::ErrorPage::csrf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn login_starts_from_fresh_visitors_leave_the_session_store_bounded() {
+        let dir = std::env::temp_dir().join(format!("keyward-demo-sessions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = Config::new(
+            listener.local_addr().unwrap(),
+            format!("sqlite://{}", dir.join("demo.db").display()),
+        );
+        config.limits.max_sessions = 20;
+        let base = config.base_url();
+        let limits = config.limits.clone();
+        let (router, sessions) = build(config).await.unwrap();
+        let server = tokio::spawn(async move { serve(listener, router, &limits).await.unwrap() });
+        let Sessions::Memory(store) = sessions else { panic!("memory sessions") };
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        for i in 0..60 {
+            // A fresh visitor each time: no cookie sent.
+            let start = http.get(format!("{base}/login/keyward")).send().await.unwrap();
+            assert_eq!(start.status(), 302, "{i}");
+            let cookie = start.headers()["set-cookie"].to_str().unwrap();
+            assert!(cookie.contains("Max-Age=600"), "a login start lives 10 minutes: {cookie}");
+            assert!(store.len() <= 20, "{} sessions after {i} login starts", store.len());
+        }
+        assert_eq!(store.len(), 20);
+        // A visitor who only looks gets no session.
+        let home = http.get(format!("{base}/")).send().await.unwrap();
+        assert!(!home.headers().contains_key("set-cookie"));
+        assert_eq!(store.len(), 20);
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -233,6 +233,18 @@ fn authorize_error(e: &ProviderError) -> ErrorPage {
     }
 }
 
+/// The consent page's policy: browsers check the redirect that follows the form against
+/// `form-action`, so the callback's origin (which the provider validated) is allowed too.
+fn consent_csp(redirect_uri: Option<&str>) -> String {
+    match redirect_uri.map(url::Url::parse) {
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => crate::CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {}", u.origin().ascii_serialization()),
+        ),
+        _ => crate::CSP.to_owned(),
+    }
+}
+
 pub(crate) async fn authorize_page(
     State(state): State<AppState>,
     session: Session,
@@ -266,16 +278,7 @@ pub(crate) async fn authorize_page(
         } else {
             ""
         };
-        // The browser checks the redirect that follows the form against form-action: allow
-        // the callback's origin, which the provider validated.
-        let csp = match request.redirect_uri.as_deref().map(url::Url::parse) {
-            Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => crate::CSP.replace(
-                "form-action 'self'",
-                &format!("form-action 'self' {}", u.origin().ascii_serialization()),
-            ),
-            _ => crate::CSP.to_owned(),
-        };
-        let csp = axum::http::HeaderValue::from_str(&csp)
+        let csp = axum::http::HeaderValue::from_str(&consent_csp(request.redirect_uri.as_deref()))
             .unwrap_or(axum::http::HeaderValue::from_static(crate::CSP));
         let body = format!(
             "<p>Signed in as <b>{user}</b>.</p>\
@@ -519,4 +522,20 @@ pub(crate) async fn register_client(
         rest = developer_body(&state, &session, &user).await?,
     );
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page("Developers", &body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consent_csp;
+
+    #[test]
+    fn the_consent_page_may_post_towards_the_callback_origin_only() {
+        assert_eq!(
+            consent_csp(Some("https://app.example:8443/cb?x=1")),
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://app.example:8443; \
+             frame-ancestors 'none'"
+        );
+        assert_eq!(consent_csp(None), crate::CSP);
+        assert_eq!(consent_csp(Some("myapp://cb")), crate::CSP);
+    }
 }

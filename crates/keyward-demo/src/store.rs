@@ -3,7 +3,7 @@
 //! (temporary credentials, nonces). Several instances over one PostgreSQL and one Redis act
 //! as one provider.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward_stores::store::{
@@ -122,6 +122,54 @@ pub(crate) struct Stores {
     pub(crate) provider: Arc<dyn OAuth1Store>,
     pub(crate) admin: Arc<dyn StoreAdmin>,
     pub(crate) db: Db,
+    hashers: HashThreads,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed few threads that compute password hashes. Argon2 allocates 19 MiB per hash;
+/// on a blocking thread of its own each time, every new thread's allocator arena kept its
+/// block after the hash (62 sign-ins in parallel left the process at 2 GB). Here the same
+/// threads reuse their blocks.
+struct HashThreads {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl HashThreads {
+    fn start(threads: usize) -> Result<Self, StoreError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        // Ends when the stores are dropped (the sender with them).
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(StoreError::backend)?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(f());
+            }))
+            .map_err(|_| StoreError::Backend("the password hashing threads stopped".into()))?;
+        result.await.map_err(|_| StoreError::Backend("a password hash failed".into()))
+    }
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -131,7 +179,11 @@ fn db_err(e: sqlx::Error) -> StoreError {
 impl Stores {
     /// Opens the database (`sqlite://…`, a bare path, or `postgres://…`) and the
     /// short-lived store (Redis at `redis_url`, else memory), applying migrations.
-    pub(crate) async fn open(database_url: &str, redis_url: Option<&str>) -> Result<Self, StoreError> {
+    pub(crate) async fn open(
+        database_url: &str,
+        redis_url: Option<&str>,
+        hash_threads: usize,
+    ) -> Result<Self, StoreError> {
         let (durable, admin, db): (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db) =
             if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
                 let store = Arc::new(PostgresStore::connect(database_url).await?);
@@ -151,7 +203,8 @@ impl Stores {
             Some(url) => Arc::new(RedisStore::connect(url, "keyward-demo:").await?),
             None => Arc::new(MemoryStore::new()),
         };
-        let stores = Self { provider: Arc::new(SplitStore { durable, ephemeral }), admin, db };
+        let hashers = HashThreads::start(hash_threads)?;
+        let stores = Self { provider: Arc::new(SplitStore { durable, ephemeral }), admin, db, hashers };
         stores.migrate().await?;
         Ok(stores)
     }
@@ -208,7 +261,7 @@ impl Stores {
         now: i64,
         replace: bool,
     ) -> Result<bool, StoreError> {
-        let hash = hash_password(password.clone()).await?;
+        let hash = self.hashers.run(hash_password(password.clone())).await??;
         if replace {
             let update = "UPDATE keyward_demo_users SET password_hash = $2 WHERE lower(username) = lower($1)";
             let n = with_pool!(&self.db, pool => sqlx::query(update)
@@ -258,7 +311,7 @@ impl Stores {
             Some((name, hash, created_at)) => (name, hash, created_at, true),
             None => (String::new(), dummy_hash().to_owned(), 0, false),
         };
-        let ok = verify_password(password.clone(), hash).await?;
+        let ok = self.hashers.run(verify_password(password.clone(), hash)).await??;
         Ok((ok && known).then_some(User { username: name, created_at }))
     }
 
@@ -349,32 +402,100 @@ fn argon_err(e: argon2::password_hash::Error) -> StoreError {
     StoreError::Backend(e.to_string().into())
 }
 
-/// An Argon2id hash (PHC string) of `password` with a random salt, computed off the async
-/// threads.
-async fn hash_password(password: SecretString) -> Result<String, StoreError> {
-    let mut salt = [0u8; 16];
-    OsRandom.fill(&mut salt);
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&salt).map_err(argon_err)?;
-        argon2::Argon2::default()
-            .hash_password(password.secret().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(argon_err)
-    })
-    .await
-    .map_err(|e| StoreError::Backend(e.to_string().into()))?
+thread_local! {
+    /// Argon2's memory (19 MiB with the default parameters), allocated once per hashing
+    /// thread and reused: a fresh allocation per hash left the allocator holding several.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-async fn verify_password(password: SecretString, hash: String) -> Result<bool, StoreError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(argon_err)?;
-        Ok(argon2::Argon2::default().verify_password(password.secret().as_bytes(), &parsed).is_ok())
+/// Argon2 of `password` and `salt` into `out`, in this thread's reused memory.
+fn argon2_into(
+    argon: &argon2::Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), StoreError> {
+    let blocks = argon.params().block_count();
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| StoreError::Backend(e.to_string().into()))
     })
-    .await
-    .map_err(|e| StoreError::Backend(e.to_string().into()))?
+}
+
+/// A job computing an Argon2id hash (PHC string) of `password` with a random salt and the
+/// default parameters.
+fn hash_password(password: SecretString) -> impl FnOnce() -> Result<String, StoreError> + Send + 'static {
+    let mut salt = [0u8; 16];
+    OsRandom.fill(&mut salt);
+    move || {
+        let argon = argon2::Argon2::default();
+        let mut out = [0u8; 32];
+        argon2_into(&argon, password.secret().as_bytes(), &salt, &mut out)?;
+        let p = argon.params();
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost(),
+            SaltString::encode_b64(&salt).map_err(argon_err)?.as_str(),
+            argon2::password_hash::Output::new(&out).map_err(argon_err)?
+        ))
+    }
+}
+
+/// A job checking `password` against the PHC string `hash`.
+fn verify_password(
+    password: SecretString,
+    hash: String,
+) -> impl FnOnce() -> Result<bool, StoreError> + Send + 'static {
+    move || {
+        let parsed = PasswordHash::new(&hash).map_err(argon_err)?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).map_err(argon_err)?;
+        let version = parsed
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()
+            .map_err(|e| argon_err(e.into()))?
+            .unwrap_or_default();
+        let params = argon2::Params::try_from(&parsed).map_err(argon_err)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Err(StoreError::Corrupt("a password hash without its salt or output".into()));
+        };
+        let mut salt_buf = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_buf).map_err(argon_err)?;
+        let mut out = vec![0u8; expected.len()];
+        argon2_into(
+            &argon2::Argon2::new(algorithm, version, params),
+            password.secret().as_bytes(),
+            salt,
+            &mut out,
+        )?;
+        Ok(keyward::common::secret::ct_eq(&out, expected.as_bytes()))
+    }
 }
 
 /// A valid hash of no one's password, checked for unknown user names.
 fn dummy_hash() -> &'static str {
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0rNQeWCn7T3ERCOTY3CzZ8YpOgd2sqLDmE+Kk9SE6Kc"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::PasswordVerifier;
+
+    #[test]
+    fn hashes_are_standard_phc_strings_checked_in_reused_memory() {
+        let hash = hash_password(SecretString::new("correct horse"))().unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(argon2::Argon2::default().verify_password(b"correct horse", &parsed).is_ok(), "{hash}");
+        assert!(verify_password(SecretString::new("correct horse"), hash.clone())().unwrap());
+        assert!(!verify_password(SecretString::new("correct horsE"), hash)().unwrap());
+        assert!(!verify_password(SecretString::new("x"), dummy_hash().to_owned())().unwrap());
+    }
 }

@@ -128,7 +128,7 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
     drop(running);
     let log = log.lock().unwrap().join("\n");
     assert!(log.contains("provider user seeded user=alice"), "{log}");
-    assert!(log.contains("path=/oauth/token status=200"), "{log}");
+    assert!(log.contains("path=\"/oauth/token\" status=200"), "{log}");
     assert!(log.contains("remote app in the environment skipped app=halfdone"), "{log}");
     for secret in [PASSWORD, CLIENT_SECRET, GITHUB_SECRET, token.oauth_token_secret.secret(), &verifier] {
         assert!(!log.contains(secret), "a secret is in the log:\n{log}");

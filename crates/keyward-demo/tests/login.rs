@@ -146,7 +146,7 @@ async fn denying_at_the_provider_is_a_clear_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn developer_page_registers_a_client_and_seeded_clients_are_there() {
+async fn developer_page_registers_a_client_with_its_callbacks_and_shows_only_ones_own() {
     let dir = TempDir::new("dev");
     let (listener, mut config) = common::config(&dir.sqlite_url()).await;
     config.oauth1_clients.push(keyward_demo::SeedClient {
@@ -172,25 +172,38 @@ async fn developer_page_registers_a_client_and_seeded_clients_are_there() {
         .await;
     assert_eq!(signed.location.as_deref(), Some(format!("{base}/developer").as_str()));
     let dev = browser.get(&format!("{base}/developer")).await;
-    assert!(dev.body.contains("seeded-client") && dev.body.contains("Seeded app"), "{}", dev.body);
+    // Seeded clients are the operator's: no user's page lists them.
+    assert!(!dev.body.contains("seeded-client") && dev.body.contains("0 of at most"), "{}", dev.body);
+    // Signing in was a change of privilege: the form token changed.
+    let stale = csrf;
+    let csrf = input_value(&dev.body, "csrf");
+    assert_ne!(stale, csrf, "a new CSRF token at sign-in");
     let pem =
         std::fs::read_to_string(keyward_testkit::workspace_root().join("tests/peers/keys/rsa_public.pem"))
             .unwrap();
     let bad = browser
         .post_form(
             &format!("{base}/developer"),
-            &[("csrf", &csrf), ("name", "Printer"), ("callback_uri", "not a url"), ("rsa_public_key", "")],
+            &[("csrf", &csrf), ("name", "Printer"), ("redirect_uris", "not a url"), ("rsa_public_key", "")],
         )
         .await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("callback URL is not usable"), "{}", bad.body);
+    let none = browser
+        .post_form(
+            &format!("{base}/developer"),
+            &[("csrf", &csrf), ("name", "Printer"), ("redirect_uris", " \n")],
+        )
+        .await;
+    assert_eq!(none.status, 400);
+    assert!(none.body.contains("between 1 and 10 callback URLs"), "{}", none.body);
     let made = browser
         .post_form(
             &format!("{base}/developer"),
             &[
                 ("csrf", &csrf),
                 ("name", "Printer"),
-                ("callback_uri", "https://printer.example/ready"),
+                ("redirect_uris", "https://printer.example/ready\r\noob\r\n"),
                 ("rsa_public_key", &pem),
             ],
         )
@@ -200,6 +213,11 @@ async fn developer_page_registers_a_client_and_seeded_clients_are_there() {
     let secret = made.body.split("id=\"client-secret\">").nth(1).unwrap().split('<').next().unwrap();
     assert_eq!((id.len(), secret.len()), (24, 40));
     assert!(made.body.contains("RSA"), "{}", made.body);
+    assert!(
+        made.body.contains("<code>https://printer.example/ready</code><br><code>oob</code>"),
+        "the registered callbacks are listed: {}",
+        made.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,23 +241,24 @@ async fn provider_failures_and_bad_requests_are_pages() {
     let unknown = browser.get(&format!("{base}/login/nope")).await;
     assert_eq!(unknown.status, 404);
     assert!(unknown.body.contains("No remote app is named `nope`"), "{}", unknown.body);
-    // A callback for no login in progress: the state mismatch and its cause.
+    // A callback for no login in progress says so.
     let stray = browser.get(&format!("{base}/auth/keyward?oauth_token=abc&oauth_verifier=def")).await;
     assert_eq!(stray.status, 400);
-    assert!(stray.body.contains("state mismatch") && stray.body.contains("Cause:"), "{}", stray.body);
+    assert!(stray.body.contains("<h1>No login in progress</h1>"), "{}", stray.body);
     // A form that is not a form.
     let bad = browser.get(&format!("{base}/oauth/authorize")).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("This authorization link is not valid"), "{}", bad.body);
     // Where to go after sign-in: local, printable paths only.
-    let page = browser.get(&format!("{base}/signin")).await;
-    let csrf = input_value(&page.body, "csrf");
     for (next, to) in [
         ("/profile", "/profile"),
         ("//evil.example/", "/"),
         ("/\r\nSet-Cookie: x=1", "/"),
         ("https://evil.example/", "/"),
     ] {
+        // Each sign-in renews the form token: read the current one.
+        let page = browser.get(&format!("{base}/signin")).await;
+        let csrf = input_value(&page.body, "csrf");
         let signed = browser
             .post_form(
                 &format!("{base}/signin"),
@@ -279,8 +298,10 @@ async fn a_person_signs_up_at_the_provider_and_signs_out() {
     assert!(short.body.contains("at least 8 characters"), "{}", short.body);
     let bad_name = sign_up(&mut browser, base, &csrf, "new bie", "long-enough-password").await;
     assert!(bad_name.body.contains("A user name is 1 to 64"), "{}", bad_name.body);
-    let taken = sign_up(&mut browser, base, &csrf, "alice", "long-enough-password").await;
-    assert!(taken.body.contains("This user name is taken"), "{}", taken.body);
+    for name in ["alice", "Alice", "ALICE"] {
+        let taken = sign_up(&mut browser, base, &csrf, name, "long-enough-password").await;
+        assert!(taken.body.contains("This user name is taken"), "{name}: {}", taken.body);
+    }
     let made = sign_up(&mut browser, base, &csrf, "newbie", "long-enough-password").await;
     assert_eq!(made.status, 303, "{}", made.body);
     assert_eq!(made.location, Some(format!("{base}/developer")));
@@ -293,12 +314,15 @@ async fn a_person_signs_up_at_the_provider_and_signs_out() {
     let home = browser.get(&format!("{base}/")).await;
     assert!(home.body.contains("Provider: not signed in"), "{}", home.body);
 
-    // The new account signs in with its password.
+    // The new account signs in with its password, whatever its case.
+    let csrf = input_value(&browser.get(&format!("{base}/signin")).await.body, "csrf");
     let again = browser
         .post_form(
             &format!("{base}/signin"),
-            &[("csrf", &csrf), ("next", "/"), ("username", "newbie"), ("password", "long-enough-password")],
+            &[("csrf", &csrf), ("next", "/"), ("username", "NewBie"), ("password", "long-enough-password")],
         )
         .await;
     assert_eq!(again.status, 303, "{}", again.body);
+    let home = browser.get(&format!("{base}/")).await;
+    assert!(home.body.contains("signed in as <b>newbie</b>"), "the account's own spelling: {}", home.body);
 }
