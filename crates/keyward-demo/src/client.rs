@@ -63,7 +63,7 @@ fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
             "Access denied",
             format!("The sign-in with {app} was declined at the provider, so nothing was shared."),
         )
-        .from_provider(words);
+        .with_provider_words(words);
     }
     // A 4xx, not a 5xx: the provider's redirect is not this site's failure, and the session
     // (the login ended) is saved.
@@ -72,7 +72,7 @@ fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
         "The provider returned an error",
         format!("{app} answered `{}`.", clip(&body.error)),
     )
-    .from_provider(words)
+    .with_provider_words(words)
 }
 
 /// What the client website remembers about a login, in its (server-side) session.

@@ -171,12 +171,13 @@ mod tests {
     use super::*;
 
     fn limits(free_name: u32, free_addr: u32, base_ms: u64, max_ms: u64) -> Limits {
-        let mut l = Limits::default();
-        l.free_failures_per_account = free_name;
-        l.free_failures_per_address = free_addr;
-        l.backoff_base = Duration::from_millis(base_ms);
-        l.backoff_max = Duration::from_millis(max_ms);
-        l
+        Limits {
+            free_failures_per_account: free_name,
+            free_failures_per_address: free_addr,
+            backoff_base: Duration::from_millis(base_ms),
+            backoff_max: Duration::from_millis(max_ms),
+            ..Limits::default()
+        }
     }
 
     #[test]
@@ -191,7 +192,7 @@ mod tests {
         for _ in 0..5 {
             t.failed("alice", Some(ip));
             let w = t.wait("alice", Some(ip)).unwrap();
-            seen.push((w.as_millis() + 999) / 1000);
+            seen.push(w.as_millis().div_ceil(1000));
         }
         assert_eq!(seen, [1, 2, 4, 5, 5]);
         // Another name from another address is not slowed by alice's failures.

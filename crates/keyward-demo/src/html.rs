@@ -61,7 +61,7 @@ impl ErrorPage {
 
     /// The failure was reported by the remote provider, in `words` if it gave any (shown
     /// apart, marked as the provider's, without control characters).
-    pub(crate) fn from_provider(mut self, words: Option<&str>) -> Self {
+    pub(crate) fn with_provider_words(mut self, words: Option<&str>) -> Self {
         self.provider_words =
             words.map(|w| w.chars().take(300).map(|c| if c.is_control() { ' ' } else { c }).collect());
         self
