@@ -401,4 +401,7 @@ GITHUB_CLIENT_ID=… GITHUB_CLIENT_SECRET=… turns on GitHub). Provider users:
 KEYWARD_DEMO_USERS=alice:password,… An OAuth 1 client: KEYWARD_DEMO_OAUTH1_CLIENT_ID,
 …_CLIENT_SECRET, …_CALLBACK_URI, …_REDIRECT_URIS (comma-separated), …_RSA_PUBLIC_KEY (a PEM
 file).
+
+Timeouts, caps and sign-in throttling have safe defaults (keyward_demo::Limits): 30 s to
+send request headers, 429 with Retry-After when password checks queue or guesses pile up.
 ";
