@@ -246,7 +246,22 @@ impl Stores {
         // A database made before names were case-folded may hold `alice` and `Alice`: they
         // keep working (each signs in with its exact name), and new names are still
         // checked case-folded when created.
-        if let Err(error) = with_pool!(&self.db, pool => sqlx::query(FOLDED).execute(pool).await.map(drop)) {
+        let folded = match &self.db {
+            Db::Sqlite(pool) => sqlx::query(FOLDED).execute(pool).await.map(drop),
+            // Under the same lock as the tables, for instances starting together.
+            Db::Postgres(pool) => {
+                async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('keyward_demo_users'))")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(FOLDED).execute(&mut *tx).await?;
+                    tx.commit().await
+                }
+                .await
+            }
+        };
+        if let Err(error) = folded {
             tracing::warn!(%error, "user names differing only in case exist; no case-folded index");
         }
         Ok(())

@@ -230,3 +230,33 @@ async fn registered_clients_are_their_owners_own_and_cannot_pose_as_another() {
     assert!(consent.body.contains("id=\"unverified\""), "{}", consent.body);
     assert!(consent.body.contains("Printer"), "{}", consent.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_a_strict_policy_and_https_sites_a_host_cookie_and_hsts() {
+    let dir = TempDir::new("headers");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let plain = common::start(listener, config).await;
+    let page = reqwest::get(format!("{}/signin", plain.base)).await.unwrap();
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    );
+    assert!(!page.headers().contains_key("strict-transport-security"));
+    let cookie = page.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("id="), "{cookie}");
+
+    // Behind a proxy that terminates TLS: the public URL says https.
+    let dir = TempDir::new("headers-https");
+    let (listener, mut config) = common::config(&dir.sqlite_url()).await;
+    let addr = listener.local_addr().unwrap();
+    config.public_url = Some("https://demo.example".into());
+    let _https = common::start(listener, config).await;
+    let page = reqwest::get(format!("http://{addr}/signin")).await.unwrap();
+    assert_eq!(page.headers()["strict-transport-security"], "max-age=31536000");
+    let cookie = page.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-id=") && cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
