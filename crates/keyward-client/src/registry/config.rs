@@ -309,14 +309,9 @@ impl AppConfig {
                 if self.authorize_url.is_none() {
                     return Err(missing("authorize_url", "OAuth 1 sends the user there"));
                 }
-                let rsa =
-                    self.client_kwargs.signature_method.as_deref().is_some_and(|m| m.starts_with("RSA-"));
-                if rsa && self.client_kwargs.rsa_key.is_none() {
-                    return Err(missing("client_kwargs.rsa_key", "RSA signature methods sign with it"));
-                }
-                if !rsa && self.client_secret.is_none() {
-                    return Err(missing("client_secret", "HMAC and PLAINTEXT signatures use it"));
-                }
+                // Which key the signature method needs (`client_secret` or
+                // `client_kwargs.rsa_key`) is the method's declared key kind, checked where the
+                // method is looked up among the registry's signature methods.
             }
             Protocol::OAuth2 => {
                 if self.server_metadata_url.is_none() {
@@ -680,14 +675,6 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(e, ConfigError::Missing { key: "access_token_url", .. }), "{e}");
-        let e = err(AppConfig {
-            client_id: Some("a".into()),
-            request_token_url: Some("https://a.example/rt".into()),
-            access_token_url: Some("https://a.example/at".into()),
-            authorize_url: Some("https://a.example/auth".into()),
-            ..Default::default()
-        });
-        assert!(matches!(e, ConfigError::Missing { key: "client_secret", .. }), "{e}");
         assert!(e.to_string().contains("acme"));
         let e = err(AppConfig {
             client_id: Some("a".into()),
