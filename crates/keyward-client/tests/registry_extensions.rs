@@ -122,3 +122,68 @@ fn the_declared_key_kind_says_which_key_is_required() {
     );
     assert!(oauth.register("d", oauth1_config("HMAC-SHA256")).is_ok());
 }
+
+/// A token endpoint that records the `Authorization` header and the form of each request.
+fn token_endpoint(seen: Arc<Mutex<Vec<(Option<String>, String)>>>) -> Arc<dyn HttpClient> {
+    Arc::new(move |req: http::Request<Vec<u8>>| {
+        let seen = seen.clone();
+        async move {
+            assert_eq!(req.uri(), "https://prov.example/token");
+            let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+            seen.lock().unwrap().push((auth, String::from_utf8(req.body().clone()).unwrap()));
+            Ok::<_, HttpError>(
+                http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(br#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#.to_vec())
+                    .unwrap(),
+            )
+        }
+    })
+}
+
+fn oauth2_config(method: Option<&str>) -> AppConfig {
+    AppConfig {
+        client_id: Some("cid".into()),
+        client_secret: Some(SecretString::new("secret")),
+        authorize_url: Some("https://prov.example/authorize".into()),
+        access_token_url: Some("https://prov.example/token".into()),
+        client_kwargs: ClientKwargs {
+            token_endpoint_auth_method: method.map(str::to_owned),
+            ..ClientKwargs::default()
+        },
+        ..AppConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn client_auth_methods_built_in_or_registered_are_one_lookup_by_name() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let oauth = OAuth::builder()
+        .http_client(token_endpoint(seen.clone()))
+        // Replaces the built-in method of that name.
+        .client_auth_method(
+            "client_secret_post",
+            |req: &mut keyward::oauth2::FormRequest, ctx: &keyward::oauth2::rfc6749::AuthContext<'_>| {
+                req.set("client_id", ctx.client_id);
+                req.set("proof", "replaced");
+                Ok(())
+            },
+        )
+        .build();
+    for (app, method) in [("basic", None), ("post", Some("client_secret_post")), ("public", Some("none"))] {
+        let app = oauth.register(app, oauth2_config(method)).unwrap();
+        app.oauth2().unwrap().client_credentials(None).await.unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    // The default with a secret: client_secret_basic.
+    assert_eq!(seen[0].0.as_deref(), Some("Basic Y2lkOnNlY3JldA=="));
+    assert_eq!(seen[0].1, "grant_type=client_credentials");
+    // The registered method won over the built-in one.
+    assert_eq!(seen[1], (None, "grant_type=client_credentials&client_id=cid&proof=replaced".to_owned()));
+    assert_eq!(seen[2], (None, "grant_type=client_credentials&client_id=cid".to_owned()));
+
+    let app = oauth.register("unknown", oauth2_config(Some("mystery_auth"))).unwrap();
+    let err = app.oauth2().unwrap().client_credentials(None).await.unwrap_err();
+    assert!(err.to_string().contains("mystery_auth"), "{err}");
+}
