@@ -123,8 +123,11 @@ fn the_declared_key_kind_says_which_key_is_required() {
     assert!(oauth.register("d", oauth1_config("HMAC-SHA256")).is_ok());
 }
 
-/// A token endpoint that records the `Authorization` header and the form of each request.
-fn token_endpoint(seen: Arc<Mutex<Vec<(Option<String>, String)>>>) -> Arc<dyn HttpClient> {
+/// The `Authorization` header and the form body of each token request.
+type TokenRequests = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+/// A token endpoint that records each request.
+fn token_endpoint(seen: TokenRequests) -> Arc<dyn HttpClient> {
     Arc::new(move |req: http::Request<Vec<u8>>| {
         let seen = seen.clone();
         async move {
@@ -175,13 +178,15 @@ async fn client_auth_methods_built_in_or_registered_are_one_lookup_by_name() {
         let app = oauth.register(app, oauth2_config(method)).unwrap();
         app.oauth2().unwrap().client_credentials(None).await.unwrap();
     }
-    let seen = seen.lock().unwrap();
-    // The default with a secret: client_secret_basic.
-    assert_eq!(seen[0].0.as_deref(), Some("Basic Y2lkOnNlY3JldA=="));
-    assert_eq!(seen[0].1, "grant_type=client_credentials");
-    // The registered method won over the built-in one.
-    assert_eq!(seen[1], (None, "grant_type=client_credentials&client_id=cid&proof=replaced".to_owned()));
-    assert_eq!(seen[2], (None, "grant_type=client_credentials&client_id=cid".to_owned()));
+    {
+        let seen = seen.lock().unwrap();
+        // The default with a secret: client_secret_basic.
+        assert_eq!(seen[0].0.as_deref(), Some("Basic Y2lkOnNlY3JldA=="));
+        assert_eq!(seen[0].1, "grant_type=client_credentials");
+        // The registered method won over the built-in one.
+        assert_eq!(seen[1], (None, "grant_type=client_credentials&client_id=cid&proof=replaced".to_owned()));
+        assert_eq!(seen[2], (None, "grant_type=client_credentials&client_id=cid".to_owned()));
+    }
 
     let app = oauth.register("unknown", oauth2_config(Some("mystery_auth"))).unwrap();
     let err = app.oauth2().unwrap().client_credentials(None).await.unwrap_err();

@@ -444,11 +444,15 @@ impl ClientsFile {
     }
 }
 
-/// The built-in presets, by name (`github`, `google`, …, `twitter`).
+/// The built-in presets, by name (`github`, `google`, …, `twitter`), from `presets.toml`.
 pub fn presets() -> &'static BTreeMap<String, AppConfig> {
     static PRESETS: OnceLock<BTreeMap<String, AppConfig>> = OnceLock::new();
-    // The file is compiled in and checked by a unit test; a parse failure cannot reach users.
-    PRESETS.get_or_init(|| toml::from_str(include_str!("presets.toml")).unwrap_or_default())
+    PRESETS.get_or_init(|| {
+        // The build script turns `presets.toml` into `AppConfig` literals: a file that does
+        // not parse, or does not fit `AppConfig`, fails the build.
+        let presets: Vec<(&str, AppConfig)> = Vec::from(include!(concat!(env!("OUT_DIR"), "/presets.rs")));
+        presets.into_iter().map(|(name, config)| (name.to_owned(), config)).collect()
+    })
 }
 
 /// Where loaded configuration comes from: a TOML file's tables and the environment.
@@ -546,6 +550,12 @@ mod tests {
         let map: HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn compiled_presets_equal_the_file_read_as_config() {
+        let read: BTreeMap<String, AppConfig> = toml::from_str(include_str!("presets.toml")).unwrap();
+        assert_eq!(&read, presets());
     }
 
     #[test]
