@@ -57,6 +57,13 @@ impl Op {
         })
     }
 
+    /// The same provider with no userinfo endpoint in its discovery document.
+    fn without_userinfo(self: Arc<Self>) -> Arc<Self> {
+        let mut op = Arc::into_inner(self).expect("not shared yet");
+        op.userinfo = false;
+        Arc::new(op)
+    }
+
     fn generic() -> Arc<Self> {
         Self::new(
             "https://op.example/.well-known/openid-configuration",
@@ -372,10 +379,8 @@ async fn the_apple_preset_reads_userinfo_from_the_id_token() {
         "https://appleid.apple.com/.well-known/openid-configuration",
         "https://appleid.apple.com/auth",
         "https://appleid.apple.com",
-    );
-    let mut op_inner = Arc::into_inner(op).unwrap();
-    op_inner.userinfo = false;
-    let op = Arc::new(op_inner);
+    )
+    .without_userinfo();
     let oauth = builder(&op).build();
     // Only credentials in code: the rest comes from the `apple` preset.
     oauth.register("apple", credentials()).unwrap();
