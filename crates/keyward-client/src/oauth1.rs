@@ -32,7 +32,7 @@ use keyward::common::ErrorBody;
 use keyward::common::encoding::{encode_form, parse_form};
 use keyward::common::http_client::{HttpClient, HttpError};
 use keyward::oauth1::rfc5849::signature::rsa_private_key_from_pem;
-use keyward::oauth1::rfc5849::{ClientCredentials, SignatureMethods, SignatureType};
+use keyward::oauth1::rfc5849::{ClientCredentials, KeyKind, SignatureMethods, SignatureType};
 use keyward::oauth1::rfc5849::{SignError, Signer, SigningParams, TokenCredentials, names};
 use keyward::{Clock, OsRandom, RandomSource, SystemClock};
 use std::collections::BTreeMap;
@@ -175,11 +175,15 @@ impl OAuth1Client {
 
     /// A client for the registry entry `app` (RFC 5849 §2 endpoints; Authlib's keys): `client_id`,
     /// `client_secret`, `request_token_url`, `authorize_url`, `access_token_url`, their
-    /// `*_params`, and `client_kwargs.signature_method` (default `HMAC-SHA1`),
-    /// `signature_type` (`HEADER`, `QUERY`, `BODY`), `realm` and `rsa_key` (PEM).
+    /// `*_params`, and `client_kwargs.signature_method` (default `HMAC-SHA1`, looked up in
+    /// `methods`), `signature_type` (`HEADER`, `QUERY`, `BODY`), `realm` and `rsa_key` (PEM).
+    ///
+    /// The method's [`KeyKind`] says which key must be set: `client_secret` for a shared
+    /// secret, `client_kwargs.rsa_key` for an RSA key pair.
     pub fn from_app_config(
         app: &str,
         cfg: &AppConfig,
+        methods: &SignatureMethods,
         http: Arc<dyn HttpClient>,
     ) -> Result<Self, OAuth1Error> {
         let invalid = |key: &str, reason: String| ConfigError::Invalid {
@@ -203,9 +207,22 @@ impl OAuth1Client {
                 .map_err(|e| invalid("client_kwargs.rsa_key", e.to_string()))?;
             credentials = credentials.with_rsa_key(key);
         }
-        let method = kwargs.signature_method.as_deref().unwrap_or("HMAC-SHA1");
+        let name = kwargs.signature_method.as_deref().unwrap_or("HMAC-SHA1");
+        let method =
+            methods.get(name).map_err(|e| invalid("client_kwargs.signature_method", e.to_string()))?;
+        let (key, why, present) = match method.key_kind() {
+            KeyKind::SharedSecret => {
+                ("client_secret", "its signature method signs with it", cfg.client_secret.is_some())
+            }
+            KeyKind::RsaKeyPair => {
+                ("client_kwargs.rsa_key", "its RSA signature method signs with it", kwargs.rsa_key.is_some())
+            }
+        };
+        if !present {
+            return Err(ConfigError::Missing { app: app.to_owned(), key, why }.into());
+        }
         let mut signer = Signer::new(credentials)
-            .method_named(method, &SignatureMethods::default())
+            .method_named(name, methods)
             .map_err(|e| invalid("client_kwargs.signature_method", e.to_string()))?;
         if let Some(t) = &kwargs.signature_type {
             let t: SignatureType = t.parse().map_err(|_| {

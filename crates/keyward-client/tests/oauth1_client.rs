@@ -5,7 +5,9 @@
 use keyward::RandomSource;
 use keyward::common::clock::FixedClock;
 use keyward::common::http_client::{HttpClient, HttpError};
-use keyward::oauth1::rfc5849::{ClientCredentials, SignatureType, Signer, TokenCredentials};
+use keyward::oauth1::rfc5849::{
+    ClientCredentials, SignatureMethods, SignatureType, Signer, TokenCredentials,
+};
 use keyward_client::oauth1::{Endpoints, OAuth1Client, OAuth1Error};
 use std::sync::{Arc, Mutex};
 
@@ -276,7 +278,7 @@ async fn clients_come_from_registry_entries() {
     );
     let (http, seen) =
         mock(vec![form(200, "oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true")]);
-    let client = OAuth1Client::from_app_config("photos", &cfg, http)
+    let client = OAuth1Client::from_app_config("photos", &cfg, &SignatureMethods::default(), http)
         .unwrap()
         .with_clock(Arc::new(FixedClock::new(137131200)))
         .with_random(Arc::new(Zeros));
@@ -303,7 +305,10 @@ async fn clients_come_from_registry_entries() {
         "#,
     );
     let (http, _) = mock(vec![]);
-    assert!(matches!(OAuth1Client::from_app_config("a", &oauth2, http), Err(OAuth1Error::Config(_))));
+    assert!(matches!(
+        OAuth1Client::from_app_config("a", &oauth2, &SignatureMethods::default(), http),
+        Err(OAuth1Error::Config(_))
+    ));
 
     for (key, value) in [("signature_type", "HEADERS"), ("signature_method", "HMAC-MD5")] {
         let mut bad = cfg.clone();
@@ -312,7 +317,8 @@ async fn clients_come_from_registry_entries() {
             _ => bad.client_kwargs.signature_method = Some(value.into()),
         }
         let (http, _) = mock(vec![]);
-        let err = OAuth1Client::from_app_config("photos", &bad, http).unwrap_err();
+        let err =
+            OAuth1Client::from_app_config("photos", &bad, &SignatureMethods::default(), http).unwrap_err();
         assert!(err.to_string().contains(key), "{key}: {err}");
     }
 }

@@ -139,6 +139,9 @@ impl keyward::oauth1::rfc5849::SignatureMethod for Reverse {
     fn name(&self) -> &str {
         "X-REVERSE"
     }
+    fn key_kind(&self) -> keyward::oauth1::rfc5849::KeyKind {
+        keyward::oauth1::rfc5849::KeyKind::SharedSecret
+    }
     fn sign(
         &self,
         base: &str,

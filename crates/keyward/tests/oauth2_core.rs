@@ -2,7 +2,9 @@
 //! `tests/vectors/`.
 
 use keyward::common::secret::SecretString;
-use keyward::oauth2::rfc6749::{AuthContext, ClientAuthMethod, Grant, RefreshToken, authenticate_client};
+use keyward::oauth2::rfc6749::{
+    AuthContext, ClientAuthentication, ClientSecretBasic, ClientSecretPost, Grant, PublicClient, RefreshToken,
+};
 use keyward::oauth2::rfc7636::{ChallengeMethod, CodeVerifier};
 use keyward::oauth2::rfc8628::{DeviceCode, device_authorization_request};
 use keyward::oauth2::{rfc7009, rfc7662};
@@ -35,7 +37,7 @@ fn authorization_code_request_bytes() {
         code_verifier: Some(&verifier),
     };
     let mut r = grant.token_request("https://server.example.com/token");
-    authenticate_client(&mut r, &ClientAuthMethod::ClientSecretBasic, &ctx(Some(&secret))).unwrap();
+    ClientSecretBasic.authenticate(&mut r, &ctx(Some(&secret))).unwrap();
     let r = r.into_http().unwrap();
     assert_eq!(r.method(), "POST");
     assert_eq!(r.uri(), "https://server.example.com/token");
@@ -54,13 +56,13 @@ fn other_grants_request_bytes() {
     let secret = SecretString::new("sec");
     let rt = RefreshToken::new("tGzv3JOkF0XG5Qx2TlKWIA");
     let mut r = Grant::RefreshToken { refresh_token: &rt, scope: None }.token_request("https://as/t");
-    authenticate_client(&mut r, &ClientAuthMethod::ClientSecretPost, &ctx(Some(&secret))).unwrap();
+    ClientSecretPost.authenticate(&mut r, &ctx(Some(&secret))).unwrap();
     let r = r.into_http().unwrap();
     assert!(r.headers().get("authorization").is_none());
     assert_eq!(r.body(), b"grant_type=refresh_token&refresh_token=tGzv3JOkF0XG5Qx2TlKWIA&client_id=s6BhdRkqt3&client_secret=sec");
 
     let mut r = Grant::ClientCredentials { scope: Some("read write") }.token_request("https://as/t");
-    authenticate_client(&mut r, &ClientAuthMethod::None, &ctx(None)).unwrap();
+    PublicClient.authenticate(&mut r, &ctx(None)).unwrap();
     assert_eq!(
         r.into_http().unwrap().body(),
         b"grant_type=client_credentials&scope=read%20write&client_id=s6BhdRkqt3"
@@ -77,7 +79,7 @@ fn other_grants_request_bytes() {
         b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS"
     );
     let mut r = device_authorization_request("https://as/device", Some("openid"));
-    authenticate_client(&mut r, &ClientAuthMethod::None, &ctx(None)).unwrap();
+    PublicClient.authenticate(&mut r, &ctx(None)).unwrap();
     assert_eq!(r.into_http().unwrap().body(), b"scope=openid&client_id=s6BhdRkqt3");
 }
 
@@ -86,7 +88,7 @@ fn revocation_and_introspection_bytes() {
     let secret = SecretString::new("sec");
     let mut r =
         rfc7009::revocation_request("https://as/revoke", "45ghiukldjahdnhzdauz", Some("refresh_token"));
-    authenticate_client(&mut r, &ClientAuthMethod::ClientSecretBasic, &ctx(Some(&secret))).unwrap();
+    ClientSecretBasic.authenticate(&mut r, &ctx(Some(&secret))).unwrap();
     let r = r.into_http().unwrap();
     assert_eq!(r.body(), b"token=45ghiukldjahdnhzdauz&token_type_hint=refresh_token");
     assert_eq!(r.headers()["authorization"], "Basic czZCaGRSa3F0MzpzZWM=");

@@ -51,7 +51,9 @@ fn discovery_accepts_the_issuer_whose_terminating_slash_the_url_dropped() {
 #[test]
 fn request_credentials_stay_out_of_debug() {
     use keyward::common::secret::SecretString;
-    use keyward::oauth2::rfc6749::{AuthContext, ClientAuthMethod, Grant, RefreshToken, authenticate_client};
+    use keyward::oauth2::rfc6749::{
+        AuthContext, ClientAuthentication, ClientSecretBasic, ClientSecretPost, Grant, RefreshToken,
+    };
     use keyward::oauth2::rfc6750::{TokenPlacement, add_bearer_token};
     use keyward::oauth2::rfc7636::CodeVerifier;
 
@@ -91,9 +93,10 @@ fn request_credentials_stay_out_of_debug() {
         Grant::Password { username: "alice", password: &pw, scope: None },
     ];
     for grant in grants {
-        for method in [ClientAuthMethod::ClientSecretBasic, ClientAuthMethod::ClientSecretPost] {
+        let methods: [&dyn ClientAuthentication; 2] = [&ClientSecretBasic, &ClientSecretPost];
+        for method in methods {
             let mut r = grant.token_request("https://as.example/token");
-            authenticate_client(&mut r, &method, &ctx).unwrap();
+            method.authenticate(&mut r, &ctx).unwrap();
             let text = clean("FormRequest", format!("{r:?}{r:#?}"));
             assert!(text.contains("grant_type") && text.contains(grant.grant_type()), "still useful: {text}");
             assert!(!text.contains("-verifier-Mm31"), "{text}");

@@ -10,10 +10,10 @@ use keyward::common::http_client::HttpClient;
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth2::rfc6749::{
-    AuthContext, AuthorizationUrl, ClientAuthMethod, ClientAuthentication, Grant, STATE_LENGTH, Token,
-    authenticate_client, parse_token_response,
+    AuthContext, AuthorizationUrl, ClientAuthMethod, ClientAuthentication, ClientSecretBasic,
+    ClientSecretPost, Grant, PublicClient, STATE_LENGTH, Token, TokenEndpointUse, parse_token_response,
 };
-use keyward::oauth2::rfc7523::{AssertionKey, authenticate_with_jwt};
+use keyward::oauth2::rfc7523::{AssertionKey, ClientSecretJwt, PrivateKeyJwt};
 use keyward::oauth2::rfc7636::CodeVerifier;
 use keyward::oauth2::rfc7662::Introspection;
 use keyward::oauth2::rfc8414::ServerMetadata;
@@ -96,8 +96,9 @@ pub struct OAuth2Client {
     pub(crate) clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     pub(crate) hooks: ComplianceHooks,
+    /// The client authentication methods by name: the built-in ones, then those the
+    /// application registered (which replace a built-in of the same name).
     auth_methods: HashMap<String, Arc<dyn ClientAuthentication>>,
-    assertion_key: Option<AssertionKey>,
     pub(crate) update_token: Option<Arc<dyn UpdateToken>>,
     pub(crate) metadata: MetadataCache,
     pub(crate) jwks: JwksCache,
@@ -119,25 +120,32 @@ impl OAuth2Client {
     ///
     /// Fails when `private_key_jwt` is configured with an unusable key.
     pub fn new(config: OAuth2Config, http: Arc<dyn HttpClient>) -> Result<Self, ClientError> {
-        let assertion_key = match (&config.auth_method(), &config.private_key) {
-            (ClientAuthMethod::PrivateKeyJwt, Some(pem)) => {
-                Some(AssertionKey::rsa_pem(pem, None, config.private_key_kid.clone())?)
-            }
-            (ClientAuthMethod::PrivateKeyJwt, None) => {
-                return Err(ClientError::Config(
-                    "private_key_jwt needs a private key (client_kwargs.rsa_key)".into(),
-                ));
-            }
-            _ => None,
-        };
+        let mut auth_methods: HashMap<String, Arc<dyn ClientAuthentication>> = HashMap::new();
+        let builtins: [(ClientAuthMethod, Arc<dyn ClientAuthentication>); 4] = [
+            (ClientAuthMethod::ClientSecretBasic, Arc::new(ClientSecretBasic)),
+            (ClientAuthMethod::ClientSecretPost, Arc::new(ClientSecretPost)),
+            (ClientAuthMethod::None, Arc::new(PublicClient)),
+            (ClientAuthMethod::ClientSecretJwt, Arc::new(ClientSecretJwt)),
+        ];
+        for (method, auth) in builtins {
+            auth_methods.insert(method.name().to_owned(), auth);
+        }
+        // `private_key_jwt` signs with the app's own key: registered when the app uses it.
+        if config.auth_method() == ClientAuthMethod::PrivateKeyJwt {
+            let pem = config.private_key.as_ref().ok_or_else(|| {
+                ClientError::Config("private_key_jwt needs a private key (client_kwargs.rsa_key)".into())
+            })?;
+            let key = AssertionKey::rsa_pem(pem, None, config.private_key_kid.clone())?;
+            auth_methods
+                .insert(ClientAuthMethod::PrivateKeyJwt.name().to_owned(), Arc::new(PrivateKeyJwt::new(key)));
+        }
         Ok(Self {
             config,
             http,
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
             hooks: ComplianceHooks::default(),
-            auth_methods: HashMap::new(),
-            assertion_key,
+            auth_methods,
             update_token: None,
             metadata: MetadataCache::default(),
             jwks: JwksCache::default(),
@@ -512,26 +520,24 @@ impl OAuth2Client {
 
     /// Authenticates a request to the token endpoint, or to another endpoint that takes
     /// client authentication (revocation, introspection, device authorization), with the
-    /// configured method: a registered custom method of that name first, then the built-in
-    /// ones.
+    /// method registered under the configured name (a custom one, or a built-in one).
     ///
-    /// A `client_secret_jwt` or `private_key_jwt` assertion names the token endpoint
-    /// (configured, else discovered) as its `aud` whatever endpoint the request goes to,
-    /// as OpenID Connect Core §9 recommends and RFC 7523 §3 allows; only when the app knows
-    /// no token endpoint is the `aud` the request's own URL. A custom method finds the
-    /// token endpoint in [`AuthContext::token_endpoint`] (`None` when unknown, or when the
-    /// metadata could not be fetched).
+    /// The token endpoint (configured, else discovered) is looked up only for a method
+    /// that reads it ([`ClientAuthentication::token_endpoint_use`]). A `client_secret_jwt`
+    /// or `private_key_jwt` assertion names it as its `aud` whatever endpoint the request
+    /// goes to, as OpenID Connect Core §9 recommends and RFC 7523 §3 allows; only when the
+    /// app knows no token endpoint is the `aud` the request's own URL. A custom method finds
+    /// it in [`AuthContext::token_endpoint`] (`None` when unknown, or when the metadata could
+    /// not be fetched).
     pub async fn authenticate(&self, request: &mut FormRequest) -> Result<(), ClientError> {
-        let method = self.config.auth_method();
-        let custom = self.auth_methods.get(method.name());
-        // The built-in assertions fail rather than guess their audience when discovery
-        // fails; a custom method, which may not need the token endpoint, gets `None` then.
-        let token_endpoint = if custom.is_some() {
-            self.endpoint_if_known(Endpoint::Token).await.ok().flatten()
-        } else if matches!(method, ClientAuthMethod::ClientSecretJwt | ClientAuthMethod::PrivateKeyJwt) {
-            self.endpoint_if_known(Endpoint::Token).await?
-        } else {
-            None
+        let name = self.config.auth_method();
+        let method = self.auth_methods.get(name.name()).ok_or_else(|| {
+            ClientError::Config(format!("client authentication method `{}` is not registered", name.name()))
+        })?;
+        let token_endpoint = match method.token_endpoint_use() {
+            TokenEndpointUse::Unused => None,
+            TokenEndpointUse::Optional => self.endpoint_if_known(Endpoint::Token).await.ok().flatten(),
+            TokenEndpointUse::Required => self.endpoint_if_known(Endpoint::Token).await?,
         };
         let unique = self.random.alphanumeric(32);
         let ctx = AuthContext {
@@ -541,32 +547,6 @@ impl OAuth2Client {
             unique: &unique,
             token_endpoint: token_endpoint.as_deref(),
         };
-        if let Some(custom) = custom {
-            return Ok(custom.authenticate(request, &ctx)?);
-        }
-        match &method {
-            ClientAuthMethod::ClientSecretJwt => {
-                let secret =
-                    self.config.client_secret.as_ref().ok_or_else(|| {
-                        ClientError::Config("client_secret_jwt needs a client secret".into())
-                    })?;
-                let key = AssertionKey::client_secret(secret, None)?;
-                authenticate_with_jwt(request, &key, &ctx)?;
-            }
-            ClientAuthMethod::PrivateKeyJwt => {
-                let key = self
-                    .assertion_key
-                    .as_ref()
-                    .ok_or_else(|| ClientError::Config("no private key".into()))?;
-                authenticate_with_jwt(request, key, &ctx)?;
-            }
-            ClientAuthMethod::Custom(name) => {
-                return Err(ClientError::Config(format!(
-                    "client authentication method `{name}` is not registered"
-                )));
-            }
-            builtin => authenticate_client(request, builtin, &ctx)?,
-        }
-        Ok(())
+        Ok(method.authenticate(request, &ctx)?)
     }
 }

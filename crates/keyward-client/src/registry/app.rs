@@ -36,6 +36,7 @@ use crate::session::Session;
 use keyward::common::clock::{Clock, SystemClock};
 use keyward::common::http_client::{BoxFuture, HttpClient, HttpError};
 use keyward::common::random::{OsRandom, RandomSource};
+use keyward::oauth1::rfc5849::{SignatureMethod, SignatureMethods};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub struct OAuthBuilder {
     hooks: AppHooks,
     fixes: ComplianceFixes,
     auth_methods: Vec<(String, Arc<dyn ClientAuthentication>)>,
+    signature_methods: SignatureMethods,
 }
 
 impl OAuthBuilder {
@@ -154,6 +156,15 @@ impl OAuthBuilder {
         self
     }
 
+    /// Registers a custom OAuth 1 signature method (RFC 5849 §3.4; Authlib's
+    /// `register_signature_method`), used by every OAuth 1 app whose
+    /// `client_kwargs.signature_method` is its name. It replaces a built-in of the same name;
+    /// its [`KeyKind`](keyward::oauth1::rfc5849::KeyKind) says which key the app must set.
+    pub fn signature_method(mut self, method: impl SignatureMethod) -> Self {
+        self.signature_methods = self.signature_methods.register(method);
+        self
+    }
+
     /// The registry.
     pub fn build(self) -> OAuth {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -170,6 +181,7 @@ impl OAuthBuilder {
                 hooks: self.hooks,
                 fixes: self.fixes,
                 auth_methods: self.auth_methods,
+                signature_methods: self.signature_methods,
                 events,
             }),
         }
@@ -190,6 +202,7 @@ struct Registry {
     hooks: AppHooks,
     fixes: ComplianceFixes,
     auth_methods: Vec<(String, Arc<dyn ClientAuthentication>)>,
+    signature_methods: SignatureMethods,
     events: broadcast::Sender<TokenUpdate>,
 }
 
@@ -226,6 +239,7 @@ impl OAuth {
             hooks: AppHooks::default(),
             fixes: ComplianceFixes::with_builtins(),
             auth_methods: Vec::new(),
+            signature_methods: SignatureMethods::default(),
         }
     }
 
@@ -323,10 +337,11 @@ impl OAuth {
         cfg: &AppConfig,
         http: &Arc<dyn HttpClient>,
     ) -> Result<OAuth1Client, Error> {
-        let client = OAuth1Client::from_app_config(name, cfg, http.clone()).map_err(|e| match e {
-            crate::oauth1::OAuth1Error::Config(c) => Error::Config(c),
-            other => Error::OAuth1(other),
-        })?;
+        let client = OAuth1Client::from_app_config(name, cfg, &self.inner.signature_methods, http.clone())
+            .map_err(|e| match e {
+                crate::oauth1::OAuth1Error::Config(c) => Error::Config(c),
+                other => Error::OAuth1(other),
+            })?;
         Ok(client.with_clock(self.inner.clock.clone()).with_random(self.inner.random.clone()))
     }
 

@@ -170,8 +170,8 @@ impl Grant<'_> {
         }
     }
 
-    /// The token request to `token_url`, without client authentication (add it with
-    /// [`authenticate_client`] or a custom [`ClientAuthentication`]).
+    /// The token request to `token_url`, without client authentication (add it with a
+    /// [`ClientAuthentication`]).
     pub fn token_request(&self, token_url: &str) -> FormRequest {
         let mut r = FormRequest::new(token_url).param("grant_type", self.grant_type());
         let scope = |r: &mut FormRequest, s: Option<&str>| {
@@ -276,14 +276,36 @@ pub struct AuthContext<'a> {
     pub token_endpoint: Option<&'a str>,
 }
 
-/// A client authentication method: edits a token-endpoint request to authenticate it.
+/// Whether a client authentication method reads [`AuthContext::token_endpoint`], so that a
+/// driver looks it up (from configuration or discovery) only for methods that use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenEndpointUse {
+    /// The method does not read it; the driver leaves it `None` and makes no discovery call.
+    Unused,
+    /// The method reads it when known; when discovery fails it gets `None`.
+    Optional,
+    /// The method reads it and a failed discovery fails the request (a client assertion
+    /// does not guess its audience). `None` still means the app knows no token endpoint.
+    Required,
+}
+
+/// A client authentication method (RFC 6749 §2.3): edits a request to an endpoint that
+/// authenticates the client (token, revocation, introspection, device authorization).
 ///
-/// Applications implement this for providers with their own scheme and register it by
-/// name; the built-in methods are [`authenticate_client`] and
-/// [`rfc7523::authenticate_with_jwt`](super::rfc7523::authenticate_with_jwt).
+/// The built-in methods are implementations too: [`ClientSecretBasic`],
+/// [`ClientSecretPost`], [`PublicClient`] (`none`), and RFC 7523's
+/// [`ClientSecretJwt`](super::rfc7523::ClientSecretJwt) and
+/// [`PrivateKeyJwt`](super::rfc7523::PrivateKeyJwt). Applications implement it (a closure
+/// will do) for providers with their own scheme, and register it by name.
 pub trait ClientAuthentication: Send + Sync {
     /// Adds the client's credentials to `request`.
     fn authenticate(&self, request: &mut FormRequest, ctx: &AuthContext<'_>) -> Result<(), OAuth2Error>;
+
+    /// Whether the method reads [`AuthContext::token_endpoint`] (default:
+    /// [`TokenEndpointUse::Optional`]).
+    fn token_endpoint_use(&self) -> TokenEndpointUse {
+        TokenEndpointUse::Optional
+    }
 }
 
 impl<F> ClientAuthentication for F
@@ -295,45 +317,64 @@ where
     }
 }
 
-/// Applies `client_secret_basic`, `client_secret_post` or `none` (RFC 6749 §2.3.1, §3.2.1).
-///
-/// Basic encodes the id and secret with `application/x-www-form-urlencoded` before joining
-/// them with `:` (§2.3.1). The JWT methods are in [`super::rfc7523`]; a custom method
-/// here is a configuration error.
-pub fn authenticate_client(
-    request: &mut FormRequest,
-    method: &ClientAuthMethod,
-    ctx: &AuthContext<'_>,
-) -> Result<(), OAuth2Error> {
-    let secret = || {
-        ctx.client_secret
-            .ok_or_else(|| OAuth2Error::Config(format!("`{}` needs a client secret", method.name())))
-    };
-    match method {
-        ClientAuthMethod::ClientSecretBasic => {
-            let secret = secret()?;
-            let raw = format!("{}:{}", encode(ctx.client_id), encode(secret.secret()));
-            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
-            let mut value = http::HeaderValue::try_from(value)
-                .map_err(|e| OAuth2Error::Config(format!("client credentials: {e}")))?;
-            // Kept out of `Debug` and out of HTTP/2 header compression tables (RFC 7541 §7.1.3).
-            value.set_sensitive(true);
-            request.headers.insert(http::header::AUTHORIZATION, value);
-        }
-        ClientAuthMethod::ClientSecretPost => {
-            let secret = secret()?;
-            request.set("client_id", ctx.client_id);
-            request.set("client_secret", secret.secret());
-        }
-        ClientAuthMethod::None => request.set("client_id", ctx.client_id),
-        other => {
-            return Err(OAuth2Error::Config(format!(
-                "`{}` is not a basic client authentication",
-                other.name()
-            )));
-        }
+/// The client secret of `ctx`, or a configuration error naming `method`.
+fn client_secret<'a>(method: &str, ctx: &AuthContext<'a>) -> Result<&'a SecretString, OAuth2Error> {
+    ctx.client_secret.ok_or_else(|| OAuth2Error::Config(format!("`{method}` needs a client secret")))
+}
+
+/// `client_secret_basic`, RFC 6749 §2.3.1: HTTP Basic with the client id and secret, each
+/// `application/x-www-form-urlencoded` before they are joined with `:`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientSecretBasic;
+
+impl ClientAuthentication for ClientSecretBasic {
+    fn authenticate(&self, request: &mut FormRequest, ctx: &AuthContext<'_>) -> Result<(), OAuth2Error> {
+        let secret = client_secret("client_secret_basic", ctx)?;
+        let raw = format!("{}:{}", encode(ctx.client_id), encode(secret.secret()));
+        let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
+        let mut value = http::HeaderValue::try_from(value)
+            .map_err(|e| OAuth2Error::Config(format!("client credentials: {e}")))?;
+        // Kept out of `Debug` and out of HTTP/2 header compression tables (RFC 7541 §7.1.3).
+        value.set_sensitive(true);
+        request.headers.insert(http::header::AUTHORIZATION, value);
+        Ok(())
     }
-    Ok(())
+
+    fn token_endpoint_use(&self) -> TokenEndpointUse {
+        TokenEndpointUse::Unused
+    }
+}
+
+/// `client_secret_post`, RFC 6749 §2.3.1: `client_id` and `client_secret` in the body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientSecretPost;
+
+impl ClientAuthentication for ClientSecretPost {
+    fn authenticate(&self, request: &mut FormRequest, ctx: &AuthContext<'_>) -> Result<(), OAuth2Error> {
+        let secret = client_secret("client_secret_post", ctx)?;
+        request.set("client_id", ctx.client_id);
+        request.set("client_secret", secret.secret());
+        Ok(())
+    }
+
+    fn token_endpoint_use(&self) -> TokenEndpointUse {
+        TokenEndpointUse::Unused
+    }
+}
+
+/// `none`: a public client (RFC 6749 §2.1) sends only its `client_id` in the body (§3.2.1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicClient;
+
+impl ClientAuthentication for PublicClient {
+    fn authenticate(&self, request: &mut FormRequest, ctx: &AuthContext<'_>) -> Result<(), OAuth2Error> {
+        request.set("client_id", ctx.client_id);
+        Ok(())
+    }
+
+    fn token_endpoint_use(&self) -> TokenEndpointUse {
+        TokenEndpointUse::Unused
+    }
 }
 
 /// The token a client keeps: RFC 6749 §5.1's response with `expires_at` computed.
@@ -590,14 +631,12 @@ mod tests {
             token_endpoint: None,
         };
         let mut r = FormRequest::new("https://as.example/token");
-        authenticate_client(&mut r, &ClientAuthMethod::ClientSecretBasic, &ctx).unwrap();
+        ClientSecretBasic.authenticate(&mut r, &ctx).unwrap();
         let expected = base64::engine::general_purpose::STANDARD.encode("id%2F1:s%20e%3Ac");
         assert_eq!(r.headers["authorization"], format!("Basic {expected}").as_str());
         let ctx = AuthContext { client_secret: None, ..ctx };
-        assert!(matches!(
-            authenticate_client(&mut r, &ClientAuthMethod::ClientSecretPost, &ctx),
-            Err(OAuth2Error::Config(_))
-        ));
+        assert!(matches!(ClientSecretPost.authenticate(&mut r, &ctx), Err(OAuth2Error::Config(_))));
+        assert!(matches!(ClientSecretBasic.authenticate(&mut r, &ctx), Err(OAuth2Error::Config(_))));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! RFC 7523, JWT Profile for OAuth 2.0 Client Authentication (§2.2, §3), as OpenID
 //! Connect Core §9 names it: `client_secret_jwt` and `private_key_jwt`.
 
-use super::rfc6749::AuthContext;
+use super::rfc6749::{AuthContext, ClientAuthentication, TokenEndpointUse};
 use super::{FormRequest, OAuth2Error};
 use crate::common::secret::SecretString;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -125,6 +125,49 @@ pub fn authenticate_with_jwt(
     request.set("client_assertion_type", CLIENT_ASSERTION_TYPE);
     request.set("client_assertion", assertion);
     Ok(())
+}
+
+/// `client_secret_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed
+/// with HS256 under the client secret of [`AuthContext::client_secret`], its `aud` as
+/// [`authenticate_with_jwt`] says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientSecretJwt;
+
+impl ClientAuthentication for ClientSecretJwt {
+    fn authenticate(&self, request: &mut FormRequest, ctx: &AuthContext<'_>) -> Result<(), OAuth2Error> {
+        let secret = ctx
+            .client_secret
+            .ok_or_else(|| OAuth2Error::Config("`client_secret_jwt` needs a client secret".into()))?;
+        authenticate_with_jwt(request, &AssertionKey::client_secret(secret, None)?, ctx)
+    }
+
+    fn token_endpoint_use(&self) -> TokenEndpointUse {
+        TokenEndpointUse::Required
+    }
+}
+
+/// `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed
+/// with the client's private key, its `aud` as [`authenticate_with_jwt`] says.
+#[derive(Debug, Clone)]
+pub struct PrivateKeyJwt {
+    key: AssertionKey,
+}
+
+impl PrivateKeyJwt {
+    /// Signs assertions with `key` (e.g. [`AssertionKey::rsa_pem`]).
+    pub fn new(key: AssertionKey) -> Self {
+        Self { key }
+    }
+}
+
+impl ClientAuthentication for PrivateKeyJwt {
+    fn authenticate(&self, request: &mut FormRequest, ctx: &AuthContext<'_>) -> Result<(), OAuth2Error> {
+        authenticate_with_jwt(request, &self.key, ctx)
+    }
+
+    fn token_endpoint_use(&self) -> TokenEndpointUse {
+        TokenEndpointUse::Required
+    }
 }
 
 #[cfg(test)]

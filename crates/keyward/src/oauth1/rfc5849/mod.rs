@@ -29,8 +29,8 @@ pub use client::{ClientCredentials, Signer, SigningParams, TokenCredentials};
 pub use error::{ParseError, SignError, VerifyError};
 pub use params::{SignatureType, SignedRequest};
 pub use signature::{
-    HmacSha1, HmacSha256, Plaintext, RsaSha1, RsaSha256, SignatureMethod, SignatureMethods, SigningKeys,
-    VerifyKeys,
+    HmacSha1, HmacSha256, KeyKind, Plaintext, RsaSha1, RsaSha256, SignatureMethod, SignatureMethods,
+    SigningKeys, VerifyKeys,
 };
 
 /// Names of the protocol parameters (RFC 5849 §3.1, §2.1, §2.3) and of `oauth_body_hash`.

@@ -65,12 +65,30 @@ impl fmt::Debug for VerifyKeys<'_> {
     }
 }
 
+/// The kind of key a signature method signs and verifies with (RFC 5849 §3.4): which of
+/// [`SigningKeys`]' and [`VerifyKeys`]' fields it reads.
+///
+/// A client needs the matching key to sign (a client secret, or an RSA private key); a
+/// server looks up the matching key of the client to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// The client and token shared-secrets (§3.4.2 HMAC, §3.4.4 PLAINTEXT).
+    SharedSecret,
+    /// An RSA key pair: the client signs with its private key, the server verifies with the
+    /// client's public key (§3.4.3); the token secret is not used.
+    RsaKeyPair,
+}
+
 /// A signature method (RFC 5849 §3.4): signs a base string and verifies a signature.
 ///
 /// Implement it to register a custom method in [`SignatureMethods`].
 pub trait SignatureMethod: Send + Sync + 'static {
     /// The value of `oauth_signature_method`, e.g. `HMAC-SHA1` (§3.1).
     fn name(&self) -> &str;
+
+    /// The kind of key the method uses, declared so that clients and servers know which key
+    /// to supply without guessing from the name.
+    fn key_kind(&self) -> KeyKind;
 
     /// Signs the signature base string (§3.4.1) and returns the `oauth_signature` value,
     /// not yet percent-encoded.
@@ -168,6 +186,9 @@ impl SignatureMethod for HmacSha1 {
     fn name(&self) -> &str {
         "HMAC-SHA1"
     }
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::SharedSecret
+    }
     fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
         let key = shared_secret_key(keys.client_secret, keys.token_secret);
         Ok(BASE64.encode(hmac_sign::<Hmac<Sha1>>(&key, base)?))
@@ -184,6 +205,9 @@ pub struct HmacSha256;
 impl SignatureMethod for HmacSha256 {
     fn name(&self) -> &str {
         "HMAC-SHA256"
+    }
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::SharedSecret
     }
     fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
         let key = shared_secret_key(keys.client_secret, keys.token_secret);
@@ -235,6 +259,9 @@ impl SignatureMethod for RsaSha1 {
     fn name(&self) -> &str {
         "RSA-SHA1"
     }
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::RsaKeyPair
+    }
     fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
         rsa_sign::<Sha1>(self.name(), base, keys)
     }
@@ -250,6 +277,9 @@ pub struct RsaSha256;
 impl SignatureMethod for RsaSha256 {
     fn name(&self) -> &str {
         "RSA-SHA256"
+    }
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::RsaKeyPair
     }
     fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
         rsa_sign::<Sha256>(self.name(), base, keys)
@@ -269,6 +299,9 @@ pub struct Plaintext;
 impl SignatureMethod for Plaintext {
     fn name(&self) -> &str {
         "PLAINTEXT"
+    }
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::SharedSecret
     }
     fn sign(&self, _base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
         Ok(shared_secret_key(keys.client_secret, keys.token_secret))
@@ -377,6 +410,17 @@ mod tests {
         assert_eq!(methods.get("PLAINTEXT").unwrap_err(), VerifyError::MethodNotAllowed("PLAINTEXT".into()));
         assert_eq!(methods.get("HMAC-MD5").unwrap_err(), VerifyError::UnsupportedMethod("HMAC-MD5".into()));
         assert_eq!(methods.allowed().collect::<Vec<_>>(), ["HMAC-SHA1", "RSA-SHA1"]);
+    }
+
+    #[test]
+    fn builtins_declare_their_key_kind() {
+        let methods = SignatureMethods::default();
+        let kind = |name: &str| methods.get(name).unwrap().key_kind();
+        assert_eq!(kind("HMAC-SHA1"), KeyKind::SharedSecret);
+        assert_eq!(kind("HMAC-SHA256"), KeyKind::SharedSecret);
+        assert_eq!(kind("PLAINTEXT"), KeyKind::SharedSecret);
+        assert_eq!(kind("RSA-SHA1"), KeyKind::RsaKeyPair);
+        assert_eq!(kind("RSA-SHA256"), KeyKind::RsaKeyPair);
     }
 
     #[test]

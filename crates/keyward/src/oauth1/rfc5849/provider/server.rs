@@ -10,7 +10,7 @@ use crate::common::random::{OsRandom, RandomSource};
 use crate::oauth1::rfc5849::error::{ParseError, VerifyError};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
-use crate::oauth1::rfc5849::signature::{SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
+use crate::oauth1::rfc5849::signature::{KeyKind, SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
 use crate::oauth1::rfc5849::store::{BoxFuture, Client, NonceKey, OAuth1Store, StoreError};
 use rsa::RsaPublicKey;
 use std::collections::HashMap;
@@ -373,7 +373,11 @@ impl Inner {
         token_secret: &str,
     ) -> Result<(), ProviderError> {
         let Checked { request, client, .. } = checked;
-        let rsa_key = match (&client.rsa_public_key, request.signature_method().starts_with("RSA-")) {
+        // The method declares its key kind; an unknown or refused method is left to
+        // `verify`, which names it.
+        let rsa =
+            self.methods.get(request.signature_method()).is_ok_and(|m| m.key_kind() == KeyKind::RsaKeyPair);
+        let rsa_key = match (&client.rsa_public_key, rsa) {
             (Some(pem), true) => Some(self.rsa_keys.get(&client.client_id, pem)?),
             _ => None,
         };
