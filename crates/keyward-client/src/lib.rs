@@ -4,6 +4,7 @@
 //! [`HttpClient::call`](keyward::HttpClient::call). [`ReqwestClient`] is the production
 //! transport (rustls, redirects off, timeouts on).
 
+pub mod flow;
 pub mod http;
 pub mod oauth1;
 pub mod oauth2;

@@ -22,13 +22,13 @@
 //! # let _ = (redirect, me); Ok(()) }
 //! ```
 
-use super::callback::Callback;
 use super::config::{AppConfig, ConfigSources, Overwrite, Protocol};
 use super::error::Error;
 use super::fixes::{ComplianceFixes, FixHooks};
 use super::request::ApiRequest;
-use super::state::{DEFAULT_STATE_TTL, FlowData, SessionStateStore, StateStore};
+use super::state::{DEFAULT_STATE_TTL, SessionStateStore, StateStore};
 use super::token::{AppToken, FetchToken, OAuth1Token, TokenUpdate, UpdateToken};
+use crate::flow::{Callback, FlowData};
 use crate::http::ReqwestClient;
 use crate::oauth1::OAuth1Client;
 use crate::oauth2::{ClientAuthentication, OAuth2Client, OAuth2Config, OldToken};
@@ -514,8 +514,7 @@ impl RemoteApp {
         let (state, data, url) = match &self.inner.driver {
             Driver::OAuth2(client) => {
                 let req = client.authorization_url(Some(redirect_uri), params).await?;
-                let data = req.flow_data();
-                (req.state, data, req.url)
+                (req.state, req.flow, req.url)
             }
             Driver::OAuth1(client) => {
                 let temporary = client.fetch_temporary_credentials(Some(redirect_uri)).await?;
@@ -552,10 +551,13 @@ impl RemoteApp {
         let state = key.ok_or(super::state::StateError::MissingParameter)?;
         let data = reg.state_store.take(session, &self.inner.name, state, self.now(), reg.state_ttl).await?;
         match &self.inner.driver {
-            Driver::OAuth2(client) => {
-                callback.code().ok_or(Error::MissingCallbackParameter("code"))?;
-                Ok(AppToken::OAuth2(client.exchange_callback(callback, &data).await?))
-            }
+            // The driver checks the callback's `code`; the registry names it like the other
+            // missing callback parameters.
+            Driver::OAuth2(client) => match client.exchange_callback(callback, &data).await {
+                Ok(token) => Ok(AppToken::OAuth2(token)),
+                Err(crate::oauth2::ClientError::MissingCode) => Err(Error::MissingCallbackParameter("code")),
+                Err(e) => Err(e.into()),
+            },
             Driver::OAuth1(client) => {
                 let verifier = callback
                     .get("oauth_verifier")

@@ -3,7 +3,6 @@
 //! and callback, and the token hooks.
 
 mod app;
-pub mod callback;
 pub mod config;
 mod error;
 mod fixes;
@@ -12,8 +11,9 @@ pub mod state;
 mod token;
 pub mod url;
 
+pub use crate::flow::callback;
+pub use crate::flow::{Callback, CallbackError};
 pub use app::{AppHooks, OAuth, OAuthBuilder, Redirect, RemoteApp};
-pub use callback::{Callback, CallbackError};
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
 pub use error::Error;
 pub use fixes::{FixHooks, slack_token_response};

@@ -15,42 +15,17 @@
 
 use crate::session::{Session, SessionError};
 use keyward::common::http_client::BoxFuture;
-use keyward::common::secret::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// The session key under which Keyward keeps its flow entries.
-pub const SESSION_KEY: &str = "_keyward_flows";
+pub use crate::flow::{FlowData, SESSION_KEY};
 
 /// How long a flow may take by default: 10 minutes.
 pub const DEFAULT_STATE_TTL: i64 = 600;
 
 /// How many pending flows one session keeps at most; the oldest are dropped first.
 pub const MAX_FLOWS_PER_SESSION: usize = 16;
-
-/// What the callback needs from the redirect.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowData {
-    /// The `redirect_uri` sent in the authorization request (repeated at the token endpoint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-    /// The PKCE code verifier (RFC 7636).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_verifier: Option<SecretString>,
-    /// The OpenID Connect nonce.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
-    /// The OAuth 1 temporary credential's token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_token: Option<String>,
-    /// The OAuth 1 temporary credential's secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_token_secret: Option<SecretString>,
-    /// Anything else the application wants back on the callback.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, String>,
-}
 
 /// Why the callback's state could not be matched to a flow.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +71,7 @@ pub enum StateError {
     Session(#[from] SessionError),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     /// Expiry of the flow (or, once used, of the tombstone).
     exp: i64,
@@ -151,14 +126,15 @@ async fn take_entry(
         return Err(StateError::NoSession { app: app.to_owned() });
     };
     let key = entry_key(app, state);
-    let Some(entry) = entries.get(&key).cloned() else {
+    // Taken out of the map (the flow data moves out with it); the map is saved only once
+    // the entry is dropped or replaced by its tombstone.
+    let Some(entry) = entries.remove(&key) else {
         return Err(StateError::Unknown { app: app.to_owned() });
     };
     if entry.used {
         return Err(StateError::AlreadyUsed { app: app.to_owned() });
     }
     if entry.exp < now {
-        entries.remove(&key);
         save(session, &entries).await?;
         return Err(StateError::Expired { app: app.to_owned(), expired_at: entry.exp });
     }
@@ -339,11 +315,12 @@ impl StateCache for MemoryStateCache {
 mod tests {
     use super::*;
     use crate::session::MemorySession;
+    use keyward::oauth2::rfc7636::CodeVerifier;
     use std::sync::Arc;
 
     fn data(verifier: &str) -> FlowData {
         FlowData {
-            code_verifier: Some(SecretString::new(verifier)),
+            code_verifier: Some(CodeVerifier::new(verifier)),
             nonce: Some("n".into()),
             ..Default::default()
         }
