@@ -903,7 +903,7 @@ async fn config_from_registry_app_config() {
         "#,
     )
     .unwrap();
-    let cfg = OAuth2Config::from_app_config("corp", &app).unwrap();
+    let cfg = app.oauth2_config("corp").unwrap();
     assert_eq!(cfg.auth_method(), ClientAuthMethod::ClientSecretPost);
     assert_eq!(
         (cfg.token_placement, cfg.pkce, cfg.leeway),
@@ -917,7 +917,7 @@ async fn config_from_registry_app_config() {
     assert!(req.url.contains("prompt=consent"));
     let mut bad = app.clone();
     bad.client_kwargs.code_challenge_method = Some("plain".into());
-    assert!(OAuth2Config::from_app_config("corp", &bad).is_err(), "plain refused unless asked for");
+    assert!(bad.oauth2_config("corp").is_err(), "plain refused unless asked for");
 }
 
 #[tokio::test]

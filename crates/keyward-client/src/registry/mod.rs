@@ -4,6 +4,7 @@
 
 mod app;
 pub mod config;
+mod drivers;
 mod error;
 mod fixes;
 mod request;
