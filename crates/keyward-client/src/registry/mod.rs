@@ -19,5 +19,5 @@ pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite,
 pub use error::Error;
 pub use fixes::{FixHooks, slack_token_response};
 pub use request::ApiRequest;
-pub use state::{StateError, StateStore};
+pub use state::{StateCacheError, StateError, StateStore};
 pub use token::{AppToken, FetchToken, HookError, OAuth1Token, TokenUpdate, UpdateToken};
