@@ -1,9 +1,10 @@
 //! The OAuth 1.0a client (RFC 5849 §2): temporary credential (§2.1), authorization URL
 //! (§2.2), token credential (§2.3), then signed requests (§3).
 //!
-//! Each step builds a request with the sans-IO [`Signer`] and makes one
-//! [`HttpClient::call`]; responses are read as forms (§2.1) or, as some providers answer,
-//! JSON.
+//! Each step builds a request with the sans-IO
+//! [`Signer`](keyward::oauth1::rfc5849::Signer) and makes one
+//! [`HttpClient::call`](keyward::HttpClient::call); responses are read as forms (§2.1) or,
+//! as some providers answer, JSON.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), keyward_client::oauth1::OAuth1Error> {
