@@ -26,7 +26,6 @@ use crate::SessionBridge;
 use actix_session::Session as ActixSession;
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use keyward_client::registry::callback::MAX_CALLBACK_BYTES;
 use keyward_client::registry::{AppToken, Callback, CallbackError, Error, RemoteApp};
 use std::fmt;
 
@@ -65,10 +64,10 @@ impl ResponseError for ClientRejection {
 }
 
 /// Reads the provider's redirect back to the callback: a GET query or a `form_post` body.
+/// [`Callback::from_request`] checks it, its size included: over
+/// [`MAX_CALLBACK_BYTES`](keyward_client::flow::MAX_CALLBACK_BYTES) is
+/// [`CallbackError::TooLarge`] (`413`).
 pub fn callback(req: &HttpRequest, body: &[u8]) -> Result<Callback, ClientRejection> {
-    if body.len() > MAX_CALLBACK_BYTES || req.query_string().len() > MAX_CALLBACK_BYTES {
-        return Err(Error::Callback(CallbackError::TooLarge).into());
-    }
     let mut builder = http::Request::builder().method(req.method().as_str()).uri(req.uri().to_string());
     if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
         builder = builder.header(http::header::CONTENT_TYPE, ct.as_bytes());

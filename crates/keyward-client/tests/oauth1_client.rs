@@ -9,6 +9,7 @@ use keyward::oauth1::rfc5849::{
     ClientCredentials, SignatureMethods, SignatureType, Signer, TokenCredentials,
 };
 use keyward_client::oauth1::{Endpoints, OAuth1Client, OAuth1Error};
+use keyward_client::registry::ConfigError;
 use std::sync::{Arc, Mutex};
 
 /// Random bytes that are all zero: every nonce is thirty `A`s.
@@ -278,7 +279,8 @@ async fn clients_come_from_registry_entries() {
     );
     let (http, seen) =
         mock(vec![form(200, "oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true")]);
-    let client = OAuth1Client::from_app_config("photos", &cfg, &SignatureMethods::default(), http)
+    let client = cfg
+        .oauth1_client("photos", &SignatureMethods::default(), http)
         .unwrap()
         .with_clock(Arc::new(FixedClock::new(137131200)))
         .with_random(Arc::new(Zeros));
@@ -305,10 +307,9 @@ async fn clients_come_from_registry_entries() {
         "#,
     );
     let (http, _) = mock(vec![]);
-    assert!(matches!(
-        OAuth1Client::from_app_config("a", &oauth2, &SignatureMethods::default(), http),
-        Err(OAuth1Error::Config(_))
-    ));
+    assert!(
+        matches!(oauth2.oauth1_client("a", &SignatureMethods::default(), http), Err(ConfigError::Invalid { key, .. }) if key == "request_token_url")
+    );
 
     for (key, value) in [("signature_type", "HEADERS"), ("signature_method", "HMAC-MD5")] {
         let mut bad = cfg.clone();
@@ -317,8 +318,14 @@ async fn clients_come_from_registry_entries() {
             _ => bad.client_kwargs.signature_method = Some(value.into()),
         }
         let (http, _) = mock(vec![]);
-        let err =
-            OAuth1Client::from_app_config("photos", &bad, &SignatureMethods::default(), http).unwrap_err();
+        let err = bad.oauth1_client("photos", &SignatureMethods::default(), http).unwrap_err();
         assert!(err.to_string().contains(key), "{key}: {err}");
     }
+
+    // An endpoint that is not absolute is a configuration error naming its key.
+    let mut bad = cfg.clone();
+    bad.access_token_url = Some("/token".into());
+    let (http, _) = mock(vec![]);
+    let err = bad.oauth1_client("photos", &SignatureMethods::default(), http).unwrap_err();
+    assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "access_token_url"), "{err:?}");
 }

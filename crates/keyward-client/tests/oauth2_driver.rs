@@ -10,8 +10,8 @@ use keyward::oauth2::rfc6749::AuthContext;
 use keyward::oidc::IdTokenError;
 use keyward::{HttpClient, HttpError};
 use keyward_client::oauth2::{
-    ChallengeMethod, ClientAuthMethod, ClientError, CodeExchange, Hook, OAuth2Client, OAuth2Config,
-    OAuth2Session, OldToken, Token, TokenPlacement,
+    ChallengeMethod, ClientAuthMethod, ClientError, CodeExchange, CodeVerifier, Hook, OAuth2Client,
+    OAuth2Config, OAuth2Session, OldToken, Token, TokenPlacement,
 };
 use keyward_testkit::jose::{TestSigner, jwks};
 use serde_json::{Value, json};
@@ -127,9 +127,9 @@ async fn authorization_url_exact() {
         .unwrap();
     assert_eq!(req.state.len(), 30);
     assert!(req.state.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let verifier = req.code_verifier.as_ref().unwrap();
+    let verifier = req.flow.code_verifier.as_ref().unwrap();
     assert_eq!(verifier.secret().len(), 48);
-    let nonce = req.nonce.clone().unwrap();
+    let nonce = req.flow.nonce.clone().unwrap();
     let expected = format!(
         "https://op.example/auth?response_type=code&client_id=client-1&redirect_uri=https%3A%2F%2Frp.example%2Fcb&\
          scope=openid%20profile&state={}&code_challenge={}&code_challenge_method=S256&prompt=consent&ui_locales=de&\
@@ -138,10 +138,8 @@ async fn authorization_url_exact() {
         verifier.challenge(ChallengeMethod::S256)
     );
     assert_eq!(req.url, expected);
-    let flow = req.flow_data();
-    assert_eq!(flow.redirect_uri.as_deref(), Some("https://rp.example/cb"));
-    assert_eq!(flow.code_verifier.as_ref().map(SecretString::secret), Some(verifier.secret()));
-    assert_eq!(flow.nonce, req.nonce);
+    assert_eq!(req.flow.redirect_uri.as_deref(), Some("https://rp.example/cb"));
+    assert_eq!(req.flow.nonce.as_deref(), Some(nonce.as_str()));
 }
 
 fn full_provider(
@@ -169,13 +167,13 @@ async fn code_exchange_bytes_id_token_and_userinfo() {
     let clock = FixedClock::new(NOW);
     let c = client(oidc_config(), http, &clock);
     // The flow state as the registry keeps it, and the callback as it arrives.
-    let flow = keyward_client::registry::state::FlowData {
+    let flow = keyward_client::flow::FlowData {
         redirect_uri: Some("https://rp.example/cb".into()),
-        code_verifier: Some(SecretString::new("v".repeat(43))),
+        code_verifier: Some(CodeVerifier::new("v".repeat(43))),
         nonce: Some("nonce-1".into()),
         ..Default::default()
     };
-    let callback = keyward_client::registry::callback::Callback::from_query("code=code-1&state=s").unwrap();
+    let callback = keyward_client::flow::Callback::from_query("code=code-1&state=s").unwrap();
     let token = c.exchange_callback(&callback, &flow).await.unwrap();
     assert_eq!(token.expires_at, Some(NOW + 3600));
     assert_eq!(token.userinfo.as_ref().unwrap()["email"], "u@example.com");
@@ -905,7 +903,7 @@ async fn config_from_registry_app_config() {
         "#,
     )
     .unwrap();
-    let cfg = OAuth2Config::from_app_config("corp", &app).unwrap();
+    let cfg = app.oauth2_config("corp").unwrap();
     assert_eq!(cfg.auth_method(), ClientAuthMethod::ClientSecretPost);
     assert_eq!(
         (cfg.token_placement, cfg.pkce, cfg.leeway),
@@ -914,12 +912,12 @@ async fn config_from_registry_app_config() {
     let (http, _) = provider(|_| (404, String::new()));
     let c = client(cfg, http, &FixedClock::new(NOW));
     let req = c.authorization_url(None, &[]).await.unwrap();
-    assert!(req.nonce.is_none(), "no-nonce quirk");
+    assert!(req.flow.nonce.is_none(), "no-nonce quirk");
     assert!(!req.url.contains("nonce="));
     assert!(req.url.contains("prompt=consent"));
     let mut bad = app.clone();
     bad.client_kwargs.code_challenge_method = Some("plain".into());
-    assert!(OAuth2Config::from_app_config("corp", &bad).is_err(), "plain refused unless asked for");
+    assert!(bad.oauth2_config("corp").is_err(), "plain refused unless asked for");
 }
 
 #[tokio::test]

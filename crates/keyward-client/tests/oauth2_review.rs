@@ -56,12 +56,11 @@ async fn the_returned_state_and_redirect_uri_are_the_ones_in_the_url() {
     assert_eq!(all(&q, "state"), [req.state.as_str()], "one state, the one kept for the callback");
     assert_eq!(req.state.len(), 30, "the fresh random state, not a fixed one");
     assert_eq!(all(&q, "redirect_uri"), ["https://rp.example/other-cb"]);
-    assert_eq!(req.redirect_uri.as_deref(), Some("https://rp.example/other-cb"));
-    assert_eq!(req.flow_data().redirect_uri.as_deref(), Some("https://rp.example/other-cb"));
+    assert_eq!(req.flow.redirect_uri.as_deref(), Some("https://rp.example/other-cb"));
 
     let again = c.authorization_url(Some("https://rp.example/cb"), &[]).await.unwrap();
     assert_ne!(again.state, req.state, "a new state per flow");
-    assert_eq!(again.redirect_uri.as_deref(), Some("https://rp.example/cb"));
+    assert_eq!(again.flow.redirect_uri.as_deref(), Some("https://rp.example/cb"));
 }
 
 /// RFC 6750 §2.3 / §5.3: a token in the URI query is easily logged. With the query

@@ -119,8 +119,8 @@ async fn login(peer: &OidcPeer, client: &OAuth2Client, login: &str) -> Token {
     assert_eq!(callback.get("iss"), Some(&peer.issuer), "the provider sends RFC 9207 iss");
     // Through the registry's types: the callback as it arrives, the flow state as kept.
     let query = keyward::common::encoding::encode_form(&callback);
-    let callback = keyward_client::registry::callback::Callback::from_query(&query).unwrap();
-    client.exchange_callback(&callback, &auth.flow_data()).await.unwrap()
+    let callback = keyward_client::flow::Callback::from_query(&query).unwrap();
+    client.exchange_callback(&callback, &auth.flow).await.unwrap()
 }
 
 #[tokio::test]
@@ -197,8 +197,8 @@ async fn wrong_nonce_and_mixed_up_issuer_are_refused() {
         code: &callback["code"],
         iss: Some("https://attacker.example"),
         redirect_uri: Some(REDIRECT),
-        code_verifier: auth.code_verifier.as_ref(),
-        nonce: auth.nonce.as_deref(),
+        code_verifier: auth.flow.code_verifier.as_ref(),
+        nonce: auth.flow.nonce.as_deref(),
         scope: None,
     };
     assert!(matches!(client.exchange_code(&base).await, Err(ClientError::Issuer(_))));

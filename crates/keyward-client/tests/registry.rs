@@ -5,11 +5,14 @@
 
 use keyward::common::clock::FixedClock;
 use keyward::common::encoding::parse_form;
+use keyward::common::http_client::BoxFuture;
 use keyward::common::secret::SecretString;
 use keyward::oauth2::rfc7636::{ChallengeMethod, CodeVerifier};
 use keyward::{HttpClient, HttpError};
+use keyward_client::registry::state::{CacheStateStore, MemoryStateCache, StateCache};
 use keyward_client::registry::{
-    AppConfig, AppHooks, AppToken, Callback, ClientKwargs, ConfigError, Error, OAuth, Overwrite, StateError,
+    AppConfig, AppHooks, AppToken, Callback, ClientKwargs, ConfigError, Error, OAuth, Overwrite,
+    StateCacheError, StateError,
 };
 use keyward_client::session::MemorySession;
 use std::collections::BTreeMap;
@@ -176,6 +179,89 @@ async fn each_state_mismatch_has_its_own_error() {
     let denied = Callback::from_query("error=access_denied&state=x");
     let err = Error::from(denied.unwrap_err());
     assert_eq!(err.status(), 403);
+    assert!(s.seen.token_requests.lock().unwrap().is_empty());
+}
+
+/// A callback without `code` is refused before any request to the provider, with the
+/// parameter named (400); the flow is spent, as for any callback that matched a state.
+#[tokio::test]
+async fn a_callback_without_a_code_is_named_and_spends_the_flow() {
+    let s = setup(|b| b);
+    let app = s.oauth.client("prov").unwrap();
+    let session = MemorySession::new();
+    let callback = start(&s, &session).await;
+    let no_code = Callback::from_query(&format!("state={}", callback.state().unwrap())).unwrap();
+    let err = app.authorize_access_token(&session, &no_code).await.unwrap_err();
+    assert!(matches!(err, Error::MissingCallbackParameter("code")), "{err:?}");
+    assert_eq!(err.status(), 400);
+    assert!(s.seen.token_requests.lock().unwrap().is_empty());
+    let err = app.authorize_access_token(&session, &callback).await.unwrap_err();
+    assert!(matches!(err, Error::State(StateError::AlreadyUsed { .. })), "{err:?}");
+}
+
+/// A flow-state cache that fails as told: each call returns the next error of the list
+/// (none left: it works, in memory).
+#[derive(Default)]
+struct FailingCache {
+    errors: Mutex<Vec<StateCacheError>>,
+    inner: MemoryStateCache,
+}
+
+impl StateCache for FailingCache {
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: i64,
+    ) -> BoxFuture<'a, Result<(), StateCacheError>> {
+        match self.errors.lock().unwrap().pop() {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.set(key, value, ttl),
+        }
+    }
+    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, StateCacheError>> {
+        match self.errors.lock().unwrap().pop() {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.take(key),
+        }
+    }
+}
+
+/// An unreachable flow-state cache is a 503 (try again) at both steps of a login; a corrupt
+/// entry or another fault of the cache is a 500.
+#[tokio::test]
+async fn a_state_cache_outage_is_503_and_a_fault_500() {
+    let cache = Arc::new(FailingCache::default());
+    struct Shared(Arc<FailingCache>);
+    impl StateCache for Shared {
+        fn set<'a>(&'a self, k: &'a str, v: String, ttl: i64) -> BoxFuture<'a, Result<(), StateCacheError>> {
+            self.0.set(k, v, ttl)
+        }
+        fn take<'a>(&'a self, k: &'a str) -> BoxFuture<'a, Result<Option<String>, StateCacheError>> {
+            self.0.take(k)
+        }
+    }
+    let s = setup(|b| b.state_store(Arc::new(CacheStateStore::new(Shared(cache.clone())))));
+    let app = s.oauth.client("prov").unwrap();
+    let down = || StateCacheError::unavailable(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+
+    cache.errors.lock().unwrap().push(down());
+    let err = app.authorize_redirect(&MemorySession::new(), REDIRECT).await.unwrap_err();
+    assert!(matches!(err, Error::State(StateError::Cache(StateCacheError::Unavailable(_)))), "{err:?}");
+    assert_eq!(err.status(), 503);
+
+    let session = MemorySession::new();
+    let callback = start(&s, &session).await;
+    cache.errors.lock().unwrap().push(down());
+    let err = app.authorize_access_token(&session, &callback).await.unwrap_err();
+    assert_eq!(err.status(), 503, "{err:?}");
+
+    let session = MemorySession::new();
+    let callback = start(&s, &session).await;
+    cache.errors.lock().unwrap().push(StateCacheError::Corrupt("not JSON".into()));
+    let err = app.authorize_access_token(&session, &callback).await.unwrap_err();
+    assert!(matches!(err, Error::State(StateError::Cache(StateCacheError::Corrupt(_)))), "{err:?}");
+    assert_eq!(err.status(), 500);
     assert!(s.seen.token_requests.lock().unwrap().is_empty());
 }
 

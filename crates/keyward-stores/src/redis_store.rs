@@ -631,6 +631,18 @@ impl StoreAdmin for RedisStore {
     }
 }
 
+/// A Redis error as the client's state-cache error, classified as the store's errors are
+/// ([`map_err`]): an outage (refused, dropped, timed out, read-only) is `Unavailable`.
+#[cfg(feature = "client")]
+fn state_cache_err(e: redis::RedisError) -> keyward_client::registry::StateCacheError {
+    use keyward_client::registry::StateCacheError;
+    match map_err(e) {
+        StoreError::Unavailable(e) => StateCacheError::Unavailable(e),
+        StoreError::Backend(e) => StateCacheError::Backend(e),
+        other => StateCacheError::backend(other),
+    }
+}
+
 /// Client flow state (CSRF state, PKCE verifier, OIDC nonce, request token) in Redis, for
 /// several client instances: `SET … EX` to save, `GETDEL` to read once, under `s:` in the
 /// store's prefix.
@@ -641,7 +653,7 @@ impl keyward_client::registry::state::StateCache for RedisStore {
         key: &'a str,
         value: String,
         ttl: i64,
-    ) -> BoxFuture<'a, Result<(), keyward_client::session::SessionError>> {
+    ) -> BoxFuture<'a, Result<(), keyward_client::registry::StateCacheError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let () = redis::cmd("SET")
@@ -651,7 +663,7 @@ impl keyward_client::registry::state::StateCache for RedisStore {
                 .arg(ttl.max(1))
                 .query_async(&mut conn)
                 .await
-                .map_err(|e| keyward_client::session::SessionError(e.to_string()))?;
+                .map_err(state_cache_err)?;
             Ok(())
         })
     }
@@ -659,14 +671,10 @@ impl keyward_client::registry::state::StateCache for RedisStore {
     fn take<'a>(
         &'a self,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, keyward_client::session::SessionError>> {
+    ) -> BoxFuture<'a, Result<Option<String>, keyward_client::registry::StateCacheError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            redis::cmd("GETDEL")
-                .arg(self.key("s", key))
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| keyward_client::session::SessionError(e.to_string()))
+            redis::cmd("GETDEL").arg(self.key("s", key)).query_async(&mut conn).await.map_err(state_cache_err)
         })
     }
 }

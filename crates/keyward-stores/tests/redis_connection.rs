@@ -1,5 +1,6 @@
 //! The Redis store's own connection (`RedisStore::connect`): TCP and Unix-socket addresses,
-//! a connection the server drops is replaced, an unreachable server fails fast.
+//! a connection the server drops is replaced, an unreachable server fails fast, and a login
+//! whose flow state is in a stopped Redis is a 503.
 //!
 //! Each test runs a throwaway `redis-server` of its own (no persistence), so that killing
 //! its clients touches no other test.
@@ -288,4 +289,44 @@ async fn an_unreachable_server_fails_fast_as_unavailable() {
     let err = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"), "none:").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+/// With the flow state in Redis (`CacheStateStore`), a Redis outage during a login is a
+/// `503` through the registry at both steps — try again later — not a `500`.
+#[tokio::test]
+async fn a_login_while_the_state_cache_is_down_is_503() {
+    use keyward_client::registry::state::CacheStateStore;
+    use keyward_client::registry::{AppConfig, Callback, Error, OAuth, StateCacheError, StateError};
+    use keyward_client::session::MemorySession;
+    use std::sync::Arc;
+
+    let Some(redis) = Redis::start("state_cache_down") else { return };
+    let store = RedisStore::connect(&redis.url(), "down:").await.unwrap();
+    let oauth = OAuth::builder().state_store(Arc::new(CacheStateStore::new(store))).build();
+    let config = AppConfig {
+        client_id: Some("cid".into()),
+        authorize_url: Some("https://as.example/authorize".into()),
+        access_token_url: Some("https://as.example/token".into()),
+        ..AppConfig::default()
+    };
+    let app = oauth.register("corp", config).unwrap();
+    let session = MemorySession::new();
+    let redirect = app.authorize_redirect(&session, "https://rp.example/cb").await.unwrap();
+    let (_, query) = redirect.url.split_once('?').unwrap();
+    let state = keyward::common::encoding::parse_form(query)
+        .unwrap()
+        .into_iter()
+        .find_map(|(k, v)| (k == "state").then_some(v))
+        .unwrap();
+    drop(redis);
+
+    let started = Instant::now();
+    let err = app.authorize_redirect(&MemorySession::new(), "https://rp.example/cb").await.unwrap_err();
+    assert!(matches!(err, Error::State(StateError::Cache(StateCacheError::Unavailable(_)))), "{err:?}");
+    assert_eq!(err.status(), 503);
+    let callback = Callback::from_query(&format!("code=c&state={state}")).unwrap();
+    let err = app.authorize_access_token(&session, &callback).await.unwrap_err();
+    assert!(matches!(err, Error::State(StateError::Cache(StateCacheError::Unavailable(_)))), "{err:?}");
+    assert_eq!(err.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }

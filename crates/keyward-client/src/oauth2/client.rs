@@ -5,6 +5,7 @@ use super::config::{Endpoint, OAuth2Config};
 use super::hooks::{ComplianceHooks, Hook, run_form, run_response};
 use super::oidc::{JwksCache, MetadataCache};
 use super::refresh::{Flights, UpdateToken};
+use crate::flow::{Callback, FlowData};
 use keyward::common::clock::{Clock, SystemClock};
 use keyward::common::http_client::HttpClient;
 use keyward::common::random::{OsRandom, RandomSource};
@@ -26,32 +27,18 @@ use std::time::Duration;
 /// Length of a generated OpenID Connect `nonce`.
 const NONCE_LENGTH: usize = 30;
 
-/// An authorization request ready to send the user to, with the values the callback
-/// will need (keep them in the flow state, keyed by `state`).
+/// An authorization request ready to send the user to, with what the callback will need
+/// (keep [`flow`](Self::flow) in the flow state, keyed by [`state`](Self::state)).
 #[derive(Debug)]
 pub struct AuthorizationRedirect {
     /// The URL to redirect the user to.
     pub url: String,
     /// The `state` sent (30 letters and digits).
     pub state: String,
-    /// The PKCE verifier, when PKCE is on.
-    pub code_verifier: Option<CodeVerifier>,
-    /// The OpenID Connect nonce, when `openid` is in scope and the provider supports it.
-    pub nonce: Option<String>,
-    /// The `redirect_uri` sent.
-    pub redirect_uri: Option<String>,
-}
-
-impl AuthorizationRedirect {
-    /// The flow state to keep until the callback, keyed by [`AuthorizationRedirect::state`].
-    pub fn flow_data(&self) -> crate::registry::state::FlowData {
-        crate::registry::state::FlowData {
-            redirect_uri: self.redirect_uri.clone(),
-            code_verifier: self.code_verifier.as_ref().map(|v| SecretString::new(v.secret())),
-            nonce: self.nonce.clone(),
-            ..Default::default()
-        }
-    }
+    /// What the code exchange needs: the `redirect_uri` sent, the PKCE verifier when PKCE
+    /// is on, the OpenID Connect nonce when `openid` is in scope and the provider supports
+    /// it. It owns the verifier, which is not `Clone`: kept once, spent once.
+    pub flow: FlowData,
 }
 
 /// What a code exchange needs from the callback and the flow state.
@@ -280,13 +267,13 @@ impl OAuth2Client {
         } else {
             None
         };
-        Ok(AuthorizationRedirect {
-            url: url.build()?,
-            state,
+        let flow = FlowData {
+            redirect_uri: url.get("redirect_uri").map(str::to_owned),
             code_verifier,
             nonce,
-            redirect_uri: url.get("redirect_uri").map(str::to_owned),
-        })
+            ..FlowData::default()
+        };
+        Ok(AuthorizationRedirect { url: url.build()?, state, flow })
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3).
@@ -315,20 +302,22 @@ impl OAuth2Client {
     }
 
     /// Exchanges the code of a callback whose `state` has been matched to `flow` (the
-    /// [`AuthorizationRedirect::flow_data`] kept since the redirect): `code` and `iss` from
+    /// [`AuthorizationRedirect::flow`] kept since the redirect): `code` and `iss` from
     /// the callback, `redirect_uri`, the PKCE verifier and the nonce from the flow.
+    ///
+    /// This is where a callback's `code` is checked: one without is
+    /// [`ClientError::MissingCode`].
     pub async fn exchange_callback(
         &self,
-        callback: &crate::registry::callback::Callback,
-        flow: &crate::registry::state::FlowData,
+        callback: &Callback,
+        flow: &FlowData,
     ) -> Result<Token, ClientError> {
         let code = callback.code().ok_or(ClientError::MissingCode)?;
-        let verifier = flow.code_verifier.as_ref().map(|v| CodeVerifier::new(v.secret()));
         self.exchange_code(&CodeExchange {
             code,
             iss: callback.get("iss"),
             redirect_uri: flow.redirect_uri.as_deref(),
-            code_verifier: verifier.as_ref(),
+            code_verifier: flow.code_verifier.as_ref(),
             nonce: flow.nonce.as_deref(),
             scope: None,
         })

@@ -1,13 +1,12 @@
-//! The configuration of one OAuth 2.0 / OpenID Connect client, buildable in code or from
-//! the registry's [`AppConfig`].
+//! The configuration of one OAuth 2.0 / OpenID Connect client, built in code (the registry
+//! builds one from an app's configuration).
 
-use super::ClientError;
-use crate::registry::{AppConfig, ConfigError, Quirks};
 use keyward::common::secret::SecretString;
 use keyward::oauth2::rfc6749::ClientAuthMethod;
 use keyward::oauth2::rfc6750::TokenPlacement;
 use keyward::oauth2::rfc7636::ChallengeMethod;
 use keyward::oidc::Algorithm;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How long a discovery document is used before it is fetched again, in seconds.
@@ -15,6 +14,22 @@ pub const DEFAULT_METADATA_TTL: i64 = 3600;
 
 /// The least time between two JWK-set fetches triggered by unknown `kid`s, in seconds.
 pub const DEFAULT_JWKS_REFETCH_INTERVAL: i64 = 60;
+
+/// Per-provider switches for known deviations from the specifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quirks {
+    /// The provider does not echo `nonce` in ID tokens; no nonce is sent or checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_nonce: bool,
+    /// A placeholder in the discovery document's `issuer` that stands for a claim of the
+    /// ID token (Microsoft's multi-tenant `{tenantid}`, filled from `tid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_template: Option<String>,
+    /// The provider has no userinfo endpoint; the ID token's claims are the user's profile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub userinfo_from_id_token: bool,
+}
 
 /// An endpoint of the provider, set in configuration or found in its metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,57 +175,6 @@ impl OAuth2Config {
             .unwrap_or_else(|| ClientAuthMethod::default_for(self.client_secret.is_some()))
     }
 
-    /// A configuration from a registry entry (Authlib's keys): `client_kwargs` gives scope,
-    /// `token_endpoint_auth_method`, `token_placement`, `code_challenge_method`, `leeway`,
-    /// and `rsa_key` for `private_key_jwt`.
-    pub fn from_app_config(app: &str, cfg: &AppConfig) -> Result<Self, ConfigError> {
-        let invalid = |key: &str, reason: String| ConfigError::Invalid {
-            app: app.to_owned(),
-            key: key.to_owned(),
-            reason,
-        };
-        let client_id =
-            cfg.client_id.clone().filter(|c| !c.is_empty()).ok_or_else(|| ConfigError::Missing {
-                app: app.to_owned(),
-                key: "client_id",
-                why: "every flow identifies the client",
-            })?;
-        let kw = &cfg.client_kwargs;
-        let mut out = Self::new(client_id);
-        out.client_secret = cfg.client_secret.clone();
-        out.authorize_url = cfg.authorize_url.clone();
-        out.token_url = cfg.access_token_url.clone();
-        out.refresh_token_url = cfg.refresh_token_url.clone();
-        out.userinfo_url = cfg.userinfo_endpoint.clone();
-        out.server_metadata_url = cfg.server_metadata_url.clone();
-        out.jwks = cfg.jwks.clone();
-        out.scope = kw.scope.clone();
-        out.auth_method = kw.token_endpoint_auth_method.as_deref().map(|m| {
-            let Ok(method) = m.parse::<ClientAuthMethod>();
-            method
-        });
-        out.private_key = kw.rsa_key.clone();
-        if let Some(p) = &kw.token_placement {
-            out.token_placement = p.parse().map_err(|e: keyward::oauth2::OAuth2Error| {
-                invalid("client_kwargs.token_placement", e.to_string())
-            })?;
-        }
-        if let Some(m) = &kw.code_challenge_method {
-            out.pkce = Some(
-                ChallengeMethod::parse(m, false)
-                    .map_err(|e| invalid("client_kwargs.code_challenge_method", e.to_string()))?,
-            );
-        }
-        if let Some(l) = kw.leeway {
-            out.leeway = l;
-        }
-        out.authorize_params = cfg.authorize_params.clone();
-        out.access_token_params = cfg.access_token_params.clone();
-        out.refresh_token_params = cfg.refresh_token_params.clone();
-        out.quirks = cfg.quirks.clone();
-        Ok(out)
-    }
-
     pub(crate) fn configured(&self, e: Endpoint) -> Option<&str> {
         match e {
             Endpoint::Authorization => self.authorize_url.as_deref(),
@@ -225,11 +189,5 @@ impl OAuth2Config {
 
     pub(crate) fn wants_openid(&self, scope: Option<&str>) -> bool {
         scope.or(self.scope.as_deref()).is_some_and(|s| s.split_ascii_whitespace().any(|x| x == "openid"))
-    }
-}
-
-impl From<ConfigError> for ClientError {
-    fn from(e: ConfigError) -> Self {
-        ClientError::Config(e.to_string())
     }
 }

@@ -50,7 +50,7 @@ mod refresh;
 mod session;
 
 pub use client::{AuthorizationRedirect, CodeExchange, OAuth2Client};
-pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config};
+pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config, Quirks};
 pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
 pub use refresh::{OldToken, UpdateToken};

@@ -22,16 +22,15 @@
 //! # let _ = (redirect, me); Ok(()) }
 //! ```
 
-use super::callback::Callback;
 use super::config::{AppConfig, ConfigSources, Overwrite, Protocol};
 use super::error::Error;
 use super::fixes::{ComplianceFixes, FixHooks};
-use super::request::ApiRequest;
-use super::state::{DEFAULT_STATE_TTL, FlowData, SessionStateStore, StateStore};
+use super::state::{DEFAULT_STATE_TTL, SessionStateStore, StateStore};
 use super::token::{AppToken, FetchToken, OAuth1Token, TokenUpdate, UpdateToken};
+use crate::flow::{Callback, FlowData};
 use crate::http::ReqwestClient;
 use crate::oauth1::OAuth1Client;
-use crate::oauth2::{ClientAuthentication, OAuth2Client, OAuth2Config, OldToken};
+use crate::oauth2::{ClientAuthentication, OAuth2Client, OldToken};
 use crate::session::Session;
 use keyward::common::clock::{Clock, SystemClock};
 use keyward::common::http_client::{BoxFuture, HttpClient, HttpError};
@@ -337,11 +336,7 @@ impl OAuth {
         cfg: &AppConfig,
         http: &Arc<dyn HttpClient>,
     ) -> Result<OAuth1Client, Error> {
-        let client = OAuth1Client::from_app_config(name, cfg, &self.inner.signature_methods, http.clone())
-            .map_err(|e| match e {
-                crate::oauth1::OAuth1Error::Config(c) => Error::Config(c),
-                other => Error::OAuth1(other),
-            })?;
+        let client = cfg.oauth1_client(name, &self.inner.signature_methods, http.clone())?;
         Ok(client.with_clock(self.inner.clock.clone()).with_random(self.inner.random.clone()))
     }
 
@@ -352,7 +347,7 @@ impl OAuth {
         http: &Arc<dyn HttpClient>,
         hooks: &AppHooks,
     ) -> Result<OAuth2Client, Error> {
-        let config = OAuth2Config::from_app_config(name, cfg)?;
+        let config = cfg.oauth2_config(name)?;
         let mut client = OAuth2Client::new(config, http.clone())?
             .with_clock(self.inner.clock.clone())
             .with_random(self.inner.random.clone())
@@ -529,8 +524,7 @@ impl RemoteApp {
         let (state, data, url) = match &self.inner.driver {
             Driver::OAuth2(client) => {
                 let req = client.authorization_url(Some(redirect_uri), params).await?;
-                let data = req.flow_data();
-                (req.state, data, req.url)
+                (req.state, req.flow, req.url)
             }
             Driver::OAuth1(client) => {
                 let temporary = client.fetch_temporary_credentials(Some(redirect_uri)).await?;
@@ -567,10 +561,13 @@ impl RemoteApp {
         let state = key.ok_or(super::state::StateError::MissingParameter)?;
         let data = reg.state_store.take(session, &self.inner.name, state, self.now(), reg.state_ttl).await?;
         match &self.inner.driver {
-            Driver::OAuth2(client) => {
-                callback.code().ok_or(Error::MissingCallbackParameter("code"))?;
-                Ok(AppToken::OAuth2(client.exchange_callback(callback, &data).await?))
-            }
+            // The driver checks the callback's `code`; the registry names it like the other
+            // missing callback parameters.
+            Driver::OAuth2(client) => match client.exchange_callback(callback, &data).await {
+                Ok(token) => Ok(AppToken::OAuth2(token)),
+                Err(crate::oauth2::ClientError::MissingCode) => Err(Error::MissingCallbackParameter("code")),
+                Err(e) => Err(e.into()),
+            },
             Driver::OAuth1(client) => {
                 let verifier = callback
                     .get("oauth_verifier")
@@ -586,40 +583,6 @@ impl RemoteApp {
                     params: response.params,
                 }))
             }
-        }
-    }
-
-    /// The user's profile: for OAuth 2 the `userinfo_endpoint` (configured or discovered;
-    /// with OpenID Connect its `sub` must be the ID token's); for OAuth 1 a signed `GET`
-    /// of the configured `userinfo_endpoint`, read as a JSON object.
-    pub async fn userinfo(
-        &self,
-        token: &AppToken,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-        match (&self.inner.driver, token) {
-            (Driver::OAuth2(client), AppToken::OAuth2(t)) => {
-                let fresh = client.ensure_fresh(t).await?;
-                Ok(client.userinfo(&fresh).await?)
-            }
-            (Driver::OAuth1(_), AppToken::OAuth1(_)) => {
-                let url = self.inner.config.userinfo_endpoint.clone().ok_or_else(|| {
-                    super::ConfigError::Missing {
-                        app: self.inner.name.clone(),
-                        key: "userinfo_endpoint",
-                        why: "userinfo() of an OAuth 1 app reads it",
-                    }
-                })?;
-                let response = self.get(&url).token(token.clone()).send().await?;
-                let status = response.status().as_u16();
-                if !response.status().is_success() {
-                    return Err(Error::Response { status, reason: "the userinfo endpoint refused".into() });
-                }
-                match serde_json::from_slice(response.body()) {
-                    Ok(serde_json::Value::Object(map)) => Ok(map),
-                    _ => Err(Error::Response { status, reason: "the body is not a JSON object".into() }),
-                }
-            }
-            _ => Err(self.wrong_token()),
         }
     }
 
@@ -647,35 +610,5 @@ impl RemoteApp {
             Protocol::OAuth2 => "OAuth 2.0",
         };
         Error::WrongToken { app: self.inner.name.clone(), expected }
-    }
-
-    /// A `GET` of `url`, relative to `api_base_url` unless absolute.
-    pub fn get(&self, url: &str) -> ApiRequest {
-        self.request(http::Method::GET, url)
-    }
-
-    /// A `POST`.
-    pub fn post(&self, url: &str) -> ApiRequest {
-        self.request(http::Method::POST, url)
-    }
-
-    /// A `PUT`.
-    pub fn put(&self, url: &str) -> ApiRequest {
-        self.request(http::Method::PUT, url)
-    }
-
-    /// A `PATCH`.
-    pub fn patch(&self, url: &str) -> ApiRequest {
-        self.request(http::Method::PATCH, url)
-    }
-
-    /// A `DELETE`.
-    pub fn delete(&self, url: &str) -> ApiRequest {
-        self.request(http::Method::DELETE, url)
-    }
-
-    /// A request with any method.
-    pub fn request(&self, method: http::Method, url: &str) -> ApiRequest {
-        ApiRequest::new(self.clone(), method, url)
     }
 }

@@ -9,6 +9,8 @@
 
 use keyward::common::secret::SecretString;
 use serde::{Deserialize, Serialize};
+
+pub use crate::oauth2::Quirks;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -52,22 +54,6 @@ pub enum ConfigError {
     /// A TOML document could not be read.
     #[error("invalid TOML configuration: {0}")]
     Toml(#[from] toml::de::Error),
-}
-
-/// Per-provider switches for known deviations from the specifications.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Quirks {
-    /// The provider does not echo `nonce` in ID tokens; no nonce is sent or checked.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub no_nonce: bool,
-    /// A placeholder in the discovery document's `issuer` that stands for a claim of the
-    /// ID token (Microsoft's multi-tenant `{tenantid}`, filled from `tid`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issuer_template: Option<String>,
-    /// The provider has no userinfo endpoint; the ID token's claims are the user's profile.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub userinfo_from_id_token: bool,
 }
 
 /// Settings of the underlying OAuth session (Authlib's `client_kwargs`).

@@ -1,11 +1,11 @@
 //! The registry's error: every failure of a login or an API call, typed, with the HTTP
 //! status a web framework should answer with.
 
-use super::callback::CallbackError;
 use super::config::ConfigError;
-use super::state::StateError;
+use super::state::{StateCacheError, StateError};
 use super::token::HookError;
 use super::url::UrlError;
+use crate::flow::CallbackError;
 use crate::oauth1::OAuth1Error;
 use crate::oauth2::ClientError;
 
@@ -77,18 +77,19 @@ pub enum Error {
 impl Error {
     /// The HTTP status a web application should answer with: 400 for a callback that does
     /// not fit a login in progress or cannot be read, 413 for one over
-    /// [`MAX_CALLBACK_BYTES`](super::callback::MAX_CALLBACK_BYTES), 403 when the user
-    /// declined, 401 without a token, 502 when the provider failed or misbehaved, 500 for
-    /// the application's own faults (configuration, hooks, session store).
+    /// [`MAX_CALLBACK_BYTES`](crate::flow::MAX_CALLBACK_BYTES), 403 when the user
+    /// declined, 401 without a token, 502 when the provider failed or misbehaved, 503 when
+    /// the flow-state cache is unreachable (a retry may succeed), 500 for the application's
+    /// own faults (configuration, hooks, session store).
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
             Error::UnknownApp(_) => S::NOT_FOUND,
             Error::Callback(CallbackError::Provider(body)) if body.error == "access_denied" => S::FORBIDDEN,
             Error::Callback(CallbackError::TooLarge) => S::PAYLOAD_TOO_LARGE,
-            Error::State(StateError::Session(_)) | Error::OAuth2(ClientError::Config(_)) => {
-                S::INTERNAL_SERVER_ERROR
-            }
+            Error::State(StateError::Cache(StateCacheError::Unavailable(_))) => S::SERVICE_UNAVAILABLE,
+            Error::State(StateError::Session(_) | StateError::Cache(_))
+            | Error::OAuth2(ClientError::Config(_)) => S::INTERNAL_SERVER_ERROR,
             Error::OAuth2(ClientError::Issuer(_) | ClientError::MissingCode) => S::BAD_REQUEST,
             Error::State(_) | Error::Callback(_) | Error::MissingCallbackParameter(_) => S::BAD_REQUEST,
             Error::MissingToken { .. } => S::UNAUTHORIZED,

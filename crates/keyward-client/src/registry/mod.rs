@@ -3,8 +3,8 @@
 //! and callback, and the token hooks.
 
 mod app;
-pub mod callback;
 pub mod config;
+mod drivers;
 mod error;
 mod fixes;
 mod request;
@@ -12,11 +12,12 @@ pub mod state;
 mod token;
 pub mod url;
 
+pub use crate::flow::callback;
+pub use crate::flow::{Callback, CallbackError};
 pub use app::{AppHooks, OAuth, OAuthBuilder, Redirect, RemoteApp};
-pub use callback::{Callback, CallbackError};
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
 pub use error::Error;
 pub use fixes::{FixHooks, slack_token_response};
 pub use request::ApiRequest;
-pub use state::{StateError, StateStore};
+pub use state::{StateCacheError, StateError, StateStore};
 pub use token::{AppToken, FetchToken, HookError, OAuth1Token, TokenUpdate, UpdateToken};

@@ -1,12 +1,78 @@
-//! API calls through a registered app: URL relative to `api_base_url`, the token from the
-//! call or from the `fetch_token` hook, OAuth 1 signing or OAuth 2 bearer placement with
-//! automatic single-flight refresh.
+//! API calls through a registered app ([`RemoteApp::get`], …, and
+//! [`RemoteApp::userinfo`]): URL relative to `api_base_url`, the token from the call or from
+//! the `fetch_token` hook, OAuth 1 signing or OAuth 2 bearer placement with automatic
+//! single-flight refresh.
 
 use super::app::{Driver, RemoteApp};
+use super::config::ConfigError;
 use super::error::Error;
 use super::token::AppToken;
 use super::url::resolve;
 use keyward::common::encoding::encode_form;
+
+impl RemoteApp {
+    /// The user's profile: for OAuth 2 the `userinfo_endpoint` (configured or discovered;
+    /// with OpenID Connect its `sub` must be the ID token's); for OAuth 1 a signed `GET`
+    /// of the configured `userinfo_endpoint`, read as a JSON object.
+    pub async fn userinfo(
+        &self,
+        token: &AppToken,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        match (&self.inner.driver, token) {
+            (Driver::OAuth2(client), AppToken::OAuth2(t)) => {
+                let fresh = client.ensure_fresh(t).await?;
+                Ok(client.userinfo(&fresh).await?)
+            }
+            (Driver::OAuth1(_), AppToken::OAuth1(_)) => {
+                let url = self.config().userinfo_endpoint.clone().ok_or_else(|| ConfigError::Missing {
+                    app: self.inner.name.clone(),
+                    key: "userinfo_endpoint",
+                    why: "userinfo() of an OAuth 1 app reads it",
+                })?;
+                let response = self.get(&url).token(token.clone()).send().await?;
+                let status = response.status().as_u16();
+                if !response.status().is_success() {
+                    return Err(Error::Response { status, reason: "the userinfo endpoint refused".into() });
+                }
+                match serde_json::from_slice(response.body()) {
+                    Ok(serde_json::Value::Object(map)) => Ok(map),
+                    _ => Err(Error::Response { status, reason: "the body is not a JSON object".into() }),
+                }
+            }
+            _ => Err(self.wrong_token()),
+        }
+    }
+
+    /// A `GET` of `url`, relative to `api_base_url` unless absolute.
+    pub fn get(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::GET, url)
+    }
+
+    /// A `POST`.
+    pub fn post(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::POST, url)
+    }
+
+    /// A `PUT`.
+    pub fn put(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::PUT, url)
+    }
+
+    /// A `PATCH`.
+    pub fn patch(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::PATCH, url)
+    }
+
+    /// A `DELETE`.
+    pub fn delete(&self, url: &str) -> ApiRequest {
+        self.request(http::Method::DELETE, url)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: http::Method, url: &str) -> ApiRequest {
+        ApiRequest::new(self.clone(), method, url)
+    }
+}
 
 enum Auth {
     None,

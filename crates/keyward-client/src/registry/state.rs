@@ -15,42 +15,17 @@
 
 use crate::session::{Session, SessionError};
 use keyward::common::http_client::BoxFuture;
-use keyward::common::secret::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// The session key under which Keyward keeps its flow entries.
-pub const SESSION_KEY: &str = "_keyward_flows";
+pub use crate::flow::{FlowData, SESSION_KEY};
 
 /// How long a flow may take by default: 10 minutes.
 pub const DEFAULT_STATE_TTL: i64 = 600;
 
 /// How many pending flows one session keeps at most; the oldest are dropped first.
 pub const MAX_FLOWS_PER_SESSION: usize = 16;
-
-/// What the callback needs from the redirect.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowData {
-    /// The `redirect_uri` sent in the authorization request (repeated at the token endpoint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-    /// The PKCE code verifier (RFC 7636).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_verifier: Option<SecretString>,
-    /// The OpenID Connect nonce.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
-    /// The OAuth 1 temporary credential's token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_token: Option<String>,
-    /// The OAuth 1 temporary credential's secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_token_secret: Option<SecretString>,
-    /// Anything else the application wants back on the callback.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, String>,
-}
 
 /// Why the callback's state could not be matched to a flow.
 #[derive(Debug, thiserror::Error)]
@@ -91,12 +66,45 @@ pub enum StateError {
         /// The app.
         app: String,
     },
-    /// The session or cache failed.
+    /// The session failed.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The server-side [`StateCache`] failed; the variant says whether a retry may help.
+    #[error(transparent)]
+    Cache(#[from] StateCacheError),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A failure of a [`StateCache`], typed like the provider's store errors: an outage is told
+/// apart from a fault, so that a login during an outage is answered `503` (try again), not
+/// `500`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateCacheError {
+    /// The cache could not be reached or did not answer in time; the same call may succeed
+    /// if retried.
+    #[error("state cache unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A cached flow could not be read back.
+    #[error("cached flow state is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other failure of the cache.
+    #[error("state cache error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StateCacheError {
+    /// Wraps a cache error that means "unreachable, try again".
+    pub fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(e.into())
+    }
+
+    /// Wraps any other cache error.
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend(e.into())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     /// Expiry of the flow (or, once used, of the tombstone).
     exp: i64,
@@ -151,14 +159,15 @@ async fn take_entry(
         return Err(StateError::NoSession { app: app.to_owned() });
     };
     let key = entry_key(app, state);
-    let Some(entry) = entries.get(&key).cloned() else {
+    // Taken out of the map (the flow data moves out with it); the map is saved only once
+    // the entry is dropped or replaced by its tombstone.
+    let Some(entry) = entries.remove(&key) else {
         return Err(StateError::Unknown { app: app.to_owned() });
     };
     if entry.used {
         return Err(StateError::AlreadyUsed { app: app.to_owned() });
     }
     if entry.exp < now {
-        entries.remove(&key);
         save(session, &entries).await?;
         return Err(StateError::Expired { app: app.to_owned(), expired_at: entry.exp });
     }
@@ -249,9 +258,10 @@ impl StateStore for SessionStateStore {
 /// A server-side cache with expiry and an atomic take (Redis `SET EX` / `GETDEL`, or memory).
 pub trait StateCache: Send + Sync {
     /// Stores `value` under `key` for `ttl` seconds.
-    fn set<'a>(&'a self, key: &'a str, value: String, ttl: i64) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn set<'a>(&'a self, key: &'a str, value: String, ttl: i64)
+    -> BoxFuture<'a, Result<(), StateCacheError>>;
     /// Removes and returns the value under `key`, atomically: of concurrent takers, one wins.
-    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, SessionError>>;
+    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, StateCacheError>>;
 }
 
 /// Keeps flow data in a [`StateCache`], with only a marker (expiry, used) in the session.
@@ -284,7 +294,7 @@ impl<C: StateCache> StateStore for CacheStateStore<C> {
         ttl: i64,
     ) -> BoxFuture<'a, Result<(), StateError>> {
         Box::pin(async move {
-            let value = serde_json::to_string(&data).map_err(|e| SessionError(e.to_string()))?;
+            let value = serde_json::to_string(&data).map_err(StateCacheError::backend)?;
             let key = format!("{}{}", self.prefix, entry_key(app, state));
             self.cache.set(&key, value, ttl).await?;
             let marker = Entry { exp: now + ttl, data: None, used: false };
@@ -305,7 +315,7 @@ impl<C: StateCache> StateStore for CacheStateStore<C> {
             let key = format!("{}{}", self.prefix, entry_key(app, state));
             match self.cache.take(&key).await? {
                 Some(v) => {
-                    serde_json::from_str(&v).map_err(|e| StateError::Session(SessionError(e.to_string())))
+                    serde_json::from_str(&v).map_err(|e| StateCacheError::Corrupt(e.to_string()).into())
                 }
                 // The marker was live but the data is gone: a concurrent callback took it.
                 None => Err(StateError::AlreadyUsed { app: app.to_owned() }),
@@ -319,7 +329,12 @@ impl<C: StateCache> StateStore for CacheStateStore<C> {
 pub struct MemoryStateCache(Mutex<HashMap<String, (String, std::time::Instant)>>);
 
 impl StateCache for MemoryStateCache {
-    fn set<'a>(&'a self, key: &'a str, value: String, ttl: i64) -> BoxFuture<'a, Result<(), SessionError>> {
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: i64,
+    ) -> BoxFuture<'a, Result<(), StateCacheError>> {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(ttl.max(0).unsigned_abs());
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = std::time::Instant::now();
@@ -328,7 +343,7 @@ impl StateCache for MemoryStateCache {
         Box::pin(async { Ok(()) })
     }
 
-    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, SessionError>> {
+    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, StateCacheError>> {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let v = map.remove(key).filter(|(_, t)| *t > std::time::Instant::now()).map(|(v, _)| v);
         Box::pin(async move { Ok(v) })
@@ -339,11 +354,12 @@ impl StateCache for MemoryStateCache {
 mod tests {
     use super::*;
     use crate::session::MemorySession;
+    use keyward::oauth2::rfc7636::CodeVerifier;
     use std::sync::Arc;
 
     fn data(verifier: &str) -> FlowData {
         FlowData {
-            code_verifier: Some(SecretString::new(verifier)),
+            code_verifier: Some(CodeVerifier::new(verifier)),
             nonce: Some("n".into()),
             ..Default::default()
         }
