@@ -19,9 +19,10 @@ pub use common::{
     random::{OsRandom, RandomSource},
 };
 
-/// The guides of the repository's `docs/` folder that concern the provider; their Rust
-/// examples are doc-tests.
+/// This crate's guide to the OAuth 1.0a provider (the markdown under its `docs/` folder,
+/// listed with the others in the repository's `docs/README.md`); its Rust examples are
+/// doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/oauth1-provider.md")]
+    #[doc = include_str!("../docs/oauth1-provider.md")]
     pub mod oauth1_provider {}
 }
