@@ -1,7 +1,9 @@
-//! The repository's markdown holds together: every relative link (and its `#anchor`) points
-//! at something that exists, every guide a crate includes into its rustdoc lives in that
-//! crate's `docs/` folder (so it is packaged) and is listed in `docs/README.md`, and the
-//! README's axum example is the one `keyward-axum`'s README doc-tests.
+//! The repository's markdown holds together, and the publishable crates hold what they
+//! include: every relative link (and its `#anchor`) points at something that exists, every
+//! guide a crate includes into its rustdoc lives in that crate's `docs/` folder (so it is
+//! packaged) and is listed in `docs/README.md`, no publishable crate includes a file from
+//! outside itself, and the README's axum example is the one `keyward-axum`'s README
+//! doc-tests.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -195,6 +197,59 @@ fn guides_live_in_the_crate_that_includes_them_and_are_indexed() {
         .filter(|n| n != "README.md")
         .collect();
     assert!(loose.is_empty(), "guides belong in their crate's docs/, not in docs/: {loose:?}");
+}
+
+/// The `.rs` files under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for path in entries.map(|e| e.unwrap().path()) {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `cargo package --no-verify` (what CI runs) does not compile the packages, so it would not
+/// notice a crate that includes a file from outside itself, which a published crate does not
+/// have. This does: every `include_str!`/`include_bytes!` in the library code (`src/`,
+/// `build.rs`) of a publishable crate names a file inside that crate. Includes in a file's
+/// `#[cfg(test)]` part are left out: only `cargo test` of the repository compiles them.
+#[test]
+fn publishable_crates_include_only_their_own_files() {
+    let root = workspace_root();
+    let mut checked = 0;
+    let mut outside = Vec::new();
+    for dir in fs::read_dir(root.join("crates")).unwrap().map(|e| e.unwrap().path()) {
+        let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+        if manifest.lines().any(|l| l.replace(' ', "") == "publish=false") {
+            continue;
+        }
+        let crate_dir = dir.canonicalize().unwrap();
+        let mut files = vec![dir.join("build.rs")];
+        rust_files(&dir.join("src"), &mut files);
+        for file in files.into_iter().filter(|f| f.is_file()) {
+            let text = fs::read_to_string(&file).unwrap();
+            let library = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+                let mut rest = library;
+                while let Some(at) = rest.find(macro_name) {
+                    rest = &rest[at + macro_name.len()..];
+                    let included = &rest[..rest.find('"').unwrap()];
+                    let target = file.parent().unwrap().join(included);
+                    let shown = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
+                    match target.canonicalize() {
+                        Ok(t) if t.starts_with(&crate_dir) => checked += 1,
+                        Ok(_) => outside.push(format!("{shown}: {included} is outside the crate")),
+                        Err(_) => outside.push(format!("{shown}: {included} does not exist")),
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 9, "expected the guides, the README and the migrations; found {checked} includes");
+    assert!(outside.is_empty(), "not packaged:\n{}", outside.join("\n"));
 }
 
 /// The ```rust blocks of a markdown text.
