@@ -90,9 +90,9 @@ pub trait StoreAdmin: Send + Sync {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const PURGE_EVERY: u64 = 1024;
 
-/// The guides of the repository's `docs/` folder that concern stores and deployment; their
-/// Rust examples are doc-tests.
+/// This crate's guide on stores and deployment (the markdown under its `docs/` folder, listed
+/// with the others in the repository's `docs/README.md`); its Rust examples are doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/deployment.md")]
+    #[doc = include_str!("../docs/deployment.md")]
     pub mod deployment {}
 }
