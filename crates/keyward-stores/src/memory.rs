@@ -328,4 +328,24 @@ mod tests {
         assert!(lock(&store.nonces).sweep_at > 2 * MIN_SWEEP);
         assert!(!store.insert_nonce(&key(10_000, 100), 20).await.unwrap(), "a live nonce stays a replay");
     }
+
+    #[tokio::test]
+    async fn expired_temporary_credentials_are_swept_on_creation() {
+        let store = MemoryStore::new();
+        let temp = |i: usize, expires_at: i64| TemporaryCredential {
+            token: format!("t{i}"),
+            secret: keyward::common::secret::SecretString::new("s"),
+            client_id: "c".into(),
+            callback_uri: "oob".into(),
+            expires_at,
+            authorization: None,
+        };
+        for i in 0..MIN_SWEEP {
+            store.create_temporary_credential(&temp(i, 10), 0).await.unwrap();
+        }
+        assert_eq!(lock(&store.temporary).map.len(), MIN_SWEEP);
+        // At time 20 all have expired: the next creation sweeps them, by the caller's `now`.
+        store.create_temporary_credential(&temp(MIN_SWEEP, 100), 20).await.unwrap();
+        assert_eq!(lock(&store.temporary).map.len(), 1);
+    }
 }

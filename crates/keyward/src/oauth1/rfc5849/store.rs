@@ -7,14 +7,14 @@
 //! SQLite, PostgreSQL and Redis live in the `keyward-stores` crate and all pass one
 //! conformance suite.
 //!
-//! Stores never read a clock: every operation whose answer depends on time takes `now`
-//! (seconds since the Unix epoch, from the provider's injected [`Clock`](crate::Clock)),
-//! and records carry absolute expiry times.
+//! Stores never read a clock: every operation whose answer or record depends on time takes
+//! `now` (seconds since the Unix epoch, from the provider's injected
+//! [`Clock`](crate::Clock)), and records carry absolute expiry times.
 //!
-//! Two operations must be atomic, because the protocol's safety rests on them:
-//! [`NonceStore::insert_nonce`] (and a nonce recorded by [`OAuth1Store::lookup_signed`]:
-//! insert-if-absent: of many concurrent requests replaying one
-//! nonce, exactly one is fresh — never `has` then `set`) and
+//! Two operations must be atomic, because the protocol's safety rests on them: recording a
+//! nonce, by [`NonceStore::insert_nonce`] or during [`OAuth1Store::lookup_signed`]
+//! (insert-if-absent: of many concurrent requests replaying one nonce, exactly one is fresh
+//! — never `has` then `set`), and
 //! [`TemporaryCredentialStore::take_temporary_credential`] (get-and-delete: of many
 //! concurrent token requests, exactly one gets the credential).
 
