@@ -33,8 +33,6 @@
 //! With the `client` feature too, `conformance_tests!(state_cache: make)` runs the cases of a
 //! `keyward_client` `StateCache` (the client's flow state: set with expiry, taken once).
 
-#![allow(clippy::missing_panics_doc)]
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
