@@ -47,7 +47,7 @@ use keyward::oauth1::rfc5849::{
     ClientCredentials, SignatureMethods, SignedRequest, Signer, SigningParams, TokenCredentials, VerifyKeys,
 };
 use keyward_axum::provider::{OAuth1Protected, OAuth1Provider};
-use keyward_stores::{MemoryStore, RedisStore, StoreAdmin};
+use keyward_stores::{MemoryStore, PostgresStore, RedisStore, SplitStore, SqliteStore, StoreAdmin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -88,9 +88,27 @@ async fn serve(store: Arc<dyn OAuth1Store>) -> std::net::SocketAddr {
     addr
 }
 
+/// What a phase requests and what counts as a good answer.
+#[derive(Clone, Copy)]
+struct Target {
+    path: &'static str,
+    /// The status line's code.
+    status: &'static str,
+    /// The exact body, when known (the bench's own server), else any.
+    body: Option<&'static [u8]>,
+}
+
+impl Target {
+    /// A route of the bench's own server: `200` and `alice`.
+    fn own(path: &'static str) -> Self {
+        Self { path, status: "200", body: Some(b"alice") }
+    }
+}
+
 /// One keep-alive connection sending signed GETs to `path` until `stop`; returns
 /// (responses with status 200, other responses).
-async fn connection(addr: std::net::SocketAddr, path: &'static str, stop: Arc<AtomicBool>) -> (u64, u64) {
+async fn connection(addr: std::net::SocketAddr, target: Target, stop: Arc<AtomicBool>) -> (u64, u64) {
+    let Target { path, status, body: expected } = target;
     let signer = Signer::new(ClientCredentials::new("bench-client", "bench-secret"));
     let token = TokenCredentials::new("bench-token", "bench-token-secret");
     let params = SigningParams { token: Some(&token), ..Default::default() };
@@ -108,7 +126,7 @@ async fn connection(addr: std::net::SocketAddr, path: &'static str, stop: Arc<At
         stream.get_mut().write_all(raw.as_bytes()).await.unwrap();
         line.clear();
         stream.read_line(&mut line).await.unwrap();
-        let status_ok = line.split(' ').nth(1) == Some("200");
+        let status_ok = line.split(' ').nth(1) == Some(status);
         let mut length = 0usize;
         loop {
             line.clear();
@@ -124,7 +142,7 @@ async fn connection(addr: std::net::SocketAddr, path: &'static str, stop: Arc<At
         }
         body.resize(length, 0);
         stream.read_exact(&mut body).await.unwrap();
-        if status_ok && body == b"alice" { ok += 1 } else { bad += 1 }
+        if status_ok && expected.is_none_or(|e| body == e) { ok += 1 } else { bad += 1 }
     }
     (ok, bad)
 }
@@ -139,10 +157,15 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 /// The processes whose CPU time a phase reports per request: this one (server and load
-/// generator) and, with the Redis store, the local `redis-server`.
+/// generator) and a server's: the local `redis-server`, PostgreSQL's backends, or the
+/// demo's process.
 #[derive(Clone, Default)]
 struct Accounting {
-    redis_pid: Option<String>,
+    /// The server's name as printed, and its process ids (their CPU times are summed).
+    server: Option<(&'static str, Vec<String>)>,
+    /// With PostgreSQL: the pool, whose backends' ids are read before each sample (the pool
+    /// opens connections as the load needs them).
+    postgres: Option<sqlx::PgPool>,
     /// With the Redis store: its URL and the run's key prefix, to delete the nonces of
     /// earlier phases (of both stores, `{prefix}n:` and `{prefix}baseline:n:`)
     /// before each phase, so that every phase starts with the same keys in Redis (a growing
@@ -176,24 +199,40 @@ impl Accounting {
         }
     }
 
-    fn sample(&self) -> (Option<f64>, Option<f64>) {
-        (cpu_seconds("self"), self.redis_pid.as_deref().and_then(cpu_seconds))
+    async fn sample(&mut self) -> (Option<f64>, Option<f64>) {
+        if let Some(pool) = &self.postgres {
+            let pids: Vec<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND usename = current_user",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            self.server = Some(("postgres", pids.iter().map(i32::to_string).collect()));
+        }
+        let server = self.server.as_ref().map(|(_, pids)| pids.iter().filter_map(|p| cpu_seconds(p)).sum());
+        (cpu_seconds("self"), server)
+    }
+
+    fn server_name(&self) -> &'static str {
+        self.server.as_ref().map_or("server", |(name, _)| name)
     }
 }
 
 async fn phase(
     addr: std::net::SocketAddr,
-    path: &'static str,
+    target: Target,
     connections: u64,
     seconds: u64,
     accounting: &Accounting,
 ) -> f64 {
+    let path = target.path;
+    let mut accounting = accounting.clone();
     accounting.clear_nonces().await;
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = accounting.sample();
+    let cpu_before = accounting.sample().await;
     let started = Instant::now();
     let tasks: Vec<_> =
-        (0..connections).map(|_| tokio::spawn(connection(addr, path, stop.clone()))).collect();
+        (0..connections).map(|_| tokio::spawn(connection(addr, target, stop.clone()))).collect();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let (mut ok, mut bad) = (0, 0);
@@ -203,17 +242,18 @@ async fn phase(
         bad += b;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = accounting.sample();
-    assert_eq!(bad, 0, "{path}: {bad} responses were not 200");
+    let cpu_after = accounting.sample().await;
+    assert_eq!(bad, 0, "{path}: {bad} responses were not {}", target.status);
     let rps = ok as f64 / elapsed;
     let per_request = |before: Option<f64>, after: Option<f64>| match (before, after) {
         (Some(b), Some(a)) => format!("{:>5.1} us", (a - b) * 1e6 / ok.max(1) as f64),
         _ => "    -   ".to_owned(),
     };
     println!(
-        "{path:<8} {ok:>9} requests in {elapsed:>5.2} s = {rps:>9.0} req/s; CPU per request: this process {}, \
-         redis-server {}",
+        "{path:<12} {ok:>9} requests in {elapsed:>5.2} s = {rps:>9.0} req/s; CPU per request: this process {}, \
+         {} {}",
         per_request(cpu_before.0, cpu_after.0),
+        accounting.server_name(),
         per_request(cpu_before.1, cpu_after.1),
     );
     rps
@@ -306,7 +346,8 @@ async fn breakdown(samples: u64) -> (f64, f64, f64) {
     (parse_verify, validate, extractor)
 }
 
-/// Warm-up, then bare, protected, bare, protected; prints the mean ratio.
+/// Warm-up, then bare, protected, bare, protected on the bench's own server; prints the mean
+/// ratio.
 async fn compare(
     store: &str,
     addr: std::net::SocketAddr,
@@ -314,13 +355,27 @@ async fn compare(
     seconds: u64,
     accounting: Accounting,
 ) {
+    let routes = (Target::own("/bare"), Target::own("/api/me"));
+    compare_routes(store, addr, routes, connections, seconds, accounting).await
+}
+
+/// Warm-up, then the cheap route, the protected one, the cheap, the protected; prints the
+/// mean ratio.
+async fn compare_routes(
+    store: &str,
+    addr: std::net::SocketAddr,
+    (cheap, protected_route): (Target, Target),
+    connections: u64,
+    seconds: u64,
+    accounting: Accounting,
+) {
     println!("OAuth 1.0a resource protector load: {connections} connections, {seconds} s per phase, {store}");
-    phase(addr, "/bare", connections, 1, &accounting).await;
-    phase(addr, "/api/me", connections, 1, &accounting).await;
+    phase(addr, cheap, connections, 1, &accounting).await;
+    phase(addr, protected_route, connections, 1, &accounting).await;
     let (mut bare, mut protected) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        bare.push(phase(addr, "/bare", connections, seconds, &accounting).await);
-        protected.push(phase(addr, "/api/me", connections, seconds, &accounting).await);
+        bare.push(phase(addr, cheap, connections, seconds, &accounting).await);
+        protected.push(phase(addr, protected_route, connections, seconds, &accounting).await);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (b, p) = (mean(&bare), mean(&protected));
@@ -336,6 +391,26 @@ async fn redis_pid(url: &str) -> Option<String> {
     cpu_seconds(&pid).map(|_| pid)
 }
 
+/// Loads a server of another process at `target` (`host:port`, e.g. the demo's): its cheap
+/// route `CHEAP_PATH` (answering `CHEAP_STATUS`), against its protected `/api/me`, whose
+/// `200` bodies are not checked. The signing credentials are the bench's (`bench-client`,
+/// `bench-token`), which must be registered there (see BENCHMARKS.md for the demo's); with
+/// `TARGET_PID`, that process's CPU time is reported too.
+async fn external(target: &str, connections: u64, seconds: u64) {
+    let addr = tokio::net::lookup_host(target).await.unwrap().next().unwrap();
+    let leak = |v: String| -> &'static str { Box::leak(v.into_boxed_str()) };
+    let cheap_path = leak(std::env::var("CHEAP_PATH").unwrap_or_else(|_| "/healthz".into()));
+    let cheap_status = leak(std::env::var("CHEAP_STATUS").unwrap_or_else(|_| "200".into()));
+    let cheap = Target { path: cheap_path, status: cheap_status, body: None };
+    let protected = Target { path: "/api/me", status: "200", body: None };
+    let accounting = Accounting {
+        server: std::env::var("TARGET_PID").ok().map(|pid| ("target", vec![pid])),
+        ..Accounting::default()
+    };
+    let name = format!("the server at {target}, {cheap_path} against /api/me");
+    compare_routes(&name, addr, (cheap, protected), connections, seconds, accounting).await;
+}
+
 /// Runs the phases and the breakdown (see the module docs); also the entry point of the
 /// `oauth1_provider_load_mimalloc` variant.
 pub(crate) fn main() {
@@ -346,6 +421,9 @@ pub(crate) fn main() {
     let load = env("LOAD", 1) != 0;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
+        if let Ok(target) = std::env::var("TARGET") {
+            return external(&target, connections, seconds).await;
+        }
         if load && env("MEMORY", 1) != 0 {
             let memory: Arc<dyn OAuth1Store> = Arc::new(seed(MemoryStore::new()).await);
             compare("memory store", serve(memory).await, connections, seconds, Accounting::default()).await;
@@ -359,6 +437,32 @@ pub(crate) fn main() {
         if !load {
             return;
         }
+        if env("SQLITE", 1) != 0 {
+            // A file in WAL mode, as the demo's default; nonces in memory, as the demo keeps
+            // them without Redis.
+            let dir = std::env::temp_dir().join(format!("keyward-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("provider.db").display());
+            let sqlite = seed(SqliteStore::connect(&url).await.unwrap()).await;
+            let store = Arc::new(SplitStore::new(sqlite, MemoryStore::new()));
+            let name = "SQLite file (clients, tokens) + memory (nonces)";
+            compare(name, serve(store).await, connections, seconds, Accounting::default()).await;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            // Tables in a schema of this run's own, dropped at the end.
+            let schema = format!("keyward_bench_{}", std::process::id());
+            let admin = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+            let options =
+                url.parse::<sqlx::postgres::PgConnectOptions>().unwrap().options([("search_path", &schema)]);
+            let postgres = seed(PostgresStore::connect_with(options).await.unwrap()).await;
+            let accounting = Accounting { postgres: Some(postgres.pool().clone()), ..Accounting::default() };
+            let store = Arc::new(SplitStore::new(postgres, MemoryStore::new()));
+            let name = "PostgreSQL (clients, tokens) + memory (nonces)";
+            compare(name, serve(store).await, connections, seconds, accounting).await;
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+        }
         if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
             let prefix = format!("keyward-bench-{}:", std::process::id());
             let redis_pid = redis_pid(&url).await;
@@ -367,8 +471,11 @@ pub(crate) fn main() {
             let redis_nonces = Some((url.clone(), prefix.clone()));
             if which != "manager" {
                 let redis = seed(RedisStore::connect(&url, prefix.clone()).await.unwrap()).await;
-                let accounting =
-                    Accounting { redis_pid: redis_pid.clone(), redis_nonces: redis_nonces.clone() };
+                let accounting = Accounting {
+                    server: redis_pid.clone().map(|pid| ("redis-server", vec![pid])),
+                    postgres: None,
+                    redis_nonces: redis_nonces.clone(),
+                };
                 compare("Redis store", serve(Arc::new(redis)).await, connections, seconds, accounting).await;
             }
             if which != "own" {
@@ -378,7 +485,11 @@ pub(crate) fn main() {
                 let prefix = format!("{prefix}baseline:");
                 let redis = seed(RedisStore::new(manager, prefix.clone())).await;
                 // The nonces of both stores, both under the run's prefix, are cleared.
-                let accounting = Accounting { redis_pid, redis_nonces: redis_nonces.clone() };
+                let accounting = Accounting {
+                    server: redis_pid.map(|pid| ("redis-server", vec![pid])),
+                    postgres: None,
+                    redis_nonces: redis_nonces.clone(),
+                };
                 let name = "Redis store over redis::aio::ConnectionManager";
                 compare(name, serve(Arc::new(redis)).await, connections, seconds, accounting).await;
             }
