@@ -41,6 +41,9 @@ pub(crate) struct Stores {
     pub(crate) provider: Arc<dyn OAuth1Store>,
     pub(crate) admin: Arc<dyn StoreAdmin>,
     pub(crate) db: Db,
+    /// With SQLite: the store, whose reads on the calling thread serve the user look-up of
+    /// every `/api/me` (see [`SqliteStore::read`]).
+    sqlite: Option<Arc<SqliteStore>>,
     hashers: HashThreads,
 }
 
@@ -103,6 +106,7 @@ impl Stores {
         redis_url: Option<&str>,
         hash_threads: usize,
     ) -> Result<Self, StoreError> {
+        let mut sqlite = None;
         let (durable, admin, db): (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db) =
             if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
                 let store = Arc::new(PostgresStore::connect(database_url).await?);
@@ -116,6 +120,7 @@ impl Stores {
                 };
                 let store = Arc::new(SqliteStore::connect(&url).await?);
                 let db = Db::Sqlite(store.pool().clone());
+                sqlite = Some(store.clone());
                 (store.clone(), store, db)
             };
         let ephemeral: Arc<dyn OAuth1Store> = match redis_url {
@@ -125,7 +130,8 @@ impl Stores {
         let hashers = HashThreads::start(hash_threads)?;
         // Clients and token credentials in the database, temporary credentials and nonces in
         // the short-lived store.
-        let stores = Self { provider: Arc::new(SplitStore::new(durable, ephemeral)), admin, db, hashers };
+        let stores =
+            Self { provider: Arc::new(SplitStore::new(durable, ephemeral)), admin, db, sqlite, hashers };
         stores.migrate().await?;
         Ok(stores)
     }
@@ -254,6 +260,21 @@ impl Stores {
     /// The user with this name.
     pub(crate) async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
         let sql = "SELECT created_at FROM keyward_demo_users WHERE username = $1";
+        // A database file: on this thread, without a hop to sqlx's worker thread.
+        let read = match &self.sqlite {
+            Some(store) => {
+                store
+                    .read(|conn| {
+                        use keyward_stores::rusqlite::OptionalExtension;
+                        conn.prepare_cached(sql)?.query_row([username], |row| row.get::<_, i64>(0)).optional()
+                    })
+                    .await
+            }
+            None => None,
+        };
+        if let Some(created_at) = read {
+            return Ok(created_at?.map(|created_at| User { username: username.to_owned(), created_at }));
+        }
         with_pool!(&self.db, pool => {
             let row = sqlx::query(sql).bind(username).fetch_optional(pool).await.map_err(db_err)?;
             row.map(|r| Ok::<_, sqlx::Error>(User { username: username.to_owned(), created_at: r.try_get(0)? }))

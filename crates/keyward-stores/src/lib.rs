@@ -74,6 +74,9 @@ mod sql;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
+/// The `rusqlite` that [`SqliteStore::read`] hands its connections from.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
 pub use split::SplitStore;
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;

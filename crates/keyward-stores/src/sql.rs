@@ -5,6 +5,10 @@
 //! affected a row (the primary key makes the check and the insert one statement); a
 //! temporary credential is taken with `DELETE … RETURNING`, which only one statement can
 //! win; authorization is an `UPDATE … WHERE user_id IS NULL`.
+//!
+//! A signed request's look-up ([`OAuth1Store::lookup_signed`]) reads the client and the token
+//! credential in one query (one round trip to PostgreSQL). SQLite files are read on the
+//! calling thread, without sqlx's worker threads: see [`SqliteStore`].
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
-    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
+    SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
+    TokenCredentialStore,
 };
 use sqlx::Row;
 use sqlx::error::BoxDynError;
@@ -86,6 +91,16 @@ fn uris_from_column(column: Option<String>) -> Result<Option<Vec<String>>, sqlx:
     column.map(|s| serde_json::from_str(&s).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
 }
 
+/// The look-up of a signed request (`$1` client identifier, `$2` token or NULL): always one
+/// row, whose client columns are NULL when the client does not exist, and token columns when
+/// the token does not.
+const LOOKUP_SIGNED: &str = "SELECT c.client_id, c.client_secret, c.rsa_public_key, c.default_redirect_uri, \
+     c.allowed_signature_methods, c.name, c.redirect_uris, \
+     t.token, t.secret AS token_secret, t.client_id AS token_client_id, t.user_id, t.created_at \
+     FROM (SELECT CAST($1 AS TEXT) AS client_id, CAST($2 AS TEXT) AS token) AS q \
+     LEFT JOIN keyward_oauth1_clients c ON c.client_id = q.client_id \
+     LEFT JOIN keyward_oauth1_token_credentials t ON t.token = q.token";
+
 /// The trait implementations, identical for both backends.
 macro_rules! sql_store_impls {
     ($store:ty) => {
@@ -98,6 +113,42 @@ macro_rules! sql_store_impls {
                     .run(&self.pool)
                     .await
                     .map_err(map_migrate_err)
+            }
+
+            /// The client and, when `token` is given, the token credential, in one query.
+            async fn lookup_joined(&self, client_id: &str, token: Option<&str>) -> Result<SignedLookup, StoreError> {
+                let row = sqlx::query(LOOKUP_SIGNED)
+                    .bind(client_id)
+                    .bind(token)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                let client = match row.try_get::<Option<String>, _>("client_id").map_err(map_err)? {
+                    None => None,
+                    Some(client_id) => Some(Client {
+                        client_id,
+                        client_secret: SecretString::new(row.try_get::<String, _>("client_secret").map_err(map_err)?),
+                        rsa_public_key: row.try_get("rsa_public_key").map_err(map_err)?,
+                        default_redirect_uri: row.try_get("default_redirect_uri").map_err(map_err)?,
+                        allowed_signature_methods: methods_from_column(
+                            row.try_get("allowed_signature_methods").map_err(map_err)?,
+                        ),
+                        name: row.try_get("name").map_err(map_err)?,
+                        redirect_uris: uris_from_column(row.try_get("redirect_uris").map_err(map_err)?)
+                            .map_err(map_err)?,
+                    }),
+                };
+                let token = match row.try_get::<Option<String>, _>("token").map_err(map_err)? {
+                    None => None,
+                    Some(token) => Some(TokenCredentialRecord {
+                        token,
+                        secret: SecretString::new(row.try_get::<String, _>("token_secret").map_err(map_err)?),
+                        client_id: row.try_get("token_client_id").map_err(map_err)?,
+                        user_id: row.try_get("user_id").map_err(map_err)?,
+                        created_at: row.try_get("created_at").map_err(map_err)?,
+                    }),
+                };
+                Ok(SignedLookup::new(client, token))
             }
 
             async fn purge(&self, now: i64) -> Result<u64, StoreError> {
@@ -124,9 +175,9 @@ macro_rules! sql_store_impls {
             }
         }
 
-        impl ClientStore for $store {
-            fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
-                Box::pin(async move {
+        impl $store {
+            /// The client, through sqlx.
+            async fn client_by_sqlx(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
                     let row = sqlx::query(
                         "SELECT client_id, client_secret, rsa_public_key, default_redirect_uri, \
                          allowed_signature_methods, name, redirect_uris FROM keyward_oauth1_clients \
@@ -151,7 +202,35 @@ macro_rules! sql_store_impls {
                     })
                     .transpose()
                     .map_err(map_err)
+            }
+
+            /// The token credential, through sqlx.
+            async fn token_by_sqlx(&self, token: &str) -> Result<Option<TokenCredentialRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT token, secret, client_id, user_id, created_at \
+                     FROM keyward_oauth1_token_credentials WHERE token = $1",
+                )
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                row.map(|row| {
+                    Ok(TokenCredentialRecord {
+                        token: row.try_get("token")?,
+                        secret: SecretString::new(row.try_get::<String, _>("secret")?),
+                        client_id: row.try_get("client_id")?,
+                        user_id: row.try_get("user_id")?,
+                        created_at: row.try_get("created_at")?,
+                    })
                 })
+                .transpose()
+                .map_err(map_err)
+            }
+        }
+
+        impl ClientStore for $store {
+            fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
+                Box::pin(self.client_row(client_id))
             }
         }
 
@@ -285,31 +364,10 @@ macro_rules! sql_store_impls {
                 &'a self,
                 token: &'a str,
             ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
-                Box::pin(async move {
-                    let row = sqlx::query(
-                        "SELECT token, secret, client_id, user_id, created_at \
-                         FROM keyward_oauth1_token_credentials WHERE token = $1",
-                    )
-                    .bind(token)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                    row.map(|row| {
-                        Ok(TokenCredentialRecord {
-                            token: row.try_get("token")?,
-                            secret: SecretString::new(row.try_get::<String, _>("secret")?),
-                            client_id: row.try_get("client_id")?,
-                            user_id: row.try_get("user_id")?,
-                            created_at: row.try_get("created_at")?,
-                        })
-                    })
-                    .transpose()
-                    .map_err(map_err)
-                })
+                Box::pin(self.token_row(token))
             }
         }
 
-        impl OAuth1Store for $store {}
 
         impl NonceStore for $store {
             fn insert_nonce<'a>(
@@ -453,9 +511,154 @@ mod sqlite {
     ///
     /// Writes are serialised by SQLite itself, which makes `DELETE … RETURNING` and the
     /// nonce upsert atomic across connections and processes sharing the file.
+    ///
+    /// **Reads on the calling thread.** sqlx runs each SQLite connection on a thread of its
+    /// own and hands every query to it over a channel: per query, two thread wake-ups, which
+    /// cost far more than a look-up by primary key. So with a database file, the reads of
+    /// every signed request (client and token credential, [`OAuth1Store::lookup_signed`],
+    /// [`ClientStore::get_client`], [`TokenCredentialStore::get_token_credential`]) run on
+    /// the calling thread instead, over a few connections of the store's own (`rusqlite`,
+    /// the same bundled SQLite) that keep their prepared statements. A look-up by primary key
+    /// takes microseconds; in WAL mode (as [`SqliteStore::connect`] opens a file) a read
+    /// never waits for a writer. Nothing is cached: a client or token credential deleted
+    /// through any connection or process is gone for the next request. Writes, and every
+    /// read of an in-memory database, go through the sqlx pool. [`SqliteStore::read`] runs
+    /// an application's own reads the same way.
     pub struct SqliteStore {
         pool: SqlitePool,
         inserts: AtomicU64,
+        /// The database file's connections for reads on the calling thread, once known
+        /// (`None` inside: an in-memory database, which has no file to open again).
+        readers: std::sync::OnceLock<Option<Readers>>,
+    }
+
+    /// Reader connections kept open, at most (more are opened when requests overlap, and
+    /// closed after use).
+    const MAX_IDLE_READERS: usize = 8;
+
+    /// Connections to a database file, for reads on the calling thread.
+    struct Readers {
+        path: std::path::PathBuf,
+        idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+    }
+
+    impl Readers {
+        fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+            use rusqlite::OpenFlags;
+            let conn = rusqlite::Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            // As the sqlx pool waits for a lock; a WAL reader only waits while the log is
+            // recovered after a crash.
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(conn)
+        }
+
+        /// Runs `f` on an idle connection (or a new one), then keeps it for the next call.
+        fn read<T>(
+            &self,
+            f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+        ) -> Result<T, StoreError> {
+            let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => self.open().map_err(map_rusqlite_err)?,
+            };
+            let result = f(&conn);
+            let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        }
+    }
+
+    /// Maps a rusqlite error to the store's error kinds, as [`map_err`] does sqlx's.
+    fn map_rusqlite_err(e: rusqlite::Error) -> StoreError {
+        use rusqlite::ErrorCode;
+        match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::OutOfMemory
+                ) =>
+            {
+                StoreError::unavailable(e)
+            }
+            e @ (rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(_)) => StoreError::Corrupt(e.to_string()),
+            e => StoreError::backend(e),
+        }
+    }
+
+    /// The client with this identifier, on a reader connection.
+    fn read_client(conn: &rusqlite::Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT client_id, client_secret, rsa_public_key, default_redirect_uri, \
+                 allowed_signature_methods, name, redirect_uris FROM keyward_oauth1_clients WHERE client_id = ?1",
+            )
+            .map_err(map_rusqlite_err)?;
+        let row = stmt
+            .query_row([client_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .optional()
+            .map_err(map_rusqlite_err)?;
+        let Some((client_id, secret, rsa_public_key, default_redirect_uri, methods, name, uris)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Client {
+            client_id,
+            client_secret: SecretString::new(secret),
+            rsa_public_key,
+            default_redirect_uri,
+            allowed_signature_methods: methods_from_column(methods),
+            name,
+            redirect_uris: uris_from_column(uris).map_err(map_err)?,
+        }))
+    }
+
+    /// The token credential with this token, on a reader connection.
+    fn read_token(
+        conn: &rusqlite::Connection,
+        token: &str,
+    ) -> Result<Option<TokenCredentialRecord>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT token, secret, client_id, user_id, created_at \
+                 FROM keyward_oauth1_token_credentials WHERE token = ?1",
+            )
+            .map_err(map_rusqlite_err)?;
+        stmt.query_row([token], |row| {
+            Ok(TokenCredentialRecord {
+                token: row.get(0)?,
+                secret: SecretString::new(row.get::<_, String>(1)?),
+                client_id: row.get(2)?,
+                user_id: row.get(3)?,
+                created_at: row.get(4)?,
+            })
+        })
+        .optional()
+        .map_err(map_rusqlite_err)
     }
 
     impl SqliteStore {
@@ -466,7 +669,61 @@ mod sqlite {
 
         /// A store over an existing pool; call [`SqliteStore::migrate`] once before use.
         pub fn new(pool: SqlitePool) -> Self {
-            Self { pool, inserts: AtomicU64::new(0) }
+            Self { pool, inserts: AtomicU64::new(0), readers: std::sync::OnceLock::new() }
+        }
+
+        /// The reader connections of the database file, or `None` for an in-memory
+        /// database; asks the database for its file once.
+        async fn readers(&self) -> Result<Option<&Readers>, StoreError> {
+            if let Some(readers) = self.readers.get() {
+                return Ok(readers.as_ref());
+            }
+            // An in-memory (or temporary) database names no file.
+            let rows = sqlx::query("PRAGMA database_list").fetch_all(&self.pool).await.map_err(map_err)?;
+            let mut file = None;
+            for row in &rows {
+                if row.try_get::<String, _>("name").map_err(map_err)? == "main" {
+                    file = Some(row.try_get::<String, _>("file").map_err(map_err)?);
+                }
+            }
+            let readers = file
+                .filter(|f| !f.is_empty())
+                .map(|path| Readers { path: path.into(), idle: std::sync::Mutex::new(Vec::new()) });
+            Ok(self.readers.get_or_init(|| readers).as_ref())
+        }
+
+        /// Runs `f` on one of the store's own connections to the database file, on the
+        /// calling thread (see the type's docs), and returns what it returns; `None` when the
+        /// database is in memory (use [`SqliteStore::pool`] then).
+        ///
+        /// For short reads, such as a look-up by primary key: `f` holds the thread, so a
+        /// long one would hold up the tasks of the async runtime that runs on it. The
+        /// connection is read-only (`PRAGMA query_only`); use
+        /// [`Connection::prepare_cached`](rusqlite::Connection::prepare_cached) to keep a
+        /// statement prepared between calls.
+        pub async fn read<T>(
+            &self,
+            f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+        ) -> Option<Result<T, StoreError>> {
+            match self.readers().await {
+                Ok(Some(readers)) => Some(readers.read(|conn| f(conn).map_err(map_rusqlite_err))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
+        }
+
+        async fn client_row(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+            match self.readers().await? {
+                Some(readers) => readers.read(|conn| read_client(conn, client_id)),
+                None => self.client_by_sqlx(client_id).await,
+            }
+        }
+
+        async fn token_row(&self, token: &str) -> Result<Option<TokenCredentialRecord>, StoreError> {
+            match self.readers().await? {
+                Some(readers) => readers.read(|conn| read_token(conn, token)),
+                None => self.token_by_sqlx(token).await,
+            }
         }
 
         /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
@@ -508,6 +765,29 @@ mod sqlite {
     }
 
     sql_store_impls!(SqliteStore);
+
+    /// Client and token credential on one reader connection (a file), or in one query
+    /// (memory); the nonce is recorded after the signature ([`NonceStore::insert_nonce`]).
+    impl OAuth1Store for SqliteStore {
+        fn lookup_signed<'a>(
+            &'a self,
+            client_id: &'a str,
+            token: Option<&'a str>,
+            _nonce: Option<&'a NonceToRecord>,
+            _now: i64,
+        ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+            Box::pin(async move {
+                match self.readers().await? {
+                    Some(readers) => readers.read(|conn| {
+                        let client = read_client(conn, client_id)?;
+                        let token = token.map(|t| read_token(conn, t)).transpose()?.flatten();
+                        Ok(SignedLookup::new(client, token))
+                    }),
+                    None => self.lookup_joined(client_id, token).await,
+                }
+            })
+        }
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -572,6 +852,30 @@ mod postgres {
     }
 
     sql_store_impls!(PostgresStore);
+
+    /// Client and token credential in one query, one round trip; the nonce is recorded
+    /// after the signature ([`NonceStore::insert_nonce`]).
+    impl PostgresStore {
+        async fn client_row(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+            self.client_by_sqlx(client_id).await
+        }
+
+        async fn token_row(&self, token: &str) -> Result<Option<TokenCredentialRecord>, StoreError> {
+            self.token_by_sqlx(token).await
+        }
+    }
+
+    impl OAuth1Store for PostgresStore {
+        fn lookup_signed<'a>(
+            &'a self,
+            client_id: &'a str,
+            token: Option<&'a str>,
+            _nonce: Option<&'a NonceToRecord>,
+            _now: i64,
+        ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+            Box::pin(self.lookup_joined(client_id, token))
+        }
+    }
 }
 
 #[cfg(feature = "postgres")]

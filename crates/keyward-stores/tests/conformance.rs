@@ -141,6 +141,58 @@ mod sqlite_file {
         let b = SqliteStore::connect(&url).await.unwrap();
         super::two_instances_share_one_backend(Arc::new(a), Arc::new(b)).await;
     }
+
+    /// The reads that run on the calling thread, on the store's own connections, see what
+    /// another instance (its own sqlx pool) writes or deletes at once: nothing is cached.
+    #[tokio::test]
+    async fn reads_on_the_calling_thread_see_other_instances_writes_at_once() {
+        use keyward::common::secret::SecretString;
+        use keyward_stores::StoreAdmin;
+        use keyward_stores::store::{
+            Client, ClientStore, OAuth1Store, TokenCredentialRecord, TokenCredentialStore,
+        };
+
+        let url = url("reads_inline");
+        let (a, b) = (SqliteStore::connect(&url).await.unwrap(), SqliteStore::connect(&url).await.unwrap());
+        // `a` reads on its own connections: a file has some.
+        let answer = a.read(|conn| conn.query_row("SELECT 40 + 2", [], |row| row.get::<_, i64>(0))).await;
+        assert_eq!(answer.unwrap().unwrap(), 42);
+        assert!(a.get_client("printer").await.unwrap().is_none());
+
+        b.put_client(&Client::new("printer", SecretString::new("first"))).await.unwrap();
+        let token = TokenCredentialRecord {
+            token: "t1".into(),
+            secret: SecretString::new("token secret"),
+            client_id: "printer".into(),
+            user_id: "alice".into(),
+            created_at: 7,
+        };
+        b.create_token_credential(&token).await.unwrap();
+        let found = a.lookup_signed("printer", Some("t1"), None, 0).await.unwrap();
+        assert_eq!(found.client.unwrap().client_secret.secret(), "first");
+        let found_token = found.token.unwrap();
+        assert_eq!((found_token.user_id.as_str(), found_token.created_at), ("alice", 7));
+
+        // A new secret, and a revoked token credential: the next read knows.
+        b.put_client(&Client::new("printer", SecretString::new("second"))).await.unwrap();
+        sqlx::query("DELETE FROM keyward_oauth1_token_credentials WHERE token = 't1'")
+            .execute(b.pool())
+            .await
+            .unwrap();
+        let found = a.lookup_signed("printer", Some("t1"), None, 0).await.unwrap();
+        assert_eq!(found.client.unwrap().client_secret.secret(), "second");
+        assert!(found.token.is_none(), "a revoked token credential is gone for the next request");
+        assert!(a.get_token_credential("t1").await.unwrap().is_none());
+        assert!(b.delete_client("printer").await.unwrap());
+        assert!(a.get_client("printer").await.unwrap().is_none());
+
+        // A read refused by the read-only connection is an error, not a write.
+        let write = a.read(|conn| conn.execute("DELETE FROM keyward_oauth1_clients", [])).await.unwrap();
+        assert!(write.is_err(), "{write:?}");
+
+        // An in-memory database has no file to read on the calling thread.
+        assert!(SqliteStore::in_memory().await.unwrap().read(|_| Ok(())).await.is_none());
+    }
 }
 
 mod postgres {
