@@ -636,6 +636,45 @@ mod sqlite {
         }))
     }
 
+    /// Client and token credential in one statement ([`LOOKUP_SIGNED`]), so one read
+    /// transaction (each takes and releases a lock on the WAL index), on a reader connection.
+    fn read_lookup(
+        conn: &rusqlite::Connection,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<SignedLookup, StoreError> {
+        let mut stmt = conn.prepare_cached(LOOKUP_SIGNED).map_err(map_rusqlite_err)?;
+        let mut rows = stmt.query(rusqlite::params![client_id, token]).map_err(map_rusqlite_err)?;
+        let row = rows
+            .next()
+            .map_err(map_rusqlite_err)?
+            .ok_or_else(|| StoreError::Corrupt("the look-up answered no row".into()))?;
+        let get_str = |i: usize| row.get::<_, Option<String>>(i).map_err(map_rusqlite_err);
+        let client = match get_str(0)? {
+            None => None,
+            Some(client_id) => Some(Client {
+                client_id,
+                client_secret: SecretString::new(row.get::<_, String>(1).map_err(map_rusqlite_err)?),
+                rsa_public_key: get_str(2)?,
+                default_redirect_uri: get_str(3)?,
+                allowed_signature_methods: methods_from_column(get_str(4)?),
+                name: get_str(5)?,
+                redirect_uris: uris_from_column(get_str(6)?).map_err(map_err)?,
+            }),
+        };
+        let token = match get_str(7)? {
+            None => None,
+            Some(token) => Some(TokenCredentialRecord {
+                token,
+                secret: SecretString::new(row.get::<_, String>(8).map_err(map_rusqlite_err)?),
+                client_id: row.get(9).map_err(map_rusqlite_err)?,
+                user_id: row.get(10).map_err(map_rusqlite_err)?,
+                created_at: row.get(11).map_err(map_rusqlite_err)?,
+            }),
+        };
+        Ok(SignedLookup::new(client, token))
+    }
+
     /// The token credential with this token, on a reader connection.
     fn read_token(
         conn: &rusqlite::Connection,
@@ -766,8 +805,8 @@ mod sqlite {
 
     sql_store_impls!(SqliteStore);
 
-    /// Client and token credential on one reader connection (a file), or in one query
-    /// (memory); the nonce is recorded after the signature ([`NonceStore::insert_nonce`]).
+    /// Client and token credential in one query, on a reader connection (a file) or
+    /// through sqlx (memory); the nonce is recorded after the signature ([`NonceStore::insert_nonce`]).
     impl OAuth1Store for SqliteStore {
         fn lookup_signed<'a>(
             &'a self,
@@ -778,11 +817,7 @@ mod sqlite {
         ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
             Box::pin(async move {
                 match self.readers().await? {
-                    Some(readers) => readers.read(|conn| {
-                        let client = read_client(conn, client_id)?;
-                        let token = token.map(|t| read_token(conn, t)).transpose()?.flatten();
-                        Ok(SignedLookup::new(client, token))
-                    }),
+                    Some(readers) => readers.read(|conn| read_lookup(conn, client_id, token)),
                     None => self.lookup_joined(client_id, token).await,
                 }
             })
