@@ -1,6 +1,6 @@
 //! Load benchmark (not a timed test) for the OAuth 1.0a resource protector (RFC 5849 §3):
 //! requests/s of a protected resource against a bare handler in the same axum server, in
-//! the same run, over the memory store.
+//! the same run, over the memory store and the others below.
 //!
 //! A load generator on 127.0.0.1 keeps `CONNECTIONS` keep-alive HTTP/1.1 connections busy
 //! for `SECONDS` per phase. Every request is signed afresh (new nonce, current timestamp)
@@ -24,6 +24,16 @@
 //! transport, method, timestamp, client, token and nonce steps), and the `OAuth1Protected`
 //! extractor on requests as axum hands them over (which adds the glue's conversion).
 //!
+//! The SQL stores run the same phases too, with clients and token credentials in the
+//! database and nonces in memory, as the demo keeps them without Redis: SQLite on a file in
+//! WAL mode (`SQLITE=0` skips it), and with `DATABASE_URL` (`postgres://…`) PostgreSQL, in a
+//! schema of the run's own (dropped at the end), reporting its backends' CPU time.
+//!
+//! With `TARGET=host:port` nothing else runs: the phases load a server of another process
+//! (the demo), its `CHEAP_PATH` (default `/healthz`, answering `CHEAP_STATUS`, default
+//! `200`) against its `/api/me`, signed with the bench's credentials, which must be
+//! registered there; `TARGET_PID` adds that process's CPU time (see BENCHMARKS.md).
+//!
 //! `LOAD=0` runs only the in-process part, whose three loops are functions that callgrind
 //! can count alone (instructions per request = count / `SAMPLES`):
 //!
@@ -31,6 +41,8 @@
 //! cargo bench -p keyward-axum --bench oauth1_provider_load
 //! SECONDS=10 CONNECTIONS=32 SAMPLES=100000 cargo bench -p keyward-axum --bench oauth1_provider_load
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo bench -p keyward-axum --bench oauth1_provider_load
+//! DATABASE_URL=postgres://user@127.0.0.1:5432/db cargo bench -p keyward-axum --bench oauth1_provider_load
+//! TARGET=127.0.0.1:8080 TARGET_PID=$pid cargo bench -p keyward-axum --bench oauth1_provider_load
 //! LOAD=0 SAMPLES=2000 valgrind --tool=callgrind --toggle-collect='*measure_validate*' \
 //!     target/release/deps/oauth1_provider_load-* --bench
 //! ```
