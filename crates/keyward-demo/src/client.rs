@@ -511,3 +511,15 @@ pub(crate) async fn sign_out_of_both(
     crate::renew_csrf(&session).await?;
     Ok(Redirect::to("/?left=both").into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::utc_time;
+
+    #[test]
+    fn times_are_shown_in_utc_words() {
+        assert_eq!(utc_time(1_796_639_275), "2026-12-07 10:27:55 UTC");
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(i64::MAX), format!("{} (Unix time)", i64::MAX), "out of range: as it is");
+    }
+}
