@@ -638,11 +638,11 @@ pub(crate) async fn register_client(
     if pem.len() > MAX_PEM {
         return Err(bad(format!("An RSA public key is at most {MAX_PEM} bytes.")));
     }
-    if !pem.is_empty() {
-        if let Err(error) = rsa_public_key_from_pem(pem) {
-            tracing::info!(error = ?clip(&error.to_string()), "an RSA public key refused");
-            return Err(bad(rsa_key_problem(pem)));
-        }
+    if !pem.is_empty()
+        && let Err(error) = rsa_public_key_from_pem(pem)
+    {
+        tracing::info!(error = ?clip(&error.to_string()), "an RSA public key refused");
+        return Err(bad(rsa_key_problem(pem)));
     }
     let store_err = |e: keyward_stores::store::StoreError| ErrorPage::internal("registering the client", &e);
     let owned = state.stores.client_ids_of(&user).await.map_err(store_err)?;

@@ -164,7 +164,7 @@ async fn a_config_built_in_code_with_an_unknown_method_does_not_start() {
     let dir = TempDir::new("methods-code");
     let (_listener, mut config) = common::config(&dir.sqlite_url()).await;
     config.oauth1_signature_methods = vec!["HMAC-SHA1".into(), "ROT13".into()];
-    let err = keyward_demo::build_app(config).await.err().expect("refused").to_string();
+    let err = keyward_demo::build_app(config).await.expect_err("refused").to_string();
     assert!(err.contains("`ROT13`"), "{err}");
 }
 
