@@ -3,9 +3,11 @@
 //! The program `cargo run -p keyward-demo` starts: one site showing both halves of Keyward.
 //!
 //! - **A provider**: an OAuth 1.0a authorization server (`POST /oauth/initiate`,
-//!   `GET/POST /oauth/authorize`, `POST /oauth/token`) and a protected API (`GET /api/me`),
-//!   with its own users (sign-in form, Argon2 password hashes) and a developer page
-//!   (`/developer`) that registers OAuth 1 clients.
+//!   `GET/POST /oauth/authorize`, `POST /oauth/token`) and a protected API (`GET /api/me`, or
+//!   `POST` with a form body; JSON answers and errors), with its own users (sign-in and
+//!   sign-up pages, Argon2 password hashes), the signature methods of
+//!   [`Config::oauth1_signature_methods`], and a developer page (`/developer`) that registers
+//!   OAuth 1 clients.
 //! - **A client website**: "Sign in with …" for every registered remote app (the demo's own
 //!   provider over OAuth 1.0a, always; any other from `keyward.toml` or `{NAME}_…`
 //!   environment variables, presets applying), `/login/{name}`, `/auth/{name}`, and a
