@@ -80,7 +80,10 @@ impl Error {
     /// [`MAX_CALLBACK_BYTES`](crate::flow::MAX_CALLBACK_BYTES), 403 when the user
     /// declined, 401 without a token, 502 when the provider failed or misbehaved, 503 when
     /// the flow-state cache is unreachable (a retry may succeed), 500 for the application's
-    /// own faults (configuration, hooks, session store).
+    /// own faults (configuration, hooks, session store). An OAuth 1 token endpoint that
+    /// refuses the exchange with a 4xx and an OAuth error body (a tampered, expired or
+    /// replayed `oauth_verifier` or request token, RFC 5849 §2.3) is 400: the user starts
+    /// again, nothing failed.
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
@@ -93,6 +96,12 @@ impl Error {
             Error::OAuth2(ClientError::Issuer(_) | ClientError::MissingCode) => S::BAD_REQUEST,
             Error::State(_) | Error::Callback(_) | Error::MissingCallbackParameter(_) => S::BAD_REQUEST,
             Error::MissingToken { .. } => S::UNAUTHORIZED,
+            Error::OAuth1(OAuth1Error::Status {
+                endpoint: "token-credential",
+                status,
+                error: Some(_),
+                ..
+            }) if status.is_client_error() => S::BAD_REQUEST,
             Error::Response { .. } | Error::Http(_) | Error::OAuth1(_) | Error::OAuth2(_) => S::BAD_GATEWAY,
             Error::Config(_)
             | Error::WrongToken { .. }
@@ -101,5 +110,31 @@ impl Error {
             | Error::FetchToken(_)
             | Error::Session(_) => S::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward::common::ErrorBody;
+
+    fn refusal(endpoint: &'static str, status: u16, error: Option<&str>) -> Error {
+        Error::OAuth1(OAuth1Error::Status {
+            endpoint,
+            status: http::StatusCode::from_u16(status).unwrap(),
+            error: error.map(ErrorBody::new),
+            body: String::new(),
+        })
+    }
+
+    #[test]
+    fn an_oauth1_token_endpoint_refusal_is_the_users_to_retry_not_a_provider_failure() {
+        assert_eq!(refusal("token-credential", 400, Some("invalid_request")).status(), 400);
+        assert_eq!(refusal("token-credential", 401, Some("invalid_token")).status(), 400);
+        // Not an OAuth refusal: the provider failed.
+        assert_eq!(refusal("token-credential", 400, None).status(), 502);
+        assert_eq!(refusal("token-credential", 500, Some("server_error")).status(), 502);
+        // The temporary-credential endpoint refuses this site's own credentials.
+        assert_eq!(refusal("temporary-credential", 401, Some("invalid_client")).status(), 502);
     }
 }
