@@ -399,9 +399,9 @@ pub async fn token_credentials_create_and_get<S: StoreUnderTest>(store: Arc<S>, 
 /// A nonce is fresh once, and a replay until it expires.
 pub async fn nonce_is_fresh_once<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "n0nce");
-    assert!(store.insert_nonce(&key, NOW).await.unwrap(), "first use is fresh");
-    assert!(!store.insert_nonce(&key, NOW).await.unwrap(), "a replay is not");
-    assert!(!store.insert_nonce(&key, NOW + 299).await.unwrap(), "nor later, before expiry");
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh, "first use is fresh");
+    assert!(!store.insert_nonce(&key, NOW).await.unwrap().fresh, "a replay is not");
+    assert!(!store.insert_nonce(&key, NOW + 299).await.unwrap().fresh, "nor later, before expiry");
 }
 
 /// Client, token, timestamp and nonce each tell nonces apart, separators inside them included.
@@ -419,21 +419,21 @@ pub async fn nonce_key_components_are_distinct<S: StoreUnderTest>(store: Arc<S>,
         nonce("a", Some("b"), NOW, "c:d"),
     ];
     for k in &keys {
-        assert!(store.insert_nonce(k, NOW).await.unwrap(), "{k:?} is fresh");
+        assert!(store.insert_nonce(k, NOW).await.unwrap().fresh, "{k:?} is fresh");
     }
     for k in &keys {
-        assert!(!store.insert_nonce(k, NOW).await.unwrap(), "{k:?} is a replay");
+        assert!(!store.insert_nonce(k, NOW).await.unwrap().fresh, "{k:?} is a replay");
     }
 }
 
 /// A nonce expired by the caller's `now` is fresh again, whatever the backend's own clock says.
 pub async fn nonce_expiry_follows_now<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "n0nce");
-    assert!(store.insert_nonce(&key, NOW).await.unwrap());
-    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 299).await.unwrap());
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh);
+    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 299).await.unwrap().fresh);
     // Expired at `now`: forgotten, so the key is fresh again (and remembered again).
-    assert!(store.insert_nonce(&until(&key, NOW + 600), NOW + 300).await.unwrap());
-    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 301).await.unwrap());
+    assert!(store.insert_nonce(&until(&key, NOW + 600), NOW + 300).await.unwrap().fresh);
+    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 301).await.unwrap().fresh);
 }
 
 /// Of many concurrent insertions of one nonce, exactly one is fresh (insert-if-absent).
@@ -442,7 +442,7 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: StoreUnderTest>(store: Arc<S
         let key = nonce("client-1", Some("token-1"), NOW, &format!("race-{round}"));
         let fresh = race(&store, |store, _| {
             let key = key.clone();
-            async move { store.insert_nonce(&key, NOW).await.unwrap() }
+            async move { store.insert_nonce(&key, NOW).await.unwrap().fresh }
         })
         .await
         .into_iter()
@@ -453,7 +453,7 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: StoreUnderTest>(store: Arc<S
     // Many distinct nonces at once are all fresh.
     let all = race(&store, |store, i| async move {
         let key = nonce("client-1", None, NOW, &format!("distinct-{i}"));
-        store.insert_nonce(&key, NOW).await.unwrap()
+        store.insert_nonce(&key, NOW).await.unwrap().fresh
     })
     .await;
     assert!(all.into_iter().all(|f| f));
@@ -463,15 +463,15 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: StoreUnderTest>(store: Arc<S
 pub async fn release_nonce_forgets_it<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "released");
     let other = nonce("client-1", Some("token-1"), NOW, "kept");
-    assert!(store.insert_nonce(&key, NOW).await.unwrap());
-    assert!(store.insert_nonce(&other, NOW).await.unwrap());
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh);
+    assert!(store.insert_nonce(&other, NOW).await.unwrap().fresh);
     store.release_nonce(&key).await.unwrap();
-    assert!(store.insert_nonce(&key, NOW).await.unwrap(), "fresh again once released");
-    assert!(!store.insert_nonce(&key, NOW).await.unwrap(), "and recorded again");
-    assert!(!store.insert_nonce(&other, NOW).await.unwrap(), "another nonce is not released");
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh, "fresh again once released");
+    assert!(!store.insert_nonce(&key, NOW).await.unwrap().fresh, "and recorded again");
+    assert!(!store.insert_nonce(&other, NOW).await.unwrap().fresh, "another nonce is not released");
     // Releasing a nonce that was never recorded is harmless.
     store.release_nonce(&nonce("client-1", None, NOW, "never")).await.unwrap();
-    assert!(!store.insert_nonce(&other, NOW).await.unwrap());
+    assert!(!store.insert_nonce(&other, NOW).await.unwrap().fresh);
 }
 
 /// `lookup_signed` finds the client and the token credential, each independently of the other.
@@ -494,6 +494,14 @@ pub async fn lookup_signed_finds_client_and_token<S: StoreUnderTest>(store: Arc<
     assert!(found.token.is_none());
 }
 
+/// Whether a look-up that recorded the nonce found it fresh; `None` if it did not record it.
+fn fresh(status: NonceStatus) -> Option<bool> {
+    match status {
+        NonceStatus::Recorded(recorded) => Some(recorded.fresh),
+        _ => None,
+    }
+}
+
 /// A store that records the nonce during `lookup_signed` answers as `insert_nonce` would, and
 /// `release_nonce` forgets it; one that does not leaves it fresh for `insert_nonce`.
 pub async fn lookup_signed_nonce_is_insert_nonce<S: StoreUnderTest>(store: Arc<S>, _: bool) {
@@ -504,17 +512,17 @@ pub async fn lookup_signed_nonce_is_insert_nonce<S: StoreUnderTest>(store: Arc<S
     };
     match lookup(key.clone(), NOW).await {
         NonceStatus::NotRecorded => {
-            assert!(store.insert_nonce(&key, NOW).await.unwrap(), "not recorded by the look-up")
+            assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh, "not recorded by the look-up")
         }
         first => {
-            assert_eq!(first, NonceStatus::Fresh, "first use is fresh");
-            assert_eq!(lookup(key.clone(), NOW).await, NonceStatus::Replayed, "a replay is not");
-            assert!(!store.insert_nonce(&key, NOW).await.unwrap(), "insert_nonce agrees");
+            assert_eq!(fresh(first), Some(true), "first use is fresh");
+            assert_eq!(fresh(lookup(key.clone(), NOW).await), Some(false), "a replay is not");
+            assert!(!store.insert_nonce(&key, NOW).await.unwrap().fresh, "insert_nonce agrees");
             store.release_nonce(&key).await.unwrap();
-            assert_eq!(lookup(key.clone(), NOW).await, NonceStatus::Fresh, "fresh again once released");
+            assert_eq!(fresh(lookup(key.clone(), NOW).await), Some(true), "fresh again once released");
             // An expired nonce is fresh again, as with insert_nonce.
             let later = until(&key, NOW + 900);
-            assert_eq!(lookup(later, NOW + 300).await, NonceStatus::Fresh, "expired at now");
+            assert_eq!(fresh(lookup(later, NOW + 300).await), Some(true), "expired at now");
         }
     }
 }
@@ -527,8 +535,8 @@ pub async fn concurrent_lookups_exactly_one_fresh<S: StoreUnderTest>(store: Arc<
         let key = key.clone();
         async move {
             match store.lookup_signed("client-1", Some("token-1"), Some(&key), NOW).await.unwrap().nonce {
-                NonceStatus::NotRecorded => store.insert_nonce(&key, NOW).await.unwrap(),
-                status => status == NonceStatus::Fresh,
+                NonceStatus::NotRecorded => store.insert_nonce(&key, NOW).await.unwrap().fresh,
+                status => fresh(status) == Some(true),
             }
         }
     })
@@ -568,18 +576,18 @@ pub async fn purge_removes_expired_records<S: StoreUnderTest>(store: Arc<S>, pur
     store.create_temporary_credential(&temporary("live", NOW + 600), NOW).await.unwrap();
     let old_nonce = nonce("client-1", None, NOW, "old");
     let live_nonce = nonce("client-1", None, NOW, "live");
-    assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap());
-    assert!(store.insert_nonce(&until(&live_nonce, NOW + 600), NOW).await.unwrap());
+    assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap().fresh);
+    assert!(store.insert_nonce(&until(&live_nonce, NOW + 600), NOW).await.unwrap().fresh);
 
     let removed = store.purge_expired(NOW + 100).await.unwrap();
     // Live records survive a purge whatever the backend.
     assert!(store.get_temporary_credential("live", NOW + 100).await.unwrap().is_some());
-    assert!(!store.insert_nonce(&until(&live_nonce, NOW + 600), NOW + 100).await.unwrap());
+    assert!(!store.insert_nonce(&until(&live_nonce, NOW + 600), NOW + 100).await.unwrap().fresh);
     if purges {
         assert_eq!(removed, 2);
         // Gone for good: even a clock set back does not find them.
         assert_eq!(store.get_temporary_credential("old", NOW).await.unwrap(), None);
-        assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap());
+        assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap().fresh);
     } else {
         // Redis expires keys by itself (TTL) and purges nothing on demand.
         assert_eq!(removed, 0);
@@ -608,7 +616,7 @@ pub async fn two_instances_share_one_backend<S: StoreUnderTest>(a: Arc<S>, b: Ar
         let (store, key) = (if i % 2 == 0 { a } else { b.clone() }, key.clone());
         async move {
             let taken = store.take_temporary_credential("shared", NOW).await.unwrap();
-            (taken.is_some(), store.insert_nonce(&key, NOW).await.unwrap())
+            (taken.is_some(), store.insert_nonce(&key, NOW).await.unwrap().fresh)
         }
     })
     .await;

@@ -1,15 +1,13 @@
 //! The in-memory store: for one process, tests, and the embedded demo.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Poll};
 
+use keyward::common::replay::FirstCall;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
-    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
+    OAuth1Store, Recorded, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
     TokenCredentialRecord, TokenCredentialStore,
 };
 
@@ -35,6 +33,7 @@ pub struct MemoryStore {
     tokens: Mutex<HashMap<String, TokenCredentialRecord>>,
     nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
     digest: RandomState,
+    epoch: FirstCall,
 }
 
 /// The smallest map size at which a sweep runs.
@@ -120,6 +119,7 @@ impl MemoryStore {
     }
 
     fn purge(&self, now: i64) -> u64 {
+        self.epoch.observe(now);
         let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now);
         let temporary = lock(&self.temporary).sweep(|c| !c.is_expired(now));
         (nonces + temporary) as u64
@@ -139,6 +139,7 @@ impl TemporaryCredentialStore for MemoryStore {
         credential: &'a TemporaryCredential,
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.epoch.observe(now);
         let mut temporary = lock(&self.temporary);
         temporary.maybe_sweep(|c| !c.is_expired(now));
         let result = match temporary.map.entry(credential.token.clone()) {
@@ -156,6 +157,7 @@ impl TemporaryCredentialStore for MemoryStore {
         token: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        self.epoch.observe(now);
         let found = lock(&self.temporary).map.get(token).filter(|c| !c.is_expired(now)).cloned();
         Box::pin(async move { Ok(found) })
     }
@@ -166,6 +168,7 @@ impl TemporaryCredentialStore for MemoryStore {
         authorization: &'a Authorization,
         now: i64,
     ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
+        self.epoch.observe(now);
         let outcome = match lock(&self.temporary).map.get_mut(token) {
             Some(c) if !c.is_expired(now) => {
                 if c.authorization.is_some() {
@@ -185,6 +188,7 @@ impl TemporaryCredentialStore for MemoryStore {
         token: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        self.epoch.observe(now);
         let taken = lock(&self.temporary).map.remove(token).filter(|c| !c.is_expired(now));
         Box::pin(async move { Ok(taken) })
     }
@@ -222,23 +226,12 @@ impl OAuth1Store for MemoryStore {
         client_id: &'a str,
         token: Option<&'a str>,
         _nonce: Option<&'a NonceToRecord>,
-        _now: i64,
+        now: i64,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        self.epoch.observe(now);
         let client = lock(&self.clients).get(client_id).cloned();
         let token = token.and_then(|token| lock(&self.tokens).get(token).cloned());
         Box::pin(std::future::ready(Ok(SignedLookup::new(client, token))))
-    }
-}
-
-/// A future ready at once with `Ok(FRESH)`, for [`NonceStore::insert_nonce`]: zero-sized,
-/// so boxing it allocates nothing.
-struct Answered<const FRESH: bool>;
-
-impl<const FRESH: bool> Future for Answered<FRESH> {
-    type Output = Result<bool, StoreError>;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(Ok(FRESH))
     }
 }
 
@@ -247,7 +240,8 @@ impl NonceStore for MemoryStore {
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        let epoch = self.epoch.observe(now);
         let NonceToRecord { key, expires_at } = nonce;
         let expires_at = *expires_at;
         let digest = self.nonce_digest(key);
@@ -267,7 +261,7 @@ impl NonceStore for MemoryStore {
                 }
             }
         };
-        if fresh { Box::pin(Answered::<true>) } else { Box::pin(Answered::<false>) }
+        Box::pin(std::future::ready(Ok(Recorded { fresh, epoch })))
     }
 
     /// Forgets the nonce if it is still the one recorded (same expiry).
@@ -313,11 +307,11 @@ mod tests {
     async fn expired_entries_are_swept_as_the_maps_grow() {
         let store = MemoryStore::new();
         for i in 0..MIN_SWEEP {
-            assert!(store.insert_nonce(&key(i, 10), 0).await.unwrap());
+            assert!(store.insert_nonce(&key(i, 10), 0).await.unwrap().fresh);
         }
         assert_eq!(lock(&store.nonces).map.len(), MIN_SWEEP);
         // At time 20 all have expired: the next insertion sweeps them before inserting.
-        assert!(store.insert_nonce(&key(MIN_SWEEP, 100), 20).await.unwrap());
+        assert!(store.insert_nonce(&key(MIN_SWEEP, 100), 20).await.unwrap().fresh);
         assert_eq!(lock(&store.nonces).map.len(), 1);
 
         // Live entries survive sweeps, and the threshold follows the live size.
@@ -326,7 +320,10 @@ mod tests {
         }
         assert_eq!(lock(&store.nonces).map.len(), 2 * MIN_SWEEP + 1);
         assert!(lock(&store.nonces).sweep_at > 2 * MIN_SWEEP);
-        assert!(!store.insert_nonce(&key(10_000, 100), 20).await.unwrap(), "a live nonce stays a replay");
+        assert!(
+            !store.insert_nonce(&key(10_000, 100), 20).await.unwrap().fresh,
+            "a live nonce stays a replay"
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,14 @@
 //! - `t:{token}`: a temporary credential, as a hash, expiring with it (`EXPIRE`);
 //! - `a:{token}`: a token credential, as JSON;
 //! - `n:{client}:{token}:{timestamp}:{nonce}`: a nonce (components percent-encoded, so none
-//!   can contain `:`), holding its expiry time, with `EX`.
+//!   can contain `:`), holding its expiry time, with `EX`;
+//! - `replay-epoch`: the replay epoch ([`keyward::common::replay`]), the provider's `now`
+//!   (seconds) when a call first found it missing, without expiry. It is read with every
+//!   nonce, in the same round trip; a Redis that lost its data (a restart without
+//!   persistence, `FLUSHALL`, a fail-over to a replica that lacks the key) lost it too, and
+//!   the next call starts a new epoch, so that requests timestamped at or before it, whose
+//!   nonces may have been forgotten, are refused. One marker serves every replay cache
+//!   under the prefix.
 //!
 //! Atomicity: a nonce is recorded with `SET NX EX` (only one `SET NX` of a key succeeds);
 //! a temporary credential is taken with `HGETALL` and `DEL` in one `MULTI`/`EXEC`
@@ -23,8 +30,8 @@ use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
-    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
-    TokenCredentialRecord, TokenCredentialStore,
+    OAuth1Store, Recorded as NonceRecorded, ReplayEpoch, SignedLookup, StoreError, TemporaryCredential,
+    TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
@@ -143,6 +150,20 @@ local v = redis.call('GET', KEYS[1])
 if v and tonumber(string.match(v, '^%d+') or '0') > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
+",
+    )
+});
+
+/// The epoch marker's key, after the prefix: no `:`, so no record's key can be it.
+const EPOCH_KEY: &str = "replay-epoch";
+
+/// Starts a replay epoch unless one has started. KEYS[1]: the marker. ARGV[1]: now.
+/// Returns the epoch.
+static START_EPOCH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
 ",
     )
 });
@@ -428,20 +449,27 @@ impl TokenCredentialStore for RedisStore {
 }
 
 impl NonceStore for RedisStore {
+    /// `SET NX EX` of the nonce and `GET` of the epoch marker, in one round trip.
     fn insert_nonce<'a>(
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<NonceRecorded, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let redis_key = self.nonce_key(&nonce.key);
             let value = nonce.expires_at.to_string();
-            let set: Option<String> = set_nonce(&redis_key, &value, nonce.expires_at, now)
-                .query_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            Ok(set.is_some() || self.replace_expired_nonce(&redis_key, &value, nonce.expires_at, now).await?)
+            let mut pipe = redis::Pipeline::with_capacity(2);
+            // The nonce first: a flush between the two commands then shows as a missing
+            // marker, never as a present marker over a forgotten nonce.
+            pipe.add_command(set_nonce(&redis_key, &value, nonce.expires_at, now))
+                .cmd("GET")
+                .arg(self.epoch_key());
+            let (set, marker): (Option<()>, Option<i64>) =
+                pipe.query_async(&mut conn).await.map_err(map_err)?;
+            let fresh = set.is_some()
+                || self.replace_expired_nonce(&redis_key, &value, nonce.expires_at, now).await?;
+            Ok(NonceRecorded { fresh, epoch: self.epoch(marker, now).await? })
         })
     }
 
@@ -471,6 +499,26 @@ fn set_nonce(redis_key: &str, value: &str, expires_at: i64, now: i64) -> redis::
 }
 
 impl RedisStore {
+    /// The epoch marker's key.
+    fn epoch_key(&self) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + EPOCH_KEY.len());
+        key.push_str(&self.prefix);
+        key.push_str(EPOCH_KEY);
+        key
+    }
+
+    /// The replay epoch, from the marker read with the nonce; when it was missing, a new
+    /// epoch starts at `now` (or at whatever another instance started it at meanwhile).
+    async fn epoch(&self, marker: Option<i64>, now: i64) -> Result<ReplayEpoch, StoreError> {
+        if let Some(epoch) = marker {
+            return Ok(ReplayEpoch::Since(epoch));
+        }
+        let mut conn = self.conn.clone();
+        let epoch: i64 =
+            START_EPOCH.key(self.epoch_key()).arg(now).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(ReplayEpoch::Since(epoch))
+    }
+
     /// After a `SET NX` that found the key present: a replay, unless its expiry has passed
     /// by the provider's clock while Redis still holds it (clocks differ, or a test moved
     /// time), in which case it is replaced atomically and the nonce is fresh.
@@ -525,8 +573,8 @@ impl Drop for Recorded<'_> {
     }
 }
 
-/// A request to a protected resource costs one round trip: `MGET` of the client and the
-/// token credential, pipelined with the nonce's `SET NX EX`. A nonce recorded this way for
+/// A request to a protected resource costs one round trip: the nonce's `SET NX EX`,
+/// pipelined with an `MGET` of the client, the token credential and the epoch marker. A nonce recorded this way for
 /// a request that then fails is deleted again ([`NonceStore::release_nonce`], on a task
 /// of its own so that a cancelled request still does it), and so is one whose look-up did
 /// not finish with an answer (see `Recorded`).
@@ -568,23 +616,33 @@ impl OAuth1Store for RedisStore {
                 return Ok(SignedLookup::new(client, credential));
             };
             let count = self.tag.1.fetch_add(1, Ordering::Relaxed);
+            // The epoch marker rides in the `MGET`; the `MGET` runs after the nonce's
+            // `SET NX`, so that a flush between them shows as a missing marker, never as a
+            // present marker over a forgotten nonce.
+            buf.clear();
+            buf.push_str(&self.prefix);
+            buf.push_str(EPOCH_KEY);
+            mget.arg(buf.as_str());
             buf.clear();
             self.push_nonce_key(&mut buf, &n.key);
             let key_len = buf.len();
             self.push_nonce_value(&mut buf, n.expires_at, count);
             let (redis_key, value) = buf.split_at(key_len);
             let mut pipe = redis::Pipeline::with_capacity(2);
-            pipe.add_command(mget).add_command(set_nonce(redis_key, value, n.expires_at, now));
+            pipe.add_command(set_nonce(redis_key, value, n.expires_at, now)).add_command(mget);
             let mut recorded = Recorded { store: self, nonce: n, count, armed: true };
             // `SET NX` answers `OK` or nil; `()` takes the `OK` without allocating.
-            let ((client, credential), set): ((Option<String>, Option<String>), Option<()>) =
-                pipe.query_async(&mut conn).await.map_err(map_err)?;
+            let (set, (client, credential, marker)): (
+                Option<()>,
+                (Option<String>, Option<String>, Option<i64>),
+            ) = pipe.query_async(&mut conn).await.map_err(map_err)?;
             let fresh =
                 set.is_some() || self.replace_expired_nonce(redis_key, value, n.expires_at, now).await?;
+            let epoch = self.epoch(marker, now).await?;
             let (client, credential) = decode(client, credential)?;
             // Answered: from here on the provider releases a fresh nonce if the request fails.
             recorded.armed = false;
-            Ok(SignedLookup::new(client, credential).with_nonce(fresh))
+            Ok(SignedLookup::new(client, credential).with_nonce(NonceRecorded { fresh, epoch }))
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
-    SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
+    Recorded, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
     TokenCredentialStore,
 };
 
@@ -20,7 +20,8 @@ use crate::StoreAdmin;
 /// A signed request's look-up ([`OAuth1Store::lookup_signed`]) reads client and token
 /// credential from `durable`, and the nonce is recorded in `ephemeral` after the signature
 /// ([`NonceStore::insert_nonce`]): two backends cannot answer in one round trip, so the
-/// split store does not record the nonce early.
+/// split store does not record the nonce early. The replay epoch it reports is
+/// `ephemeral`'s, which holds the nonces.
 ///
 /// As a [`StoreAdmin`] (when both parts are), clients are registered in `durable`, and a
 /// purge purges both.
@@ -129,7 +130,7 @@ impl<D: Send + Sync, E: NonceStore> NonceStore for SplitStore<D, E> {
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
         self.ephemeral.insert_nonce(nonce, now)
     }
 

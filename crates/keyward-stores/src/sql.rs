@@ -5,14 +5,21 @@
 //! affected a row (the primary key makes the check and the insert one statement); a
 //! temporary credential is taken with `DELETE … RETURNING`, which only one statement can
 //! win; authorization is an `UPDATE … WHERE user_id IS NULL`.
+//!
+//! Replay epoch ([`keyward::common::replay`]): a database table remembers every nonce until
+//! it expires, across restarts, so its epoch is [`ReplayEpoch::Durable`]; the exception is
+//! an in-memory SQLite database opened by [`SqliteStore::connect`], which lives only as long
+//! as its pool and starts its epoch at its first nonce, as the memory store does.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use keyward::common::replay::FirstCall;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
-    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
+    Recorded, ReplayEpoch, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
+    TokenCredentialStore,
 };
 use sqlx::Row;
 use sqlx::error::BoxDynError;
@@ -316,8 +323,9 @@ macro_rules! sql_store_impls {
                 &'a self,
                 nonce: &'a NonceToRecord,
                 now: i64,
-            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
                 let NonceToRecord { key, expires_at } = nonce;
+                let epoch = self.forgets.as_ref().map_or(ReplayEpoch::Durable, |first| first.observe(now));
                 Box::pin(async move {
                     if self.inserts.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
                         // Housekeeping: a failed purge must not fail a valid request. The
@@ -342,7 +350,7 @@ macro_rules! sql_store_impls {
                     .await
                     .map_err(map_err)?
                     .rows_affected();
-                    Ok(affected == 1)
+                    Ok(Recorded { fresh: affected == 1, epoch })
                 })
             }
 
@@ -456,6 +464,8 @@ mod sqlite {
     pub struct SqliteStore {
         pool: SqlitePool,
         inserts: AtomicU64,
+        /// Set for an in-memory database: its replay epoch is its first call.
+        forgets: Option<FirstCall>,
     }
 
     impl SqliteStore {
@@ -465,8 +475,13 @@ mod sqlite {
         ]);
 
         /// A store over an existing pool; call [`SqliteStore::migrate`] once before use.
+        ///
+        /// The database is taken to be a file, which remembers nonces across restarts
+        /// ([`ReplayEpoch::Durable`]); open an in-memory one with
+        /// [`connect`](Self::connect) or [`in_memory`](Self::in_memory) instead, so that
+        /// the store knows it forgets.
         pub fn new(pool: SqlitePool) -> Self {
-            Self { pool, inserts: AtomicU64::new(0) }
+            Self { pool, inserts: AtomicU64::new(0), forgets: None }
         }
 
         /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
@@ -491,7 +506,10 @@ mod sqlite {
                 SqlitePoolOptions::new().connect_with(options.journal_mode(SqliteJournalMode::Wal)).await
             }
             .map_err(map_err)?;
-            let store = Self::new(pool);
+            let mut store = Self::new(pool);
+            if memory {
+                store.forgets = Some(FirstCall::new());
+            }
             store.migrate().await?;
             Ok(store)
         }
@@ -530,6 +548,8 @@ mod postgres {
     pub struct PostgresStore {
         pool: PgPool,
         inserts: AtomicU64,
+        /// Always `None`: the table is durable.
+        forgets: Option<FirstCall>,
     }
 
     impl PostgresStore {
@@ -540,7 +560,7 @@ mod postgres {
 
         /// A store over an existing pool; call [`PostgresStore::migrate`] once before use.
         pub fn new(pool: PgPool) -> Self {
-            Self { pool, inserts: AtomicU64::new(0) }
+            Self { pool, inserts: AtomicU64::new(0), forgets: None }
         }
 
         /// Connects to `url` (`postgres://user@host:port/db`) and applies the migrations.

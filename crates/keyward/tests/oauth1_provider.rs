@@ -48,6 +48,9 @@ async fn fixture_with(config: ProviderConfig, methods: SignatureMethods) -> Fx {
     let mut narrow = Client::new("narrow", SecretString::new("secret3"));
     narrow.allowed_signature_methods = Some(vec!["HMAC-SHA256".into()]);
     store.put_client(&narrow).await.unwrap();
+    // The store's first call with a time starts its replay epoch: an hour before the
+    // requests, as for a provider that has been up for a while.
+    store.purge_expired(NOW - 3600).await.unwrap();
     let clock = FixedClock::new(NOW);
     let server = AuthorizationServer::builder(store.clone())
         .clock(clock.clone())
@@ -421,6 +424,7 @@ async fn default_allow_list_is_hmac_sha1_only() {
     // The builder's default is the same.
     let store = Arc::new(MemoryStore::new());
     store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    store.purge_expired(NOW - 3600).await.unwrap(); // up for an hour (its replay epoch)
     let server = AuthorizationServer::builder(store).clock(FixedClock::new(NOW)).build();
     let s = signer("client1", "secret1", "PLAINTEXT", SignatureType::Header);
     assert_error(
@@ -536,6 +540,42 @@ async fn nonces_are_single_use_per_client_token_and_timestamp() {
     assert_error(fx.server.issue_temporary_credential(&bad).await, "invalid_signature", 401);
     let good = s.sign_at(request(Method::POST, &url, None), &params, &NOW.to_string(), "later").unwrap();
     assert!(fx.server.issue_temporary_credential(&good).await.is_ok());
+}
+
+/// The memory store forgets its nonces with its process. A new store (a restart) refuses a
+/// request timestamped at or before its first call, as a stale timestamp, since it cannot
+/// tell whether the old one accepted it; a request signed after the restart is accepted.
+#[tokio::test]
+async fn a_restarted_memory_store_refuses_requests_it_may_have_forgotten() {
+    let fx = fixture().await;
+    let s = client1();
+    let url = format!("{BASE}/oauth/request_token");
+    let params = SigningParams { callback: Some(CALLBACK), ..Default::default() };
+    let at =
+        |ts: i64, nonce: &str| s.sign_at(request(Method::POST, &url, None), &params, &ts.to_string(), nonce);
+    let captured = at(NOW, "captured").unwrap();
+    assert!(fx.server.issue_temporary_credential(&captured).await.is_ok());
+    assert_error(fx.server.issue_temporary_credential(&captured).await, "invalid_nonce", 401);
+    drop(fx);
+
+    // The process restarts in the same second, with the same clients (from a database).
+    let store = Arc::new(MemoryStore::new());
+    store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    let clock = FixedClock::new(NOW);
+    let server = AuthorizationServer::builder(store.clone())
+        .clock(clock.clone())
+        .signature_methods(all_methods())
+        .build();
+    assert_error(server.issue_temporary_credential(&captured).await, "invalid_request", 400);
+    // Still refused later on, while its timestamp is in the window; so is a new request
+    // from a client whose clock is behind, until it signs after the restart.
+    clock.advance(200);
+    assert_error(server.issue_temporary_credential(&captured).await, "invalid_request", 400);
+    let behind = at(NOW, "new-but-behind").unwrap();
+    assert_error(server.issue_temporary_credential(&behind).await, "invalid_request", 400);
+    let fresh = at(NOW + 1, "after-restart").unwrap();
+    assert!(server.issue_temporary_credential(&fresh).await.is_ok());
+    assert_error(server.issue_temporary_credential(&fresh).await, "invalid_nonce", 401);
 }
 
 #[tokio::test]
@@ -1193,9 +1233,12 @@ mod reserving {
             &'a self,
             n: &'a NonceToRecord,
             _: i64,
-        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
             let fresh = self.2.lock().unwrap().insert(n.key.clone());
-            Box::pin(async move { Ok(fresh) })
+            let epoch = ReplayEpoch::Durable;
+            Box::pin(
+                async move { Ok(if fresh { Recorded::fresh(epoch) } else { Recorded::replayed(epoch) }) },
+            )
         }
         fn release_nonce<'a>(&'a self, n: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
             self.1.fetch_add(1, Ordering::SeqCst);

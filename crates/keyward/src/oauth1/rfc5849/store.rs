@@ -26,6 +26,7 @@ use std::task::Poll;
 use serde::{Deserialize, Serialize};
 
 pub use crate::common::http_client::BoxFuture;
+pub use crate::common::replay::{Recorded, ReplayEpoch};
 use crate::common::secret::SecretString;
 
 /// Why a store operation failed.
@@ -260,22 +261,30 @@ pub struct NonceToRecord {
     pub expires_at: i64,
 }
 
-/// Remembers nonces until they expire (§3.3).
+/// Remembers nonces until they expire (§3.3): a replay cache with an epoch
+/// ([`crate::common::replay`]).
 pub trait NonceStore: Send + Sync {
-    /// Records `nonce` until its `expires_at` and returns `true` if it was fresh: absent, or
-    /// present but expired at `now`. Atomic: of any number of concurrent calls with one key,
-    /// exactly one returns `true`. Expired nonces are purged by the store.
+    /// Records `nonce` until its `expires_at` and answers whether it was fresh (absent, or
+    /// present but expired at `now`), with the store's [`ReplayEpoch`] read in the same
+    /// step: since when it has remembered every nonce. Atomic: of any number of concurrent
+    /// calls with one key, exactly one answers fresh. Expired nonces are purged by the
+    /// store.
+    ///
+    /// A store that may forget (memory, Redis) reports [`ReplayEpoch::Since`] (the
+    /// provider refuses a request timestamped at or before it); a durable one
+    /// [`ReplayEpoch::Durable`]. Stores never read a clock: an in-memory store's epoch is
+    /// the `now` of its first call ([`FirstCall`](crate::common::replay::FirstCall)).
     fn insert_nonce<'a>(
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
 
     /// Forgets `nonce`, which this store recorded for a request that was then refused
     /// ([`insert_nonce`](Self::insert_nonce) or [`OAuth1Store::lookup_signed`] answered it
     /// fresh), so that only an accepted request uses up its nonce. The provider calls it
     /// only for a nonce this request recorded, and only when the store recorded it before
-    /// the request was judged ([`NonceStatus::Fresh`]).
+    /// the request was judged (fresh, [`NonceStatus::Recorded`]).
     fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
@@ -287,20 +296,11 @@ pub enum NonceStatus {
     /// other check has passed.
     #[default]
     NotRecorded,
-    /// Recorded in the look-up, and fresh (as [`NonceStore::insert_nonce`] answers `true`);
-    /// the provider releases it ([`NonceStore::release_nonce`]) if the request then fails.
-    Fresh,
-    /// Found already recorded and live (as [`NonceStore::insert_nonce`] answers `false`):
-    /// the request is refused with `invalid_nonce` if it passes every other check.
-    Replayed,
-}
-
-impl NonceStatus {
-    /// The status of a nonce recorded during the look-up, `fresh` as
-    /// [`NonceStore::insert_nonce`] answers.
-    pub fn recorded(fresh: bool) -> Self {
-        if fresh { Self::Fresh } else { Self::Replayed }
-    }
+    /// Recorded in the look-up, as [`NonceStore::insert_nonce`] would have, with its
+    /// answer: if fresh, the provider releases it ([`NonceStore::release_nonce`]) when the
+    /// request then fails; if not, or if the request's timestamp is not after the store's
+    /// epoch, the request is refused once it passes every other check.
+    Recorded(Recorded),
 }
 
 /// What [`OAuth1Store::lookup_signed`] found.
@@ -322,10 +322,10 @@ impl SignedLookup {
         Self { client, token, nonce: NonceStatus::NotRecorded }
     }
 
-    /// This look-up, with the nonce recorded in the same step (`fresh` as
+    /// This look-up, with the nonce recorded in the same step (`recorded` as
     /// [`NonceStore::insert_nonce`] answers).
-    pub fn with_nonce(mut self, fresh: bool) -> Self {
-        self.nonce = NonceStatus::recorded(fresh);
+    pub fn with_nonce(mut self, recorded: Recorded) -> Self {
+        self.nonce = NonceStatus::Recorded(recorded);
         self
     }
 }
@@ -344,8 +344,8 @@ pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialS
     /// ([`NonceStatus::NotRecorded`]): the provider then records it with
     /// [`NonceStore::insert_nonce`] after every other check, the signature included. A
     /// store that pays a round trip per call may record it in the same round trip,
-    /// atomically as `insert_nonce` would, and answer [`NonceStatus::Fresh`] or
-    /// [`NonceStatus::Replayed`]; the provider then judges the request in the same order
+    /// atomically as `insert_nonce` would, and answer [`NonceStatus::Recorded`] with the
+    /// store's epoch read in the same step; the provider then judges the request in the same order
     /// and calls [`NonceStore::release_nonce`] if it fails, so that a request that was
     /// not accepted leaves no nonce behind.
     fn lookup_signed<'a>(
@@ -470,7 +470,7 @@ impl<T: NonceStore + ?Sized> NonceStore for Arc<T> {
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
         (**self).insert_nonce(nonce, now)
     }
 
