@@ -95,6 +95,22 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// Starts the short-lived store's replay epoch now, if it has none (a new memory store, an
+/// empty Redis), and waits for the next second: requests signed in the epoch's second or
+/// before are refused as stale (the nonces of that time may have been forgotten), so the
+/// site serves from the next second on and its first requests are provable.
+async fn start_replay_epoch<S: OAuth1Store + StoreAdmin + 'static>(
+    store: S,
+) -> Result<Arc<dyn OAuth1Store>, StoreError> {
+    store.purge_expired(crate::now()).await?;
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 - into_second) + 10)).await;
+    Ok(Arc::new(store))
+}
+
 impl Stores {
     /// Opens the database (`sqlite://…`, a bare path, or `postgres://…`) and the
     /// short-lived store (Redis at `redis_url`, else memory), applying migrations.
@@ -119,8 +135,8 @@ impl Stores {
                 (store.clone(), store, db)
             };
         let ephemeral: Arc<dyn OAuth1Store> = match redis_url {
-            Some(url) => Arc::new(RedisStore::connect(url, "keyward-demo:").await?),
-            None => Arc::new(MemoryStore::new()),
+            Some(url) => start_replay_epoch(RedisStore::connect(url, "keyward-demo:").await?).await?,
+            None => start_replay_epoch(MemoryStore::new()).await?,
         };
         let hashers = HashThreads::start(hash_threads)?;
         // Clients and token credentials in the database, temporary credentials and nonces in

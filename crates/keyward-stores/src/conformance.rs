@@ -38,8 +38,8 @@ use std::sync::Arc;
 
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, StoreError,
-    TemporaryCredential, TokenCredentialRecord,
+    Authorization, AuthorizeOutcome, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, ReplayEpoch,
+    StoreError, TemporaryCredential, TokenCredentialRecord,
 };
 
 use crate::StoreAdmin;
@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
             lookup_signed_finds_client_and_token,
             lookup_signed_nonce_is_insert_nonce,
             concurrent_lookups_exactly_one_fresh,
+            replay_epoch_is_read_with_the_nonce,
             secrets_never_in_debug,
             purge_removes_expired_records,
         );
@@ -545,6 +546,31 @@ pub async fn concurrent_lookups_exactly_one_fresh<S: StoreUnderTest>(store: Arc<
     .filter(|f| *f)
     .count();
     assert_eq!(fresh, 1, "{fresh} of {RACERS} replays accepted");
+}
+
+/// Every nonce answer carries the store's replay epoch, read in the same step: durable, or a
+/// second no later than the store's first call (a fresh store has remembered nothing before
+/// it), the same in every later answer while the store keeps its data, and the same from
+/// `lookup_signed` when it records the nonce. So a request signed after the first call is
+/// judged by the nonce alone, and one signed at or before the epoch cannot be proven fresh.
+pub async fn replay_epoch_is_read_with_the_nonce<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    let first = store.insert_nonce(&nonce("client-1", None, NOW + 1, "epoch-1"), NOW).await.unwrap();
+    assert!(first.fresh);
+    if let ReplayEpoch::Since(epoch) = first.epoch {
+        assert!(epoch <= NOW, "the epoch {epoch} is after the store's first call at {NOW}");
+    }
+    assert!(first.epoch.covers(NOW + 1), "a request signed after the first call is judged by its nonce");
+    let second = until(&nonce("client-1", None, NOW + 1, "epoch-2"), NOW + 700);
+    let later = store.insert_nonce(&second, NOW + 100).await.unwrap();
+    assert_eq!(later.epoch, first.epoch, "the epoch stays while the store remembers");
+    let replay = store.insert_nonce(&nonce("client-1", None, NOW + 1, "epoch-1"), NOW + 5).await.unwrap();
+    assert_eq!((replay.fresh, replay.epoch), (false, first.epoch));
+    let key = nonce("client-1", Some("token-1"), NOW + 1, "epoch-3");
+    if let NonceStatus::Recorded(recorded) =
+        store.lookup_signed("client-1", Some("token-1"), Some(&key), NOW + 10).await.unwrap().nonce
+    {
+        assert_eq!((recorded.fresh, recorded.epoch), (true, first.epoch), "the look-up reads the same epoch");
+    }
 }
 
 /// No secret appears in the `Debug` output of a record or of the store.

@@ -94,6 +94,10 @@ pub trait StoreAdmin: Send + Sync {
     /// Deletes temporary credentials and nonces that have expired at `now`; returns how many
     /// records were removed. Stores also purge on their own as they go; Redis expires keys
     /// itself and returns 0.
+    ///
+    /// A store that may forget its nonces (memory, Redis) also starts its replay epoch
+    /// ([`keyward::common::replay`]) at `now` if none has started, as its first nonce
+    /// would: call it at start-up, so that the epoch predates the first requests.
     fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
 

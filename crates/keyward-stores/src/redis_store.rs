@@ -673,8 +673,13 @@ impl StoreAdmin for RedisStore {
         })
     }
 
-    fn purge_expired(&self, _now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(async move { Ok(0) })
+    /// Redis expires records by itself: nothing to purge. Starts the replay epoch at `now`
+    /// if none has started (an empty Redis), as the first nonce would.
+    fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.epoch(None, now).await?;
+            Ok(0)
+        })
     }
 }
 
