@@ -38,6 +38,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use keyward::common::secret::SecretString;
+//! use keyward::common::replay::{ReplayEpoch, ReplayVerdict};
 //! use keyward_stores::store::{Client, NonceKey, NonceStore, NonceToRecord, OAuth1Store};
 //! use keyward_stores::{MemoryStore, StoreAdmin};
 //!
@@ -52,8 +53,14 @@
 //! let now = 1_191_242_096;
 //! let key = NonceKey { client_id: "printer".into(), token: None, timestamp: now, nonce: "wIjqoS".into() };
 //! let nonce = NonceToRecord { key, expires_at: now + 600 };
-//! assert!(provider_store.insert_nonce(&nonce, now).await?); // fresh
-//! assert!(!provider_store.insert_nonce(&nonce, now).await?); // replayed
+//! let first = provider_store.insert_nonce(&nonce, now).await?;
+//! assert!(first.fresh);
+//! assert!(!provider_store.insert_nonce(&nonce, now).await?.fresh); // replayed
+//! // The store's replay epoch: a new memory store remembers from its first call on, so a
+//! // request signed in that second may have been seen by a store before it.
+//! assert_eq!(first.epoch, ReplayEpoch::Since(now));
+//! assert_eq!(first.verdict(now), ReplayVerdict::BeforeEpoch);
+//! assert_eq!(first.verdict(now + 1), ReplayVerdict::Fresh);
 //! # Ok::<(), keyward_stores::store::StoreError>(())
 //! # }).unwrap();
 //! ```
