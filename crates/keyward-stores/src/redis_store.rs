@@ -574,10 +574,10 @@ impl Drop for Recorded<'_> {
 }
 
 /// A request to a protected resource costs one round trip: the nonce's `SET NX EX`,
-/// pipelined with an `MGET` of the client, the token credential and the epoch marker. A nonce recorded this way for
-/// a request that then fails is deleted again ([`NonceStore::release_nonce`], on a task
-/// of its own so that a cancelled request still does it), and so is one whose look-up did
-/// not finish with an answer (see `Recorded`).
+/// pipelined with an `MGET` of the client, the token credential and the epoch marker. A
+/// nonce recorded this way for a request that then fails is deleted again
+/// ([`NonceStore::release_nonce`], on a task of its own so that a cancelled request still
+/// does it), and so is one whose look-up did not finish with an answer (see `Recorded`).
 impl OAuth1Store for RedisStore {
     fn lookup_signed<'a>(
         &'a self,
