@@ -154,6 +154,10 @@ return 1
     )
 });
 
+/// The `MGET` reply of a look-up that records its nonce: client, token credential, epoch
+/// marker.
+type LookupReply = (Option<String>, Option<String>, Option<i64>);
+
 /// The epoch marker's key, after the prefix: no `:`, so no record's key can be it.
 const EPOCH_KEY: &str = "replay-epoch";
 
@@ -632,10 +636,8 @@ impl OAuth1Store for RedisStore {
             pipe.add_command(set_nonce(redis_key, value, n.expires_at, now)).add_command(mget);
             let mut recorded = Recorded { store: self, nonce: n, count, armed: true };
             // `SET NX` answers `OK` or nil; `()` takes the `OK` without allocating.
-            let (set, (client, credential, marker)): (
-                Option<()>,
-                (Option<String>, Option<String>, Option<i64>),
-            ) = pipe.query_async(&mut conn).await.map_err(map_err)?;
+            let (set, (client, credential, marker)): (Option<()>, LookupReply) =
+                pipe.query_async(&mut conn).await.map_err(map_err)?;
             let fresh =
                 set.is_some() || self.replace_expired_nonce(redis_key, value, n.expires_at, now).await?;
             let epoch = self.epoch(marker, now).await?;

@@ -426,11 +426,7 @@ mod split {
             };
             store.create_temporary_credential(&temp, NOW).await.unwrap();
             let key = NonceKey { client_id: "c".into(), token: None, timestamp: NOW, nonce: "n".into() };
-            store
-                .insert_nonce(&NonceToRecord { key: key.clone(), expires_at: NOW + 60 }, NOW)
-                .await
-                .unwrap()
-                .fresh;
+            store.insert_nonce(&NonceToRecord { key: key.clone(), expires_at: NOW + 60 }, NOW).await.unwrap();
 
             let (durable, ephemeral) = (store.durable(), store.ephemeral());
             assert!(durable.get_client("c").await.unwrap().is_some());
