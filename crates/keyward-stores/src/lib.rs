@@ -14,9 +14,9 @@
 //! With the `client` feature as well, `RedisStore` is a `keyward_client` `StateCache`: the
 //! client's flow state (`SET … EX`, read once with `GETDEL`) shared by several instances.
 //!
-//! Every backend passes one conformance suite ([`conformance`], feature `conformance`:
-//! run it on a backend of your own with one macro call), which checks, among the rest, that
-//! the two operations the protocol's safety rests on are atomic under concurrency:
+//! Every backend passes one conformance suite (the `conformance` module, behind the feature
+//! of that name: run it on a backend of your own with one macro call), which checks, among
+//! the rest, that the two operations the protocol's safety rests on are atomic under concurrency:
 //!
 //! - nonce insertion is insert-if-absent (a unique key with `INSERT … ON CONFLICT` in SQL,
 //!   `SET NX EX` in Redis), so a replayed request is refused even when the copies arrive at
