@@ -277,7 +277,9 @@ fn oauth1_failure(e: &OAuth1Error) -> (ErrorKind, http::StatusCode) {
         // The provider refuses this site's client credentials or signature.
         OAuth1Error::Status { status, .. } if status.is_client_error() => internal(),
         OAuth1Error::Status { status, .. } => provider_status(status.as_u16()),
-        OAuth1Error::InvalidResponse { .. } | OAuth1Error::CallbackNotConfirmed { .. } => provider_status(502),
+        OAuth1Error::InvalidResponse { .. } | OAuth1Error::CallbackNotConfirmed { .. } => {
+            provider_status(502)
+        }
         OAuth1Error::Endpoint { .. } | OAuth1Error::Sign(_) => internal(),
     }
 }
