@@ -52,11 +52,19 @@ pub(crate) struct ErrorPage {
     pub(crate) detail: String,
     /// The provider's own words (its `error_description`), shown apart and marked as such.
     pub(crate) provider_words: Option<String>,
+    /// The app whose login a "Start again" button begins anew.
+    pub(crate) start_again: Option<String>,
 }
 
 impl ErrorPage {
     pub(crate) fn new(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { status, title: title.into(), detail: detail.into(), provider_words: None }
+        Self { status, title: title.into(), detail: detail.into(), provider_words: None, start_again: None }
+    }
+
+    /// Offers to start the login with `app` again (`/login/{app}`).
+    pub(crate) fn with_start_again(mut self, app: &str) -> Self {
+        self.start_again = Some(app.to_owned());
+        self
     }
 
     /// The failure was reported by the remote provider, in `words` if it gave any (shown
@@ -97,8 +105,15 @@ impl IntoResponse for ErrorPage {
             ),
             None => String::new(),
         };
+        let again = match &self.start_again {
+            Some(app) => format!(
+                "<a class=\"button primary\" id=\"start-again\" href=\"/login/{}\">Start again</a> ",
+                esc(&keyward::common::encoding::encode(app))
+            ),
+            None => String::new(),
+        };
         let body = format!(
-            "<div class=\"error\"><p>{}</p>{words}</div><p><a class=\"button\" href=\"/\">Back to the home page</a></p>",
+            "<div class=\"error\"><p>{}</p>{words}</div><p>{again}<a class=\"button\" href=\"/\">Back to the home page</a></p>",
             esc(&self.detail)
         );
         (self.status, [(axum::http::header::CACHE_CONTROL, "no-store")], page(&self.title, &body))

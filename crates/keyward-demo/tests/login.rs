@@ -100,11 +100,11 @@ async fn login_through_the_demo_provider_shows_the_user_from_the_api() {
     );
     assert!(profile.body.contains("Fetched 1 time(s)"));
 
-    // The same callback again: the login was completed, and the page says so.
+    // The same callback again (a reload): the person is signed in with this app, so their
+    // profile, not an error.
     let replay = browser.get(&back).await;
-    assert_eq!(replay.status, 400, "{}", replay.body);
-    assert!(replay.body.contains("state mismatch"), "{}", replay.body);
-    assert!(replay.body.contains("already completed"), "the cause is named: {}", replay.body);
+    assert_eq!(replay.status, 303, "{}", replay.body);
+    assert_eq!(replay.location.as_deref(), Some(format!("{base}/profile").as_str()));
 
     // The API again, with the stored token credentials.
     let csrf = input_value(&profile.body, "csrf");
@@ -143,6 +143,37 @@ async fn denying_at_the_provider_is_a_clear_page() {
     let dead = browser.get(&format!("{base}/oauth/authorize?oauth_token={token}")).await;
     assert_eq!(dead.status, 400);
     assert!(dead.body.contains("This authorization link is not valid"), "{}", dead.body);
+}
+
+/// A tampered `oauth_verifier`: the provider's token endpoint refuses it, and the page is a
+/// 400 that offers to start again, not a 502. The genuine callback afterwards finds its
+/// login ended (the state is read once): the same page. Starting again works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_verifier_is_a_page_that_starts_again() {
+    let dir = TempDir::new("verifier");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+    let consent = to_consent(&mut browser, base).await;
+    let granted = common::decide(&mut browser, base, &consent, "grant").await;
+    assert_eq!(granted.status, 302, "{}", granted.body);
+    let back = granted.location.unwrap();
+    let (genuine, verifier) = back.rsplit_once("oauth_verifier=").unwrap();
+    let tampered = browser.get(&format!("{genuine}oauth_verifier=x{verifier}")).await;
+    assert_eq!(tampered.status, 400, "{}", tampered.body);
+    assert!(tampered.body.contains("<h1>The sign-in cannot be completed</h1>"), "{}", tampered.body);
+    assert!(
+        tampered.body.contains("id=\"start-again\" href=\"/login/keyward\">Start again</a>"),
+        "{}",
+        tampered.body
+    );
+    let after = browser.get(&back).await;
+    assert_eq!(after.status, 400, "{}", after.body);
+    assert!(after.body.contains("already completed"), "the cause is named: {}", after.body);
+    assert!(after.body.contains("href=\"/login/keyward\">Start again</a>"), "{}", after.body);
+    let again = browser.get(&format!("{base}/login/keyward")).await;
+    assert_eq!(again.status, 302, "{}", again.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,6 +276,7 @@ async fn provider_failures_and_bad_requests_are_pages() {
     let stray = browser.get(&format!("{base}/auth/keyward?oauth_token=abc&oauth_verifier=def")).await;
     assert_eq!(stray.status, 400);
     assert!(stray.body.contains("<h1>No login in progress</h1>"), "{}", stray.body);
+    assert!(stray.body.contains("href=\"/login/keyward\">Start again</a>"), "{}", stray.body);
     // A form that is not a form.
     let bad = browser.get(&format!("{base}/oauth/authorize")).await;
     assert_eq!(bad.status, 400);
