@@ -283,3 +283,86 @@ fn oauth1_failure(e: &OAuth1Error) -> (ErrorKind, http::StatusCode) {
         OAuth1Error::Endpoint { .. } | OAuth1Error::Sign(_) => internal(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward::common::ErrorBody;
+    use keyward::oidc::IdTokenError;
+    use std::sync::Arc;
+
+    fn server(code: &str) -> ClientError {
+        ClientError::OAuth2(OAuth2Error::Server { status: 400, body: ErrorBody::new(code) })
+    }
+
+    #[test]
+    fn each_failure_has_its_row() {
+        use ErrorKind as K;
+        let oauth1_status = |endpoint, status: u16| {
+            Error::OAuth1(OAuth1Error::Status {
+                endpoint,
+                status: http::StatusCode::from_u16(status).unwrap(),
+                error: None,
+                body: String::new(),
+            })
+        };
+        let cases: Vec<(Error, u16, ErrorKind)> = vec![
+            (server("invalid_grant").into(), 400, K::StartAgain),
+            (server("invalid_request").into(), 400, K::StartAgain),
+            (ClientError::Refresh(Arc::new(server("invalid_grant"))).into(), 400, K::StartAgain),
+            (oauth1_status("token-credential", 401), 400, K::StartAgain),
+            (StateError::AlreadyUsed { app: "a".into() }.into(), 400, K::StartAgain),
+            (Error::MissingCallbackParameter("code"), 400, K::StartAgain),
+            (Error::Callback(CallbackError::Provider(ErrorBody::new("server_error"))), 400, K::StartAgain),
+            (ClientError::from(IdTokenError::NonceMismatch).into(), 400, K::Unverified),
+            (ClientError::Oidc(OidcError::MissingIdToken).into(), 400, K::Unverified),
+            (
+                ClientError::Oidc(OidcError::SubjectMismatch { expected: "a".into(), got: None }).into(),
+                400,
+                K::Unverified,
+            ),
+            (
+                ClientError::OAuth2(OAuth2Error::IssuerMismatch { expected: "a".into(), got: "b".into() })
+                    .into(),
+                400,
+                K::Unverified,
+            ),
+            (ClientError::Issuer(keyward::oauth2::rfc9207::IssError::Missing).into(), 400, K::Unverified),
+            (Error::Callback(CallbackError::Provider(ErrorBody::new("access_denied"))), 403, K::Declined),
+            (ClientError::Expired.into(), 401, K::NoToken),
+            (Error::MissingToken { app: "a".into() }, 401, K::NoToken),
+            (Error::UnknownApp("a".into()), 404, K::UnknownApp),
+            (Error::Callback(CallbackError::TooLarge), 413, K::TooLarge),
+            (Error::Http(keyward::HttpError::Connect("refused".into())), 502, K::Provider),
+            (ClientError::Http(keyward::HttpError::Timeout).into(), 504, K::Provider),
+            (oauth1_status("token-credential", 500), 502, K::Provider),
+            (oauth1_status("temporary-credential", 503), 503, K::Provider),
+            (server("temporarily_unavailable").into(), 503, K::Provider),
+            (server("server_error").into(), 502, K::Provider),
+            (
+                ClientError::OAuth2(OAuth2Error::Status { status: 504, body: Vec::new() }).into(),
+                504,
+                K::Provider,
+            ),
+            (
+                ClientError::OAuth2(OAuth2Error::Parse { status: 200, body: Vec::new(), reason: "x".into() })
+                    .into(),
+                502,
+                K::Provider,
+            ),
+            (Error::Response { status: 404, reason: "x".into() }, 502, K::Provider),
+            (Error::Session(crate::session::SessionError("down".into())), 503, K::Unavailable),
+            (StateError::Session(crate::session::SessionError("down".into())).into(), 503, K::Unavailable),
+            (StateError::Cache(StateCacheError::unavailable("down")).into(), 503, K::Unavailable),
+            (StateError::Cache(StateCacheError::Corrupt("x".into())).into(), 500, K::Internal),
+            (server("invalid_client").into(), 500, K::Internal),
+            (oauth1_status("temporary-credential", 401), 500, K::Internal),
+            (ClientError::Config("x".into()).into(), 500, K::Internal),
+            (ClientError::UpdateHook("x".into()).into(), 500, K::Internal),
+        ];
+        for (error, status, kind) in cases {
+            assert_eq!((error.status().as_u16(), error.kind()), (status, kind), "{error:?}");
+            assert_eq!(kind.start_again(), status == 400, "{error:?}");
+        }
+    }
+}
