@@ -67,9 +67,9 @@ impl Session for SessionBridge {
     }
 }
 
-/// The guides of the repository's `docs/` folder that concern actix-web; their Rust examples
-/// are doc-tests.
+/// This crate's guide (the markdown under its `docs/` folder, listed with the others in the
+/// repository's `docs/README.md`); its Rust examples are doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/actix-web.md")]
+    #[doc = include_str!("../docs/actix-web.md")]
     pub mod actix_web {}
 }

@@ -15,9 +15,10 @@
 pub mod client;
 pub mod provider;
 
-// The README's axum example, compiled as a doc-test.
+// The crate README's axum example (the same as the repository README's, which a test keeps
+// in step), compiled as a doc-test.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 use axum::extract::FromRequestParts;
@@ -66,9 +67,9 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, secure: bool) -> Session
     SessionManagerLayer::new(store).with_same_site(SameSite::Lax).with_http_only(true).with_secure(secure)
 }
 
-/// The guides of the repository's `docs/` folder that concern axum; their Rust examples are
-/// doc-tests.
+/// This crate's guide (the markdown under its `docs/` folder, listed with the others in the
+/// repository's `docs/README.md`); its Rust examples are doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/axum.md")]
+    #[doc = include_str!("../docs/axum.md")]
     pub mod axum {}
 }

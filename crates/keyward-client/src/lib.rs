@@ -21,18 +21,18 @@ pub mod session;
 
 pub use http::ReqwestClient;
 
-/// The guides of the repository's `docs/` folder that concern clients; their Rust examples
-/// are doc-tests.
+/// This crate's guides (the markdown under its `docs/` folder, listed with the others in the
+/// repository's `docs/README.md`); their Rust examples are doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/web-clients.md")]
+    #[doc = include_str!("../docs/web-clients.md")]
     pub mod web_clients {}
 
-    #[doc = include_str!("../../../docs/oauth2.md")]
+    #[doc = include_str!("../docs/oauth2.md")]
     pub mod oauth2_extras {}
 
-    #[doc = include_str!("../../../docs/openid-connect.md")]
+    #[doc = include_str!("../docs/openid-connect.md")]
     pub mod openid_connect {}
 
-    #[doc = include_str!("../../../docs/authlib.md")]
+    #[doc = include_str!("../docs/authlib.md")]
     pub mod coming_from_authlib {}
 }

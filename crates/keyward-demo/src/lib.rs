@@ -3,9 +3,11 @@
 //! The program `cargo run -p keyward-demo` starts: one site showing both halves of Keyward.
 //!
 //! - **A provider**: an OAuth 1.0a authorization server (`POST /oauth/initiate`,
-//!   `GET/POST /oauth/authorize`, `POST /oauth/token`) and a protected API (`GET /api/me`),
-//!   with its own users (sign-in form, Argon2 password hashes) and a developer page
-//!   (`/developer`) that registers OAuth 1 clients.
+//!   `GET/POST /oauth/authorize`, `POST /oauth/token`) and a protected API (`GET /api/me`, or
+//!   `POST` with a form body; JSON answers and errors), with its own users (sign-in and
+//!   sign-up pages, Argon2 password hashes), the signature methods of
+//!   [`Config::oauth1_signature_methods`], and a developer page (`/developer`) that registers
+//!   OAuth 1 clients.
 //! - **A client website**: "Sign in with …" for every registered remote app (the demo's own
 //!   provider over OAuth 1.0a, always; any other from `keyward.toml` or `{NAME}_…`
 //!   environment variables, presets applying), `/login/{name}`, `/auth/{name}`, and a
@@ -83,6 +85,8 @@ pub(crate) struct AppState {
     /// Backoff after wrong passwords.
     pub(crate) throttle: Arc<guard::Throttle>,
     pub(crate) limits: Arc<Limits>,
+    /// The OAuth 1 signature methods the provider accepts.
+    pub(crate) signature_methods: Arc<[String]>,
 }
 
 impl FromRef<AppState> for OAuth1Provider {
@@ -132,15 +136,14 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     own.name = Some("Keyward demo site".into());
     let own = stores.ensure_client(&own).await?;
 
+    let signature_methods =
+        config::signature_methods(&config.oauth1_signature_methods, "oauth1_signature_methods")?;
+    let methods: Vec<&str> = signature_methods.iter().map(String::as_str).collect();
+    tracing::info!(methods = %signature_methods.join(","), "OAuth 1 signature methods");
     // A temporary credential lives as long as a login may take, not the library's 24 hours.
     let server = AuthorizationServer::builder(stores.provider.clone())
         .config(ProviderConfig::default().with_temporary_credential_ttl(LOGIN_TTL))
-        .signature_methods(SignatureMethods::default().allow_only(&[
-            "HMAC-SHA1",
-            "HMAC-SHA256",
-            "RSA-SHA1",
-            "RSA-SHA256",
-        ]))
+        .signature_methods(SignatureMethods::default().allow_only(&methods))
         .build();
     let provider = OAuth1Provider::with_options(server, RequestOptions::default().https(https));
 
@@ -193,6 +196,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         hashers: Arc::new(guard::HashGate::new(limits.password_hashers, limits.password_queue_wait)),
         throttle: Arc::new(guard::Throttle::new(&limits)),
         limits: Arc::new(limits.clone()),
+        signature_methods: signature_methods.into(),
     };
     // Sessions live in Redis when there is one (shared by every instance), else in this
     // instance's memory, bounded; a signed-in session ends after 8 idle hours, one that only
@@ -217,15 +221,17 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/profile", get(client::profile))
         .route("/profile/refresh", post(client::call_again))
         .route("/logout", post(client::logout))
+        .route("/signout/both", post(client::sign_out_of_both))
         .route("/signin", get(provider::signin_page).post(provider::signin))
-        .route("/signup", post(provider::signup))
+        .route("/signup", get(provider::signup_page).post(provider::signup))
         .route("/signout", post(provider::signout))
         .route("/oauth/initiate", any(keyward_axum::provider::temporary_credential_endpoint))
         .route("/oauth/authorize", get(provider::authorize_page).post(provider::authorize))
         .route("/oauth/token", any(keyward_axum::provider::token_endpoint))
-        .route("/api/me", get(provider::me))
+        .route("/api/me", get(provider::me).post(provider::me))
         .route("/developer", get(provider::developer_page).post(provider::register_client))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(request_timeout, time_limit))
@@ -351,17 +357,61 @@ fn seed_client(seed: &SeedClient) -> Result<Client, DemoError> {
     Ok(client)
 }
 
-/// An absolute http(s) URL with a host, as callbacks must be.
+/// An absolute http(s) URL with a host, as callbacks must be; the refusal says what to fix.
 pub(crate) fn check_callback(uri: &str) -> Result<(), String> {
+    let shown = clip(uri);
+    let example = "like https://app.example/callback";
     match url::Url::parse(uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err("expected an http(s) URL with a host".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {
+            Err(format!("{shown} has no host name; write the whole address, {example}"))
+        }
+        Ok(u) => Err(format!(
+            "{shown} starts with {}:, but a callback must start with https:// or http://, {example}",
+            clip(u.scheme())
+        )),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Err(format!(
+            "{shown} is not a whole address: start it with https:// or http:// and a host name, {example}"
+        )),
+        Err(e) => Err(format!("{shown} is not a valid address ({e}); write it {example}")),
     }
 }
 
-async fn not_found() -> html::ErrorPage {
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        return provider::api_error(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no API at this address; the API is /api/me.",
+        );
+    }
     html::ErrorPage::new(axum::http::StatusCode::NOT_FOUND, "Not found", "There is no page at this address.")
+        .into_response()
+}
+
+/// A styled page for a method a route does not take (`GET /logout`, …); axum adds the
+/// `Allow` header.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        return provider::api_error(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "The API takes GET, or POST with a form body.",
+        );
+    }
+    let (title, detail) = if method == axum::http::Method::GET {
+        (
+            "This address takes a form",
+            "This address only answers a form sent from one of the site's pages, not a visited link. \
+             Go back to the home page and use its buttons."
+                .to_owned(),
+        )
+    } else {
+        ("Method not allowed", format!("This address does not take a {} request.", clip(method.as_str())))
+    };
+    html::ErrorPage::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, title, detail).into_response()
 }
 
 /// Logs each request's method, path (never the query, which may carry tokens) and status.

@@ -6,91 +6,10 @@
 use argon2::password_hash::{PasswordHash, SaltString};
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
-use keyward_stores::store::{
-    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
-    StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
-};
-use keyward_stores::{MemoryStore, PostgresStore, RedisStore, SqliteStore, StoreAdmin};
+use keyward_stores::store::{Client, ClientStore, OAuth1Store, StoreError};
+use keyward_stores::{MemoryStore, PostgresStore, RedisStore, SplitStore, SqliteStore, StoreAdmin};
 use sqlx::Row;
 use std::sync::Arc;
-
-/// The provider's store: clients and token credentials in the database, temporary
-/// credentials and nonces in the short-lived store.
-pub(crate) struct SplitStore {
-    durable: Arc<dyn OAuth1Store>,
-    ephemeral: Arc<dyn OAuth1Store>,
-}
-
-impl ClientStore for SplitStore {
-    fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
-        self.durable.get_client(client_id)
-    }
-}
-
-impl TokenCredentialStore for SplitStore {
-    fn create_token_credential<'a>(
-        &'a self,
-        credential: &'a TokenCredentialRecord,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.durable.create_token_credential(credential)
-    }
-
-    fn get_token_credential<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
-        self.durable.get_token_credential(token)
-    }
-}
-
-impl TemporaryCredentialStore for SplitStore {
-    fn create_temporary_credential<'a>(
-        &'a self,
-        credential: &'a TemporaryCredential,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.ephemeral.create_temporary_credential(credential)
-    }
-
-    fn get_temporary_credential<'a>(
-        &'a self,
-        token: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
-        self.ephemeral.get_temporary_credential(token, now)
-    }
-
-    fn authorize_temporary_credential<'a>(
-        &'a self,
-        token: &'a str,
-        authorization: &'a Authorization,
-        now: i64,
-    ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
-        self.ephemeral.authorize_temporary_credential(token, authorization, now)
-    }
-
-    fn take_temporary_credential<'a>(
-        &'a self,
-        token: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
-        self.ephemeral.take_temporary_credential(token, now)
-    }
-}
-
-/// The default look-ups: clients and tokens live in one backend, nonces in the other, so
-/// the nonce is recorded after the signature.
-impl OAuth1Store for SplitStore {}
-
-impl NonceStore for SplitStore {
-    fn insert_nonce<'a>(
-        &'a self,
-        key: &'a NonceKey,
-        expires_at: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.ephemeral.insert_nonce(key, expires_at, now)
-    }
-}
 
 /// The SQL pool, SQLite or PostgreSQL; the demo's own queries are written once (numbered
 /// parameters work on both) and run on either.
@@ -204,7 +123,9 @@ impl Stores {
             None => Arc::new(MemoryStore::new()),
         };
         let hashers = HashThreads::start(hash_threads)?;
-        let stores = Self { provider: Arc::new(SplitStore { durable, ephemeral }), admin, db, hashers };
+        // Clients and token credentials in the database, temporary credentials and nonces in
+        // the short-lived store.
+        let stores = Self { provider: Arc::new(SplitStore::new(durable, ephemeral)), admin, db, hashers };
         stores.migrate().await?;
         Ok(stores)
     }

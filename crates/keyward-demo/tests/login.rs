@@ -145,37 +145,6 @@ async fn denying_at_the_provider_is_a_clear_page() {
     assert!(dead.body.contains("This authorization link is not valid"), "{}", dead.body);
 }
 
-/// A tampered `oauth_verifier`: the provider's token endpoint refuses it, and the page is a
-/// 400 that offers to start again, not a 502. The genuine callback afterwards finds its
-/// login ended (the state is read once): the same page. Starting again works.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_verifier_is_a_page_that_starts_again() {
-    let dir = TempDir::new("verifier");
-    let (listener, config) = common::config(&dir.sqlite_url()).await;
-    let demo = common::start(listener, config).await;
-    let base = &demo.base;
-    let mut browser = Browser::new();
-    let consent = to_consent(&mut browser, base).await;
-    let granted = common::decide(&mut browser, base, &consent, "grant").await;
-    assert_eq!(granted.status, 302, "{}", granted.body);
-    let back = granted.location.unwrap();
-    let (genuine, verifier) = back.rsplit_once("oauth_verifier=").unwrap();
-    let tampered = browser.get(&format!("{genuine}oauth_verifier=x{verifier}")).await;
-    assert_eq!(tampered.status, 400, "{}", tampered.body);
-    assert!(tampered.body.contains("<h1>The sign-in cannot be completed</h1>"), "{}", tampered.body);
-    assert!(
-        tampered.body.contains("id=\"start-again\" href=\"/login/keyward\">Start again</a>"),
-        "{}",
-        tampered.body
-    );
-    let after = browser.get(&back).await;
-    assert_eq!(after.status, 400, "{}", after.body);
-    assert!(after.body.contains("already completed"), "the cause is named: {}", after.body);
-    assert!(after.body.contains("href=\"/login/keyward\">Start again</a>"), "{}", after.body);
-    let again = browser.get(&format!("{base}/login/keyward")).await;
-    assert_eq!(again.status, 302, "{}", again.body);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn developer_page_registers_a_client_with_its_callbacks_and_shows_only_ones_own() {
     let dir = TempDir::new("dev");

@@ -118,7 +118,7 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = send(signed_for(b, &nonce)).await;
     assert_eq!(status, 401, "{body}");
-    assert!(body.contains("error=invalid_nonce"), "{body}");
+    assert!(body.contains("\"error\":\"invalid_nonce\""), "a JSON error: {body}");
     // A fresh nonce passes on B: the refusal was the nonce's.
     let (status, body) = send(signed_for(b, &format!("{nonce}-fresh"))).await;
     assert_eq!(status, 200, "{body}");

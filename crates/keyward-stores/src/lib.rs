@@ -9,12 +9,14 @@
 //! | SQLite through sqlx, file or memory | `SqliteStore` | `sqlite` (default) |
 //! | PostgreSQL through sqlx | `PostgresStore` | `postgres` |
 //! | Redis | `RedisStore` | `redis` |
+//! | two of the above: clients and tokens in one, temporary credentials and nonces in the other | [`SplitStore`] | always |
 //!
 //! With the `client` feature as well, `RedisStore` is a `keyward_client` `StateCache`: the
 //! client's flow state (`SET … EX`, read once with `GETDEL`) shared by several instances.
 //!
-//! Every backend passes one conformance suite (`tests/common/mod.rs`), which checks that the
-//! two operations the protocol's safety rests on are atomic under concurrency:
+//! Every backend passes one conformance suite ([`conformance`], feature `conformance`:
+//! run it on a backend of your own with one macro call), which checks, among the rest, that
+//! the two operations the protocol's safety rests on are atomic under concurrency:
 //!
 //! - nonce insertion is insert-if-absent (a unique key with `INSERT … ON CONFLICT` in SQL,
 //!   `SET NX EX` in Redis), so a replayed request is refused even when the copies arrive at
@@ -23,8 +25,12 @@
 //!   `HGETALL`+`DEL` transaction in Redis), so a verifier is exchanged for at most one token.
 //!
 //! The SQL backends ship their migrations (`migrations/{sqlite,postgres}`), embedded in the
-//! binary and applied by `migrate()`. Stores never read the clock: time comes in as `now`
-//! from the provider's injected clock.
+//! binary and applied by `migrate()`.
+//!
+//! Stores never read the wall clock: every operation whose answer or record depends on the
+//! time takes `now` from the provider's injected clock (a Redis TTL is `expires_at − now`).
+//! The only timers in this crate are the Redis connection's timeouts, which measure
+//! elapsed time on the monotonic clock and decide nothing about the protocol.
 //!
 //! Registering clients is the application's business; [`StoreAdmin`] offers the basic
 //! operations on every backend.
@@ -32,7 +38,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use keyward::common::secret::SecretString;
-//! use keyward_stores::store::{Client, NonceKey, OAuth1Store};
+//! use keyward_stores::store::{Client, NonceKey, NonceStore, NonceToRecord, OAuth1Store};
 //! use keyward_stores::{MemoryStore, StoreAdmin};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -44,26 +50,31 @@
 //! assert!(provider_store.get_client("printer").await?.is_some());
 //!
 //! let now = 1_191_242_096;
-//! let nonce = NonceKey { client_id: "printer".into(), token: None, timestamp: now, nonce: "wIjqoS".into() };
-//! assert!(provider_store.insert_nonce(&nonce, now + 300, now).await?); // fresh
-//! assert!(!provider_store.insert_nonce(&nonce, now + 300, now).await?); // replayed
+//! let key = NonceKey { client_id: "printer".into(), token: None, timestamp: now, nonce: "wIjqoS".into() };
+//! let nonce = NonceToRecord { key, expires_at: now + 600 };
+//! assert!(provider_store.insert_nonce(&nonce, now).await?); // fresh
+//! assert!(!provider_store.insert_nonce(&nonce, now).await?); // replayed
 //! # Ok::<(), keyward_stores::store::StoreError>(())
 //! # }).unwrap();
 //! ```
 
 use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
+pub use split::SplitStore;
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -90,9 +101,9 @@ pub trait StoreAdmin: Send + Sync {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const PURGE_EVERY: u64 = 1024;
 
-/// The guides of the repository's `docs/` folder that concern stores and deployment; their
-/// Rust examples are doc-tests.
+/// This crate's guide on stores and deployment (the markdown under its `docs/` folder, listed
+/// with the others in the repository's `docs/README.md`); its Rust examples are doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/deployment.md")]
+    #[doc = include_str!("../docs/deployment.md")]
     pub mod deployment {}
 }

@@ -137,10 +137,11 @@ impl TemporaryCredentialStore for MemoryStore {
     fn create_temporary_credential<'a>(
         &'a self,
         credential: &'a TemporaryCredential,
+        now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        // Creation has no `now`; the sweep of temporary credentials runs on the nonce path,
-        // which every signed request takes first.
-        let result = match lock(&self.temporary).map.entry(credential.token.clone()) {
+        let mut temporary = lock(&self.temporary);
+        temporary.maybe_sweep(|c| !c.is_expired(now));
+        let result = match temporary.map.entry(credential.token.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Duplicate),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(credential.clone());
@@ -220,7 +221,8 @@ impl OAuth1Store for MemoryStore {
         &'a self,
         client_id: &'a str,
         token: Option<&'a str>,
-        _nonce: Option<NonceToRecord<'a>>,
+        _nonce: Option<&'a NonceToRecord>,
+        _now: i64,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
         let client = lock(&self.clients).get(client_id).cloned();
         let token = token.and_then(|token| lock(&self.tokens).get(token).cloned());
@@ -243,11 +245,11 @@ impl<const FRESH: bool> Future for Answered<FRESH> {
 impl NonceStore for MemoryStore {
     fn insert_nonce<'a>(
         &'a self,
-        key: &'a NonceKey,
-        expires_at: i64,
+        nonce: &'a NonceToRecord,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        lock(&self.temporary).maybe_sweep(|c| !c.is_expired(now));
+        let NonceToRecord { key, expires_at } = nonce;
+        let expires_at = *expires_at;
         let digest = self.nonce_digest(key);
         let fresh = {
             let mut nonces = lock(&self.nonces);
@@ -266,6 +268,16 @@ impl NonceStore for MemoryStore {
             }
         };
         if fresh { Box::pin(Answered::<true>) } else { Box::pin(Answered::<false>) }
+    }
+
+    /// Forgets the nonce if it is still the one recorded (same expiry).
+    fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        let digest = self.nonce_digest(&nonce.key);
+        let mut nonces = lock(&self.nonces);
+        if nonces.map.get(&digest) == Some(&nonce.expires_at) {
+            nonces.map.remove(&digest);
+        }
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -290,27 +302,50 @@ impl StoreAdmin for MemoryStore {
 mod tests {
     use super::*;
 
-    fn key(i: usize) -> NonceKey {
-        NonceKey { client_id: "c".into(), token: None, timestamp: 0, nonce: i.to_string() }
+    fn key(i: usize, expires_at: i64) -> NonceToRecord {
+        NonceToRecord {
+            key: NonceKey { client_id: "c".into(), token: None, timestamp: 0, nonce: i.to_string() },
+            expires_at,
+        }
     }
 
     #[tokio::test]
     async fn expired_entries_are_swept_as_the_maps_grow() {
         let store = MemoryStore::new();
         for i in 0..MIN_SWEEP {
-            assert!(store.insert_nonce(&key(i), 10, 0).await.unwrap());
+            assert!(store.insert_nonce(&key(i, 10), 0).await.unwrap());
         }
         assert_eq!(lock(&store.nonces).map.len(), MIN_SWEEP);
         // At time 20 all have expired: the next insertion sweeps them before inserting.
-        assert!(store.insert_nonce(&key(MIN_SWEEP), 100, 20).await.unwrap());
+        assert!(store.insert_nonce(&key(MIN_SWEEP, 100), 20).await.unwrap());
         assert_eq!(lock(&store.nonces).map.len(), 1);
 
         // Live entries survive sweeps, and the threshold follows the live size.
         for i in 0..2 * MIN_SWEEP {
-            store.insert_nonce(&key(10_000 + i), 100, 20).await.unwrap();
+            store.insert_nonce(&key(10_000 + i, 100), 20).await.unwrap();
         }
         assert_eq!(lock(&store.nonces).map.len(), 2 * MIN_SWEEP + 1);
         assert!(lock(&store.nonces).sweep_at > 2 * MIN_SWEEP);
-        assert!(!store.insert_nonce(&key(10_000), 100, 20).await.unwrap(), "a live nonce stays a replay");
+        assert!(!store.insert_nonce(&key(10_000, 100), 20).await.unwrap(), "a live nonce stays a replay");
+    }
+
+    #[tokio::test]
+    async fn expired_temporary_credentials_are_swept_on_creation() {
+        let store = MemoryStore::new();
+        let temp = |i: usize, expires_at: i64| TemporaryCredential {
+            token: format!("t{i}"),
+            secret: keyward::common::secret::SecretString::new("s"),
+            client_id: "c".into(),
+            callback_uri: "oob".into(),
+            expires_at,
+            authorization: None,
+        };
+        for i in 0..MIN_SWEEP {
+            store.create_temporary_credential(&temp(i, 10), 0).await.unwrap();
+        }
+        assert_eq!(lock(&store.temporary).map.len(), MIN_SWEEP);
+        // At time 20 all have expired: the next creation sweeps them, by the caller's `now`.
+        store.create_temporary_credential(&temp(MIN_SWEEP, 100), 20).await.unwrap();
+        assert_eq!(lock(&store.temporary).map.len(), 1);
     }
 }

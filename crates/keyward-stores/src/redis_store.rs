@@ -26,7 +26,6 @@ use keyward::oauth1::rfc5849::store::{
     OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
     TokenCredentialRecord, TokenCredentialStore,
 };
-use keyward::{Clock, SystemClock};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
@@ -72,14 +71,12 @@ impl ConnectionLike for Conn {
 /// The OAuth 1.0a stores in Redis.
 ///
 /// Redis expires temporary credentials and nonces by itself (their TTL is `expires_at −
-/// now`); an entry whose `expires_at` has passed by the provider's clock is treated as absent
-/// even while Redis still holds it. Creating a temporary credential, the one operation
-/// that has no `now`, reads the store's clock ([`RedisStore::with_clock`]) for the TTL.
+/// now`, with `now` from the provider's clock); an entry whose `expires_at` has passed by
+/// the provider's clock is treated as absent even while Redis still holds it.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
     prefix: String,
-    clock: Arc<dyn Clock>,
     /// Tags the nonces this store records in look-ups: random per store, then a counter, so
     /// that every recording has its own value across instances, without a random draw per
     /// request.
@@ -211,14 +208,7 @@ impl RedisStore {
 
     fn over(conn: Conn, prefix: String) -> Self {
         let tag = Arc::new((OsRandom.alphanumeric(16), AtomicU64::new(0)));
-        Self { conn, prefix, clock: Arc::new(SystemClock), tag }
-    }
-
-    /// Uses `clock` for the TTL of new temporary credentials (the provider's clock, so that
-    /// Redis expires them when the provider does).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+        Self { conn, prefix, tag }
     }
 
     /// Connects to `url` (`redis://host:port/db`, or `redis+unix:///path` for a socket);
@@ -317,11 +307,11 @@ impl TemporaryCredentialStore for RedisStore {
     fn create_temporary_credential<'a>(
         &'a self,
         credential: &'a TemporaryCredential,
+        now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             // Redis needs a duration; the record's expiry is absolute.
-            let now = self.clock.now();
             let (authorized, user_id, verifier) = match &credential.authorization {
                 Some(a) => ("1", a.user_id.as_str(), a.verifier.secret()),
                 None => ("0", "", ""),
@@ -440,20 +430,36 @@ impl TokenCredentialStore for RedisStore {
 impl NonceStore for RedisStore {
     fn insert_nonce<'a>(
         &'a self,
-        key: &'a NonceKey,
-        expires_at: i64,
+        nonce: &'a NonceToRecord,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let redis_key = self.nonce_key(key);
-            let value = expires_at.to_string();
-            let set: Option<String> = set_nonce(&redis_key, &value, expires_at, now)
+            let redis_key = self.nonce_key(&nonce.key);
+            let value = nonce.expires_at.to_string();
+            let set: Option<String> = set_nonce(&redis_key, &value, nonce.expires_at, now)
                 .query_async(&mut conn)
                 .await
                 .map_err(map_err)?;
-            Ok(set.is_some() || self.replace_expired_nonce(&redis_key, &value, expires_at, now).await?)
+            Ok(set.is_some() || self.replace_expired_nonce(&redis_key, &value, nonce.expires_at, now).await?)
         })
+    }
+
+    /// Deletes the nonce, on a task of its own, so that a request cancelled while releasing
+    /// still releases.
+    fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        let (mut conn, redis_key) = (self.conn.clone(), self.nonce_key(&nonce.key));
+        let delete = async move {
+            let _: i64 = redis::cmd("DEL").arg(redis_key).query_async(&mut conn).await.map_err(map_err)?;
+            Ok(())
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(delete);
+                Box::pin(async move { task.await.map_err(StoreError::backend)? })
+            }
+            Err(_) => Box::pin(delete),
+        }
     }
 }
 
@@ -497,8 +503,7 @@ impl RedisStore {
 /// allocation on the common path.
 struct Recorded<'a> {
     store: &'a RedisStore,
-    key: &'a NonceKey,
-    expires_at: i64,
+    nonce: &'a NonceToRecord,
     count: u64,
     armed: bool,
 }
@@ -510,9 +515,9 @@ impl Drop for Recorded<'_> {
         }
         // Outside a runtime there is nothing to run it on; the nonce then expires by itself.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (mut conn, key) = (self.store.conn.clone(), self.store.nonce_key(self.key));
+            let (mut conn, key) = (self.store.conn.clone(), self.store.nonce_key(&self.nonce.key));
             let mut value = String::new();
-            self.store.push_nonce_value(&mut value, self.expires_at, self.count);
+            self.store.push_nonce_value(&mut value, self.nonce.expires_at, self.count);
             runtime.spawn(async move {
                 let _: Result<i64, _> = DELETE_OWN_NONCE.key(key).arg(value).invoke_async(&mut conn).await;
             });
@@ -522,7 +527,7 @@ impl Drop for Recorded<'_> {
 
 /// A request to a protected resource costs one round trip: `MGET` of the client and the
 /// token credential, pipelined with the nonce's `SET NX EX`. A nonce recorded this way for
-/// a request that then fails is deleted again ([`OAuth1Store::release_nonce`], on a task
+/// a request that then fails is deleted again ([`NonceStore::release_nonce`], on a task
 /// of its own so that a cancelled request still does it), and so is one whose look-up did
 /// not finish with an answer (see `Recorded`).
 impl OAuth1Store for RedisStore {
@@ -530,7 +535,8 @@ impl OAuth1Store for RedisStore {
         &'a self,
         client_id: &'a str,
         token: Option<&'a str>,
-        nonce: Option<NonceToRecord<'a>>,
+        nonce: Option<&'a NonceToRecord>,
+        now: i64,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
@@ -563,40 +569,23 @@ impl OAuth1Store for RedisStore {
             };
             let count = self.tag.1.fetch_add(1, Ordering::Relaxed);
             buf.clear();
-            self.push_nonce_key(&mut buf, n.key);
+            self.push_nonce_key(&mut buf, &n.key);
             let key_len = buf.len();
             self.push_nonce_value(&mut buf, n.expires_at, count);
             let (redis_key, value) = buf.split_at(key_len);
             let mut pipe = redis::Pipeline::with_capacity(2);
-            pipe.add_command(mget).add_command(set_nonce(redis_key, value, n.expires_at, n.now));
-            let mut recorded =
-                Recorded { store: self, key: n.key, expires_at: n.expires_at, count, armed: true };
+            pipe.add_command(mget).add_command(set_nonce(redis_key, value, n.expires_at, now));
+            let mut recorded = Recorded { store: self, nonce: n, count, armed: true };
             // `SET NX` answers `OK` or nil; `()` takes the `OK` without allocating.
             let ((client, credential), set): ((Option<String>, Option<String>), Option<()>) =
                 pipe.query_async(&mut conn).await.map_err(map_err)?;
             let fresh =
-                set.is_some() || self.replace_expired_nonce(redis_key, value, n.expires_at, n.now).await?;
+                set.is_some() || self.replace_expired_nonce(redis_key, value, n.expires_at, now).await?;
             let (client, credential) = decode(client, credential)?;
             // Answered: from here on the provider releases a fresh nonce if the request fails.
             recorded.armed = false;
             Ok(SignedLookup::new(client, credential).with_nonce(fresh))
         })
-    }
-
-    fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
-        let (mut conn, redis_key) = (self.conn.clone(), self.nonce_key(key));
-        let delete = async move {
-            let _: i64 = redis::cmd("DEL").arg(redis_key).query_async(&mut conn).await.map_err(map_err)?;
-            Ok(())
-        };
-        // On a task of its own, so that a request cancelled while releasing still releases.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let task = runtime.spawn(delete);
-                Box::pin(async move { task.await.map_err(StoreError::backend)? })
-            }
-            Err(_) => Box::pin(delete),
-        }
     }
 }
 

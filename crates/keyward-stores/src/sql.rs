@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, OAuth1Store,
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
     StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
 };
 use sqlx::Row;
@@ -159,6 +159,7 @@ macro_rules! sql_store_impls {
             fn create_temporary_credential<'a>(
                 &'a self,
                 credential: &'a TemporaryCredential,
+                _now: i64,
             ) -> BoxFuture<'a, Result<(), StoreError>> {
                 Box::pin(async move {
                     let (user_id, verifier) = match &credential.authorization {
@@ -313,10 +314,10 @@ macro_rules! sql_store_impls {
         impl NonceStore for $store {
             fn insert_nonce<'a>(
                 &'a self,
-                key: &'a NonceKey,
-                expires_at: i64,
+                nonce: &'a NonceToRecord,
                 now: i64,
             ) -> BoxFuture<'a, Result<bool, StoreError>> {
+                let NonceToRecord { key, expires_at } = nonce;
                 Box::pin(async move {
                     if self.inserts.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
                         // Housekeeping: a failed purge must not fail a valid request. The
@@ -342,6 +343,26 @@ macro_rules! sql_store_impls {
                     .map_err(map_err)?
                     .rows_affected();
                     Ok(affected == 1)
+                })
+            }
+
+            /// Deletes the nonce's row if it still holds this recording's expiry.
+            fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+                let NonceToRecord { key, expires_at } = nonce;
+                Box::pin(async move {
+                    sqlx::query(
+                        "DELETE FROM keyward_oauth1_nonces \
+                         WHERE client_id = $1 AND token = $2 AND ts = $3 AND nonce = $4 AND expires_at = $5",
+                    )
+                    .bind(&key.client_id)
+                    .bind(key.token.as_deref().unwrap_or(""))
+                    .bind(key.timestamp)
+                    .bind(&key.nonce)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
                 })
             }
         }

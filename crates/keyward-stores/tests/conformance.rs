@@ -1,10 +1,13 @@
-//! The conformance suite (`common/mod.rs`) against every backend: memory, SQLite (memory and
-//! file), PostgreSQL (`KEYWARD_TEST_DATABASE_URL`) and Redis (`KEYWARD_TEST_REDIS_URL`).
+//! The conformance suite (`keyward_stores::conformance`) against every backend: memory,
+//! SQLite (memory and file), PostgreSQL (`KEYWARD_TEST_DATABASE_URL`) and Redis
+//! (`KEYWARD_TEST_REDIS_URL`); the split store over SQLite and memory or Redis; and the
+//! client's `StateCache` over memory and Redis.
 //!
 //! The PostgreSQL and Redis tests skip visibly when their server is not configured and fail
 //! under `CI=true`. Each test has its own schema or key prefix, so they run in parallel.
 
-mod common;
+use keyward_stores::conformance::two_instances_share_one_backend;
+use keyward_stores::conformance_tests;
 
 const HOW: &str = "run `source tests/peers/servers.sh start` or `bash .ci/run`";
 
@@ -16,7 +19,7 @@ fn unique(test: &str) -> String {
 }
 
 mod memory {
-    use super::common::conformance_tests;
+    use super::conformance_tests;
     use keyward_stores::MemoryStore;
     use std::sync::Arc;
 
@@ -24,11 +27,11 @@ mod memory {
         Some(Arc::new(MemoryStore::new()))
     }
 
-    conformance_tests!(make, purges = true);
+    conformance_tests!(oauth1_store: make, purges = true);
 }
 
 mod sqlite_memory {
-    use super::common::conformance_tests;
+    use super::conformance_tests;
     use keyward_stores::SqliteStore;
     use std::sync::Arc;
 
@@ -36,7 +39,7 @@ mod sqlite_memory {
         Some(Arc::new(SqliteStore::in_memory().await.expect("in-memory SQLite")))
     }
 
-    conformance_tests!(make, purges = true);
+    conformance_tests!(oauth1_store: make, purges = true);
 
     #[tokio::test]
     async fn a_half_authorized_row_is_corrupt() {
@@ -112,7 +115,7 @@ mod sqlite_upgrade {
 }
 
 mod sqlite_file {
-    use super::common::conformance_tests;
+    use super::conformance_tests;
     use keyward_stores::SqliteStore;
     use std::sync::Arc;
 
@@ -129,19 +132,19 @@ mod sqlite_file {
         Some(Arc::new(store))
     }
 
-    conformance_tests!(make, purges = true);
+    conformance_tests!(oauth1_store: make, purges = true);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
         let url = url("two_instances");
         let a = SqliteStore::connect(&url).await.unwrap();
         let b = SqliteStore::connect(&url).await.unwrap();
-        crate::common::two_instances_share_one_backend(Arc::new(a), Arc::new(b)).await;
+        super::two_instances_share_one_backend(Arc::new(a), Arc::new(b)).await;
     }
 }
 
 mod postgres {
-    use super::common::conformance_tests;
+    use super::conformance_tests;
     use keyward_stores::PostgresStore;
     use sqlx::Connection;
     use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -173,7 +176,7 @@ mod postgres {
         PostgresStore::connect_with(options).await.expect("PostgresStore")
     }
 
-    conformance_tests!(make, purges = true);
+    conformance_tests!(oauth1_store: make, purges = true);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
@@ -181,7 +184,7 @@ mod postgres {
         let url = keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL").unwrap();
         let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(a.pool()).await.unwrap();
         let b = connect(&url, &schema).await;
-        crate::common::two_instances_share_one_backend(a, Arc::new(b)).await;
+        super::two_instances_share_one_backend(a, Arc::new(b)).await;
     }
 
     /// No server needed: nothing listens on port 1.
@@ -198,9 +201,10 @@ mod postgres {
 }
 
 mod redis {
-    use super::common::{NOW, RACERS, conformance_tests};
-    use keyward::common::clock::FixedClock;
+    use super::conformance_tests;
     use keyward_stores::RedisStore;
+    use keyward_stores::conformance::NOW;
+    use keyward_stores::store::{NonceKey, NonceStore, NonceToRecord, OAuth1Store};
     use std::sync::Arc;
 
     async fn make(test: &str) -> Option<Arc<RedisStore>> {
@@ -211,22 +215,20 @@ mod redis {
             super::HOW,
         )?;
         let prefix = format!("kwtest:{}:", super::unique(test));
-        let store = RedisStore::connect(&url, prefix).await.expect("RedisStore");
-        Some(Arc::new(store.with_clock(Arc::new(FixedClock::new(NOW)))))
+        Some(Arc::new(RedisStore::connect(&url, prefix).await.expect("RedisStore")))
     }
 
-    conformance_tests!(make, purges = false);
+    conformance_tests!(oauth1_store: make, purges = false);
 
-    /// Whether a look-up finds `key` fresh (and so records it).
-    async fn fresh_once(store: &RedisStore, key: &keyward_stores::store::NonceKey) -> bool {
-        use keyward_stores::store::{NonceToRecord, OAuth1Store};
-        let n = NonceToRecord { key, expires_at: NOW + 300, now: NOW };
-        store.lookup_signed("client-1", Some("token-1"), Some(n)).await.unwrap().nonce == Some(true)
+    /// Whether a look-up finds `nonce` fresh (and so records it).
+    async fn fresh_once(store: &RedisStore, nonce: &NonceToRecord) -> bool {
+        let found = store.lookup_signed("client-1", Some("token-1"), Some(nonce), NOW).await.unwrap();
+        found.nonce == keyward_stores::store::NonceStatus::Fresh
     }
 
     /// Whether `key` becomes fresh within 2 s, for deletions running on tasks of their own
     /// (a look-up that finds the nonce taken records nothing, so asking again is harmless).
-    async fn becomes_fresh(store: &RedisStore, key: &keyward_stores::store::NonceKey) -> bool {
+    async fn becomes_fresh(store: &RedisStore, key: &NonceToRecord) -> bool {
         for _ in 0..40 {
             if fresh_once(store, key).await {
                 return true;
@@ -244,11 +246,9 @@ mod redis {
     /// that happens when this thread is preempted between sending the command and looking
     /// for the answer long enough for the connection's driver, on another thread, to get it
     /// (seen on a loaded 2-core machine).
-    async fn cancelled_lookup(store: &RedisStore, key: &keyward_stores::store::NonceKey, stage: u8) -> bool {
-        use keyward_stores::store::{NonceToRecord, OAuth1Store};
+    async fn cancelled_lookup(store: &RedisStore, nonce: &NonceToRecord, stage: u8) -> bool {
         use std::task::{Context, Waker};
-        let n = NonceToRecord { key, expires_at: NOW + 300, now: NOW };
-        let mut lookup = store.lookup_signed("client-1", Some("token-1"), Some(n));
+        let mut lookup = store.lookup_signed("client-1", Some("token-1"), Some(nonce), NOW);
         if stage >= 1 && lookup.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready() {
             return false;
         }
@@ -263,13 +263,15 @@ mod redis {
     /// look-up recorded, never another request's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn cancelled_requests_leave_no_nonce_behind() {
-        use keyward_stores::store::{NonceKey, OAuth1Store};
         let Some(store) = make("cancelled").await else { return };
-        let key = |name: &str| NonceKey {
-            client_id: "client-1".into(),
-            token: Some("token-1".into()),
-            timestamp: NOW,
-            nonce: name.into(),
+        let key = |name: &str| NonceToRecord {
+            key: NonceKey {
+                client_id: "client-1".into(),
+                token: Some("token-1".into()),
+                timestamp: NOW,
+                nonce: name.into(),
+            },
+            expires_at: NOW + 300,
         };
         for stage in 0..3 {
             // A fresh nonce per attempt: one that finished in its first poll is recorded.
@@ -302,37 +304,14 @@ mod redis {
     async fn two_instances_share_one_backend() {
         let Some(a) = make("two_instances").await else { return };
         let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
-        let b =
-            RedisStore::connect(&url, a.prefix()).await.unwrap().with_clock(Arc::new(FixedClock::new(NOW)));
-        crate::common::two_instances_share_one_backend(a, Arc::new(b)).await;
+        let b = RedisStore::connect(&url, a.prefix()).await.unwrap();
+        super::two_instances_share_one_backend(a, Arc::new(b)).await;
     }
 
-    /// `RedisStore` as the client's flow-state cache: set with expiry, taken once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn client_state_cache_is_read_once_and_expires() {
-        use keyward_client::registry::state::StateCache;
-        let Some(store) = make("client_state_cache").await else { return };
-        store.set("app:state-1", "{\"v\":1}".into(), 60).await.unwrap();
-        assert_eq!(store.take("app:state-1").await.unwrap().as_deref(), Some("{\"v\":1}"));
-        assert_eq!(store.take("app:state-1").await.unwrap(), None, "read once");
-        assert_eq!(store.take("app:never-set").await.unwrap(), None);
-
-        store.set("app:race", "x".into(), 60).await.unwrap();
-        let tasks: Vec<_> = (0..RACERS)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.take("app:race").await.unwrap() })
-            })
-            .collect();
-        let mut winners = 0;
-        for t in tasks {
-            winners += usize::from(t.await.unwrap().is_some());
-        }
-        assert_eq!(winners, 1, "{winners} callbacks read one state");
-
-        store.set("app:short", "x".into(), 1).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        assert_eq!(store.take("app:short").await.unwrap(), None, "expired by Redis");
+    /// `RedisStore` as the client's flow-state cache.
+    mod state_cache {
+        use super::super::conformance_tests;
+        conformance_tests!(state_cache: super::make);
     }
 
     /// No server needed: nothing listens on port 1.
@@ -388,5 +367,97 @@ mod redis {
         assert!(matches!(store.get_client("c").await, Err(StoreError::Corrupt(_))));
         assert!(matches!(store.get_token_credential("t").await, Err(StoreError::Corrupt(_))));
         assert!(matches!(store.get_temporary_credential("t", NOW).await, Err(StoreError::Corrupt(_))));
+    }
+}
+
+/// The client's in-process flow-state cache.
+mod memory_state_cache {
+    use super::conformance_tests;
+    use keyward_client::registry::state::MemoryStateCache;
+    use std::sync::Arc;
+
+    async fn make(_test: &str) -> Option<Arc<MemoryStateCache>> {
+        Some(Arc::new(MemoryStateCache::default()))
+    }
+
+    conformance_tests!(state_cache: make);
+}
+
+/// The split store: clients and token credentials in SQLite, the rest in memory or Redis.
+mod split {
+    use super::conformance_tests;
+    use keyward_stores::{MemoryStore, SplitStore, SqliteStore};
+    use std::sync::Arc;
+
+    mod sqlite_memory {
+        use super::*;
+
+        async fn make(_test: &str) -> Option<Arc<SplitStore<SqliteStore, MemoryStore>>> {
+            let durable = SqliteStore::in_memory().await.expect("in-memory SQLite");
+            Some(Arc::new(SplitStore::new(durable, MemoryStore::new())))
+        }
+
+        conformance_tests!(oauth1_store: make, purges = true);
+
+        /// Each record kind lives in one part only.
+        #[tokio::test]
+        async fn records_go_to_their_part() {
+            use keyward::common::secret::SecretString;
+            use keyward_stores::StoreAdmin;
+            use keyward_stores::conformance::NOW;
+            use keyward_stores::store::*;
+            let store = make("parts").await.unwrap();
+            store.put_client(&Client::new("c", SecretString::new("s"))).await.unwrap();
+            let token = TokenCredentialRecord {
+                token: "a".into(),
+                secret: SecretString::new("s"),
+                client_id: "c".into(),
+                user_id: "u".into(),
+                created_at: NOW,
+            };
+            store.create_token_credential(&token).await.unwrap();
+            let temp = TemporaryCredential {
+                token: "t".into(),
+                secret: SecretString::new("s"),
+                client_id: "c".into(),
+                callback_uri: "oob".into(),
+                expires_at: NOW + 60,
+                authorization: None,
+            };
+            store.create_temporary_credential(&temp, NOW).await.unwrap();
+            let key = NonceKey { client_id: "c".into(), token: None, timestamp: NOW, nonce: "n".into() };
+            store.insert_nonce(&NonceToRecord { key: key.clone(), expires_at: NOW + 60 }, NOW).await.unwrap();
+
+            let (durable, ephemeral) = (store.durable(), store.ephemeral());
+            assert!(durable.get_client("c").await.unwrap().is_some());
+            assert!(durable.get_token_credential("a").await.unwrap().is_some());
+            assert!(durable.get_temporary_credential("t", NOW).await.unwrap().is_none());
+            assert!(ephemeral.get_temporary_credential("t", NOW).await.unwrap().is_some());
+            assert!(ephemeral.get_client("c").await.unwrap().is_none());
+            assert!(ephemeral.get_token_credential("a").await.unwrap().is_none());
+            let again = NonceToRecord { key, expires_at: NOW + 60 };
+            assert!(durable.insert_nonce(&again, NOW).await.unwrap(), "the nonce is not in the database");
+            assert!(!ephemeral.insert_nonce(&again, NOW).await.unwrap(), "the nonce is in memory");
+        }
+    }
+
+    mod sqlite_redis {
+        use super::*;
+        use keyward_stores::RedisStore;
+
+        async fn make(test: &str) -> Option<Arc<SplitStore<SqliteStore, RedisStore>>> {
+            let url = keyward_testkit::require(
+                keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL"),
+                &format!("keyward-stores split::sqlite_redis::{test}"),
+                "Redis (KEYWARD_TEST_REDIS_URL)",
+                super::super::HOW,
+            )?;
+            let prefix = format!("kwtest:{}:", super::super::unique(test));
+            let ephemeral = RedisStore::connect(&url, prefix).await.expect("RedisStore");
+            let durable = SqliteStore::in_memory().await.expect("in-memory SQLite");
+            Some(Arc::new(SplitStore::new(durable, ephemeral)))
+        }
+
+        conformance_tests!(oauth1_store: make, purges = false);
     }
 }

@@ -2,8 +2,18 @@
 //!
 //! Sans-IO implementations of OAuth 1.0a (RFC 5849), OAuth 2.0 (RFC 6749 and companions)
 //! and OpenID Connect. Everything here builds [`http::Request`]s and parses
-//! [`http::Response`]s; nothing here opens a socket, reads a clock or draws randomness
-//! except through the traits in [`common`], so every flow is deterministic under test.
+//! [`http::Response`]s; nothing here opens a socket. Time and the random values of the
+//! protocols (nonces, `state`, PKCE verifiers, assertion ids, issued credentials) come
+//! through the traits in [`common`] ([`Clock`], [`RandomSource`]), so every flow is
+//! deterministic under test.
+//!
+//! One exception sits inside the signature primitives: RSA signing draws from the operating
+//! system's generator, not from a [`RandomSource`]. OAuth 1.0a's RSA-SHA1 and RSA-SHA256
+//! use it for blinding, which shields the private key from timing attacks and leaves the
+//! PKCS #1 v1.5 signature itself deterministic; RSA client assertions signed through
+//! `jsonwebtoken` do the same, and their PSS variants (`PS256`, …) also draw a random salt.
+//! The cryptographic crates take no injected source for this, and no protocol value
+//! depends on it.
 //!
 //! The drivers that perform IO live in `keyward-client` (the client side) and the store
 //! implementations in `keyward-stores` (the provider side).
@@ -19,9 +29,10 @@ pub use common::{
     random::{OsRandom, RandomSource},
 };
 
-/// The guides of the repository's `docs/` folder that concern the provider; their Rust
-/// examples are doc-tests.
+/// This crate's guide to the OAuth 1.0a provider (the markdown under its `docs/` folder,
+/// listed with the others in the repository's `docs/README.md`); its Rust examples are
+/// doc-tests.
 pub mod guides {
-    #[doc = include_str!("../../../docs/oauth1-provider.md")]
+    #[doc = include_str!("../docs/oauth1-provider.md")]
     pub mod oauth1_provider {}
 }

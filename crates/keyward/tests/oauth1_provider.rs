@@ -1147,8 +1147,9 @@ mod reserving {
         fn create_temporary_credential<'a>(
             &'a self,
             c: &'a TemporaryCredential,
+            now: i64,
         ) -> BoxFuture<'a, Result<(), StoreError>> {
-            self.0.create_temporary_credential(c)
+            self.0.create_temporary_credential(c, now)
         }
         fn get_temporary_credential<'a>(
             &'a self,
@@ -1190,12 +1191,16 @@ mod reserving {
     impl NonceStore for Reserving {
         fn insert_nonce<'a>(
             &'a self,
-            k: &'a NonceKey,
-            _: i64,
+            n: &'a NonceToRecord,
             _: i64,
         ) -> BoxFuture<'a, Result<bool, StoreError>> {
-            let fresh = self.2.lock().unwrap().insert(k.clone());
+            let fresh = self.2.lock().unwrap().insert(n.key.clone());
             Box::pin(async move { Ok(fresh) })
+        }
+        fn release_nonce<'a>(&'a self, n: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            assert!(self.2.lock().unwrap().remove(&n.key), "released a nonce it did not hold");
+            Box::pin(async { Ok(()) })
         }
     }
     impl OAuth1Store for Reserving {
@@ -1203,20 +1208,16 @@ mod reserving {
             &'a self,
             client_id: &'a str,
             token: Option<&'a str>,
-            nonce: Option<NonceToRecord<'a>>,
+            nonce: Option<&'a NonceToRecord>,
+            now: i64,
         ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
             Box::pin(async move {
-                let found = self.0.lookup_signed(client_id, token, None).await?;
+                let found = self.0.lookup_signed(client_id, token, None, now).await?;
                 Ok(match nonce {
-                    Some(n) => found.with_nonce(self.insert_nonce(n.key, n.expires_at, n.now).await?),
+                    Some(n) => found.with_nonce(self.insert_nonce(n, now).await?),
                     None => found,
                 })
             })
-        }
-        fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            assert!(self.2.lock().unwrap().remove(key), "released a nonce it did not hold");
-            Box::pin(async { Ok(()) })
         }
     }
 }
@@ -1276,6 +1277,84 @@ async fn nonce_recorded_during_the_look_up_is_released_only_by_its_own_failed_re
     // The early store released exactly the nonces of the three refused requests that had
     // recorded theirs fresh: the first forgery, the stranger, the unknown token.
     assert_eq!(reserving.1.load(Ordering::SeqCst), 3);
+}
+
+/// The temporary credential and token endpoints go down the same path: over a store that
+/// records the nonce during the look-up, every refused request releases the nonce it
+/// recorded, a replay releases nothing, and the answers are those of the memory store.
+#[tokio::test]
+async fn every_endpoint_releases_an_early_recorded_nonce_when_refused() {
+    let fx = fixture().await;
+    let reserving = Arc::new(Reserving(fx.store.clone(), AtomicU64::new(0), Default::default()));
+    let early = AuthorizationServer::builder(reserving.clone())
+        .clock(fx.clock.clone())
+        .signature_methods(all_methods())
+        .build();
+    let s = client1();
+    let forger = signer("client1", "not-the-secret", "HMAC-SHA1", SignatureType::Header);
+    let temp_url = format!("{BASE}/oauth/request_token");
+    let at = |s: &Signer, req, params: SigningParams<'_>, nonce: &str| {
+        s.sign_at(req, &params, &NOW.to_string(), nonce).unwrap()
+    };
+    let temp = |s: &Signer, callback: &str, nonce: &str| {
+        let params = SigningParams { callback: Some(callback), ..Default::default() };
+        at(s, request(Method::POST, &temp_url, None), params, nonce)
+    };
+    let released = || reserving.1.load(Ordering::SeqCst);
+
+    for server in [&fx.server, &early] {
+        // Refused for its signature, its callback, its client: the real request with the
+        // same nonce still passes afterwards.
+        let tag = if std::ptr::eq(server, &early) { "early" } else { "memory" };
+        let n = format!("temp-{tag}");
+        assert_error(
+            server.issue_temporary_credential(&temp(&forger, CALLBACK, &n)).await,
+            "invalid_signature",
+            401,
+        );
+        assert_error(
+            server.issue_temporary_credential(&temp(&s, "/relative", &n)).await,
+            "invalid_request",
+            400,
+        );
+        let stranger = signer("nobody", "x", "HMAC-SHA1", SignatureType::Header);
+        assert_error(
+            server.issue_temporary_credential(&temp(&stranger, CALLBACK, &n)).await,
+            "invalid_client",
+            401,
+        );
+        let issued = server.issue_temporary_credential(&temp(&s, CALLBACK, &n)).await.unwrap();
+        assert_eq!(issued.client_id, "client1");
+        assert_error(server.issue_temporary_credential(&temp(&s, CALLBACK, &n)).await, "invalid_nonce", 401);
+    }
+    // The early store released the three refused requests' nonces, not the replay's.
+    assert_eq!(released(), 3);
+
+    // The token endpoint: a forgery and a request for an unknown temporary credential are
+    // refused and release their nonce; the real exchange then passes once.
+    let (pending, verifier) = authorized(&fx, &s).await;
+    let token_url = format!("{BASE}/oauth/access_token");
+    let exchange = |s: &Signer, t: &TokenCredentials, nonce: &str| {
+        let params = SigningParams { token: Some(t), verifier: Some(&verifier), ..Default::default() };
+        at(s, request(Method::POST, &token_url, None), params, nonce)
+    };
+    let forged = exchange(&forger, &pending, "exchange");
+    assert_error(early.issue_token_credential(&forged).await, "invalid_signature", 401);
+    let unknown = TokenCredentials::new("no-such-temporary", "x");
+    assert_error(
+        early.issue_token_credential(&exchange(&s, &unknown, "exchange")).await,
+        "invalid_token",
+        401,
+    );
+    assert_eq!(released(), 5);
+    let real = exchange(&s, &pending, "exchange");
+    let token = early.issue_token_credential(&real).await.unwrap();
+    assert_eq!(token.user_id, "alice");
+    // Replayed: the temporary credential is spent, which is judged before the nonce; the
+    // nonce, found taken, is not released.
+    assert_error(early.issue_token_credential(&real).await, "invalid_token", 401);
+    assert_eq!(released(), 5);
+    assert!(reserving.2.lock().unwrap().iter().any(|k| k.nonce == "exchange"), "the accepted nonce stays");
 }
 
 /// Identifiers that stores key records by are bounded: an overlong consumer key, token or

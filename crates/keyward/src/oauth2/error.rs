@@ -1,4 +1,5 @@
-//! The error type of the OAuth 2.0 core.
+//! The error type of the OAuth 2.0 core, and the helpers that read a response's JSON object
+//! into it (RFC 6749 §5.1, §5.2).
 
 use crate::common::ErrorBody;
 
@@ -174,4 +175,16 @@ pub(crate) fn reject_error_object(
         });
     }
     Ok(())
+}
+
+/// An integer of seconds from a JSON number or a decimal string (RFC 6749 §5.1's
+/// `expires_in` is a number; some servers send a string).
+pub(crate) fn as_seconds(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+        }
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }

@@ -2,7 +2,7 @@
 //! grants' token requests (§4.1.3, §4.3.2, §4.4.2, §6), client authentication (§2.3.1),
 //! the token response (§5.1) and its errors (§5.2), and the token the client keeps.
 
-use super::error::{json_object, reject_error_object};
+use super::error::{as_seconds, json_object, reject_error_object};
 use super::rfc7636::CodeVerifier;
 use super::{FormRequest, OAuth2Error};
 use crate::common::encoding::{encode, encode_form};
@@ -441,18 +441,6 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Erro
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(v) => as_seconds(&v).map(Some).ok_or_else(|| serde::de::Error::custom("expected seconds")),
-    }
-}
-
-/// An integer of seconds from a JSON number or a decimal string (RFC 6749 §5.1's
-/// `expires_in` is a number; some servers send a string).
-pub fn as_seconds(v: &serde_json::Value) -> Option<i64> {
-    match v {
-        serde_json::Value::Number(n) => {
-            n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-        }
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 

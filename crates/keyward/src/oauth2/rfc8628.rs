@@ -1,7 +1,6 @@
 //! RFC 8628, OAuth 2.0 Device Authorization Grant.
 
-use super::error::{json_object, reject_error_object};
-use super::rfc6749::as_seconds;
+use super::error::{as_seconds, json_object, reject_error_object};
 use super::{FormRequest, OAuth2Error};
 use crate::secret_type;
 

@@ -2,13 +2,7 @@
 //! issuer check (§4.3).
 
 use crate::oauth2::OAuth2Error;
-use crate::oauth2::rfc8414::{OIDC_WELL_KNOWN, ServerMetadata, issuer_of_metadata_url, parse_metadata};
-
-/// The configuration URL of an issuer (§4): the issuer with
-/// `/.well-known/openid-configuration` appended (a trailing `/` removed first).
-pub fn discovery_url(issuer: &str) -> String {
-    format!("{}{OIDC_WELL_KNOWN}", issuer.trim_end_matches('/'))
-}
+use crate::oauth2::rfc8414::{ServerMetadata, issuer_of_metadata_url, parse_metadata};
 
 /// The request for a configuration document.
 pub fn discovery_request(url: &str) -> Result<http::Request<Vec<u8>>, OAuth2Error> {

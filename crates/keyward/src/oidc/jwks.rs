@@ -75,11 +75,6 @@ impl KeySet {
         self.entries.is_empty()
     }
 
-    /// Whether a key with this `kid` is present.
-    pub fn has_kid(&self, kid: &str) -> bool {
-        self.entries.iter().any(|e| e.kid.as_deref() == Some(kid))
-    }
-
     /// The key for a JWS header's `kid` and `alg` (Core §10.1.1, RFC 7515 §4.1.4): with a
     /// `kid`, the key of that id (or the set's only key when no key has an id); without,
     /// the only key that fits `alg`. A key fits when its type matches the alg's family and

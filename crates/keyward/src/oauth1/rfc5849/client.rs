@@ -4,8 +4,9 @@
 use super::base_string::{base_string_uri, signature_base_string_from_params};
 use super::error::{ParseError, SignError};
 use super::names;
-use super::params::{SignatureType, decode_err, is_form};
+use super::params::{decode_err, is_form};
 use super::signature::{HmacSha1, SignatureMethod, SignatureMethods, SigningKeys};
+use super::signature_type::SignatureType;
 use crate::common::encoding::{DecodeError, encode, parse_form};
 use crate::common::secret::SecretString;
 use crate::{Clock, RandomSource};

@@ -1,7 +1,7 @@
 //! Errors of the OAuth 1.0a core: parsing an incoming request (RFC 5849 §3.5), signing
 //! (§3.4) and verifying (§3.2).
 
-use super::params::SignatureType;
+use super::signature_type::SignatureType;
 
 /// An incoming request's protocol parameters could not be read (RFC 5849 §3.5).
 ///

@@ -8,6 +8,7 @@
 //!   also takes custom methods;
 //! - [`client`]: signing outgoing requests (§3.1) in the Authorization header, the query or
 //!   a form body (§3.5), each protocol parameter exactly once;
+//! - [`signature_type`]: the three places the protocol parameters travel in (§3.5);
 //! - [`params`]: reading an incoming request's protocol parameters from all three places
 //!   (§3.5), rejecting duplicates, and verifying its signature (§3.2);
 //! - [`body_hash`]: `oauth_body_hash` for bodies that are not forms (OAuth Request Body
@@ -22,16 +23,17 @@ pub mod error;
 pub mod params;
 pub mod provider;
 pub mod signature;
+pub mod signature_type;
 pub mod store;
-mod verify;
 
 pub use client::{ClientCredentials, Signer, SigningParams, TokenCredentials};
 pub use error::{ParseError, SignError, VerifyError};
-pub use params::{SignatureType, SignedRequest};
+pub use params::SignedRequest;
 pub use signature::{
     HmacSha1, HmacSha256, KeyKind, Plaintext, RsaSha1, RsaSha256, SignatureMethod, SignatureMethods,
     SigningKeys, VerifyKeys,
 };
+pub use signature_type::{SignatureType, UnknownSignatureType};
 
 /// Names of the protocol parameters (RFC 5849 §3.1, §2.1, §2.3) and of `oauth_body_hash`.
 pub mod names {

@@ -7,13 +7,14 @@
 //! SQLite, PostgreSQL and Redis live in the `keyward-stores` crate and all pass one
 //! conformance suite.
 //!
-//! Stores never read a clock: every operation whose answer depends on time takes `now`
-//! (seconds since the Unix epoch, from the provider's injected [`Clock`](crate::Clock)),
-//! and records carry absolute expiry times.
+//! Stores never read a clock: every operation whose answer or record depends on time takes
+//! `now` (seconds since the Unix epoch, from the provider's injected
+//! [`Clock`](crate::Clock)), and records carry absolute expiry times.
 //!
-//! Two operations must be atomic, because the protocol's safety rests on them:
-//! [`NonceStore::insert_nonce`] (insert-if-absent: of many concurrent requests replaying one
-//! nonce, exactly one is fresh — never `has` then `set`) and
+//! Two operations must be atomic, because the protocol's safety rests on them: recording a
+//! nonce, by [`NonceStore::insert_nonce`] or during [`OAuth1Store::lookup_signed`]
+//! (insert-if-absent: of many concurrent requests replaying one nonce, exactly one is fresh
+//! — never `has` then `set`), and
 //! [`TemporaryCredentialStore::take_temporary_credential`] (get-and-delete: of many
 //! concurrent token requests, exactly one gets the credential).
 
@@ -195,10 +196,13 @@ pub trait ClientStore: Send + Sync {
 
 /// Holds temporary credentials from issue (§2.1) to exchange (§2.3).
 pub trait TemporaryCredentialStore: Send + Sync {
-    /// Stores a new credential; [`StoreError::Duplicate`] if its token is taken.
+    /// Stores a new credential, issued at `now`; [`StoreError::Duplicate`] if its token is
+    /// taken. (A store that must give the record a lifetime rather than an expiry, such as a
+    /// TTL in Redis, computes it from `now`.)
     fn create_temporary_credential<'a>(
         &'a self,
         credential: &'a TemporaryCredential,
+        now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// The credential with this token, unless absent or expired at `now`.
@@ -242,29 +246,61 @@ pub trait TokenCredentialStore: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>>;
 }
 
+/// The nonce a signed request asks to record (§3.3): its key, and until when to keep it.
+/// The provider builds one per request, from the request's `oauth_nonce` and
+/// `oauth_timestamp` and its own clock, and hands the same value to every store call that
+/// concerns it ([`NonceStore::insert_nonce`], [`NonceStore::release_nonce`],
+/// [`OAuth1Store::lookup_signed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NonceToRecord {
+    /// What makes the request unique.
+    pub key: NonceKey,
+    /// Until when the nonce is kept, in seconds since the Unix epoch (the provider's `now`
+    /// plus its `nonce_ttl`, longer than the timestamp window).
+    pub expires_at: i64,
+}
+
 /// Remembers nonces until they expire (§3.3).
 pub trait NonceStore: Send + Sync {
-    /// Records `key` until `expires_at` and returns `true` if it was fresh: absent, or
+    /// Records `nonce` until its `expires_at` and returns `true` if it was fresh: absent, or
     /// present but expired at `now`. Atomic: of any number of concurrent calls with one key,
     /// exactly one returns `true`. Expired nonces are purged by the store.
     fn insert_nonce<'a>(
         &'a self,
-        key: &'a NonceKey,
-        expires_at: i64,
+        nonce: &'a NonceToRecord,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Forgets `nonce`, which this store recorded for a request that was then refused
+    /// ([`insert_nonce`](Self::insert_nonce) or [`OAuth1Store::lookup_signed`] answered it
+    /// fresh), so that only an accepted request uses up its nonce. The provider calls it
+    /// only for a nonce this request recorded, and only when the store recorded it before
+    /// the request was judged ([`NonceStatus::Fresh`]).
+    fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
-/// The nonce a signed request carries (§3.3), for [`OAuth1Store::lookup_signed`]: its key,
-/// until when to keep it, and the provider's time.
-#[derive(Debug, Clone, Copy)]
-pub struct NonceToRecord<'a> {
-    /// The nonce's key.
-    pub key: &'a NonceKey,
-    /// Until when it is kept.
-    pub expires_at: i64,
-    /// The provider's time.
-    pub now: i64,
+/// What [`OAuth1Store::lookup_signed`] did with the request's nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NonceStatus {
+    /// Not recorded: the provider records it with [`NonceStore::insert_nonce`] once every
+    /// other check has passed.
+    #[default]
+    NotRecorded,
+    /// Recorded in the look-up, and fresh (as [`NonceStore::insert_nonce`] answers `true`);
+    /// the provider releases it ([`NonceStore::release_nonce`]) if the request then fails.
+    Fresh,
+    /// Found already recorded and live (as [`NonceStore::insert_nonce`] answers `false`):
+    /// the request is refused with `invalid_nonce` if it passes every other check.
+    Replayed,
+}
+
+impl NonceStatus {
+    /// The status of a nonce recorded during the look-up, `fresh` as
+    /// [`NonceStore::insert_nonce`] answers.
+    pub fn recorded(fresh: bool) -> Self {
+        if fresh { Self::Fresh } else { Self::Replayed }
+    }
 }
 
 /// What [`OAuth1Store::lookup_signed`] found.
@@ -276,47 +312,50 @@ pub struct SignedLookup {
     /// The token credential the request names, if it exists (whatever client it belongs
     /// to: the provider checks that).
     pub token: Option<TokenCredentialRecord>,
-    /// `None` when the store did not record the nonce (the provider then records it with
-    /// [`NonceStore::insert_nonce`] after the signature is verified); `Some(fresh)` when it
-    /// recorded it in the same step, with the answer `insert_nonce` would have given.
-    pub nonce: Option<bool>,
+    /// Whether the store recorded the nonce in the same step, and what it found.
+    pub nonce: NonceStatus,
 }
 
 impl SignedLookup {
     /// A look-up that found `client` and `token` and did not record the nonce.
     pub fn new(client: Option<Client>, token: Option<TokenCredentialRecord>) -> Self {
-        Self { client, token, nonce: None }
+        Self { client, token, nonce: NonceStatus::NotRecorded }
     }
 
     /// This look-up, with the nonce recorded in the same step (`fresh` as
     /// [`NonceStore::insert_nonce`] answers).
     pub fn with_nonce(mut self, fresh: bool) -> Self {
-        self.nonce = Some(fresh);
+        self.nonce = NonceStatus::recorded(fresh);
         self
     }
 }
 
 /// Everything an OAuth 1.0a provider stores, for holding one `Arc<dyn OAuth1Store>`: the
-/// four store traits, and the composite steps of a signed request, which have default
-/// implementations in terms of those traits and which a networked store may override to
+/// four store traits, and the look-ups of a signed request, which have a default
+/// implementation in terms of those traits and which a networked store may override to
 /// save round trips.
 ///
 /// A store type opts in with `impl OAuth1Store for MyStore {}`.
 pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialStore + NonceStore {
-    /// The look-ups of a request to a protected resource (§3.2): the client and the token
-    /// credential, concurrently. The default does not record `nonce` (the provider records
-    /// it after the signature). A store that pays a round trip per call may record it in
-    /// the same round trip, atomically as [`NonceStore::insert_nonce`] would, and say so in
-    /// [`SignedLookup::nonce`]; the provider then calls
-    /// [`release_nonce`](Self::release_nonce) if the request fails any later check, so
-    /// that a request that was not accepted leaves no nonce behind.
+    /// The look-ups every signed request starts with (§3.2): the client and, when `token`
+    /// is given, the token credential, concurrently.
+    ///
+    /// What happens to `nonce` is the store's business. The default does not record it
+    /// ([`NonceStatus::NotRecorded`]): the provider then records it with
+    /// [`NonceStore::insert_nonce`] after every other check, the signature included. A
+    /// store that pays a round trip per call may record it in the same round trip,
+    /// atomically as `insert_nonce` would, and answer [`NonceStatus::Fresh`] or
+    /// [`NonceStatus::Replayed`]; the provider then judges the request in the same order
+    /// and calls [`NonceStore::release_nonce`] if it fails, so that a request that was
+    /// not accepted leaves no nonce behind.
     fn lookup_signed<'a>(
         &'a self,
         client_id: &'a str,
         token: Option<&'a str>,
-        nonce: Option<NonceToRecord<'a>>,
+        nonce: Option<&'a NonceToRecord>,
+        now: i64,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
-        let _ = nonce;
+        let _ = (nonce, now);
         Box::pin(async move {
             let (client, token) = join(self.get_client(client_id), async {
                 match token {
@@ -328,15 +367,6 @@ pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialS
             Ok(SignedLookup::new(client?, token?))
         })
     }
-
-    /// Forgets a nonce that [`lookup_signed`](Self::lookup_signed) recorded for a request
-    /// that then failed. Only called for nonces this store reported fresh. The default
-    /// does nothing (the default `lookup_signed` records none): a store that overrides
-    /// `lookup_signed` to record nonces overrides this too.
-    fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
-        let _ = key;
-        Box::pin(async { Ok(()) })
-    }
 }
 
 impl<T: OAuth1Store + ?Sized> OAuth1Store for Arc<T> {
@@ -344,13 +374,10 @@ impl<T: OAuth1Store + ?Sized> OAuth1Store for Arc<T> {
         &'a self,
         client_id: &'a str,
         token: Option<&'a str>,
-        nonce: Option<NonceToRecord<'a>>,
+        nonce: Option<&'a NonceToRecord>,
+        now: i64,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
-        (**self).lookup_signed(client_id, token, nonce)
-    }
-
-    fn release_nonce<'a>(&'a self, key: &'a NonceKey) -> BoxFuture<'a, Result<(), StoreError>> {
-        (**self).release_nonce(key)
+        (**self).lookup_signed(client_id, token, nonce, now)
     }
 }
 
@@ -391,8 +418,9 @@ impl<T: TemporaryCredentialStore + ?Sized> TemporaryCredentialStore for Arc<T> {
     fn create_temporary_credential<'a>(
         &'a self,
         credential: &'a TemporaryCredential,
+        now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        (**self).create_temporary_credential(credential)
+        (**self).create_temporary_credential(credential, now)
     }
 
     fn get_temporary_credential<'a>(
@@ -440,11 +468,14 @@ impl<T: TokenCredentialStore + ?Sized> TokenCredentialStore for Arc<T> {
 impl<T: NonceStore + ?Sized> NonceStore for Arc<T> {
     fn insert_nonce<'a>(
         &'a self,
-        key: &'a NonceKey,
-        expires_at: i64,
+        nonce: &'a NonceToRecord,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        (**self).insert_nonce(key, expires_at, now)
+        (**self).insert_nonce(nonce, now)
+    }
+
+    fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).release_nonce(nonce)
     }
 }
 

@@ -2,8 +2,14 @@
 //! and the transport (§4.8: the protocol relies on TLS for what it does not sign).
 
 use super::error::{InvalidRequest, ProviderError};
-use super::request::PeerAddr;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// The TCP peer of a request, set by the glue as an extension of the core request when it
+/// knows it. The transport check (RFC 5849 §4.8: without TLS, anything unsigned can be
+/// read and altered) then accepts plain http only between loopback addresses, whatever the
+/// `Host` header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// Checks that `oauth_timestamp` is within `window` seconds of `now`, in the past *or in
 /// the future* (RFC 5849 §3.3). `ts` is [`SignedRequest::timestamp_secs`]: parsing has

@@ -2,12 +2,12 @@
 //! signed (RFC 5849 §3.4.1.2: the base string URI carries the scheme and host the client
 //! used), and how much body it reads. Shared by every framework crate.
 
+pub use super::checks::PeerAddr;
 use super::error::{InvalidRequest, ProviderError};
 use super::resource::ResourceProtector;
 use super::server::AuthorizationServer;
 use http::uri::Scheme;
 use http::{HeaderMap, Uri, header};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The default cap on a request body read by the glue: 64 KiB. OAuth requests are small; a
@@ -92,13 +92,6 @@ impl RequestOptions {
         Uri::from_parts(parts).map_err(|_| InvalidRequest::RelativeUri.into())
     }
 }
-
-/// The TCP peer of a request, set by the glue as an extension of the core request when it
-/// knows it. The transport check (RFC 5849 §4.8: without TLS, anything unsigned can be
-/// read and altered) then accepts plain http only between loopback addresses, whatever the
-/// `Host` header says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
 
 /// What a framework crate holds: the authorization server (RFC 5849 §2), its resource
 /// protector (§3) and the [`RequestOptions`] its requests are read with. Cheap to clone.

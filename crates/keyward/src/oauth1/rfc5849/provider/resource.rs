@@ -1,15 +1,14 @@
 //! The resource protector: authenticated requests to protected resources, RFC 5849 §3.
 
 use super::error::ProviderError;
-use super::server::{Inner, required};
+use super::server::{AuthorizationServer, Inner, LookUp, required};
 use crate::oauth1::rfc5849::names;
-use crate::oauth1::rfc5849::params::SignedRequest;
-use crate::oauth1::rfc5849::store::{Client, NonceKey, NonceToRecord, SignedLookup, TokenCredentialRecord};
+use crate::oauth1::rfc5849::store::{Client, TokenCredentialRecord};
 use std::fmt;
 use std::sync::Arc;
 
 /// Validates requests to protected resources (RFC 5849 §3.2) against token credentials.
-/// Made by [`AuthorizationServer::resource_protector`](super::AuthorizationServer::resource_protector);
+/// Made by [`AuthorizationServer::resource_protector`];
 /// cheap to clone.
 #[derive(Clone)]
 pub struct ResourceProtector {
@@ -40,6 +39,13 @@ impl Protected {
     }
 }
 
+impl AuthorizationServer {
+    /// A resource protector (§3) sharing this server's stores and settings.
+    pub fn resource_protector(&self) -> ResourceProtector {
+        ResourceProtector { inner: self.inner.clone() }
+    }
+}
+
 impl ResourceProtector {
     /// Validates `req` (RFC 5849 §3.2), any HTTP method: transport, parameters, method
     /// allow-list, timestamp window, client, token credential (it must belong to the client),
@@ -53,53 +59,16 @@ impl ResourceProtector {
     ///
     /// [`OAuth1Store::lookup_signed`]: crate::oauth1::rfc5849::store::OAuth1Store::lookup_signed
     pub async fn validate_request(&self, req: &http::Request<Vec<u8>>) -> Result<Protected, ProviderError> {
-        let inner = &self.inner;
-        let (request, now) = inner.check_syntax(req)?;
-        let token = request.token().filter(|t| !t.is_empty());
-        let nonce = inner.nonce_key(&request, now);
-        let record =
-            nonce.as_ref().map(|(key, expires_at)| NonceToRecord { key, expires_at: *expires_at, now });
-        let lookup = inner.store.lookup_signed(request.consumer_key(), token, record).await?;
-        let reserved = lookup.nonce == Some(true);
-        let result = self.judge(request, lookup, nonce.as_ref(), now).await;
-        if result.is_err()
-            && reserved
-            && let Some((key, _)) = &nonce
-        {
-            // Best effort: if the store fails here, the nonce stays recorded until it
-            // expires, and a client that retries draws a new one anyway. The request's own
-            // error is what the caller needs.
-            let _ = inner.store.release_nonce(key).await;
-        }
-        result
-    }
-
-    /// The checks after the look-ups, in order: client, token (it must belong to the
-    /// client), signature, nonce.
-    async fn judge(
-        &self,
-        request: SignedRequest,
-        lookup: SignedLookup,
-        nonce: Option<&(NonceKey, i64)>,
-        now: i64,
-    ) -> Result<Protected, ProviderError> {
-        let inner = &self.inner;
-        let checked = inner.check_client(request, lookup.client, now)?;
-        required(checked.request.token(), names::TOKEN)?;
-        let credential = lookup
-            .token
-            .filter(|c| c.client_id == checked.client.client_id)
-            .ok_or(ProviderError::InvalidToken)?;
-        // A store can only have recorded a nonce it was given.
-        match lookup.nonce.filter(|_| nonce.is_some()) {
-            None => inner.authenticate_with(&checked, credential.secret.secret(), nonce).await?,
-            Some(fresh) => {
+        let inner = &*self.inner;
+        inner
+            .authenticate(req, LookUp::ClientAndToken, move |checked, token| async move {
+                required(checked.request.token(), names::TOKEN)?;
+                let credential = token
+                    .filter(|c| c.client_id == checked.client.client_id)
+                    .ok_or(ProviderError::InvalidToken)?;
                 inner.verify_signature(&checked, credential.secret.secret())?;
-                if !fresh {
-                    return Err(ProviderError::InvalidNonce);
-                }
-            }
-        }
-        Ok(Protected { client: checked.client, token: credential })
+                Ok(Protected { client: checked.client, token: credential })
+            })
+            .await
     }
 }

@@ -11,10 +11,13 @@ use crate::oauth1::rfc5849::error::{ParseError, VerifyError};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
 use crate::oauth1::rfc5849::signature::{KeyKind, SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
-use crate::oauth1::rfc5849::store::{BoxFuture, Client, NonceKey, OAuth1Store, StoreError};
+use crate::oauth1::rfc5849::store::{
+    BoxFuture, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, StoreError, TokenCredentialRecord,
+};
 use rsa::RsaPublicKey;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 impl From<StoreError> for ProviderError {
@@ -111,8 +114,8 @@ impl RsaKeyCache {
     }
 }
 
-/// Builds an [`AuthorizationServer`] and its [`ResourceProtector`](super::ResourceProtector)
-/// (RFC 5849 §2, §3).
+/// Builds an [`AuthorizationServer`] (RFC 5849 §2), which makes the resource protector
+/// (§3) too.
 ///
 /// Defaults: the system clock, the OS random source, [`ProviderConfig::default`], and only
 /// `HMAC-SHA1` allowed (RFC 5849 §3.4; add HMAC-SHA256, RSA-SHA1/256 or PLAINTEXT with
@@ -205,11 +208,6 @@ impl AuthorizationServer {
         ProviderBuilder::new(store)
     }
 
-    /// A resource protector (§3) sharing this server's stores and settings.
-    pub fn resource_protector(&self) -> super::ResourceProtector {
-        super::ResourceProtector { inner: self.inner.clone() }
-    }
-
     /// The configuration (lengths and generators §2.1–§2.3, timestamp window §3.3).
     pub fn config(&self) -> &ProviderConfig {
         &self.inner.config
@@ -234,6 +232,15 @@ pub(crate) struct Checked {
     pub(crate) request: SignedRequest,
     pub(crate) client: Client,
     pub(crate) now: i64,
+}
+
+/// What a signed request's look-up fetches besides its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LookUp {
+    /// The client only (the temporary credential and token endpoints, §2.1, §2.3).
+    Client,
+    /// The client and the token credential named by `oauth_token` (protected resources, §3).
+    ClientAndToken,
 }
 
 impl Inner {
@@ -262,21 +269,69 @@ impl Inner {
         Ok(record)
     }
 
-    /// Transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
-    /// (§3.3) and client (§3.2) — everything that needs no token or signature.
-    pub(crate) async fn check_request(&self, req: &http::Request<Vec<u8>>) -> Result<Checked, ProviderError> {
-        let (request, now) = self.check_syntax(req)?;
-        let client = self.store.get_client(request.consumer_key()).await?;
-        self.check_client(request, client, now)
-    }
-
-    /// The part of [`check_request`](Self::check_request) before the client look-up:
-    /// transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
-    /// (§3.3). Returns the request and the time it was checked at.
-    pub(crate) fn check_syntax(
+    /// The one way down for a signed request (§3.2), whichever endpoint it reaches:
+    ///
+    /// 1. transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
+    ///    (§3.3) — no store needed;
+    /// 2. one look-up ([`OAuth1Store::lookup_signed`]): the client, the token credential
+    ///    when `look_up` asks for it, and — if the store chooses — the nonce, recorded in
+    ///    the same step;
+    /// 3. the client (§3.2) and its allowed methods (§3.4);
+    /// 4. `judge`: the endpoint's own checks, the signature among them;
+    /// 5. the nonce (§3.3), settled here and nowhere else: recorded now if the look-up did
+    ///    not, refused if the look-up found it taken, released if the look-up recorded it
+    ///    and any earlier check failed.
+    ///
+    /// So every request gets the same answer from every store, and only an accepted
+    /// request uses up its nonce.
+    pub(crate) async fn authenticate<T, F, Fut>(
         &self,
         req: &http::Request<Vec<u8>>,
-    ) -> Result<(SignedRequest, i64), ProviderError> {
+        look_up: LookUp,
+        judge: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnOnce(Checked, Option<TokenCredentialRecord>) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let (request, now) = self.check_syntax(req)?;
+        let nonce = self.nonce(&request, now);
+        let token = match look_up {
+            LookUp::Client => None,
+            LookUp::ClientAndToken => request.token().filter(|t| !t.is_empty()),
+        };
+        let found = self.store.lookup_signed(request.consumer_key(), token, nonce.as_ref(), now).await?;
+        let judged = match self.check_client(request, found.client, now) {
+            Ok(checked) => judge(checked, found.token).await,
+            Err(e) => Err(e),
+        };
+        // A store can only have recorded a nonce it was given.
+        let Some(nonce) = nonce else { return judged };
+        match (judged, found.nonce) {
+            (Ok(accepted), NonceStatus::Fresh) => Ok(accepted),
+            (Ok(accepted), NonceStatus::NotRecorded) => {
+                if self.store.insert_nonce(&nonce, now).await? {
+                    Ok(accepted)
+                } else {
+                    Err(ProviderError::InvalidNonce)
+                }
+            }
+            (Ok(_), NonceStatus::Replayed) => Err(ProviderError::InvalidNonce),
+            (Err(e), NonceStatus::Fresh) => {
+                // Best effort: if the store fails here, the nonce stays recorded until it
+                // expires, and a client that retries draws a new one anyway. The request's
+                // own error is what the caller needs.
+                let _ = self.store.release_nonce(&nonce).await;
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Transport (§4.8), parameters (§3.5), method allow-list (§3.4), timestamp window
+    /// (§3.3): everything before the look-ups. Returns the request and the time it was
+    /// checked at.
+    fn check_syntax(&self, req: &http::Request<Vec<u8>>) -> Result<(SignedRequest, i64), ProviderError> {
         check_transport(req, self.config.allow_insecure_transport)?;
         let request = SignedRequest::from_http(req)?;
         for (name, value) in [
@@ -307,9 +362,9 @@ impl Inner {
         Ok((request, now))
     }
 
-    /// The part of [`check_request`](Self::check_request) after the client look-up: the
-    /// client exists (§3.2) and may use the request's signature method (§3.4).
-    pub(crate) fn check_client(
+    /// After the look-up: the client exists (§3.2) and may use the request's signature
+    /// method (§3.4).
+    fn check_client(
         &self,
         request: SignedRequest,
         client: Option<Client>,
@@ -325,45 +380,6 @@ impl Inner {
             return Err(ProviderError::UnsupportedSignatureMethod);
         }
         Ok(Checked { request, client, now })
-    }
-
-    /// Verifies the signature (§3.2) with the client's keys and `token_secret`, then
-    /// records the nonce atomically (§3.3): a nonce already seen with this client, token and
-    /// timestamp is refused.
-    pub(crate) async fn authenticate(
-        &self,
-        checked: &Checked,
-        token_secret: &str,
-    ) -> Result<(), ProviderError> {
-        let nonce = self.nonce_key(&checked.request, checked.now);
-        self.authenticate_with(checked, token_secret, nonce.as_ref()).await
-    }
-
-    /// [`authenticate`](Self::authenticate) with the request's nonce key already built
-    /// ([`nonce_key`](Self::nonce_key)).
-    pub(crate) async fn authenticate_with(
-        &self,
-        checked: &Checked,
-        token_secret: &str,
-        nonce: Option<&(NonceKey, i64)>,
-    ) -> Result<(), ProviderError> {
-        self.verify_signature(checked, token_secret)?;
-        self.record_nonce(checked, nonce).await
-    }
-
-    /// Records the nonce atomically (§3.3): a nonce already seen with this client, token and
-    /// timestamp is refused. The last check of a request, after its signature.
-    pub(crate) async fn record_nonce(
-        &self,
-        checked: &Checked,
-        nonce: Option<&(NonceKey, i64)>,
-    ) -> Result<(), ProviderError> {
-        if let Some((key, expires_at)) = nonce
-            && !self.store.insert_nonce(key, *expires_at, checked.now).await?
-        {
-            return Err(ProviderError::InvalidNonce);
-        }
-        Ok(())
     }
 
     /// Verifies the signature (§3.2) with the client's keys and `token_secret`.
@@ -390,10 +406,10 @@ impl Inner {
         Ok(())
     }
 
-    /// The key under which the request's nonce is recorded (§3.3: unique per client,
-    /// token and timestamp) and until when; `None` for a PLAINTEXT request without
-    /// timestamp and nonce.
-    pub(crate) fn nonce_key(&self, request: &SignedRequest, now: i64) -> Option<(NonceKey, i64)> {
+    /// The nonce the request asks to record (§3.3: unique per client, token and
+    /// timestamp) and until when; `None` for a PLAINTEXT request without timestamp and
+    /// nonce.
+    fn nonce(&self, request: &SignedRequest, now: i64) -> Option<NonceToRecord> {
         let (timestamp, nonce) = (request.timestamp_secs()?, request.nonce()?);
         let key = NonceKey {
             client_id: request.consumer_key().to_owned(),
@@ -401,7 +417,7 @@ impl Inner {
             timestamp,
             nonce: nonce.to_owned(),
         };
-        Some((key, now.saturating_add(self.config.nonce_ttl)))
+        Some(NonceToRecord { key, expires_at: now.saturating_add(self.config.nonce_ttl) })
     }
 }
 

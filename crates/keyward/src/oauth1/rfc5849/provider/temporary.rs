@@ -3,7 +3,7 @@
 use super::config::CredentialKind;
 use super::error::{InvalidRequest, ProviderError};
 use super::response::form_pairs;
-use super::server::{AuthorizationServer, required};
+use super::server::{AuthorizationServer, LookUp, required};
 use crate::common::secret::SecretString;
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::store::TemporaryCredential;
@@ -30,20 +30,24 @@ impl AuthorizationServer {
         if req.method() != http::Method::POST {
             return Err(ProviderError::MethodNotAllowed);
         }
-        let inner = &self.inner;
-        let checked = inner.check_request(req).await?;
-        let callback = required(checked.request.callback(), names::CALLBACK)?;
-        if !is_valid_callback(callback) {
-            return Err(InvalidRequest::InvalidCallback.into());
-        }
-        // The client's registered callbacks are judged once the request is known to come
-        // from the client, so that no one else can probe them; the nonce stays last.
-        inner.verify_signature(&checked, "")?;
-        if !checked.client.accepts_callback(callback) {
-            return Err(InvalidRequest::UnregisteredCallback.into());
-        }
-        let nonce = inner.nonce_key(&checked.request, checked.now);
-        inner.record_nonce(&checked, nonce.as_ref()).await?;
+        let inner = &*self.inner;
+        let checked = inner
+            .authenticate(req, LookUp::Client, move |checked, _| async move {
+                let callback = required(checked.request.callback(), names::CALLBACK)?;
+                if !is_valid_callback(callback) {
+                    return Err(InvalidRequest::InvalidCallback.into());
+                }
+                // The client's registered callbacks are judged once the request is known to
+                // come from the client, so that no one else can probe them; the nonce stays
+                // last.
+                inner.verify_signature(&checked, "")?;
+                if !checked.client.accepts_callback(callback) {
+                    return Err(InvalidRequest::UnregisteredCallback.into());
+                }
+                Ok(checked)
+            })
+            .await?;
+        let callback = checked.request.callback().unwrap_or_default();
         let (client_id, now) = (&checked.client.client_id, checked.now);
         inner
             .store_new(
@@ -55,7 +59,7 @@ impl AuthorizationServer {
                     expires_at: now.saturating_add(inner.config.temporary_credential_ttl),
                     authorization: None,
                 },
-                |store, c| store.create_temporary_credential(c),
+                |store, c| store.create_temporary_credential(c, now),
             )
             .await
     }

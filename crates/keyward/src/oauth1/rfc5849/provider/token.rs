@@ -3,7 +3,7 @@
 use super::config::CredentialKind;
 use super::error::{InvalidRequest, ProviderError};
 use super::response::form_pairs;
-use super::server::{AuthorizationServer, required};
+use super::server::{AuthorizationServer, LookUp, required};
 use crate::common::secret::{SecretString, ct_eq};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::store::TokenCredentialRecord;
@@ -29,18 +29,25 @@ impl AuthorizationServer {
         if req.method() != http::Method::POST {
             return Err(ProviderError::MethodNotAllowed);
         }
-        let inner = &self.inner;
-        let checked = inner.check_request(req).await?;
-        let token = required(checked.request.token(), names::TOKEN)?;
-        let verifier = required(checked.request.verifier(), names::VERIFIER)?;
+        let inner = &*self.inner;
+        let checked = inner
+            .authenticate(req, LookUp::Client, move |checked, _| async move {
+                let token = required(checked.request.token(), names::TOKEN)?;
+                required(checked.request.verifier(), names::VERIFIER)?;
+                let pending = inner
+                    .store
+                    .get_temporary_credential(token, checked.now)
+                    .await?
+                    .filter(|c| !c.is_expired(checked.now) && c.client_id == checked.client.client_id)
+                    .ok_or(ProviderError::InvalidToken)?;
+                inner.verify_signature(&checked, pending.secret.secret())?;
+                Ok(checked)
+            })
+            .await?;
+        // Checked non-empty above.
+        let token = checked.request.token().unwrap_or_default();
+        let verifier = checked.request.verifier().unwrap_or_default();
         let client_id = checked.client.client_id.as_str();
-        let pending = inner
-            .store
-            .get_temporary_credential(token, checked.now)
-            .await?
-            .filter(|c| !c.is_expired(checked.now) && c.client_id == client_id)
-            .ok_or(ProviderError::InvalidToken)?;
-        inner.authenticate(&checked, pending.secret.secret()).await?;
 
         // Authenticated: from here on the temporary credential is spent, whatever happens.
         let taken = inner

@@ -1,0 +1,173 @@
+//! One provider store made of two backends: the records that must last in one, the
+//! short-lived ones in the other.
+
+use keyward::oauth1::rfc5849::store::{
+    Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
+    SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
+    TokenCredentialStore,
+};
+
+use crate::StoreAdmin;
+
+/// An [`OAuth1Store`] that keeps clients and token credentials in `durable` (a database:
+/// SQLite or PostgreSQL) and temporary credentials and nonces in `ephemeral` (memory, or
+/// Redis shared by several instances), which live minutes and are written by every request.
+///
+/// Either part may be a concrete store or an `Arc<dyn OAuth1Store>`. Each record kind lives in
+/// one part only: `durable` is never asked about nonces or temporary credentials, and
+/// `ephemeral` never about clients or token credentials.
+///
+/// A signed request's look-up ([`OAuth1Store::lookup_signed`]) reads client and token
+/// credential from `durable`, and the nonce is recorded in `ephemeral` after the signature
+/// ([`NonceStore::insert_nonce`]): two backends cannot answer in one round trip, so the
+/// split store does not record the nonce early.
+///
+/// As a [`StoreAdmin`] (when both parts are), clients are registered in `durable`, and a
+/// purge purges both.
+///
+/// ```
+/// use std::sync::Arc;
+/// use keyward::common::secret::SecretString;
+/// use keyward_stores::store::{Client, ClientStore, OAuth1Store};
+/// use keyward_stores::{MemoryStore, SplitStore, SqliteStore, StoreAdmin};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // In production: `SqliteStore::connect(url)` or `PostgresStore`, and `RedisStore`.
+/// let store = SplitStore::new(SqliteStore::in_memory().await?, MemoryStore::new());
+/// store.put_client(&Client::new("printer", SecretString::new("kd94hf93k423kf44"))).await?;
+/// assert!(store.durable().get_client("printer").await?.is_some());
+/// assert!(store.ephemeral().get_client("printer").await?.is_none());
+///
+/// let provider_store: Arc<dyn OAuth1Store> = Arc::new(store);
+/// # let _ = provider_store;
+/// # Ok::<(), keyward_stores::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct SplitStore<D, E> {
+    durable: D,
+    ephemeral: E,
+}
+
+impl<D, E> SplitStore<D, E> {
+    /// Clients and token credentials in `durable`, temporary credentials and nonces in
+    /// `ephemeral`.
+    pub fn new(durable: D, ephemeral: E) -> Self {
+        Self { durable, ephemeral }
+    }
+
+    /// The part that holds clients and token credentials.
+    pub fn durable(&self) -> &D {
+        &self.durable
+    }
+
+    /// The part that holds temporary credentials and nonces.
+    pub fn ephemeral(&self) -> &E {
+        &self.ephemeral
+    }
+}
+
+impl<D: ClientStore, E: Send + Sync> ClientStore for SplitStore<D, E> {
+    fn get_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<Option<Client>, StoreError>> {
+        self.durable.get_client(client_id)
+    }
+}
+
+impl<D: TokenCredentialStore, E: Send + Sync> TokenCredentialStore for SplitStore<D, E> {
+    fn create_token_credential<'a>(
+        &'a self,
+        credential: &'a TokenCredentialRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.durable.create_token_credential(credential)
+    }
+
+    fn get_token_credential<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
+        self.durable.get_token_credential(token)
+    }
+}
+
+impl<D: Send + Sync, E: TemporaryCredentialStore> TemporaryCredentialStore for SplitStore<D, E> {
+    fn create_temporary_credential<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.ephemeral.create_temporary_credential(credential, now)
+    }
+
+    fn get_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        self.ephemeral.get_temporary_credential(token, now)
+    }
+
+    fn authorize_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        authorization: &'a Authorization,
+        now: i64,
+    ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
+        self.ephemeral.authorize_temporary_credential(token, authorization, now)
+    }
+
+    fn take_temporary_credential<'a>(
+        &'a self,
+        token: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
+        self.ephemeral.take_temporary_credential(token, now)
+    }
+}
+
+impl<D: Send + Sync, E: NonceStore> NonceStore for SplitStore<D, E> {
+    fn insert_nonce<'a>(
+        &'a self,
+        nonce: &'a NonceToRecord,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.ephemeral.insert_nonce(nonce, now)
+    }
+
+    fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.ephemeral.release_nonce(nonce)
+    }
+}
+
+/// Client and token credential from `durable` in one look-up; the nonce is left to
+/// [`NonceStore::insert_nonce`] after the signature.
+impl<D: OAuth1Store, E: OAuth1Store> OAuth1Store for SplitStore<D, E> {
+    fn lookup_signed<'a>(
+        &'a self,
+        client_id: &'a str,
+        token: Option<&'a str>,
+        _nonce: Option<&'a NonceToRecord>,
+        now: i64,
+    ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        Box::pin(async move {
+            let found = self.durable.lookup_signed(client_id, token, None, now).await?;
+            Ok(SignedLookup::new(found.client, found.token))
+        })
+    }
+}
+
+impl<D: StoreAdmin, E: StoreAdmin> StoreAdmin for SplitStore<D, E> {
+    fn put_client<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.durable.put_client(client)
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.delete_client(client_id)
+    }
+
+    fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let durable = self.durable.purge_expired(now).await?;
+            Ok(durable + self.ephemeral.purge_expired(now).await?)
+        })
+    }
+}
