@@ -70,3 +70,4 @@ macro_rules! require_or_skip {
 
 pub mod jose;
 pub mod peers;
+pub mod postgres;
