@@ -20,6 +20,7 @@
 mod client;
 pub mod config;
 mod guard;
+mod health;
 mod html;
 mod provider;
 mod sessions;
@@ -227,6 +228,9 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/developer", get(provider::developer_page).post(provider::register_client))
         .fallback(not_found)
         .layer(sessions)
+        // Outside the session layer: probes carry no cookie and touch no session.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(axum::middleware::from_fn(log_request))
