@@ -105,7 +105,9 @@ impl Stores {
         redis_url: Option<&str>,
         hash_threads: usize,
     ) -> Result<Self, StoreError> {
-        let (durable, admin, db, database): (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db, Arc<dyn Ping>) =
+        // The database as the provider's store, as the admin store, as a pool, as a ping.
+        type Opened = (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db, Arc<dyn Ping>);
+        let (durable, admin, db, database): Opened =
             if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
                 let store = Arc::new(PostgresStore::connect(database_url).await?);
                 let db = Db::Postgres(store.pool().clone());

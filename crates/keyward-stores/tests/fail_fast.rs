@@ -127,7 +127,7 @@ async fn postgres_stopped_under_load_answers_503_in_bounded_time_and_resumes() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let req = if i % 2 == 0 {
+                let req = if i.is_multiple_of(2) {
                     sign("POST", &format!("{BASE}/oauth/initiate"), None)
                 } else {
                     sign("GET", &format!("{BASE}/api/me"), Some(&token))
