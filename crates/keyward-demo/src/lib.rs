@@ -22,6 +22,7 @@
 mod client;
 pub mod config;
 mod guard;
+mod health;
 mod html;
 mod provider;
 mod sessions;
@@ -233,6 +234,9 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
+        // Outside the session layer: probes carry no cookie and touch no session.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(axum::middleware::from_fn(log_request))

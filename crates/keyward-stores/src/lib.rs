@@ -77,6 +77,8 @@ pub use redis_store::RedisStore;
 pub use split::SplitStore;
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::SqlTimeouts;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
 
@@ -95,6 +97,40 @@ pub trait StoreAdmin: Send + Sync {
     /// records were removed. Stores also purge on their own as they go; Redis expires keys
     /// itself and returns 0.
     fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// A store's health check, for readiness probes (`/readyz`): whether its backend answers a
+/// trivial command (`SELECT 1`, `PING`) now.
+///
+/// A ping is bounded in time by the store itself (1 s by default; for the SQL stores
+/// [`SqlTimeouts::with_ping_timeout`](crate::SqlTimeouts::with_ping_timeout)), and answers
+/// [`StoreError::Unavailable`] when the backend cannot be reached or does not answer in
+/// time. It reads and writes no record.
+///
+/// ```
+/// use keyward_stores::{MemoryStore, Ping, SplitStore, SqliteStore};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = SplitStore::new(SqliteStore::in_memory().await?, MemoryStore::new());
+/// store.ping().await?; // both halves answer
+/// # Ok::<(), keyward_stores::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+pub trait Ping: Send + Sync {
+    /// Checks, in bounded time, that the backend answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl<T: Ping + ?Sized> Ping for std::sync::Arc<T> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        (**self).ping()
+    }
+}
+
+/// The error of a ping or a call that did not finish within `limit`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) fn timed_out(what: &str, limit: std::time::Duration) -> StoreError {
+    StoreError::unavailable(format!("{what} did not answer within {} ms", limit.as_millis()))
 }
 
 /// How many nonce insertions a SQL store lets pass between two purges of expired records.

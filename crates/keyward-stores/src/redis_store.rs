@@ -620,6 +620,26 @@ impl StoreAdmin for RedisStore {
     }
 }
 
+/// How long [`RedisStore`]'s ping waits for `PONG`, connecting included.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `PING`, within 1 s (a new connection included, when the last one failed): `Unavailable`
+/// when Redis is unreachable, does not answer in time, or answers something else.
+impl crate::Ping for RedisStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let cmd = redis::cmd("PING");
+            match tokio::time::timeout(PING_TIMEOUT, cmd.query_async::<String>(&mut conn)).await {
+                Ok(Ok(pong)) if pong == "PONG" => Ok(()),
+                Ok(Ok(other)) => Err(StoreError::unavailable(format!("Redis answered {other:?} to PING"))),
+                Ok(Err(e)) => Err(map_err(e)),
+                Err(_) => Err(crate::timed_out("Redis", PING_TIMEOUT)),
+            }
+        })
+    }
+}
+
 /// A Redis error as the client's state-cache error, classified as the store's errors are
 /// ([`map_err`]): an outage (refused, dropped, timed out, read-only) is `Unavailable`.
 #[cfg(feature = "client")]

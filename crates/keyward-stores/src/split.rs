@@ -171,3 +171,15 @@ impl<D: StoreAdmin, E: StoreAdmin> StoreAdmin for SplitStore<D, E> {
         })
     }
 }
+
+/// Pings `durable`, then `ephemeral`: the first that fails answers (each bounded by its own
+/// timeout). A readiness probe that names each dependency pings [`SplitStore::durable`] and
+/// [`SplitStore::ephemeral`] separately.
+impl<D: crate::Ping, E: crate::Ping> crate::Ping for SplitStore<D, E> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.durable.ping().await?;
+            self.ephemeral.ping().await
+        })
+    }
+}

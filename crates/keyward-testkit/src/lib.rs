@@ -71,3 +71,4 @@ macro_rules! require_or_skip {
 pub mod failures;
 pub mod jose;
 pub mod peers;
+pub mod postgres;
