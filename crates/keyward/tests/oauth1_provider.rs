@@ -1151,6 +1151,14 @@ mod reserving {
         ) -> BoxFuture<'a, Result<(), StoreError>> {
             self.0.create_temporary_credential(c, now)
         }
+        fn create_temporary_credential_capped<'a>(
+            &'a self,
+            c: &'a TemporaryCredential,
+            now: i64,
+            max: usize,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.create_temporary_credential_capped(c, now, max)
+        }
         fn get_temporary_credential<'a>(
             &'a self,
             t: &'a str,
@@ -1186,6 +1194,19 @@ mod reserving {
             t: &'a str,
         ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
             self.0.get_token_credential(t)
+        }
+        fn token_credentials_of_user<'a>(
+            &'a self,
+            u: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+            self.0.token_credentials_of_user(u)
+        }
+        fn revoke_token_credential<'a>(
+            &'a self,
+            u: &'a str,
+            t: &'a str,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.0.revoke_token_credential(u, t)
         }
     }
     impl NonceStore for Reserving {
