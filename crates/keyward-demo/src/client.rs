@@ -339,6 +339,8 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
          <button class=\"primary\" type=\"submit\" id=\"call-again\">Call the API again</button></form> \
          <form class=\"inline\" method=\"post\" action=\"/logout\">{csrf}\
          <button type=\"submit\" id=\"logout\">Sign out</button></form>\
+         <p><a href=\"/connected\" id=\"connected\">Connected applications</a>: what you granted at the \
+         demo's provider, and revoking it.</p>\
          <h2>AppToken</h2><table id=\"token\">{rows}</table>{claims}",
         app = esc(&login.app),
         who = esc(&who),

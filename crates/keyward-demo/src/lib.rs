@@ -225,6 +225,8 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/oauth/token", any(keyward_axum::provider::token_endpoint))
         .route("/api/me", get(provider::me))
         .route("/developer", get(provider::developer_page).post(provider::register_client))
+        .route("/connected", get(provider::connected_page))
+        .route("/connected/revoke", post(provider::revoke_grant))
         .fallback(not_found)
         .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
