@@ -157,13 +157,15 @@ return 1
 });
 
 /// Returns a temporary credential's fields and deletes it, and its token from its
-/// client's pending set. KEYS[1]: the key. ARGV: the token.
+/// client's pending set. KEYS[1]: the key. ARGV: the token. The `DEL` runs even for an
+/// absent key, so that a demoted primary answers `READONLY` (unavailable) rather than
+/// "no such credential".
 static TAKE_TEMPORARY: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return fields end
 redis.call('DEL', KEYS[1])
+if #fields == 0 then return fields end
 for i = 1, #fields, 2 do
     if fields[i] == 'pending' then redis.call('ZREM', fields[i + 1], ARGV[1]) end
 end
