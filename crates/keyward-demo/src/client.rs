@@ -445,7 +445,9 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
          <button type=\"submit\" id=\"logout\">Sign out of the client website</button></form> \
          <form class=\"inline\" method=\"post\" action=\"/signout/both\">{csrf}\
          <button type=\"submit\" id=\"signout-both\">Sign out of the client website and the provider</button></form>\
-         <h2>AppToken</h2><table id=\"token\">{rows}</table>{claims}",
+         <p><a href=\"/connected\" id=\"connected\">Connected applications</a>: what you granted at the \
+         demo's provider, and revoking it.</p>\
+         <h2>Token</h2><table id=\"token\">{rows}</table>{claims}",
         app = esc(&login.app),
         who = esc(&who),
         calls = login.calls,

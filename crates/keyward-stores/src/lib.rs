@@ -22,7 +22,7 @@
 //!   `SET NX EX` in Redis), so a replayed request is refused even when the copies arrive at
 //!   once on several instances;
 //! - a temporary credential is taken once (`DELETE … RETURNING` in SQL, an atomic
-//!   `HGETALL`+`DEL` transaction in Redis), so a verifier is exchanged for at most one token.
+//!   `HGETALL`+`DEL` script in Redis), so a verifier is exchanged for at most one token.
 //!
 //! The SQL backends ship their migrations (`migrations/{sqlite,postgres}`), embedded in the
 //! binary and applied by `migrate()`.

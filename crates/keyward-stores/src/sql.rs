@@ -310,6 +310,53 @@ macro_rules! sql_store_impls {
                 })
             }
 
+            /// One `INSERT … SELECT … WHERE (count of the client's pending) < max`: SQLite
+            /// runs it under its write lock; PostgreSQL first takes a transaction-scoped
+            /// advisory lock on the client, so that concurrent inserts count one by one.
+            fn create_temporary_credential_capped<'a>(
+                &'a self,
+                credential: &'a TemporaryCredential,
+                now: i64,
+                max_pending: usize,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                if credential.authorization.is_some() {
+                    // Not pending: nothing to count.
+                    return self.create_temporary_credential(credential, now);
+                }
+                Box::pin(async move {
+                    let max = i64::try_from(max_pending).unwrap_or(i64::MAX);
+                    let insert = sqlx::query(
+                        "INSERT INTO keyward_oauth1_temporary_credentials \
+                         (token, secret, client_id, callback_uri, expires_at) \
+                         SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM \
+                         keyward_oauth1_temporary_credentials WHERE client_id = $3 AND user_id IS NULL \
+                         AND expires_at > $6) < $7",
+                    )
+                    .bind(&credential.token)
+                    .bind(credential.secret.secret())
+                    .bind(&credential.client_id)
+                    .bind(&credential.callback_uri)
+                    .bind(credential.expires_at)
+                    .bind(now)
+                    .bind(max);
+                    let inserted = match Self::LOCK_CLIENT_PENDING {
+                        Some(lock) => {
+                            let mut tx = self.pool.begin().await.map_err(map_err)?;
+                            sqlx::query(lock)
+                                .bind(&credential.client_id)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
+                            let n = insert.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+                            tx.commit().await.map_err(map_err)?;
+                            n
+                        }
+                        None => insert.execute(&self.pool).await.map_err(map_err)?.rows_affected(),
+                    };
+                    if inserted == 1 { Ok(()) } else { Err(StoreError::LimitReached) }
+                })
+            }
+
             fn get_temporary_credential<'a>(
                 &'a self,
                 token: &'a str,
@@ -431,6 +478,46 @@ macro_rules! sql_store_impls {
                     .transpose()
                     .map_err(map_err)
                 })
+            }
+
+            fn token_credentials_of_user<'a>(
+                &'a self,
+                user_id: &'a str,
+            ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+                Box::pin(self.grants_of(user_id))
+            }
+
+            fn revoke_token_credential<'a>(
+                &'a self,
+                user_id: &'a str,
+                token: &'a str,
+            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(self.revoke(user_id, token))
+            }
+        }
+
+        impl $store {
+            async fn grants_of(&self, user_id: &str) -> Result<Vec<TokenCredentialRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT token, secret, client_id, user_id, created_at \
+                     FROM keyward_oauth1_token_credentials WHERE user_id = $1 ORDER BY created_at, token",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(token_from_row).collect()
+            }
+
+            async fn revoke(&self, user_id: &str, token: &str) -> Result<bool, StoreError> {
+                let n = sqlx::query("DELETE FROM keyward_oauth1_token_credentials WHERE token = $1 AND user_id = $2")
+                    .bind(token)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                Ok(n > 0)
             }
         }
 
@@ -565,6 +652,23 @@ where
     })
 }
 
+/// Decodes a token-credential row.
+fn token_from_row<R>(row: &R) -> Result<TokenCredentialRecord, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(TokenCredentialRecord {
+        token: row.try_get("token").map_err(map_err)?,
+        secret: SecretString::new(row.try_get::<String, _>("secret").map_err(map_err)?),
+        client_id: row.try_get("client_id").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    })
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use std::str::FromStr;
@@ -588,7 +692,11 @@ mod sqlite {
         const MIGRATIONS: Embedded = Embedded(&[
             (1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/sqlite/0002_redirect_uris.sql")),
+            (3, "pending_and_grants", include_str!("../migrations/sqlite/0003_pending_and_grants.sql")),
         ]);
+
+        /// None: SQLite runs one write statement at a time, the count with it.
+        const LOCK_CLIENT_PENDING: Option<&'static str> = None;
 
         /// A store over an existing pool; call [`SqliteStore::migrate`] once before use.
         /// Its timeouts are the pool's; a ping waits at most 1 s.
@@ -685,7 +793,13 @@ mod postgres {
         const MIGRATIONS: Embedded = Embedded(&[
             (1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/postgres/0002_redirect_uris.sql")),
+            (3, "pending_and_grants", include_str!("../migrations/postgres/0003_pending_and_grants.sql")),
         ]);
+
+        /// Serialises the capped inserts of one client, to the end of their transaction
+        /// (the first key marks Keyward's locks, the second is the client's).
+        const LOCK_CLIENT_PENDING: Option<&'static str> =
+            Some("SELECT pg_advisory_xact_lock(1801812850, hashtext($1))");
 
         /// A store over an existing pool; call [`PostgresStore::migrate`] once before use.
         /// Its timeouts are the pool's; a ping waits at most 1 s.
