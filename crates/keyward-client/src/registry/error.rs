@@ -154,7 +154,7 @@ impl Error {
     /// | a callback over [`MAX_CALLBACK_BYTES`](crate::flow::MAX_CALLBACK_BYTES) | 413 | [`TooLarge`](ErrorKind::TooLarge) |
     /// | the provider cannot be reached (connection refused, TLS, reset) | 502 | [`Provider`](ErrorKind::Provider) |
     /// | the provider answers 5xx or another status with no OAuth error, `server_error`, or a body that is not OAuth (not JSON, no `access_token`, an OAuth 1 response without credentials or without `oauth_callback_confirmed`) | 502 | [`Provider`](ErrorKind::Provider) |
-    /// | the provider answers `503` or `temporarily_unavailable` | 503 | [`Provider`](ErrorKind::Provider) |
+    /// | the provider answers `503`, `429` or `temporarily_unavailable` | 503 | [`Provider`](ErrorKind::Provider) |
     /// | the provider times out (or answers `504`) | 504 | [`Provider`](ErrorKind::Provider) |
     /// | the session store or the flow-state cache is unreachable ([`StateCacheError::Unavailable`]) | 503 | [`Unavailable`](ErrorKind::Unavailable) |
     /// | configuration (missing key, bad URL, bad signing key), the provider refusing our client (`invalid_client`, `unauthorized_client`, `unsupported_grant_type`, an OAuth 1 temporary-credential 4xx), a corrupt flow-state cache, the `fetch_token` / `update_token` hooks | 500 | [`Internal`](ErrorKind::Internal) |
@@ -211,11 +211,12 @@ fn internal() -> (ErrorKind, http::StatusCode) {
 }
 
 /// A provider that answered `status` without an OAuth error: 503 and 504 pass through
-/// (a retry may help), anything else is a 502.
+/// (a retry may help), a 429 (the provider throttles, often because visitors started too
+/// many logins) is a 503 too, anything else is a 502.
 fn provider_status(status: u16) -> (ErrorKind, http::StatusCode) {
     use http::StatusCode as S;
     let status = match status {
-        503 => S::SERVICE_UNAVAILABLE,
+        429 | 503 => S::SERVICE_UNAVAILABLE,
         504 => S::GATEWAY_TIMEOUT,
         _ => S::BAD_GATEWAY,
     };
@@ -270,6 +271,8 @@ fn client_failure(e: &ClientError) -> (ErrorKind, http::StatusCode) {
 fn oauth1_failure(e: &OAuth1Error) -> (ErrorKind, http::StatusCode) {
     match e {
         OAuth1Error::Http(e) => http_failure(e),
+        // The provider throttles: a retry later may succeed, and visitors can cause it.
+        OAuth1Error::Status { status, .. } if status.as_u16() == 429 => provider_status(429),
         // A refused verifier (tampered, expired, replayed): this login is over.
         OAuth1Error::Status { endpoint: "token-credential", status, .. } if status.is_client_error() => {
             start_again()
@@ -337,6 +340,8 @@ mod tests {
             (ClientError::Http(keyward::HttpError::Timeout).into(), 504, K::Provider),
             (oauth1_status("token-credential", 500), 502, K::Provider),
             (oauth1_status("temporary-credential", 503), 503, K::Provider),
+            (oauth1_status("temporary-credential", 429), 503, K::Provider),
+            (oauth1_status("token-credential", 429), 503, K::Provider),
             (server("temporarily_unavailable").into(), 503, K::Provider),
             (server("server_error").into(), 502, K::Provider),
             (
