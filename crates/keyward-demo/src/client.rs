@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use keyward::common::ErrorBody;
 use keyward_axum::KeywardSession;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
-use keyward_client::registry::{AppToken, CallbackError, Error, Protocol, RemoteApp, StateError};
+use keyward_client::registry::{AppToken, CallbackError, Error, ErrorKind, Protocol, RemoteApp, StateError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tower_sessions::Session;
@@ -77,6 +77,7 @@ fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
         format!("{app} answered `{}`.", clip(&body.error)),
     )
     .with_provider_words(words)
+    .with_action(start_again_path(app), "Start again")
 }
 
 /// What the client website remembers about a login, in its (server-side) session.
@@ -102,55 +103,52 @@ fn label(app: &RemoteApp) -> String {
     format!("{} ({protocol})", app.name())
 }
 
-/// A registry failure as a page that says what happened.
+/// Where "Start again" leads: the login route of `app`.
+fn start_again_path(app: &str) -> String {
+    format!("/login/{}", keyward::common::encoding::encode(app))
+}
+
+/// A registry failure as a page: its status and sentence are the registry's
+/// ([`Error::kind`]); a login that can be started again offers to.
 fn login_error(app: &str, e: &Error) -> ErrorPage {
-    // Both may carry what a visitor typed: escaped (`?`) and clipped.
-    tracing::warn!(app = ?clip(app), error = ?clip(&e.to_string()), "login failed");
+    let status = e.status();
+    // Both may carry what a visitor typed: escaped (`?`) and clipped. The log names the
+    // rule that failed; the page does not.
+    if status.is_server_error() {
+        tracing::warn!(app = ?clip(app), status = status.as_u16(), error = ?clip(&e.to_string()), "login failed");
+    } else {
+        tracing::info!(app = ?clip(app), status = status.as_u16(), error = ?clip(&e.to_string()), "login refused");
+    }
     let app = clip(app);
-    match e {
+    let kind = e.kind();
+    let page = match e {
         // Not reached for a login in progress (the callback handler answers those).
         Error::Callback(CallbackError::Provider(_)) | Error::State(StateError::NoSession { .. }) => {
             no_login_in_progress(app)
         }
-        Error::State(StateError::Session(_)) | Error::Session(_) => {
-            ErrorPage::internal("reading the session", e)
+        Error::UnknownApp(_) => {
+            ErrorPage::new(status, "Unknown application", format!("No remote app is named `{app}`."))
         }
-        Error::State(cause) => ErrorPage::new(
-            StatusCode::BAD_REQUEST,
+        // Why a state did not match helps the person and tells an attacker nothing.
+        Error::State(cause) if kind == ErrorKind::StartAgain => ErrorPage::new(
+            status,
             "The sign-in could not be matched (state mismatch)",
-            format!("Cause: {cause}."),
+            format!("{} Cause: {cause}.", kind.message()),
         ),
-        Error::UnknownApp(_) => ErrorPage::new(
-            StatusCode::NOT_FOUND,
-            "Unknown application",
-            format!("No remote app is named `{app}`."),
-        ),
-        Error::Callback(_) | Error::MissingCallbackParameter(_) => {
-            ErrorPage::new(StatusCode::BAD_REQUEST, "The callback is not usable", e.to_string())
+        _ => {
+            let title = match kind {
+                ErrorKind::StartAgain => "The sign-in could not be completed",
+                ErrorKind::Unverified => "The sign-in could not be verified",
+                ErrorKind::Declined => "Access denied",
+                ErrorKind::Provider => "The provider failed",
+                ErrorKind::Unavailable => "Try again in a moment",
+                ErrorKind::Internal => "Something went wrong on our side",
+                _ => "The sign-in failed",
+            };
+            ErrorPage::new(status, title, kind.message())
         }
-        Error::Config(_) => ErrorPage::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "This application is misconfigured",
-            e.to_string(),
-        ),
-        // The provider's token endpoint refused the verifier or the request token (tampered,
-        // expired or already used): the visitor starts again, nothing failed here.
-        Error::OAuth1(_) if e.status() == StatusCode::BAD_REQUEST => ErrorPage::new(
-            StatusCode::BAD_REQUEST,
-            "The sign-in could not be completed",
-            format!(
-                "{app} refused to finish this sign-in: its verification code is wrong, expired or already \
-                 used. Start again to sign in."
-            ),
-        )
-        .with_action(format!("/login/{app}"), "Start again"),
-        _ if e.status() == StatusCode::BAD_GATEWAY => ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "The provider failed",
-            format!("Talking to {app} failed: {e}"),
-        ),
-        _ => ErrorPage::new(e.status(), "The sign-in failed", e.to_string()),
-    }
+    };
+    if kind.start_again() { page.with_action(start_again_path(app), "Start again") } else { page }
 }
 
 async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
@@ -324,7 +322,18 @@ pub(crate) async fn callback(
             }
             Err(ClientRejection(e)) => return Err(login_error(&name, &e)),
         };
-        let token = app.authorize_access_token(&session, &cb).await.map_err(|e| login_error(&name, &e))?;
+        let token = match app.authorize_access_token(&session, &cb).await {
+            Ok(token) => token,
+            // A reloaded (or replayed) callback after this login succeeded: the person is
+            // signed in with this app, so their profile, not an error.
+            Err(e) if e.kind() == ErrorKind::StartAgain
+                && current_login(&session.0).await?.is_some_and(|login| login.app == name) =>
+            {
+                tracing::info!(app = ?clip(&name), error = ?clip(&e.to_string()), "callback of a completed login");
+                return Ok(Redirect::to("/profile").into_response());
+            }
+            Err(e) => return Err(login_error(&name, &e)),
+        };
         take_pending(&session.0, &name).await?;
         let (profile, profile_error) = match app.userinfo(&token).await {
             Ok(p) => (Some(p), None),
@@ -436,7 +445,9 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
          <button type=\"submit\" id=\"logout\">Sign out of the client website</button></form> \
          <form class=\"inline\" method=\"post\" action=\"/signout/both\">{csrf}\
          <button type=\"submit\" id=\"signout-both\">Sign out of the client website and the provider</button></form>\
-         <h2>AppToken</h2><table id=\"token\">{rows}</table>{claims}",
+         <p><a href=\"/connected\" id=\"connected\">Connected applications</a>: what you granted at the \
+         demo's provider, and revoking it.</p>\
+         <h2>Token</h2><table id=\"token\">{rows}</table>{claims}",
         app = esc(&login.app),
         who = esc(&who),
         calls = login.calls,

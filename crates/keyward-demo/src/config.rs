@@ -170,6 +170,11 @@ pub struct Limits {
     pub max_sessions: usize,
     /// OAuth 1 clients one provider user may register (default 20).
     pub max_clients_per_user: usize,
+    /// Logins under way at the provider per OAuth 1 client: its pending temporary
+    /// credentials, each alive 10 minutes (default 2,000). Past it the provider answers the
+    /// client `429` until some finish or expire, and the site's own "Sign in with" link fails
+    /// without keeping a session.
+    pub max_pending_logins: usize,
 }
 
 impl Default for Limits {
@@ -186,6 +191,7 @@ impl Default for Limits {
             backoff_max: Duration::from_secs(15 * 60),
             max_sessions: 10_000,
             max_clients_per_user: 20,
+            max_pending_logins: 2_000,
         }
     }
 }

@@ -22,6 +22,7 @@
 mod client;
 pub mod config;
 mod guard;
+mod health;
 mod html;
 mod provider;
 mod sessions;
@@ -142,7 +143,11 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     tracing::info!(methods = %signature_methods.join(","), "OAuth 1 signature methods");
     // A temporary credential lives as long as a login may take, not the library's 24 hours.
     let server = AuthorizationServer::builder(stores.provider.clone())
-        .config(ProviderConfig::default().with_temporary_credential_ttl(LOGIN_TTL))
+        .config(
+            ProviderConfig::default()
+                .with_temporary_credential_ttl(LOGIN_TTL)
+                .with_max_pending_temporary_credentials(Some(config.limits.max_pending_logins)),
+        )
         .signature_methods(SignatureMethods::default().allow_only(&methods))
         .build();
     let provider = OAuth1Provider::with_options(server, RequestOptions::default().https(https));
@@ -230,9 +235,14 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/oauth/token", any(keyward_axum::provider::token_endpoint))
         .route("/api/me", get(provider::me).post(provider::me))
         .route("/developer", get(provider::developer_page).post(provider::register_client))
+        .route("/connected", get(provider::connected_page))
+        .route("/connected/revoke", post(provider::revoke_grant))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
+        // Outside the session layer: probes carry no cookie and touch no session.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(axum::middleware::from_fn(log_request))
@@ -561,6 +571,37 @@ mod tests {
         let home = http.get(format!("{base}/")).send().await.unwrap();
         assert!(!home.headers().contains_key("set-cookie"));
         assert_eq!(store.len(), 20);
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn login_starts_past_the_pending_cap_keep_nothing() {
+        let dir = std::env::temp_dir().join(format!("keyward-demo-pending-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = Config::new(
+            listener.local_addr().unwrap(),
+            format!("sqlite://{}", dir.join("demo.db").display()),
+        );
+        config.limits.max_pending_logins = 5;
+        let base = config.base_url();
+        let limits = config.limits.clone();
+        let (router, sessions) = build(config).await.unwrap();
+        let server = tokio::spawn(async move { serve(listener, router, &limits).await.unwrap() });
+        let Sessions::Memory(store) = sessions else { panic!("memory sessions") };
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        for i in 0..5 {
+            let start = http.get(format!("{base}/login/keyward")).send().await.unwrap();
+            assert_eq!(start.status(), 302, "{i}");
+        }
+        for i in 0..5 {
+            let refused = http.get(format!("{base}/login/keyward")).send().await.unwrap();
+            assert_ne!(refused.status(), 302, "{i}");
+            assert!(!refused.headers().contains_key("set-cookie"), "no session for a refused start");
+            assert!(refused.text().await.unwrap().contains("too_many_requests"));
+        }
+        assert_eq!(store.len(), 5);
         server.abort();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -690,6 +690,102 @@ fn rsa_key_problem(pem: &str) -> String {
     format!("The RSA public key could not be read. {detail}")
 }
 
+/// The signed-in provider user's grants: every token credential issued for them, with the
+/// client it went to, each with a button that revokes it.
+async fn connected_body(state: &AppState, session: &Session, user: &str) -> Result<String, ErrorPage> {
+    let csrf = csrf_token(session).await?;
+    let grants = state
+        .stores
+        .provider
+        .token_credentials_of_user(user)
+        .await
+        .map_err(|e| ErrorPage::internal("listing the grants", &e))?;
+    let mut names = std::collections::HashMap::new();
+    let mut rows = String::new();
+    for grant in &grants {
+        if !names.contains_key(&grant.client_id) {
+            let client = state
+                .stores
+                .provider
+                .get_client(&grant.client_id)
+                .await
+                .map_err(|e| ErrorPage::internal("reading a client", &e))?;
+            names.insert(grant.client_id.clone(), client.and_then(|c| c.name));
+        }
+        let name = names.get(&grant.client_id).cloned().flatten().unwrap_or_else(|| "(unnamed)".into());
+        // The token identifier is no secret (it travels in every request), but a prefix is
+        // enough to tell grants apart on the page.
+        let short: String = grant.token.chars().take(8).collect();
+        rows.push_str(&format!(
+            "<tr><td>{name}</td><td><code>{client}</code></td><td>{at}</td><td><code>{short}…</code></td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/connected/revoke\">{csrf}\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <button type=\"submit\">Revoke</button></form></td></tr>",
+            name = esc(&name),
+            client = esc(&grant.client_id),
+            at = grant.created_at,
+            short = esc(&short),
+            token = esc(&grant.token),
+            csrf = csrf_field(&csrf),
+        ));
+    }
+    let list = if grants.is_empty() {
+        "<p id=\"no-grants\">You have granted no application access to your account.</p>".to_owned()
+    } else {
+        format!(
+            "<table id=\"grants\"><tr><th>Application</th><th>Client key</th><th>Granted at (Unix time)</th>\
+             <th>Token</th><th></th></tr>{rows}</table>"
+        )
+    };
+    Ok(format!(
+        "<p>Signed in to the provider as <b>{user}</b>. These applications hold a token that acts for you \
+         at <code>/api/me</code>. Revoking one takes effect at once: its next request is refused.</p>{list}",
+        user = esc(user),
+    ))
+}
+
+/// "Connected applications": what the signed-in provider user granted, and revoking it.
+pub(crate) async fn connected_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, ErrorPage> {
+    let Some(user) = signed_in(&session).await? else {
+        return Ok(Redirect::to("/signin?next=/connected").into_response());
+    };
+    let body = connected_body(&state, &session, &user).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page("Connected applications", &body))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// Revokes one of the signed-in user's grants (CSRF-checked); someone else's token, or one
+/// already revoked, changes nothing.
+pub(crate) async fn revoke_grant(
+    State(state): State<AppState>,
+    session: Session,
+    HtmlForm(form): HtmlForm<RevokeForm>,
+) -> Result<Response, ErrorPage> {
+    check_csrf(&session, &form.csrf).await?;
+    let Some(user) = signed_in(&session).await? else {
+        return Ok(Redirect::to("/signin?next=/connected").into_response());
+    };
+    let revoked = state
+        .stores
+        .provider
+        .revoke_token_credential(&user, &form.token)
+        .await
+        .map_err(|e| ErrorPage::internal("revoking the grant", &e))?;
+    tracing::info!(user = ?user, revoked, "grant revoked");
+    Ok(Redirect::to("/connected").into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::consent_csp;

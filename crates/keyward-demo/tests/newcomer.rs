@@ -51,6 +51,8 @@ async fn a_tampered_verifier_is_a_400_to_start_again_not_a_provider_failure() {
     // start again, not a failure of the provider.
     let genuine = browser.get(&back).await;
     assert_eq!(genuine.status, 400, "{}", genuine.body);
+    assert!(genuine.body.contains("already completed"), "the cause is named: {}", genuine.body);
+    assert!(genuine.body.contains("href=\"/login/keyward\">Start again</a>"), "{}", genuine.body);
     // Starting again works (still signed in at the provider: straight to the consent page).
     let start = browser.get(&format!("{base}/login/keyward")).await;
     let consent = browser.get(&start.location.unwrap()).await;

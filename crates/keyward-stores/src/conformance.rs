@@ -93,6 +93,9 @@ macro_rules! conformance_tests {
             concurrent_takes_exactly_one_wins,
             concurrent_authorizations_exactly_one_wins,
             token_credentials_create_and_get,
+            pending_temporary_credentials_are_capped,
+            concurrent_capped_creations_stop_at_the_cap,
+            grants_are_listed_by_user_and_revoked,
             nonce_is_fresh_once,
             nonce_key_components_are_distinct,
             nonce_expiry_follows_now,
@@ -334,6 +337,95 @@ where
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// A client holds at most `max_pending` pending temporary credentials: unauthorized and
+/// unexpired by the caller's `now`. Authorized, taken and expired ones do not count, nor do
+/// other clients' ones; a refused creation stores nothing.
+pub async fn pending_temporary_credentials_are_capped<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    let capped = |token: &str, expires_at: i64, now: i64| {
+        let (store, t) = (store.clone(), temporary(token, expires_at));
+        async move { store.create_temporary_credential_capped(&t, now, 3).await }
+    };
+    // One that expires soon, two that live.
+    capped("p-1", NOW + 10, NOW).await.unwrap();
+    capped("p-2", NOW + 600, NOW).await.unwrap();
+    capped("p-3", NOW + 600, NOW).await.unwrap();
+    assert!(matches!(capped("p-4", NOW + 600, NOW).await, Err(StoreError::LimitReached)));
+    assert_eq!(store.get_temporary_credential("p-4", NOW).await.unwrap(), None, "nothing stored");
+    // Another client has a count of its own.
+    let mut other = temporary("q-1", NOW + 600);
+    other.client_id = "client-2".into();
+    store.create_temporary_credential_capped(&other, NOW, 3).await.unwrap();
+    // The uncapped creation is not refused, and its credential counts.
+    store.create_temporary_credential(&temporary("p-5", NOW + 600), NOW).await.unwrap();
+    assert!(matches!(capped("p-6", NOW + 600, NOW).await, Err(StoreError::LimitReached)));
+
+    // Once p-1 has expired (by the caller's clock), one of the others is authorized, and
+    // one is taken, the client has two free places.
+    assert_eq!(
+        store.authorize_temporary_credential("p-2", &authorization("alice"), NOW).await.unwrap(),
+        AuthorizeOutcome::Authorized
+    );
+    assert!(store.take_temporary_credential("p-3", NOW).await.unwrap().is_some());
+    let later = NOW + 20;
+    capped("p-7", NOW + 600, later).await.unwrap();
+    capped("p-8", NOW + 600, later).await.unwrap();
+    // p-5, p-7, p-8 pending.
+    assert!(matches!(capped("p-9", NOW + 600, later).await, Err(StoreError::LimitReached)));
+    // A credential created already authorized is not pending: never refused.
+    let mut authorized = temporary("p-10", NOW + 600);
+    authorized.authorization = Some(authorization("bob"));
+    store.create_temporary_credential_capped(&authorized, later, 3).await.unwrap();
+    // The duplicate check still holds under the cap.
+    assert!(matches!(
+        store.create_temporary_credential_capped(&temporary("p-7", NOW + 600), later, 100).await,
+        Err(StoreError::Duplicate)
+    ));
+}
+
+/// Of many concurrent capped creations for one client, as many succeed as the cap allows
+/// and the others are refused with [`StoreError::LimitReached`].
+pub async fn concurrent_capped_creations_stop_at_the_cap<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    const CAP: usize = 10;
+    let results = race(&store, |store, i| async move {
+        let t = temporary(&format!("raced-{i}"), NOW + 600);
+        store.create_temporary_credential_capped(&t, NOW, CAP).await
+    })
+    .await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results.iter().filter(|r| matches!(r, Err(StoreError::LimitReached))).count();
+    assert_eq!((created, refused), (CAP, RACERS - CAP), "{results:?}");
+}
+
+/// A user's grants (token credentials) are listed, oldest first, and revoked one by one,
+/// only by that user: a revoked token is gone for every read, the signed look-up included.
+pub async fn grants_are_listed_by_user_and_revoked<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    assert_eq!(store.token_credentials_of_user("alice").await.unwrap(), Vec::new());
+    let mut newer = token_credential("alice-2");
+    newer.client_id = "client-2".into();
+    newer.created_at = NOW + 60;
+    let older = token_credential("alice-1");
+    let mut bobs = token_credential("bob-1");
+    bobs.user_id = "bob".into();
+    for t in [&newer, &older, &bobs] {
+        store.create_token_credential(t).await.unwrap();
+    }
+    assert_eq!(store.token_credentials_of_user("alice").await.unwrap(), vec![older.clone(), newer.clone()]);
+    assert_eq!(store.token_credentials_of_user("bob").await.unwrap(), vec![bobs.clone()]);
+    assert_eq!(store.token_credentials_of_user("carol").await.unwrap(), Vec::new());
+
+    // Only the user a token was issued for revokes it.
+    assert!(!store.revoke_token_credential("alice", "bob-1").await.unwrap());
+    assert_eq!(store.get_token_credential("bob-1").await.unwrap().as_ref(), Some(&bobs));
+    assert!(store.revoke_token_credential("alice", "alice-1").await.unwrap());
+    assert!(!store.revoke_token_credential("alice", "alice-1").await.unwrap(), "revoked once");
+    assert!(!store.revoke_token_credential("alice", "never-issued").await.unwrap());
+    assert_eq!(store.get_token_credential("alice-1").await.unwrap(), None);
+    let found = store.lookup_signed("client-1", Some("alice-1"), None, NOW).await.unwrap();
+    assert!(found.token.is_none(), "the signed look-up no longer finds a revoked token");
+    assert_eq!(store.token_credentials_of_user("alice").await.unwrap(), vec![newer]);
+    assert_eq!(store.token_credentials_of_user("bob").await.unwrap(), vec![bobs]);
 }
 
 /// Of many concurrent takes of one credential, exactly one gets it.

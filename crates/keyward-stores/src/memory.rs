@@ -16,6 +16,10 @@ use crate::StoreAdmin;
 /// Every store in one process's memory, behind short-held locks (no lock is held across an
 /// `await`). Atomicity comes from the locks: each operation is one critical section.
 ///
+/// Each client's pending temporary credentials (unauthorized) are indexed by client, so
+/// that [`TemporaryCredentialStore::create_temporary_credential_capped`] counts them without
+/// a scan of the others.
+///
 /// Expired nonces and temporary credentials are swept when their map has doubled since the
 /// last sweep (so a sweep costs O(1) per insertion, amortised, however many live entries
 /// there are), and by [`StoreAdmin::purge_expired`].
@@ -29,11 +33,76 @@ use crate::StoreAdmin;
 #[derive(Default)]
 pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
-    temporary: Mutex<Sweeping<String, TemporaryCredential>>,
+    temporary: Mutex<Temporary>,
     tokens: Mutex<HashMap<String, TokenCredentialRecord>>,
     nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
     digest: RandomState,
     epoch: FirstCall,
+}
+
+/// Temporary credentials, and for each client the tokens and expiries of its pending
+/// (unauthorized) ones: one critical section checks a client's count and inserts.
+#[derive(Default)]
+struct Temporary {
+    creds: Sweeping<String, TemporaryCredential>,
+    pending: HashMap<String, HashMap<String, i64>>,
+}
+
+impl Temporary {
+    /// Removes `token` from its client's pending set (authorized or gone).
+    fn unpend(&mut self, client_id: &str, token: &str) {
+        if let Some(tokens) = self.pending.get_mut(client_id) {
+            tokens.remove(token);
+            if tokens.is_empty() {
+                self.pending.remove(client_id);
+            }
+        }
+    }
+
+    /// Drops expired entries from the pending sets.
+    fn sweep_pending(&mut self, now: i64) {
+        self.pending.retain(|_, tokens| {
+            tokens.retain(|_, expires_at| *expires_at > now);
+            !tokens.is_empty()
+        });
+    }
+
+    /// Removes expired credentials when the map has grown enough since the last sweep.
+    fn maybe_sweep(&mut self, now: i64) {
+        if self.creds.map.len() >= self.creds.sweep_at {
+            self.sweep(now);
+        }
+    }
+
+    fn sweep(&mut self, now: i64) -> usize {
+        let removed = self.creds.sweep(|c| !c.is_expired(now));
+        self.sweep_pending(now);
+        removed
+    }
+
+    fn create(
+        &mut self,
+        credential: &TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> Result<(), StoreError> {
+        self.maybe_sweep(now);
+        if self.creds.map.contains_key(&credential.token) {
+            return Err(StoreError::Duplicate);
+        }
+        if credential.authorization.is_none() {
+            let tokens = self.pending.entry(credential.client_id.clone()).or_default();
+            if tokens.len() >= max_pending {
+                tokens.retain(|_, expires_at| *expires_at > now);
+                if tokens.len() >= max_pending {
+                    return Err(StoreError::LimitReached);
+                }
+            }
+            tokens.insert(credential.token.clone(), credential.expires_at);
+        }
+        self.creds.map.insert(credential.token.clone(), credential.clone());
+        Ok(())
+    }
 }
 
 /// The smallest map size at which a sweep runs.
@@ -93,7 +162,7 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("clients", &lock(&self.clients).len())
-            .field("temporary_credentials", &lock(&self.temporary).map.len())
+            .field("temporary_credentials", &lock(&self.temporary).creds.map.len())
             .field("token_credentials", &lock(&self.tokens).len())
             .field("nonces", &lock(&self.nonces).map.len())
             .finish()
@@ -121,7 +190,7 @@ impl MemoryStore {
     fn purge(&self, now: i64) -> u64 {
         self.epoch.observe(now);
         let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now);
-        let temporary = lock(&self.temporary).sweep(|c| !c.is_expired(now));
+        let temporary = lock(&self.temporary).sweep(now);
         (nonces + temporary) as u64
     }
 }
@@ -140,15 +209,18 @@ impl TemporaryCredentialStore for MemoryStore {
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.epoch.observe(now);
-        let mut temporary = lock(&self.temporary);
-        temporary.maybe_sweep(|c| !c.is_expired(now));
-        let result = match temporary.map.entry(credential.token.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Duplicate),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(credential.clone());
-                Ok(())
-            }
-        };
+        let result = lock(&self.temporary).create(credential, now, usize::MAX);
+        Box::pin(async move { result })
+    }
+
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.epoch.observe(now);
+        let result = lock(&self.temporary).create(credential, now, max_pending);
         Box::pin(async move { result })
     }
 
@@ -158,7 +230,7 @@ impl TemporaryCredentialStore for MemoryStore {
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
         self.epoch.observe(now);
-        let found = lock(&self.temporary).map.get(token).filter(|c| !c.is_expired(now)).cloned();
+        let found = lock(&self.temporary).creds.map.get(token).filter(|c| !c.is_expired(now)).cloned();
         Box::pin(async move { Ok(found) })
     }
 
@@ -169,17 +241,21 @@ impl TemporaryCredentialStore for MemoryStore {
         now: i64,
     ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
         self.epoch.observe(now);
-        let outcome = match lock(&self.temporary).map.get_mut(token) {
+        let mut temporary = lock(&self.temporary);
+        let outcome = match temporary.creds.map.get_mut(token) {
             Some(c) if !c.is_expired(now) => {
                 if c.authorization.is_some() {
                     AuthorizeOutcome::AlreadyAuthorized
                 } else {
                     c.authorization = Some(authorization.clone());
+                    let client_id = c.client_id.clone();
+                    temporary.unpend(&client_id, token);
                     AuthorizeOutcome::Authorized
                 }
             }
             _ => AuthorizeOutcome::NotFound,
         };
+        drop(temporary);
         Box::pin(async move { Ok(outcome) })
     }
 
@@ -189,7 +265,14 @@ impl TemporaryCredentialStore for MemoryStore {
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
         self.epoch.observe(now);
-        let taken = lock(&self.temporary).map.remove(token).filter(|c| !c.is_expired(now));
+        let taken = {
+            let mut temporary = lock(&self.temporary);
+            let taken = temporary.creds.map.remove(token);
+            if let Some(c) = &taken {
+                temporary.unpend(&c.client_id, token);
+            }
+            taken.filter(|c| !c.is_expired(now))
+        };
         Box::pin(async move { Ok(taken) })
     }
 }
@@ -215,6 +298,30 @@ impl TokenCredentialStore for MemoryStore {
     ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         let found = lock(&self.tokens).get(token).cloned();
         Box::pin(async move { Ok(found) })
+    }
+
+    /// A scan of every token credential: the memory store serves one process, and a
+    /// user's page of grants is rare next to the requests that read one token.
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        let mut found: Vec<_> =
+            lock(&self.tokens).values().filter(|c| c.user_id == user_id).cloned().collect();
+        found.sort_by(|a, b| (a.created_at, &a.token).cmp(&(b.created_at, &b.token)));
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut tokens = lock(&self.tokens);
+        let revoked =
+            tokens.get(token).is_some_and(|c| c.user_id == user_id) && tokens.remove(token).is_some();
+        drop(tokens);
+        Box::pin(async move { Ok(revoked) })
     }
 }
 
@@ -292,6 +399,13 @@ impl StoreAdmin for MemoryStore {
     }
 }
 
+/// Always answers: the records are in this process.
+impl crate::Ping for MemoryStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,9 +454,11 @@ mod tests {
         for i in 0..MIN_SWEEP {
             store.create_temporary_credential(&temp(i, 10), 0).await.unwrap();
         }
-        assert_eq!(lock(&store.temporary).map.len(), MIN_SWEEP);
+        assert_eq!(lock(&store.temporary).creds.map.len(), MIN_SWEEP);
         // At time 20 all have expired: the next creation sweeps them, by the caller's `now`.
         store.create_temporary_credential(&temp(MIN_SWEEP, 100), 20).await.unwrap();
-        assert_eq!(lock(&store.temporary).map.len(), 1);
+        assert_eq!(lock(&store.temporary).creds.map.len(), 1);
+        // The pending index was swept with them.
+        assert_eq!(lock(&store.temporary).pending["c"].len(), 1);
     }
 }

@@ -3,7 +3,11 @@
 //! Keys (all under the store's prefix):
 //! - `c:{client_id}`: a client, as JSON;
 //! - `t:{token}`: a temporary credential, as a hash, expiring with it (`EXPIRE`);
+//! - `p:{client_id}`: the client's pending (unauthorized) temporary credentials, a sorted
+//!   set of tokens scored by expiry, which the temporary credential's hash names in its
+//!   `pending` field;
 //! - `a:{token}`: a token credential, as JSON;
+//! - `u:{user_id}`: the tokens of the user's token credentials, a set (the grants page);
 //! - `n:{client}:{token}:{timestamp}:{nonce}`: a nonce (components percent-encoded, so none
 //!   can contain `:`), holding its expiry time, with `EX`;
 //! - `replay-epoch`: the replay epoch ([`keyward::common::replay`]), the provider's `now`
@@ -15,9 +19,12 @@
 //!   under the prefix.
 //!
 //! Atomicity: a nonce is recorded with `SET NX EX` (only one `SET NX` of a key succeeds);
-//! a temporary credential is taken with `HGETALL` and `DEL` in one `MULTI`/`EXEC`
-//! transaction (only one transaction sees the fields); creation and authorization are Lua
-//! scripts, which Redis runs without interleaving.
+//! creating (with the client's pending count), authorizing and taking a temporary
+//! credential (`HGETALL` then `DEL`: only one take sees the fields), and creating and
+//! revoking a token credential with its user's index are Lua scripts, which Redis runs
+//! without interleaving. The scripts that remove a pending token read its sorted set's key
+//! from the credential's hash: the store is for a single Redis (or a primary and its
+//! replicas), not a Redis Cluster.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -110,23 +117,38 @@ fn map_err(e: redis::RedisError) -> StoreError {
     }
 }
 
-/// Creates a temporary credential unless its key exists. KEYS[1]: the key. ARGV: token,
-/// secret, client_id, callback_uri, expires_at, ttl, authorized (0/1), user_id, verifier.
+/// Creates a temporary credential unless its key exists (0) or, when it is pending
+/// (unauthorized) and `max` is not negative, its client already has `max` pending ones (2).
+/// KEYS[1]: the key; KEYS[2]: the client's pending set. ARGV: token, secret, client_id,
+/// callback_uri, expires_at, ttl, authorized (0/1), user_id, verifier, max, now.
 static CREATE_TEMPORARY: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local pending = ARGV[7] ~= '1'
+if pending then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[11])
+    local max = tonumber(ARGV[10])
+    if max >= 0 and redis.call('ZCARD', KEYS[2]) >= max then return 2 end
+end
 redis.call('HSET', KEYS[1], 'token', ARGV[1], 'secret', ARGV[2], 'client_id', ARGV[3],
     'callback_uri', ARGV[4], 'expires_at', ARGV[5])
-if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'user_id', ARGV[8], 'verifier', ARGV[9]) end
+if pending then
+    redis.call('HSET', KEYS[1], 'pending', KEYS[2])
+    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+    if redis.call('TTL', KEYS[2]) < tonumber(ARGV[6]) then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+else
+    redis.call('HSET', KEYS[1], 'user_id', ARGV[8], 'verifier', ARGV[9])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 return 1
 ",
     )
 });
 
-/// Sets user and verifier once. KEYS[1]: the key. ARGV: user_id, verifier, now.
-/// Returns 0 (absent or expired), 1 (authorized), 2 (already authorized).
+/// Sets user and verifier once, and takes the token out of its client's pending set.
+/// KEYS[1]: the key. ARGV: user_id, verifier, now, token. Returns 0 (absent or expired),
+/// 1 (authorized), 2 (already authorized).
 static AUTHORIZE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -134,6 +156,58 @@ local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
 if not expires_at or tonumber(expires_at) <= tonumber(ARGV[3]) then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'user_id') == 1 then return 2 end
 redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'verifier', ARGV[2])
+local pending = redis.call('HGET', KEYS[1], 'pending')
+if pending then redis.call('ZREM', pending, ARGV[4]) end
+return 1
+",
+    )
+});
+
+/// Returns a temporary credential's fields and deletes it, and its token from its
+/// client's pending set. KEYS[1]: the key. ARGV: the token. The `DEL` runs even for an
+/// absent key, so that a demoted primary answers `READONLY` (unavailable) rather than
+/// "no such credential".
+static TAKE_TEMPORARY: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local fields = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+if #fields == 0 then return fields end
+for i = 1, #fields, 2 do
+    if fields[i] == 'pending' then redis.call('ZREM', fields[i + 1], ARGV[1]) end
+end
+return fields
+",
+    )
+});
+
+/// Stores a token credential unless its key exists, and adds it to its user's set.
+/// KEYS[1]: the key; KEYS[2]: the user's set. ARGV: the JSON, the token. Returns 1 when
+/// stored.
+static CREATE_TOKEN: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+",
+    )
+});
+
+/// Deletes a token credential if it belongs to the user, and drops it from the user's
+/// set. KEYS[1]: the key; KEYS[2]: the user's set. ARGV: the token, the user. Returns 1
+/// when deleted.
+static REVOKE_TOKEN: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local json = redis.call('GET', KEYS[1])
+if not json then
+    redis.call('SREM', KEYS[2], ARGV[1])
+    return 0
+end
+if cjson.decode(json)['user_id'] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 ",
     )
@@ -328,35 +402,62 @@ impl ClientStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Creates a temporary credential, its client holding at most `max_pending` pending
+    /// ones when given (see `CREATE_TEMPORARY`).
+    async fn create_temporary(
+        &self,
+        credential: &TemporaryCredential,
+        now: i64,
+        max_pending: Option<usize>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        // Redis needs a duration; the record's expiry is absolute.
+        let (authorized, user_id, verifier) = match &credential.authorization {
+            Some(a) => ("1", a.user_id.as_str(), a.verifier.secret()),
+            None => ("0", "", ""),
+        };
+        let created: i64 = CREATE_TEMPORARY
+            .key(self.temporary_key(&credential.token))
+            .key(self.key("p", &credential.client_id))
+            .arg(&credential.token)
+            .arg(credential.secret.secret())
+            .arg(&credential.client_id)
+            .arg(&credential.callback_uri)
+            .arg(credential.expires_at)
+            .arg(ttl(credential.expires_at, now))
+            .arg(authorized)
+            .arg(user_id)
+            .arg(verifier)
+            .arg(max_pending.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX)))
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        match created {
+            1 => Ok(()),
+            2 => Err(StoreError::LimitReached),
+            _ => Err(StoreError::Duplicate),
+        }
+    }
+}
+
 impl TemporaryCredentialStore for RedisStore {
     fn create_temporary_credential<'a>(
         &'a self,
         credential: &'a TemporaryCredential,
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            // Redis needs a duration; the record's expiry is absolute.
-            let (authorized, user_id, verifier) = match &credential.authorization {
-                Some(a) => ("1", a.user_id.as_str(), a.verifier.secret()),
-                None => ("0", "", ""),
-            };
-            let created: i64 = CREATE_TEMPORARY
-                .key(self.temporary_key(&credential.token))
-                .arg(&credential.token)
-                .arg(credential.secret.secret())
-                .arg(&credential.client_id)
-                .arg(&credential.callback_uri)
-                .arg(credential.expires_at)
-                .arg(ttl(credential.expires_at, now))
-                .arg(authorized)
-                .arg(user_id)
-                .arg(verifier)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            if created == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
-        })
+        Box::pin(self.create_temporary(credential, now, None))
+    }
+
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.create_temporary(credential, now, Some(max_pending)))
     }
 
     fn get_temporary_credential<'a>(
@@ -388,6 +489,7 @@ impl TemporaryCredentialStore for RedisStore {
                 .arg(&authorization.user_id)
                 .arg(authorization.verifier.secret())
                 .arg(now)
+                .arg(token)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(map_err)?;
@@ -406,14 +508,10 @@ impl TemporaryCredentialStore for RedisStore {
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let key = self.temporary_key(token);
-            let (map, _deleted): (HashMap<String, String>, i64) = redis::pipe()
-                .atomic()
-                .cmd("HGETALL")
-                .arg(&key)
-                .cmd("DEL")
-                .arg(&key)
-                .query_async(&mut conn)
+            let map: HashMap<String, String> = TAKE_TEMPORARY
+                .key(self.temporary_key(token))
+                .arg(token)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(map_err)?;
             Ok(temporary_from_hash(map)?.filter(|c| !c.is_expired(now)))
@@ -428,14 +526,15 @@ impl TokenCredentialStore for RedisStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let set: Option<String> = redis::cmd("SET")
-                .arg(self.token_key(&credential.token))
+            let created: i64 = CREATE_TOKEN
+                .key(self.token_key(&credential.token))
+                .key(self.key("u", &credential.user_id))
                 .arg(to_json(credential)?)
-                .arg("NX")
-                .query_async(&mut conn)
+                .arg(&credential.token)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(map_err)?;
-            if set.is_some() { Ok(()) } else { Err(StoreError::Duplicate) }
+            if created == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
         })
     }
 
@@ -448,6 +547,66 @@ impl TokenCredentialStore for RedisStore {
             let json: Option<String> =
                 redis::cmd("GET").arg(self.token_key(token)).query_async(&mut conn).await.map_err(map_err)?;
             from_json(json)
+        })
+    }
+
+    /// The user's set, then one `MGET` of its tokens; tokens whose credential is gone are
+    /// dropped from the set.
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let user_key = self.key("u", user_id);
+            let tokens: Vec<String> =
+                redis::cmd("SMEMBERS").arg(&user_key).query_async(&mut conn).await.map_err(map_err)?;
+            if tokens.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut mget = redis::cmd("MGET");
+            for token in &tokens {
+                mget.arg(self.token_key(token));
+            }
+            let values: Vec<Option<String>> = mget.query_async(&mut conn).await.map_err(map_err)?;
+            let mut found = Vec::with_capacity(tokens.len());
+            let mut gone = Vec::new();
+            for (token, value) in tokens.iter().zip(values) {
+                match from_json::<TokenCredentialRecord>(value)? {
+                    Some(record) if record.user_id == user_id => found.push(record),
+                    Some(_) => {}
+                    None => gone.push(token),
+                }
+            }
+            if !gone.is_empty() {
+                let _: i64 = redis::cmd("SREM")
+                    .arg(&user_key)
+                    .arg(gone)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(map_err)?;
+            }
+            found.sort_by(|a, b| (a.created_at, &a.token).cmp(&(b.created_at, &b.token)));
+            Ok(found)
+        })
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let revoked: i64 = REVOKE_TOKEN
+                .key(self.token_key(token))
+                .key(self.key("u", user_id))
+                .arg(token)
+                .arg(user_id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(revoked == 1)
         })
     }
 }
@@ -681,6 +840,26 @@ impl StoreAdmin for RedisStore {
         Box::pin(async move {
             self.epoch(None, now).await?;
             Ok(0)
+        })
+    }
+}
+
+/// How long [`RedisStore`]'s ping waits for `PONG`, connecting included.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `PING`, within 1 s (a new connection included, when the last one failed): `Unavailable`
+/// when Redis is unreachable, does not answer in time, or answers something else.
+impl crate::Ping for RedisStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let cmd = redis::cmd("PING");
+            match tokio::time::timeout(PING_TIMEOUT, cmd.query_async::<String>(&mut conn)).await {
+                Ok(Ok(pong)) if pong == "PONG" => Ok(()),
+                Ok(Ok(other)) => Err(StoreError::unavailable(format!("Redis answered {other:?} to PING"))),
+                Ok(Err(e)) => Err(map_err(e)),
+                Err(_) => Err(crate::timed_out("Redis", PING_TIMEOUT)),
+            }
         })
     }
 }

@@ -88,6 +88,21 @@ impl<D: TokenCredentialStore, E: Send + Sync> TokenCredentialStore for SplitStor
     ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         self.durable.get_token_credential(token)
     }
+
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        self.durable.token_credentials_of_user(user_id)
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.revoke_token_credential(user_id, token)
+    }
 }
 
 impl<D: Send + Sync, E: TemporaryCredentialStore> TemporaryCredentialStore for SplitStore<D, E> {
@@ -97,6 +112,15 @@ impl<D: Send + Sync, E: TemporaryCredentialStore> TemporaryCredentialStore for S
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.ephemeral.create_temporary_credential(credential, now)
+    }
+
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.ephemeral.create_temporary_credential_capped(credential, now, max_pending)
     }
 
     fn get_temporary_credential<'a>(
@@ -169,6 +193,18 @@ impl<D: StoreAdmin, E: StoreAdmin> StoreAdmin for SplitStore<D, E> {
         Box::pin(async move {
             let durable = self.durable.purge_expired(now).await?;
             Ok(durable + self.ephemeral.purge_expired(now).await?)
+        })
+    }
+}
+
+/// Pings `durable`, then `ephemeral`: the first that fails answers (each bounded by its own
+/// timeout). A readiness probe that names each dependency pings [`SplitStore::durable`] and
+/// [`SplitStore::ephemeral`] separately.
+impl<D: crate::Ping, E: crate::Ping> crate::Ping for SplitStore<D, E> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.durable.ping().await?;
+            self.ephemeral.ping().await
         })
     }
 }

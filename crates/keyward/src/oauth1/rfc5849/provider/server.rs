@@ -23,8 +23,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 impl From<StoreError> for ProviderError {
+    /// A store's refusal to hold more pending temporary credentials for a client is
+    /// [`ProviderError::TooManyPending`]; any other failure is [`ProviderError::Store`].
     fn from(e: StoreError) -> Self {
-        ProviderError::Store(e)
+        match e {
+            StoreError::LimitReached => ProviderError::TooManyPending,
+            e => ProviderError::Store(e),
+        }
     }
 }
 
@@ -343,6 +348,9 @@ impl Inner {
             if value.is_some_and(|v| v.len() > MAX_IDENTIFIER_BYTES) {
                 return Err(InvalidRequest::TooLong(name).into());
             }
+        }
+        if request.callback().is_some_and(|c| c.len() > super::temporary::MAX_CALLBACK_BYTES) {
+            return Err(InvalidRequest::TooLong(names::CALLBACK).into());
         }
         let method = request.signature_method();
         self.methods.get(method)?;
