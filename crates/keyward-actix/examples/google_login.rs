@@ -36,7 +36,11 @@ async fn auth(
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let oauth = OAuth::builder().env().build();
-    oauth.register("google", AppConfig::default()).map_err(std::io::Error::other)?;
+    if let Err(e) = oauth.register("google", AppConfig::default()) {
+        // `Display`: a missing credential names its variable (GOOGLE_CLIENT_ID, …).
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     let oauth = web::Data::new(oauth);
     let key = Key::generate();
     println!("open http://127.0.0.1:8000/login");

@@ -29,7 +29,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use keyward_client::registry::{AppToken, Callback, CallbackError, Error, RemoteApp};
 use std::fmt;
 
-/// A registry error as an actix response: [`Error::status`] and the message as text.
+/// A registry error as an actix response: [`Error::status`] and the page's sentence,
+/// [`ErrorKind::message`](keyward_client::registry::ErrorKind::message), as text. The error
+/// itself (which rule failed, what the provider answered) goes to the log through
+/// `tracing`: `WARN` for a 5xx, `INFO` for a 4xx. Never to the page.
 #[derive(Debug)]
 pub struct ClientRejection(pub Error);
 
@@ -57,9 +60,13 @@ impl ResponseError for ClientRejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type("text/plain; charset=utf-8")
-            .body(self.0.to_string())
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self.0, "login or API call failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self.0, "login or API call refused");
+        }
+        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(self.0.kind().message())
     }
 }
 

@@ -44,6 +44,7 @@ async fn me(auth: OAuth1Protected) -> HttpResponse {
 async fn provider() -> OAuth1Provider {
     let store = Arc::new(MemoryStore::new());
     store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    store.purge_expired(NOW - 3600).await.unwrap(); // up for an hour (its replay epoch)
     let server = AuthorizationServer::builder(store).clock(FixedClock::new(NOW)).build();
     OAuth1Provider::with_options(server, RequestOptions::default().body_limit(4096))
 }

@@ -45,8 +45,19 @@ async fn auth(
     Ok(Redirect::to("/"))
 }
 
+/// Errors are printed with `Display`: a missing credential names its variable.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let oauth = OAuth::builder().env().build();
     oauth.register("github", AppConfig::default())?;
     let app = Router::new()

@@ -73,7 +73,10 @@ pub(crate) fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// A registry error as a response: [`Error::status`] and the error's message as text.
+/// A registry error as a response: [`Error::status`] and the page's sentence,
+/// [`ErrorKind::message`](keyward_client::registry::ErrorKind::message), as text. The error
+/// itself (which rule failed, what the provider answered) goes to the log through
+/// `tracing`: `WARN` for a 5xx, `INFO` for a 4xx. Never to the page.
 #[derive(Debug)]
 pub struct ClientRejection(pub Error);
 
@@ -91,7 +94,13 @@ impl From<tower_sessions::session::Error> for ClientRejection {
 
 impl IntoResponse for ClientRejection {
     fn into_response(self) -> Response {
-        (self.0.status(), self.0.to_string()).into_response()
+        let status = self.0.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self.0, "login or API call failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self.0, "login or API call refused");
+        }
+        (status, self.0.kind().message()).into_response()
     }
 }
 

@@ -805,7 +805,7 @@ async fn discovery_cache_ttl_and_issuer_check() {
     let c = client(config, http, &clock);
     assert!(matches!(
         c.server_metadata().await,
-        Err(ClientError::OAuth2(keyward::oauth2::OAuth2Error::Parse { .. }))
+        Err(ClientError::OAuth2(keyward::oauth2::OAuth2Error::IssuerMismatch { .. }))
     ));
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use keyward::common::ErrorBody;
 use keyward_axum::KeywardSession;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
-use keyward_client::registry::{AppToken, CallbackError, Error, Protocol, RemoteApp, StateError};
+use keyward_client::registry::{AppToken, CallbackError, Error, ErrorKind, Protocol, RemoteApp, StateError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tower_sessions::Session;
@@ -58,12 +58,16 @@ fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
     );
     let words = body.error_description.as_deref();
     if body.error == "access_denied" {
+        // The description of a denial restates it, often in the specification's words: the
+        // page says it plainly instead.
         return ErrorPage::new(
             StatusCode::FORBIDDEN,
             "Access denied",
-            format!("The sign-in with {app} was declined at the provider, so nothing was shared."),
+            format!(
+                "You declined the sign-in with {app} at the provider, so nothing was shared with this site."
+            ),
         )
-        .with_provider_words(words);
+        .with_action(format!("/login/{app}"), "Start again");
     }
     // A 4xx, not a 5xx: the provider's redirect is not this site's failure, and the session
     // (the login ended) is saved.
@@ -73,6 +77,7 @@ fn provider_error(app: &str, body: &ErrorBody) -> ErrorPage {
         format!("{app} answered `{}`.", clip(&body.error)),
     )
     .with_provider_words(words)
+    .with_action(start_again_path(app), "Start again")
 }
 
 /// What the client website remembers about a login, in its (server-side) session.
@@ -98,51 +103,69 @@ fn label(app: &RemoteApp) -> String {
     format!("{} ({protocol})", app.name())
 }
 
-/// A registry failure as a page that says what happened.
+/// Where "Start again" leads: the login route of `app`.
+fn start_again_path(app: &str) -> String {
+    format!("/login/{}", keyward::common::encoding::encode(app))
+}
+
+/// A registry failure as a page: its status and sentence are the registry's
+/// ([`Error::kind`]); a login that can be started again offers to.
 fn login_error(app: &str, e: &Error) -> ErrorPage {
-    // Both may carry what a visitor typed: escaped (`?`) and clipped.
-    tracing::warn!(app = ?clip(app), error = ?clip(&e.to_string()), "login failed");
+    let status = e.status();
+    // Both may carry what a visitor typed: escaped (`?`) and clipped. The log names the
+    // rule that failed; the page does not.
+    if status.is_server_error() {
+        tracing::warn!(app = ?clip(app), status = status.as_u16(), error = ?clip(&e.to_string()), "login failed");
+    } else {
+        tracing::info!(app = ?clip(app), status = status.as_u16(), error = ?clip(&e.to_string()), "login refused");
+    }
     let app = clip(app);
-    match e {
+    let kind = e.kind();
+    let page = match e {
         // Not reached for a login in progress (the callback handler answers those).
         Error::Callback(CallbackError::Provider(_)) | Error::State(StateError::NoSession { .. }) => {
             no_login_in_progress(app)
         }
-        Error::State(StateError::Session(_)) | Error::Session(_) => {
-            ErrorPage::internal("reading the session", e)
+        Error::UnknownApp(_) => {
+            ErrorPage::new(status, "Unknown application", format!("No remote app is named `{app}`."))
         }
-        Error::State(cause) => ErrorPage::new(
-            StatusCode::BAD_REQUEST,
+        // Why a state did not match helps the person and tells an attacker nothing.
+        Error::State(cause) if kind == ErrorKind::StartAgain => ErrorPage::new(
+            status,
             "The sign-in could not be matched (state mismatch)",
-            format!("Cause: {cause}."),
+            format!("{} Cause: {cause}.", kind.message()),
         ),
-        Error::UnknownApp(_) => ErrorPage::new(
-            StatusCode::NOT_FOUND,
-            "Unknown application",
-            format!("No remote app is named `{app}`."),
-        ),
-        Error::Callback(_) | Error::MissingCallbackParameter(_) => {
-            ErrorPage::new(StatusCode::BAD_REQUEST, "The callback is not usable", e.to_string())
+        _ => {
+            let title = match kind {
+                ErrorKind::StartAgain => "The sign-in could not be completed",
+                ErrorKind::Unverified => "The sign-in could not be verified",
+                ErrorKind::Declined => "Access denied",
+                ErrorKind::Provider => "The provider failed",
+                ErrorKind::Unavailable => "Try again in a moment",
+                ErrorKind::Internal => "Something went wrong on our side",
+                _ => "The sign-in failed",
+            };
+            ErrorPage::new(status, title, kind.message())
         }
-        Error::Config(_) => ErrorPage::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "This application is misconfigured",
-            e.to_string(),
-        ),
-        _ if e.status() == StatusCode::BAD_GATEWAY => ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "The provider failed",
-            format!("Talking to {app} failed: {e}"),
-        ),
-        _ => ErrorPage::new(e.status(), "The sign-in failed", e.to_string()),
-    }
+    };
+    if kind.start_again() { page.with_action(start_again_path(app), "Start again") } else { page }
 }
 
 async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
     session.get(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("reading the session", &e))
 }
 
-pub(crate) async fn home(State(state): State<AppState>, session: Session) -> Result<Response, ErrorPage> {
+#[derive(Deserialize)]
+pub(crate) struct HomeQuery {
+    /// Which site the visitor just signed out of: `client`, `provider` or `both`.
+    left: Option<String>,
+}
+
+pub(crate) async fn home(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<HomeQuery>,
+) -> Result<Response, ErrorPage> {
     let buttons: String = state
         .oauth
         .apps()
@@ -155,33 +178,87 @@ pub(crate) async fn home(State(state): State<AppState>, session: Session) -> Res
             )
         })
         .collect();
-    let login = match current_login(&session).await? {
+    let login = current_login(&session).await?;
+    let provider_user = signed_in(&session).await?;
+    // A session exists (and holds a token) only for a visitor signed in somewhere.
+    let csrf = match login.is_some() || provider_user.is_some() {
+        true => Some(csrf_token(&session).await?),
+        false => None,
+    };
+    let left = left_notice(
+        q.left.as_deref(),
+        login.as_ref().map(|l| l.app.as_str()),
+        provider_user.as_deref(),
+        csrf.as_deref(),
+    );
+    let login = match login {
         Some(l) => format!(
-            "<div class=\"ok\"><p>You are signed in with <b>{}</b>. <a href=\"/profile\">See your profile</a>.</p></div>",
+            "<div class=\"ok\"><p>Client website: you are signed in with <b>{}</b>. \
+             <a href=\"/profile\">See your profile</a>.</p></div>",
             esc(&l.app)
         ),
-        None => String::new(),
+        None => "<p>Client website: not signed in.</p>".to_owned(),
     };
     // A visitor who is signed in nowhere gets no session (and the server keeps none).
-    let provider = match signed_in(&session).await? {
+    let provider = match provider_user {
         Some(user) => format!(
             "<p>Provider: signed in as <b>{}</b>. <form class=\"inline\" method=\"post\" action=\"/signout\">{}\
              <button type=\"submit\">Sign out of the provider</button></form></p>",
             esc(&user),
             csrf_field(&csrf_token(&session).await?)
         ),
-        None => {
-            "<p>Provider: not signed in. <a href=\"/signin\">Sign in or create an account</a>.</p>".into()
-        }
+        None => "<p>Provider: not signed in. <a href=\"/signin\">Sign in</a> or \
+             <a href=\"/signup\">create an account</a>.</p>"
+            .into(),
     };
     let body = format!(
         "<p>This one program is both an <b>OAuth 1.0a provider</b> (with its own users, a consent page and \
          a protected API) and a <b>client website</b> that signs people in through it and through any \
-         OAuth 2.0 / OpenID Connect provider you configure.</p>{login}<h2>Client website</h2>{buttons}\
+         OAuth 2.0 / OpenID Connect provider you configure. Each half has its own sign-in and sign-out.</p>\
+         {left}<h2>Client website</h2>{login}{buttons}\
          <h2>Provider</h2>{provider}<p><a href=\"/developer\">Register an OAuth 1 client</a> to use this \
          provider from other software.</p>"
     );
     Ok(page("Keyward demo", &body).into_response())
+}
+
+/// What the home page says after a sign-out: which site was left, and what is still
+/// signed in, with a button to leave it too.
+fn left_notice(
+    left: Option<&str>,
+    client_app: Option<&str>,
+    provider_user: Option<&str>,
+    csrf: Option<&str>,
+) -> String {
+    let (what, still) = match left {
+        Some("client") => (
+            "You signed out of the <b>client website</b>.",
+            provider_user.map(|u| {
+                format!(
+                    "You are still signed in to the <b>provider</b> as <b>{}</b>, so signing in with it again \
+                     will not ask for your password.",
+                    esc(u)
+                )
+            }),
+        ),
+        Some("provider") => (
+            "You signed out of the <b>provider</b>.",
+            client_app.map(|a| {
+                format!("You are still signed in to the <b>client website</b> (with <b>{}</b>).", esc(a))
+            }),
+        ),
+        Some("both") => ("You signed out of the client website and of the provider.", None),
+        _ => return String::new(),
+    };
+    match (still, csrf) {
+        (Some(still), Some(csrf)) => format!(
+            "<div class=\"ok\" id=\"signed-out\"><p>{what} {still}</p>\
+             <form class=\"inline\" method=\"post\" action=\"/signout/both\">{}\
+             <button type=\"submit\" id=\"signout-both\">Sign out of both</button></form></div>",
+            csrf_field(csrf)
+        ),
+        _ => format!("<div class=\"ok\" id=\"signed-out\"><p>{what}</p></div>"),
+    }
 }
 
 fn callback_url(state: &AppState, name: &str) -> String {
@@ -245,7 +322,18 @@ pub(crate) async fn callback(
             }
             Err(ClientRejection(e)) => return Err(login_error(&name, &e)),
         };
-        let token = app.authorize_access_token(&session, &cb).await.map_err(|e| login_error(&name, &e))?;
+        let token = match app.authorize_access_token(&session, &cb).await {
+            Ok(token) => token,
+            // A reloaded (or replayed) callback after this login succeeded: the person is
+            // signed in with this app, so their profile, not an error.
+            Err(e) if e.kind() == ErrorKind::StartAgain
+                && current_login(&session.0).await?.is_some_and(|login| login.app == name) =>
+            {
+                tracing::info!(app = ?clip(&name), error = ?clip(&e.to_string()), "callback of a completed login");
+                return Ok(Redirect::to("/profile").into_response());
+            }
+            Err(e) => return Err(login_error(&name, &e)),
+        };
         take_pending(&session.0, &name).await?;
         let (profile, profile_error) = match app.userinfo(&token).await {
             Ok(p) => (Some(p), None),
@@ -269,6 +357,22 @@ pub(crate) async fn callback(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Unix time `at` as `2026-12-07 12:19:27 UTC`.
+pub(crate) fn utc_time(at: i64) -> String {
+    match tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(at) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => format!("{at} (Unix time)"),
+    }
 }
 
 /// A credential's value as the profile page shows it: identifiers shortened, secrets
@@ -334,16 +438,21 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
     let body = format!(
         "<div class=\"ok\"><p>Signed in with <b id=\"app\">{app}</b> as <b id=\"who\">{who}</b>.</p></div>\
          <h2>Profile from the userinfo endpoint</h2>{profile}\
-         <p>Fetched {calls} time(s), last at <span id=\"fetched-at\">{at}</span> (Unix time).</p>\
+         <p>Fetched {calls} time(s), last at <time id=\"fetched-at\" datetime=\"{iso}\">{at}</time>.</p>\
          <form class=\"inline\" method=\"post\" action=\"/profile/refresh\">{csrf}\
          <button class=\"primary\" type=\"submit\" id=\"call-again\">Call the API again</button></form> \
          <form class=\"inline\" method=\"post\" action=\"/logout\">{csrf}\
-         <button type=\"submit\" id=\"logout\">Sign out</button></form>\
-         <h2>AppToken</h2><table id=\"token\">{rows}</table>{claims}",
+         <button type=\"submit\" id=\"logout\">Sign out of the client website</button></form> \
+         <form class=\"inline\" method=\"post\" action=\"/signout/both\">{csrf}\
+         <button type=\"submit\" id=\"signout-both\">Sign out of the client website and the provider</button></form>\
+         <p><a href=\"/connected\" id=\"connected\">Connected applications</a>: what you granted at the \
+         demo's provider, and revoking it.</p>\
+         <h2>Token</h2><table id=\"token\">{rows}</table>{claims}",
         app = esc(&login.app),
         who = esc(&who),
         calls = login.calls,
-        at = login.fetched_at,
+        at = utc_time(login.fetched_at),
+        iso = esc(&utc_time(login.fetched_at).replacen(' ', "T", 1).replace(" UTC", "Z")),
         csrf = csrf_field(&csrf),
         rows = token_rows(&login.token),
     );
@@ -399,5 +508,29 @@ pub(crate) async fn logout(
     check_csrf(&session, &form.csrf).await?;
     session.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
     crate::renew_csrf(&session).await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to("/?left=client").into_response())
+}
+
+/// Signs out of the client website and of the provider at once.
+pub(crate) async fn sign_out_of_both(
+    session: Session,
+    HtmlForm(form): HtmlForm<CsrfForm>,
+) -> Result<Response, ErrorPage> {
+    check_csrf(&session, &form.csrf).await?;
+    session.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    crate::provider::forget_user(&session).await?;
+    crate::renew_csrf(&session).await?;
+    Ok(Redirect::to("/?left=both").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_time;
+
+    #[test]
+    fn times_are_shown_in_utc_words() {
+        assert_eq!(utc_time(1_796_639_275), "2026-12-07 10:27:55 UTC");
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(i64::MAX), format!("{} (Unix time)", i64::MAX), "out of range: as it is");
+    }
 }

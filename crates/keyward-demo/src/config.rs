@@ -15,6 +15,11 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// otherwise: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward-demo.db";
 
+/// The OAuth 1 signature methods the provider accepts when the configuration names none.
+/// `PLAINTEXT` is left out: it is accepted only when listed (and then, as every request,
+/// only over https or between loopback addresses).
+pub const DEFAULT_SIGNATURE_METHODS: [&str; 4] = ["HMAC-SHA1", "HMAC-SHA256", "RSA-SHA1", "RSA-SHA256"];
+
 /// A configuration that cannot be used; the message names the flag, variable or key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -67,13 +72,17 @@ impl SeedUser {
             Some((u, p)) if valid_username(u.trim()) && !p.is_empty() => {
                 Ok(Self { username: u.trim().to_owned(), password: SecretString::new(p) })
             }
-            _ => Err(invalid(key, "expected `name:password` (name: 1-64 letters, digits, `._-`)")),
+            _ => Err(invalid(key, format!("expected name:password ({USERNAME_RULE})"))),
         }
     }
 }
 
-/// Whether `name` is an acceptable provider user name: 1 to 64 ASCII letters, digits,
-/// `.`, `_` or `-`.
+/// The rule for provider user names, as pages and messages state it.
+pub const USERNAME_RULE: &str =
+    "a user name is 1 to 64 characters: ASCII letters (a-z, A-Z), digits, dots, underscores or hyphens";
+
+/// Whether `name` is an acceptable provider user name ([`USERNAME_RULE`]): 1 to 64 ASCII
+/// letters, digits, `.`, `_` or `-`.
 pub fn valid_username(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
@@ -118,6 +127,8 @@ struct DemoTable {
     users: Vec<SecretString>,
     #[serde(default)]
     oauth1_clients: Vec<SeedClient>,
+    #[serde(default)]
+    oauth1_signature_methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +170,11 @@ pub struct Limits {
     pub max_sessions: usize,
     /// OAuth 1 clients one provider user may register (default 20).
     pub max_clients_per_user: usize,
+    /// Logins under way at the provider per OAuth 1 client: its pending temporary
+    /// credentials, each alive 10 minutes (default 2,000). Past it the provider answers the
+    /// client `429` until some finish or expire, and the site's own "Sign in with" link fails
+    /// without keeping a session.
+    pub max_pending_logins: usize,
 }
 
 impl Default for Limits {
@@ -175,6 +191,7 @@ impl Default for Limits {
             backoff_max: Duration::from_secs(15 * 60),
             max_sessions: 10_000,
             max_clients_per_user: 20,
+            max_pending_logins: 2_000,
         }
     }
 }
@@ -204,6 +221,9 @@ pub struct Config {
     pub users: Vec<SeedUser>,
     /// OAuth 1 clients registered at start-up.
     pub oauth1_clients: Vec<SeedClient>,
+    /// The OAuth 1 signature methods the provider accepts, by their RFC 5849 names
+    /// (default [`DEFAULT_SIGNATURE_METHODS`]); [`Config::from_args`] refuses unknown names.
+    pub oauth1_signature_methods: Vec<String>,
     /// Mark the session cookie `Secure` (when served over https).
     pub secure_cookies: bool,
     /// Timeouts, caps and sign-in throttling.
@@ -233,6 +253,7 @@ impl std::fmt::Debug for Config {
             .field("env", &self.env)
             .field("users", &self.users)
             .field("oauth1_clients", &self.oauth1_clients)
+            .field("oauth1_signature_methods", &self.oauth1_signature_methods)
             .field("secure_cookies", &self.secure_cookies)
             .field("limits", &self.limits)
             .finish()
@@ -252,6 +273,7 @@ impl Config {
             env: false,
             users: Vec::new(),
             oauth1_clients: Vec::new(),
+            oauth1_signature_methods: DEFAULT_SIGNATURE_METHODS.map(str::to_owned).to_vec(),
             secure_cookies: false,
             limits: Limits::default(),
         }
@@ -287,6 +309,7 @@ impl Config {
                 "--redis-url" => "redis_url",
                 "--config" => "config",
                 "-h" | "--help" => return Err(ConfigError::Usage(USAGE.to_owned())),
+                "-V" | "--version" => return Err(ConfigError::Usage(VERSION.to_owned())),
                 other => return Err(ConfigError::Usage(format!("unknown argument `{other}`\n\n{USAGE}"))),
             };
             let value = match inline.or_else(|| args.next()) {
@@ -362,8 +385,38 @@ impl Config {
                 name: env("KEYWARD_DEMO_OAUTH1_NAME"),
             });
         }
+        if let Some(list) = env("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS") {
+            let names: Vec<String> = list.split(',').map(str::to_owned).collect();
+            config.oauth1_signature_methods =
+                signature_methods(&names, "KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS")?;
+        } else if let Some(names) = &file.oauth1_signature_methods {
+            config.oauth1_signature_methods = signature_methods(names, "[demo].oauth1_signature_methods")?;
+        }
         Ok(config)
     }
+}
+
+/// Checks a list of signature method names against those the library implements (RFC 5849
+/// §3.4), case-insensitively, and returns them spelled as the specification does.
+pub fn signature_methods(names: &[String], key: &str) -> Result<Vec<String>, ConfigError> {
+    let known = keyward::oauth1::rfc5849::SignatureMethods::default();
+    let known: Vec<&str> = known.allowed().collect();
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let Some(canonical) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) else {
+            return Err(invalid(
+                key,
+                format!("unknown signature method `{name}` (known: {})", known.join(", ")),
+            ));
+        };
+        if !out.iter().any(|o| o == canonical) {
+            out.push((*canonical).to_owned());
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(key, format!("name at least one signature method ({})", known.join(", "))));
+    }
+    Ok(out)
 }
 
 fn parse_demo_table(text: Option<&str>) -> Result<DemoTable, ConfigError> {
@@ -381,12 +434,16 @@ fn parse_demo_table(text: Option<&str>) -> Result<DemoTable, ConfigError> {
     }
 }
 
+/// The `--version` text.
+pub const VERSION: &str = concat!("keyward-demo ", env!("CARGO_PKG_VERSION"));
+
 /// The `--help` text.
 pub const USAGE: &str = "\
 keyward-demo: an OAuth 1.0a provider and a client website in one program
 
 USAGE: keyward-demo [--addr HOST:PORT] [--public-url URL] [--database-url URL]
                     [--redis-url URL] [--config keyward.toml]
+       keyward-demo --help | --version
 
   --addr          where to listen (KEYWARD_DEMO_ADDR; default 127.0.0.1:8000)
   --public-url    the URL users reach the site at (KEYWARD_DEMO_PUBLIC_URL)
@@ -395,12 +452,24 @@ USAGE: keyward-demo [--addr HOST:PORT] [--public-url URL] [--database-url URL]
   --redis-url     redis://… for nonces, temporary credentials and sessions
                   (KEYWARD_DEMO_REDIS_URL; default: in memory)
   --config        keyward.toml: [clients.NAME] remote apps, [demo] settings
+                  (KEYWARD_DEMO_CONFIG)
+  -h, --help      this text
+  -V, --version   the version
 
 Remote apps also come from {NAME}_CLIENT_ID, {NAME}_CLIENT_SECRET, … (presets apply:
 GITHUB_CLIENT_ID=… GITHUB_CLIENT_SECRET=… turns on GitHub). Provider users:
 KEYWARD_DEMO_USERS=alice:password,… An OAuth 1 client: KEYWARD_DEMO_OAUTH1_CLIENT_ID,
 …_CLIENT_SECRET, …_CALLBACK_URI, …_REDIRECT_URIS (comma-separated), …_RSA_PUBLIC_KEY (a PEM
 file).
+
+The provider's OAuth 1 signature methods: KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS=HMAC-SHA1,…
+or [demo] oauth1_signature_methods = [\"HMAC-SHA1\", …] (default HMAC-SHA1, HMAC-SHA256,
+RSA-SHA1, RSA-SHA256; PLAINTEXT only when listed, and then only over https or loopback).
+An unknown name stops the start.
+
+Its protected API: GET or POST /api/me (POST takes a form body, which may carry the OAuth
+parameters), signed with a token credential; answers and errors are JSON
+({\"error\": …, \"error_description\": …}), a 401 with WWW-Authenticate: OAuth realm=\"…\".
 
 Timeouts, caps and sign-in throttling have safe defaults (keyward_demo::Limits): 30 s to
 send request headers, 429 with Retry-After when password checks queue or guesses pile up.

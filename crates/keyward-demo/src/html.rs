@@ -30,7 +30,9 @@ display:inline-block;margin:.2rem 0}.primary{background:#1f5fbf;color:#fff;borde
 .error{border-left:4px solid #c0392b;padding:.5rem 1rem;background:#fdf0ee}\
 .ok{border-left:4px solid #27ae60;padding:.5rem 1rem;background:#eefaf1}\
 label{display:block;margin:.6rem 0}input,textarea{font-size:1rem;padding:.3rem;width:100%;box-sizing:border-box}\
-form.inline{display:inline}";
+form.inline{display:inline}nav.tabs{display:flex;gap:.5rem;border-bottom:1px solid #ddd;margin-bottom:1rem}\
+.tab{padding:.4rem .9rem;border:1px solid #ddd;border-bottom:none;border-radius:4px 4px 0 0;color:#1f5fbf;\
+text-decoration:none}.tab.current{background:#1f5fbf;color:#fff;border-color:#1f5fbf}";
 
 /// A whole page: `title` and already-escaped `body`.
 pub(crate) fn page(title: &str, body: &str) -> Html<String> {
@@ -52,11 +54,13 @@ pub(crate) struct ErrorPage {
     pub(crate) detail: String,
     /// The provider's own words (its `error_description`), shown apart and marked as such.
     pub(crate) provider_words: Option<String>,
+    /// A button offered before "Back to the home page": a local path and its label.
+    pub(crate) action: Option<(String, String)>,
 }
 
 impl ErrorPage {
     pub(crate) fn new(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { status, title: title.into(), detail: detail.into(), provider_words: None }
+        Self { status, title: title.into(), detail: detail.into(), provider_words: None, action: None }
     }
 
     /// The failure was reported by the remote provider, in `words` if it gave any (shown
@@ -64,6 +68,12 @@ impl ErrorPage {
     pub(crate) fn with_provider_words(mut self, words: Option<&str>) -> Self {
         self.provider_words =
             words.map(|w| w.chars().take(300).map(|c| if c.is_control() { ' ' } else { c }).collect());
+        self
+    }
+
+    /// Offers a button to `href` (a local path) labelled `label`.
+    pub(crate) fn with_action(mut self, href: impl Into<String>, label: impl Into<String>) -> Self {
+        self.action = Some((href.into(), label.into()));
         self
     }
 
@@ -97,8 +107,18 @@ impl IntoResponse for ErrorPage {
             ),
             None => String::new(),
         };
+        let action = match &self.action {
+            Some((href, label)) => {
+                format!(
+                    "<a class=\"button primary\" id=\"action\" href=\"{}\">{}</a> ",
+                    esc(href),
+                    esc(label)
+                )
+            }
+            None => String::new(),
+        };
         let body = format!(
-            "<div class=\"error\"><p>{}</p>{words}</div><p><a class=\"button\" href=\"/\">Back to the home page</a></p>",
+            "<div class=\"error\"><p>{}</p>{words}</div><p>{action}<a class=\"button\" href=\"/\">Back to the home page</a></p>",
             esc(&self.detail)
         );
         (self.status, [(axum::http::header::CACHE_CONTROL, "no-store")], page(&self.title, &body))

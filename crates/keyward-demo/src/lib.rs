@@ -3,9 +3,11 @@
 //! The program `cargo run -p keyward-demo` starts: one site showing both halves of Keyward.
 //!
 //! - **A provider**: an OAuth 1.0a authorization server (`POST /oauth/initiate`,
-//!   `GET/POST /oauth/authorize`, `POST /oauth/token`) and a protected API (`GET /api/me`),
-//!   with its own users (sign-in form, Argon2 password hashes) and a developer page
-//!   (`/developer`) that registers OAuth 1 clients.
+//!   `GET/POST /oauth/authorize`, `POST /oauth/token`) and a protected API (`GET /api/me`, or
+//!   `POST` with a form body; JSON answers and errors), with its own users (sign-in and
+//!   sign-up pages, Argon2 password hashes), the signature methods of
+//!   [`Config::oauth1_signature_methods`], and a developer page (`/developer`) that registers
+//!   OAuth 1 clients.
 //! - **A client website**: "Sign in with …" for every registered remote app (the demo's own
 //!   provider over OAuth 1.0a, always; any other from `keyward.toml` or `{NAME}_…`
 //!   environment variables, presets applying), `/login/{name}`, `/auth/{name}`, and a
@@ -20,6 +22,7 @@
 mod client;
 pub mod config;
 mod guard;
+mod health;
 mod html;
 mod provider;
 mod sessions;
@@ -83,6 +86,8 @@ pub(crate) struct AppState {
     /// Backoff after wrong passwords.
     pub(crate) throttle: Arc<guard::Throttle>,
     pub(crate) limits: Arc<Limits>,
+    /// The OAuth 1 signature methods the provider accepts.
+    pub(crate) signature_methods: Arc<[String]>,
 }
 
 impl FromRef<AppState> for OAuth1Provider {
@@ -132,15 +137,18 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     own.name = Some("Keyward demo site".into());
     let own = stores.ensure_client(&own).await?;
 
+    let signature_methods =
+        config::signature_methods(&config.oauth1_signature_methods, "oauth1_signature_methods")?;
+    let methods: Vec<&str> = signature_methods.iter().map(String::as_str).collect();
+    tracing::info!(methods = %signature_methods.join(","), "OAuth 1 signature methods");
     // A temporary credential lives as long as a login may take, not the library's 24 hours.
     let server = AuthorizationServer::builder(stores.provider.clone())
-        .config(ProviderConfig::default().with_temporary_credential_ttl(LOGIN_TTL))
-        .signature_methods(SignatureMethods::default().allow_only(&[
-            "HMAC-SHA1",
-            "HMAC-SHA256",
-            "RSA-SHA1",
-            "RSA-SHA256",
-        ]))
+        .config(
+            ProviderConfig::default()
+                .with_temporary_credential_ttl(LOGIN_TTL)
+                .with_max_pending_temporary_credentials(Some(config.limits.max_pending_logins)),
+        )
+        .signature_methods(SignatureMethods::default().allow_only(&methods))
         .build();
     let provider = OAuth1Provider::with_options(server, RequestOptions::default().https(https));
 
@@ -193,6 +201,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         hashers: Arc::new(guard::HashGate::new(limits.password_hashers, limits.password_queue_wait)),
         throttle: Arc::new(guard::Throttle::new(&limits)),
         limits: Arc::new(limits.clone()),
+        signature_methods: signature_methods.into(),
     };
     // Sessions live in Redis when there is one (shared by every instance), else in this
     // instance's memory, bounded; a signed-in session ends after 8 idle hours, one that only
@@ -217,16 +226,23 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/profile", get(client::profile))
         .route("/profile/refresh", post(client::call_again))
         .route("/logout", post(client::logout))
+        .route("/signout/both", post(client::sign_out_of_both))
         .route("/signin", get(provider::signin_page).post(provider::signin))
-        .route("/signup", post(provider::signup))
+        .route("/signup", get(provider::signup_page).post(provider::signup))
         .route("/signout", post(provider::signout))
         .route("/oauth/initiate", any(keyward_axum::provider::temporary_credential_endpoint))
         .route("/oauth/authorize", get(provider::authorize_page).post(provider::authorize))
         .route("/oauth/token", any(keyward_axum::provider::token_endpoint))
-        .route("/api/me", get(provider::me))
+        .route("/api/me", get(provider::me).post(provider::me))
         .route("/developer", get(provider::developer_page).post(provider::register_client))
+        .route("/connected", get(provider::connected_page))
+        .route("/connected/revoke", post(provider::revoke_grant))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
+        // Outside the session layer: probes carry no cookie and touch no session.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(axum::middleware::from_fn(log_request))
@@ -351,17 +367,61 @@ fn seed_client(seed: &SeedClient) -> Result<Client, DemoError> {
     Ok(client)
 }
 
-/// An absolute http(s) URL with a host, as callbacks must be.
+/// An absolute http(s) URL with a host, as callbacks must be; the refusal says what to fix.
 pub(crate) fn check_callback(uri: &str) -> Result<(), String> {
+    let shown = clip(uri);
+    let example = "like https://app.example/callback";
     match url::Url::parse(uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err("expected an http(s) URL with a host".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {
+            Err(format!("{shown} has no host name; write the whole address, {example}"))
+        }
+        Ok(u) => Err(format!(
+            "{shown} starts with {}:, but a callback must start with https:// or http://, {example}",
+            clip(u.scheme())
+        )),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Err(format!(
+            "{shown} is not a whole address: start it with https:// or http:// and a host name, {example}"
+        )),
+        Err(e) => Err(format!("{shown} is not a valid address ({e}); write it {example}")),
     }
 }
 
-async fn not_found() -> html::ErrorPage {
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        return provider::api_error(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no API at this address; the API is /api/me.",
+        );
+    }
     html::ErrorPage::new(axum::http::StatusCode::NOT_FOUND, "Not found", "There is no page at this address.")
+        .into_response()
+}
+
+/// A styled page for a method a route does not take (`GET /logout`, …); axum adds the
+/// `Allow` header.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        return provider::api_error(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "The API takes GET, or POST with a form body.",
+        );
+    }
+    let (title, detail) = if method == axum::http::Method::GET {
+        (
+            "This address takes a form",
+            "This address only answers a form sent from one of the site's pages, not a visited link. \
+             Go back to the home page and use its buttons."
+                .to_owned(),
+        )
+    } else {
+        ("Method not allowed", format!("This address does not take a {} request.", clip(method.as_str())))
+    };
+    html::ErrorPage::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, title, detail).into_response()
 }
 
 /// Logs each request's method, path (never the query, which may carry tokens) and status.
@@ -511,6 +571,37 @@ mod tests {
         let home = http.get(format!("{base}/")).send().await.unwrap();
         assert!(!home.headers().contains_key("set-cookie"));
         assert_eq!(store.len(), 20);
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn login_starts_past_the_pending_cap_keep_nothing() {
+        let dir = std::env::temp_dir().join(format!("keyward-demo-pending-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = Config::new(
+            listener.local_addr().unwrap(),
+            format!("sqlite://{}", dir.join("demo.db").display()),
+        );
+        config.limits.max_pending_logins = 5;
+        let base = config.base_url();
+        let limits = config.limits.clone();
+        let (router, sessions) = build(config).await.unwrap();
+        let server = tokio::spawn(async move { serve(listener, router, &limits).await.unwrap() });
+        let Sessions::Memory(store) = sessions else { panic!("memory sessions") };
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        for i in 0..5 {
+            let start = http.get(format!("{base}/login/keyward")).send().await.unwrap();
+            assert_eq!(start.status(), 302, "{i}");
+        }
+        for i in 0..5 {
+            let refused = http.get(format!("{base}/login/keyward")).send().await.unwrap();
+            assert_ne!(refused.status(), 302, "{i}");
+            assert!(!refused.headers().contains_key("set-cookie"), "no session for a refused start");
+            assert!(refused.text().await.unwrap().contains("too_many_requests"));
+        }
+        assert_eq!(store.len(), 5);
         server.abort();
         let _ = std::fs::remove_dir_all(&dir);
     }

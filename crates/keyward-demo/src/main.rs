@@ -1,6 +1,6 @@
 //! `cargo run -p keyward-demo`: parses the flags and serves the demo site.
 
-use keyward_demo::config::USAGE;
+use keyward_demo::config::{USAGE, VERSION};
 use keyward_demo::{Config, ConfigError, build_app, serve};
 
 #[tokio::main]
@@ -9,7 +9,7 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt().with_target(false).with_ansi(terminal).init();
     let mut config = match Config::from_args(std::env::args().skip(1), |k| std::env::var(k).ok()) {
         Ok(c) => c,
-        Err(ConfigError::Usage(text)) if text == USAGE => {
+        Err(ConfigError::Usage(text)) if text == USAGE || text == VERSION => {
             println!("{text}");
             return std::process::ExitCode::SUCCESS;
         }

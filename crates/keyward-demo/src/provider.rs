@@ -13,7 +13,7 @@ use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::provider::{Consent, ProviderError};
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
-use keyward_axum::provider::{OAuth1Protected, core_request, into_response};
+use keyward_axum::provider::{OAuth1Protected, ProviderRejection, core_request, into_response};
 use keyward_stores::store::Client;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -55,30 +55,97 @@ pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
-fn signin_form(csrf: &str, next: &str, notice: Option<&str>) -> String {
+/// Which of the two forms a page shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    SignIn,
+    SignUp,
+}
+
+impl Tab {
+    fn title(self) -> &'static str {
+        match self {
+            Tab::SignIn => "Sign in",
+            Tab::SignUp => "Create an account",
+        }
+    }
+}
+
+/// The sign-in or the sign-up page: two tabs, each its own address, the typed user name
+/// kept after a refusal.
+fn account_page(tab: Tab, csrf: &str, next: &str, username: &str, notice: Option<&str>) -> String {
     let notice = notice.map(|n| format!("<div class=\"error\"><p>{}</p></div>", esc(n))).unwrap_or_default();
-    format!(
-        "{notice}<p>Sign in to the <b>Keyward demo provider</b>.</p>\
-         <form method=\"post\" action=\"/signin\" id=\"signin\">{csrf}\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <label>User name <input name=\"username\" autocomplete=\"username\" required></label>\
-         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <button class=\"primary\" type=\"submit\">Sign in</button></form>\
-         <h2>No account yet?</h2>\
-         <form method=\"post\" action=\"/signup\" id=\"signup\">{csrf}\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <label>User name <input name=\"username\" autocomplete=\"username\" required></label>\
-         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"new-password\" required></label>\
-         <button type=\"submit\">Create an account</button></form>",
-        csrf = csrf_field(csrf),
-        next = esc(next),
-    )
+    let query = if next == "/" {
+        String::new()
+    } else {
+        format!("?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
+    };
+    let tab_link = |t: Tab, href: &str| {
+        if t == tab {
+            format!("<b class=\"tab current\" aria-current=\"page\">{}</b>", t.title())
+        } else {
+            format!("<a class=\"tab\" href=\"{href}{}\">{}</a>", esc(&query), t.title())
+        }
+    };
+    let tabs = format!(
+        "<nav class=\"tabs\">{}{}</nav>",
+        tab_link(Tab::SignIn, "/signin"),
+        tab_link(Tab::SignUp, "/signup")
+    );
+    let (form, intro) = match tab {
+        Tab::SignIn => (
+            format!(
+                "<form method=\"post\" action=\"/signin\" id=\"signin\">{csrf}\
+                 <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+                 <label>User name <input name=\"username\" value=\"{username}\" autocomplete=\"username\" required></label>\
+                 <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+                 <button class=\"primary\" type=\"submit\">Sign in</button></form>",
+                csrf = csrf_field(csrf),
+                next = esc(next),
+                username = esc(username),
+            ),
+            "<p>Sign in to the <b>Keyward demo provider</b> with your account there. \
+             No account yet? Use the <b>Create an account</b> tab.</p>",
+        ),
+        Tab::SignUp => (
+            format!(
+                "<form method=\"post\" action=\"/signup\" id=\"signup\">{csrf}\
+                 <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+                 <label>User name <input name=\"username\" value=\"{username}\" autocomplete=\"username\" \
+                 required maxlength=\"64\" pattern=\"[A-Za-z0-9._\\-]{{1,64}}\"></label>\
+                 <p><small>{rule}.</small></p>\
+                 <label>Password <input name=\"password\" type=\"password\" autocomplete=\"new-password\" \
+                 required minlength=\"8\"></label><p><small>At least 8 characters.</small></p>\
+                 <button class=\"primary\" type=\"submit\">Create the account</button></form>",
+                csrf = csrf_field(csrf),
+                next = esc(next),
+                username = esc(username),
+                rule = esc(&capitalised(crate::config::USERNAME_RULE)),
+            ),
+            "<p>Create an account at the <b>Keyward demo provider</b>. You are signed in once it is made.</p>",
+        ),
+    };
+    format!("{tabs}{notice}{intro}{form}")
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 pub(crate) async fn signin_page(session: Session, Query(q): Query<NextQuery>) -> Result<Response, ErrorPage> {
     let csrf = csrf_token(&session).await?;
     let next = local_path(q.next.as_deref());
-    Ok(page("Sign in", &signin_form(&csrf, &next, None)).into_response())
+    Ok(page(Tab::SignIn.title(), &account_page(Tab::SignIn, &csrf, &next, "", None)).into_response())
+}
+
+pub(crate) async fn signup_page(session: Session, Query(q): Query<NextQuery>) -> Result<Response, ErrorPage> {
+    let csrf = csrf_token(&session).await?;
+    let next = local_path(q.next.as_deref());
+    Ok(page(Tab::SignUp.title(), &account_page(Tab::SignUp, &csrf, &next, "", None)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -154,8 +221,14 @@ pub(crate) async fn signin(
             state.throttle.failed(&account, ip);
             tracing::info!(user = ?account, ?ip, "provider sign-in refused");
             let csrf = csrf_token(&session).await?;
-            let body = signin_form(&csrf, &next, Some("Unknown user name or wrong password."));
-            Ok((StatusCode::UNAUTHORIZED, page("Sign in", &body)).into_response())
+            let body = account_page(
+                Tab::SignIn,
+                &csrf,
+                &next,
+                clip(name),
+                Some("Unknown user name or wrong password."),
+            );
+            Ok((StatusCode::UNAUTHORIZED, page(Tab::SignIn.title(), &body)).into_response())
         }
     }
 }
@@ -167,8 +240,9 @@ pub(crate) async fn signup(
 ) -> Result<Response, ErrorPage> {
     let (next, password) = form.checked(&session).await?;
     let username = form.username.trim();
+    let rule = format!("{}.", capitalised(crate::config::USERNAME_RULE));
     let problem = if !crate::config::valid_username(username) {
-        Some("A user name is 1 to 64 letters, digits, `.`, `_` or `-`.")
+        Some(rule.as_str())
     } else if password.secret().chars().count() < 8 {
         Some("Choose a password of at least 8 characters.")
     } else if password.secret().len() > MAX_PASSWORD {
@@ -194,8 +268,9 @@ pub(crate) async fn signup(
         }
     }
     let csrf = csrf_token(&session).await?;
-    let body = signin_form(&csrf, &next, Some(problem.unwrap_or("This user name is taken.")));
-    Ok((StatusCode::BAD_REQUEST, page("Sign in", &body)).into_response())
+    let notice = problem.unwrap_or("This user name is taken. Choose another, or sign in if it is yours.");
+    let body = account_page(Tab::SignUp, &csrf, &next, clip(username), Some(notice));
+    Ok((StatusCode::BAD_REQUEST, page(Tab::SignUp.title(), &body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -209,9 +284,18 @@ pub(crate) async fn signout(
     HtmlForm(form): HtmlForm<CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
-    session.remove::<String>(USER_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    forget_user(&session).await?;
     renew_csrf(&session).await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to("/?left=provider").into_response())
+}
+
+/// Signs the provider user out of this session.
+pub(crate) async fn forget_user(session: &Session) -> Result<(), ErrorPage> {
+    session
+        .remove::<String>(USER_KEY)
+        .await
+        .map(drop)
+        .map_err(|e| ErrorPage::internal("writing the session", &e))
 }
 
 /// A provider error met by a person at the authorization endpoint, as a page.
@@ -357,8 +441,17 @@ pub(crate) async fn authorize(State(state): State<AppState>, session: Session, r
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The protected API: the user the token acts for (RFC 5849 §3).
-pub(crate) async fn me(State(state): State<AppState>, auth: OAuth1Protected) -> Response {
+/// The protected API: the user the token acts for (RFC 5849 §3). `GET`, or `POST` with a
+/// form body (whose parameters, the OAuth ones among them, are signed, §3.4.1.3). Answers
+/// and errors are JSON.
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    auth: Result<OAuth1Protected, ProviderRejection>,
+) -> Response {
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(ProviderRejection(e)) => return api_provider_error(&state, &e),
+    };
     match state.stores.user(auth.user_id()).await {
         Ok(Some(user)) => Json(serde_json::json!({
             "sub": user.username,
@@ -368,15 +461,65 @@ pub(crate) async fn me(State(state): State<AppState>, auth: OAuth1Protected) -> 
             "client_id": auth.client.client_id,
         }))
         .into_response(),
-        Ok(None) => {
-            (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "user_not_found"}))).into_response()
-        }
+        Ok(None) => api_error(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            "The user this token acts for no longer exists.",
+        ),
         Err(error) => {
             tracing::error!(%error, "reading the user");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": "temporarily_unavailable"})))
-                .into_response()
+            let mut response = api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The provider's store is unavailable; try again.",
+            );
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response
         }
     }
+}
+
+/// An error of the API as JSON: `{"error": …, "error_description": …}`, never cached.
+pub(crate) fn api_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+/// A refused API request: the provider's code, status and headers (`Retry-After`, …) with a
+/// JSON body, and on a 401 the challenge `OAuth realm="…"` (RFC 5849 §3.5.1).
+fn api_provider_error(state: &AppState, e: &ProviderError) -> Response {
+    let description = match e {
+        ProviderError::Store(_) => "The provider's store failed; try again.".to_owned(),
+        other => other.to_string(),
+    };
+    let mut response = api_error(e.status(), e.code(), &description);
+    let core = e.to_response();
+    for name in [axum::http::header::RETRY_AFTER, axum::http::header::ALLOW] {
+        if let Some(v) = core.headers().get(&name) {
+            response.headers_mut().insert(name, v.clone());
+        }
+    }
+    if e.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, challenge(&state.base_url));
+    }
+    response
+}
+
+/// `OAuth realm="{realm}"`, the realm a quoted string (RFC 9110 §5.6.4).
+pub(crate) fn challenge(realm: &str) -> axum::http::HeaderValue {
+    let quoted: String = realm
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| if c == '"' || c == '\\' { vec!['\\', c] } else { vec![c] })
+        .collect();
+    axum::http::HeaderValue::from_str(&format!("OAuth realm=\"{quoted}\""))
+        .unwrap_or(axum::http::HeaderValue::from_static("OAuth"))
 }
 
 async fn developer_body(state: &AppState, session: &Session, user: &str) -> Result<String, ErrorPage> {
@@ -414,13 +557,16 @@ async fn developer_body(state: &AppState, session: &Session, user: &str) -> Resu
          <table><tr><th>Temporary credentials</th><td><code>POST {base}/oauth/initiate</code></td></tr>\
          <tr><th>Authorization</th><td><code>GET {base}/oauth/authorize</code></td></tr>\
          <tr><th>Token credentials</th><td><code>POST {base}/oauth/token</code></td></tr>\
-         <tr><th>User (protected)</th><td><code>GET {base}/api/me</code></td></tr>\
-         <tr><th>Signatures</th><td>HMAC-SHA1, HMAC-SHA256, RSA-SHA1, RSA-SHA256</td></tr></table>\
+         <tr><th>User (protected)</th><td><code>GET {base}/api/me</code>, or <code>POST</code> with a form \
+         body; JSON answers</td></tr>\
+         <tr><th>Signatures</th><td id=\"signature-methods\">{methods}</td></tr></table>\
          <h2>Register a client</h2>\
          <form method=\"post\" action=\"/developer\" id=\"register\">{csrf}\
          <label>Application name (unique) <input name=\"name\" required maxlength=\"{MAX_APP_NAME}\"></label>\
-         <label>Callback URLs, one per line: the only ones the client may send as <code>oauth_callback</code> \
-         (<code>oob</code> for a verification code) <textarea name=\"redirect_uris\" rows=\"3\" required \
+         <label>Callback URLs, one per line: where people are sent back after they grant access. The \
+         client may send only these as <code>oauth_callback</code>. An application that cannot receive \
+         a redirect writes <code>oob</code> on a line instead: people then see a verification code to type \
+         into it. <textarea name=\"redirect_uris\" rows=\"3\" required \
          placeholder=\"https://app.example/callback\"></textarea></label>\
          <label>RSA public key, PEM (optional, for RSA-SHA1/RSA-SHA256) <textarea name=\"rsa_public_key\" \
          rows=\"5\" maxlength=\"{MAX_PEM}\"></textarea></label>\
@@ -429,6 +575,7 @@ async fn developer_body(state: &AppState, session: &Session, user: &str) -> Resu
          <th>Callbacks</th><th>Signature</th></tr>{rows}</table>",
         user = esc(user),
         base = esc(base),
+        methods = esc(&state.signature_methods.join(", ")),
         csrf = csrf_field(&csrf),
         count = ids.len(),
         max = state.limits.max_clients_per_user,
@@ -491,8 +638,11 @@ pub(crate) async fn register_client(
     if pem.len() > MAX_PEM {
         return Err(bad(format!("An RSA public key is at most {MAX_PEM} bytes.")));
     }
-    if !pem.is_empty() {
-        rsa_public_key_from_pem(pem).map_err(|e| bad(format!("The RSA public key is not usable: {e}.")))?;
+    if !pem.is_empty()
+        && let Err(error) = rsa_public_key_from_pem(pem)
+    {
+        tracing::info!(error = ?clip(&error.to_string()), "an RSA public key refused");
+        return Err(bad(rsa_key_problem(pem)));
     }
     let store_err = |e: keyward_stores::store::StoreError| ErrorPage::internal("registering the client", &e);
     let owned = state.stores.client_ids_of(&user).await.map_err(store_err)?;
@@ -522,6 +672,118 @@ pub(crate) async fn register_client(
         rest = developer_body(&state, &session, &user).await?,
     );
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page("Developers", &body)).into_response())
+}
+
+/// What to fix in an RSA public key that cannot be read, in the user's terms.
+fn rsa_key_problem(pem: &str) -> String {
+    let detail = if pem.contains("PRIVATE KEY") {
+        "This is a private key. Paste the public key made from it (openssl rsa -in key.pem -pubout) \
+         and keep the private key to yourself."
+    } else if pem.contains("CERTIFICATE") {
+        "This is a certificate. Paste the public key it holds (openssl x509 -in cert.pem -pubkey -noout)."
+    } else if !pem.contains("-----BEGIN") {
+        "Paste the whole PEM text, from its -----BEGIN PUBLIC KEY----- line to its -----END PUBLIC KEY----- line."
+    } else {
+        "Paste an RSA public key in PEM form: -----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----, \
+         its lines of base64 unchanged, then the matching END line."
+    };
+    format!("The RSA public key could not be read. {detail}")
+}
+
+/// The signed-in provider user's grants: every token credential issued for them, with the
+/// client it went to, each with a button that revokes it.
+async fn connected_body(state: &AppState, session: &Session, user: &str) -> Result<String, ErrorPage> {
+    let csrf = csrf_token(session).await?;
+    let grants = state
+        .stores
+        .provider
+        .token_credentials_of_user(user)
+        .await
+        .map_err(|e| ErrorPage::internal("listing the grants", &e))?;
+    let mut names = std::collections::HashMap::new();
+    let mut rows = String::new();
+    for grant in &grants {
+        if !names.contains_key(&grant.client_id) {
+            let client = state
+                .stores
+                .provider
+                .get_client(&grant.client_id)
+                .await
+                .map_err(|e| ErrorPage::internal("reading a client", &e))?;
+            names.insert(grant.client_id.clone(), client.and_then(|c| c.name));
+        }
+        let name = names.get(&grant.client_id).cloned().flatten().unwrap_or_else(|| "(unnamed)".into());
+        // The token identifier is no secret (it travels in every request), but a prefix is
+        // enough to tell grants apart on the page.
+        let short: String = grant.token.chars().take(8).collect();
+        rows.push_str(&format!(
+            "<tr><td>{name}</td><td><code>{client}</code></td><td>{at}</td><td><code>{short}…</code></td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/connected/revoke\">{csrf}\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <button type=\"submit\">Revoke</button></form></td></tr>",
+            name = esc(&name),
+            client = esc(&grant.client_id),
+            at = grant.created_at,
+            short = esc(&short),
+            token = esc(&grant.token),
+            csrf = csrf_field(&csrf),
+        ));
+    }
+    let list = if grants.is_empty() {
+        "<p id=\"no-grants\">You have granted no application access to your account.</p>".to_owned()
+    } else {
+        format!(
+            "<table id=\"grants\"><tr><th>Application</th><th>Client key</th><th>Granted at (Unix time)</th>\
+             <th>Token</th><th></th></tr>{rows}</table>"
+        )
+    };
+    Ok(format!(
+        "<p>Signed in to the provider as <b>{user}</b>. These applications hold a token that acts for you \
+         at <code>/api/me</code>. Revoking one takes effect at once: its next request is refused.</p>{list}",
+        user = esc(user),
+    ))
+}
+
+/// "Connected applications": what the signed-in provider user granted, and revoking it.
+pub(crate) async fn connected_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, ErrorPage> {
+    let Some(user) = signed_in(&session).await? else {
+        return Ok(Redirect::to("/signin?next=/connected").into_response());
+    };
+    let body = connected_body(&state, &session, &user).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page("Connected applications", &body))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// Revokes one of the signed-in user's grants (CSRF-checked); someone else's token, or one
+/// already revoked, changes nothing.
+pub(crate) async fn revoke_grant(
+    State(state): State<AppState>,
+    session: Session,
+    HtmlForm(form): HtmlForm<RevokeForm>,
+) -> Result<Response, ErrorPage> {
+    check_csrf(&session, &form.csrf).await?;
+    let Some(user) = signed_in(&session).await? else {
+        return Ok(Redirect::to("/signin?next=/connected").into_response());
+    };
+    let revoked = state
+        .stores
+        .provider
+        .revoke_token_credential(&user, &form.token)
+        .await
+        .map_err(|e| ErrorPage::internal("revoking the grant", &e))?;
+    tracing::info!(user = ?user, revoked, "grant revoked");
+    Ok(Redirect::to("/connected").into_response())
 }
 
 #[cfg(test)]

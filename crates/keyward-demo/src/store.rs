@@ -7,7 +7,7 @@ use argon2::password_hash::{PasswordHash, SaltString};
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward_stores::store::{Client, ClientStore, OAuth1Store, StoreError};
-use keyward_stores::{MemoryStore, PostgresStore, RedisStore, SplitStore, SqliteStore, StoreAdmin};
+use keyward_stores::{MemoryStore, Ping, PostgresStore, RedisStore, SplitStore, SqliteStore, StoreAdmin};
 use sqlx::Row;
 use std::sync::Arc;
 
@@ -44,6 +44,8 @@ pub(crate) struct Stores {
     /// With SQLite: the store, whose reads on the calling thread serve the user look-up of
     /// every `/api/me` (see [`SqliteStore::read`]).
     sqlite: Option<Arc<SqliteStore>>,
+    /// What `/readyz` pings.
+    pub(crate) health: crate::health::Dependencies,
     hashers: HashThreads,
 }
 
@@ -98,6 +100,20 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// Starts the short-lived store's replay epoch now, if it has none (a new memory store, an
+/// empty Redis), and waits for the next second: requests signed in the epoch's second or
+/// before are refused as stale (the nonces of that time may have been forgotten), so the
+/// site serves from the next second on and its first requests are provable.
+async fn start_replay_epoch<S: StoreAdmin>(store: Arc<S>) -> Result<Arc<S>, StoreError> {
+    store.purge_expired(crate::now()).await?;
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 - into_second) + 10)).await;
+    Ok(store)
+}
+
 impl Stores {
     /// Opens the database (`sqlite://…`, a bare path, or `postgres://…`) and the
     /// short-lived store (Redis at `redis_url`, else memory), applying migrations.
@@ -107,11 +123,13 @@ impl Stores {
         hash_threads: usize,
     ) -> Result<Self, StoreError> {
         let mut sqlite = None;
-        let (durable, admin, db): (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db) =
+        // The database as the provider's store, as the admin store, as a pool, as a ping.
+        type Opened = (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db, Arc<dyn Ping>);
+        let (durable, admin, db, database): Opened =
             if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
                 let store = Arc::new(PostgresStore::connect(database_url).await?);
                 let db = Db::Postgres(store.pool().clone());
-                (store.clone(), store, db)
+                (store.clone(), store.clone(), db, store)
             } else {
                 let url = if database_url.starts_with("sqlite:") {
                     database_url.to_owned()
@@ -121,17 +139,32 @@ impl Stores {
                 let store = Arc::new(SqliteStore::connect(&url).await?);
                 let db = Db::Sqlite(store.pool().clone());
                 sqlite = Some(store.clone());
-                (store.clone(), store, db)
+                (store.clone(), store.clone(), db, store)
             };
-        let ephemeral: Arc<dyn OAuth1Store> = match redis_url {
-            Some(url) => Arc::new(RedisStore::connect(url, "keyward-demo:").await?),
-            None => Arc::new(MemoryStore::new()),
+        let (ephemeral, redis): (Arc<dyn OAuth1Store>, Option<Arc<dyn Ping>>) = match redis_url {
+            Some(url) => {
+                let store =
+                    start_replay_epoch(Arc::new(RedisStore::connect(url, "keyward-demo:").await?)).await?;
+                (store.clone(), Some(store))
+            }
+            None => (start_replay_epoch(Arc::new(MemoryStore::new())).await?, None),
         };
+        let kind = match db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        };
+        let health = crate::health::Dependencies::new(kind, database, redis);
         let hashers = HashThreads::start(hash_threads)?;
         // Clients and token credentials in the database, temporary credentials and nonces in
         // the short-lived store.
-        let stores =
-            Self { provider: Arc::new(SplitStore::new(durable, ephemeral)), admin, db, sqlite, hashers };
+        let stores = Self {
+            provider: Arc::new(SplitStore::new(durable, ephemeral)),
+            admin,
+            db,
+            sqlite,
+            health,
+            hashers,
+        };
         stores.migrate().await?;
         Ok(stores)
     }

@@ -135,3 +135,26 @@ async fn the_program_starts_with_no_service_and_logs_no_secret() {
     }
     assert!(!log.contains(&token.oauth_token), "the token is not logged either");
 }
+
+#[test]
+fn an_unknown_signature_method_stops_the_program_with_its_name() {
+    let dir = TempDir::new("binary-methods");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward-demo"))
+        .args(["--addr", "127.0.0.1:0"])
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS", "HMAC-SHA1,HMAC-SHA512")
+        .output()
+        .expect("run keyward-demo");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS") && text.contains("HMAC-SHA512"), "{text}");
+    assert!(!dir.0.join("keyward-demo.db").exists(), "refused before any store is opened");
+
+    let version = Command::new(env!("CARGO_BIN_EXE_keyward-demo")).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("keyward-demo {}", env!("CARGO_PKG_VERSION"))
+    );
+}

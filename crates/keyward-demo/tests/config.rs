@@ -120,3 +120,74 @@ async fn the_example_configuration_starts() {
     c.env = false;
     let _router = keyward_demo::build_app(c).await.expect("the example starts");
 }
+
+#[test]
+fn signature_methods_come_from_the_variable_or_the_file_and_unknown_names_stop_the_start() {
+    let dir = TempDir::new("methods");
+    let file = dir.0.join("keyward.toml");
+    std::fs::write(&file, "[demo]\noauth1_signature_methods = [\"HMAC-SHA1\", \"plaintext\"]\n").unwrap();
+    let with_file =
+        |e: &[(&str, &str)]| Config::from_args(args(&["--config", file.to_str().unwrap()]), env(e));
+
+    let default = Config::from_args(args(&[]), env(&[])).unwrap();
+    assert_eq!(default.oauth1_signature_methods, ["HMAC-SHA1", "HMAC-SHA256", "RSA-SHA1", "RSA-SHA256"]);
+    assert!(!default.oauth1_signature_methods.iter().any(|m| m == "PLAINTEXT"), "PLAINTEXT only when listed");
+    assert_eq!(
+        with_file(&[]).unwrap().oauth1_signature_methods,
+        ["HMAC-SHA1", "PLAINTEXT"],
+        "spelled as RFC 5849"
+    );
+    let from_env =
+        with_file(&[("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS", "HMAC-SHA1, RSA-SHA1,PLAINTEXT")]).unwrap();
+    assert_eq!(
+        from_env.oauth1_signature_methods,
+        ["HMAC-SHA1", "RSA-SHA1", "PLAINTEXT"],
+        "the variable wins"
+    );
+
+    let err =
+        Config::from_args(args(&[]), env(&[("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS", "HMAC-SHA1,HMAC-MD5")]))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS") && err.contains("`HMAC-MD5`"), "{err}");
+    let err = Config::from_args(args(&[]), env(&[("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS", " , ")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least one"), "{err}");
+    std::fs::write(&file, "[demo]\noauth1_signature_methods = [\"RSA-MD5\"]\n").unwrap();
+    let err = with_file(&[]).unwrap_err().to_string();
+    assert!(err.contains("[demo].oauth1_signature_methods") && err.contains("`RSA-MD5`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_built_in_code_with_an_unknown_method_does_not_start() {
+    let dir = TempDir::new("methods-code");
+    let (_listener, mut config) = common::config(&dir.sqlite_url()).await;
+    config.oauth1_signature_methods = vec!["HMAC-SHA1".into(), "ROT13".into()];
+    let err = keyward_demo::build_app(config).await.expect_err("refused").to_string();
+    assert!(err.contains("`ROT13`"), "{err}");
+}
+
+#[test]
+fn help_names_every_variable_and_version_answers() {
+    let usage = match Config::from_args(args(&["--help"]), env(&[])) {
+        Err(ConfigError::Usage(u)) => u,
+        other => panic!("{other:?}"),
+    };
+    let config_line =
+        usage.lines().skip_while(|l| !l.trim_start().starts_with("--config")).take(2).collect::<String>();
+    assert!(config_line.contains("KEYWARD_DEMO_CONFIG"), "{usage}");
+    for needle in
+        ["--version", "KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS", "…_REDIRECT_URIS", "POST /api/me", "realm"]
+    {
+        assert!(usage.contains(needle), "{needle} in {usage}");
+    }
+    for flag in ["--version", "-V"] {
+        match Config::from_args(args(&[flag]), env(&[])) {
+            Err(ConfigError::Usage(v)) => {
+                assert_eq!(v, format!("keyward-demo {}", env!("CARGO_PKG_VERSION")))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

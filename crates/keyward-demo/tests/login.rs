@@ -100,11 +100,11 @@ async fn login_through_the_demo_provider_shows_the_user_from_the_api() {
     );
     assert!(profile.body.contains("Fetched 1 time(s)"));
 
-    // The same callback again: the login was completed, and the page says so.
+    // The same callback again (a reload): the person is signed in with this app, so their
+    // profile, not an error.
     let replay = browser.get(&back).await;
-    assert_eq!(replay.status, 400, "{}", replay.body);
-    assert!(replay.body.contains("state mismatch"), "{}", replay.body);
-    assert!(replay.body.contains("already completed"), "the cause is named: {}", replay.body);
+    assert_eq!(replay.status, 303, "{}", replay.body);
+    assert_eq!(replay.location.as_deref(), Some(format!("{base}/profile").as_str()));
 
     // The API again, with the stored token credentials.
     let csrf = input_value(&profile.body, "csrf");
@@ -245,6 +245,7 @@ async fn provider_failures_and_bad_requests_are_pages() {
     let stray = browser.get(&format!("{base}/auth/keyward?oauth_token=abc&oauth_verifier=def")).await;
     assert_eq!(stray.status, 400);
     assert!(stray.body.contains("<h1>No login in progress</h1>"), "{}", stray.body);
+    assert!(stray.body.contains("href=\"/login/keyward\">Start again</a>"), "{}", stray.body);
     // A form that is not a form.
     let bad = browser.get(&format!("{base}/oauth/authorize")).await;
     assert_eq!(bad.status, 400);

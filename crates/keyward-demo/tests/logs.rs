@@ -69,8 +69,25 @@ async fn control_characters_stay_escaped_and_forged_errors_say_no_login_in_progr
     let page = browser.get(&format!("{base}/auth/keyward?{said}")).await;
     assert!(page.body.contains("<h1>No login in progress</h1>"), "{}", page.body);
 
+    // A tampered verifier: the token endpoint refuses, the visitor starts again; no ERROR.
+    let start = browser.get(&format!("{base}/login/keyward")).await;
+    let consent =
+        common::sign_in_to_consent(&mut browser, base, &start.location.unwrap(), "alice", "alice-password")
+            .await;
+    let back = common::decide(&mut browser, base, &consent, "grant").await.location.unwrap();
+    let verifier = back.split("oauth_verifier=").nth(1).unwrap().to_owned();
+    let page = browser.get(&back.replace(&verifier, "tampered")).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+
+    // A 5,000-character unknown app name: clipped wherever it is logged.
+    let long = "a".repeat(5000);
+    let unknown = browser.get(&format!("{base}/login/{long}")).await;
+    assert_eq!(unknown.status, 404);
+
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let text = log.text();
+    assert!(text.contains(&"a".repeat(100)), "the name is logged, clipped:\n{text}");
+    assert!(!text.contains(&"a".repeat(101)), "a visitor's value is logged in full:\n{text}");
     assert!(!text.contains('\r') && !text.contains('\u{1b}'), "raw control characters in the log:\n{text}");
     for escaped in [r"\r\nINFO forged-in-path\u{1b}[31m", r"\r\nERROR forged-pending\u{1b}[31m"] {
         assert!(text.lines().any(|l| l.contains(escaped)), "{escaped} logged on one line:\n{text}");

@@ -118,7 +118,7 @@ async fn two_instances_over_postgres_and_redis_are_one_provider() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = send(signed_for(b, &nonce)).await;
     assert_eq!(status, 401, "{body}");
-    assert!(body.contains("error=invalid_nonce"), "{body}");
+    assert!(body.contains("\"error\":\"invalid_nonce\""), "a JSON error: {body}");
     // A fresh nonce passes on B: the refusal was the nonce's.
     let (status, body) = send(signed_for(b, &format!("{nonce}-fresh"))).await;
     assert_eq!(status, 200, "{body}");
@@ -206,4 +206,133 @@ async fn instances_starting_together_on_a_fresh_database_all_start() {
     .unwrap();
     assert_eq!(tables, 1, "the demo's table is in the test's schema");
     sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut admin).await.ok();
+}
+
+/// A throwaway `redis-server` without persistence, killed (and its folder removed) on drop.
+struct ThrowawayRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl ThrowawayRedis {
+    /// Starts one, or skips the test (fails under `CI=true`) without `redis-server`.
+    fn start(test: &str) -> Option<Self> {
+        let found = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success());
+        keyward_testkit::require(found, test, "redis-server", "Debian's redis-server; .ci/run installs it")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("keyward-demo-redis-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Self::spawn(port, &dir);
+        Some(Self { child, port, dir })
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> std::process::Child {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start listening");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// `SHUTDOWN NOSAVE` (an inline command), then the same server again, empty.
+    fn restart_empty(&mut self) {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        conn.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+        self.child.wait().unwrap();
+        self.child = Self::spawn(self.port, &self.dir);
+    }
+}
+
+impl Drop for ThrowawayRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends the request `make` builds until the instance answers something other than 503 (the store reconnects
+/// to a restarted Redis on its next call).
+async fn send_until_answered(make: impl Fn() -> http::Request<Vec<u8>>) -> (u16, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = send(make()).await;
+        if status != 503 || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A signed request accepted by one instance, then Redis restarted empty (the nonce
+/// forgotten): the identical request sent to the other instance is refused, because the
+/// store starts a new replay epoch and the request is timestamped before it. A request
+/// signed after the restart is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_replayed_after_redis_restarts_empty_is_refused() {
+    let database = require_or_skip!(
+        server_url("KEYWARD_TEST_DATABASE_URL"),
+        "a PostgreSQL server (KEYWARD_TEST_DATABASE_URL)",
+        "run .ci/run, or tests/peers/servers.sh start"
+    );
+    let Some(mut redis) = ThrowawayRedis::start("a_request_replayed_after_redis_restarts_empty_is_refused")
+    else {
+        return;
+    };
+    let client = SeedClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::new(CLIENT_SECRET),
+        callback_uri: None,
+        redirect_uris: Some(vec![CALLBACK.into()]),
+        rsa_public_key: None,
+        name: Some("Shared provider test".into()),
+    };
+    let demos = two_instances(&database, &redis.url(), Some(client)).await;
+    let (a, b) = (&demos[0].base, &demos[1].base);
+    let signer = Signer::new(ClientCredentials::new(CLIENT_ID, CLIENT_SECRET));
+    let params = SigningParams { callback: Some(CALLBACK), ..SigningParams::default() };
+    // The same client, timestamp and nonce to each instance (the URL, which differs, is
+    // part of what is signed): one request, as far as the nonce goes.
+    let signed_for = |base: &str, ts: &str, nonce: &str| {
+        let req = http::Request::post(format!("{base}/oauth/initiate")).body(Vec::new()).unwrap();
+        signer.sign_at(req, &params, ts, nonce).unwrap()
+    };
+    let unix_now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let ts = unix_now().to_string();
+    let nonce = format!("replayed-after-restart-{ts}");
+    let (status, body) = send(signed_for(a, &ts, &nonce)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(signed_for(b, &ts, &nonce)).await;
+    assert_eq!(status, 401, "refused by its nonce before the restart: {body}");
+    assert!(body.contains("invalid_nonce"), "{body}");
+
+    redis.restart_empty();
+    let (status, body) = send_until_answered(|| signed_for(b, &ts, &nonce)).await;
+    assert_eq!(status, 400, "the replay after the restart is refused: {body}");
+    assert!(body.contains("invalid_request"), "{body}");
+    // A request signed after the restart (from the next second on) is accepted.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let later = unix_now().to_string();
+    let (status, body) = send_until_answered(|| signed_for(b, &later, &format!("{nonce}-fresh"))).await;
+    assert_eq!(status, 200, "{body}");
 }

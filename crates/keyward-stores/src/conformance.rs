@@ -38,8 +38,8 @@ use std::sync::Arc;
 
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
-    Authorization, AuthorizeOutcome, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, StoreError,
-    TemporaryCredential, TokenCredentialRecord,
+    Authorization, AuthorizeOutcome, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, ReplayEpoch,
+    StoreError, TemporaryCredential, TokenCredentialRecord,
 };
 
 use crate::StoreAdmin;
@@ -93,6 +93,9 @@ macro_rules! conformance_tests {
             concurrent_takes_exactly_one_wins,
             concurrent_authorizations_exactly_one_wins,
             token_credentials_create_and_get,
+            pending_temporary_credentials_are_capped,
+            concurrent_capped_creations_stop_at_the_cap,
+            grants_are_listed_by_user_and_revoked,
             nonce_is_fresh_once,
             nonce_key_components_are_distinct,
             nonce_expiry_follows_now,
@@ -101,6 +104,7 @@ macro_rules! conformance_tests {
             lookup_signed_finds_client_and_token,
             lookup_signed_nonce_is_insert_nonce,
             concurrent_lookups_exactly_one_fresh,
+            replay_epoch_is_read_with_the_nonce,
             secrets_never_in_debug,
             purge_removes_expired_records,
         );
@@ -335,6 +339,95 @@ where
     out
 }
 
+/// A client holds at most `max_pending` pending temporary credentials: unauthorized and
+/// unexpired by the caller's `now`. Authorized, taken and expired ones do not count, nor do
+/// other clients' ones; a refused creation stores nothing.
+pub async fn pending_temporary_credentials_are_capped<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    let capped = |token: &str, expires_at: i64, now: i64| {
+        let (store, t) = (store.clone(), temporary(token, expires_at));
+        async move { store.create_temporary_credential_capped(&t, now, 3).await }
+    };
+    // One that expires soon, two that live.
+    capped("p-1", NOW + 10, NOW).await.unwrap();
+    capped("p-2", NOW + 600, NOW).await.unwrap();
+    capped("p-3", NOW + 600, NOW).await.unwrap();
+    assert!(matches!(capped("p-4", NOW + 600, NOW).await, Err(StoreError::LimitReached)));
+    assert_eq!(store.get_temporary_credential("p-4", NOW).await.unwrap(), None, "nothing stored");
+    // Another client has a count of its own.
+    let mut other = temporary("q-1", NOW + 600);
+    other.client_id = "client-2".into();
+    store.create_temporary_credential_capped(&other, NOW, 3).await.unwrap();
+    // The uncapped creation is not refused, and its credential counts.
+    store.create_temporary_credential(&temporary("p-5", NOW + 600), NOW).await.unwrap();
+    assert!(matches!(capped("p-6", NOW + 600, NOW).await, Err(StoreError::LimitReached)));
+
+    // Once p-1 has expired (by the caller's clock), one of the others is authorized, and
+    // one is taken, the client has two free places.
+    assert_eq!(
+        store.authorize_temporary_credential("p-2", &authorization("alice"), NOW).await.unwrap(),
+        AuthorizeOutcome::Authorized
+    );
+    assert!(store.take_temporary_credential("p-3", NOW).await.unwrap().is_some());
+    let later = NOW + 20;
+    capped("p-7", NOW + 600, later).await.unwrap();
+    capped("p-8", NOW + 600, later).await.unwrap();
+    // p-5, p-7, p-8 pending.
+    assert!(matches!(capped("p-9", NOW + 600, later).await, Err(StoreError::LimitReached)));
+    // A credential created already authorized is not pending: never refused.
+    let mut authorized = temporary("p-10", NOW + 600);
+    authorized.authorization = Some(authorization("bob"));
+    store.create_temporary_credential_capped(&authorized, later, 3).await.unwrap();
+    // The duplicate check still holds under the cap.
+    assert!(matches!(
+        store.create_temporary_credential_capped(&temporary("p-7", NOW + 600), later, 100).await,
+        Err(StoreError::Duplicate)
+    ));
+}
+
+/// Of many concurrent capped creations for one client, as many succeed as the cap allows
+/// and the others are refused with [`StoreError::LimitReached`].
+pub async fn concurrent_capped_creations_stop_at_the_cap<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    const CAP: usize = 10;
+    let results = race(&store, |store, i| async move {
+        let t = temporary(&format!("raced-{i}"), NOW + 600);
+        store.create_temporary_credential_capped(&t, NOW, CAP).await
+    })
+    .await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results.iter().filter(|r| matches!(r, Err(StoreError::LimitReached))).count();
+    assert_eq!((created, refused), (CAP, RACERS - CAP), "{results:?}");
+}
+
+/// A user's grants (token credentials) are listed, oldest first, and revoked one by one,
+/// only by that user: a revoked token is gone for every read, the signed look-up included.
+pub async fn grants_are_listed_by_user_and_revoked<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    assert_eq!(store.token_credentials_of_user("alice").await.unwrap(), Vec::new());
+    let mut newer = token_credential("alice-2");
+    newer.client_id = "client-2".into();
+    newer.created_at = NOW + 60;
+    let older = token_credential("alice-1");
+    let mut bobs = token_credential("bob-1");
+    bobs.user_id = "bob".into();
+    for t in [&newer, &older, &bobs] {
+        store.create_token_credential(t).await.unwrap();
+    }
+    assert_eq!(store.token_credentials_of_user("alice").await.unwrap(), vec![older.clone(), newer.clone()]);
+    assert_eq!(store.token_credentials_of_user("bob").await.unwrap(), vec![bobs.clone()]);
+    assert_eq!(store.token_credentials_of_user("carol").await.unwrap(), Vec::new());
+
+    // Only the user a token was issued for revokes it.
+    assert!(!store.revoke_token_credential("alice", "bob-1").await.unwrap());
+    assert_eq!(store.get_token_credential("bob-1").await.unwrap().as_ref(), Some(&bobs));
+    assert!(store.revoke_token_credential("alice", "alice-1").await.unwrap());
+    assert!(!store.revoke_token_credential("alice", "alice-1").await.unwrap(), "revoked once");
+    assert!(!store.revoke_token_credential("alice", "never-issued").await.unwrap());
+    assert_eq!(store.get_token_credential("alice-1").await.unwrap(), None);
+    let found = store.lookup_signed("client-1", Some("alice-1"), None, NOW).await.unwrap();
+    assert!(found.token.is_none(), "the signed look-up no longer finds a revoked token");
+    assert_eq!(store.token_credentials_of_user("alice").await.unwrap(), vec![newer]);
+    assert_eq!(store.token_credentials_of_user("bob").await.unwrap(), vec![bobs]);
+}
+
 /// Of many concurrent takes of one credential, exactly one gets it.
 pub async fn concurrent_takes_exactly_one_wins<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     for round in 0..3 {
@@ -399,9 +492,9 @@ pub async fn token_credentials_create_and_get<S: StoreUnderTest>(store: Arc<S>, 
 /// A nonce is fresh once, and a replay until it expires.
 pub async fn nonce_is_fresh_once<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "n0nce");
-    assert!(store.insert_nonce(&key, NOW).await.unwrap(), "first use is fresh");
-    assert!(!store.insert_nonce(&key, NOW).await.unwrap(), "a replay is not");
-    assert!(!store.insert_nonce(&key, NOW + 299).await.unwrap(), "nor later, before expiry");
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh, "first use is fresh");
+    assert!(!store.insert_nonce(&key, NOW).await.unwrap().fresh, "a replay is not");
+    assert!(!store.insert_nonce(&key, NOW + 299).await.unwrap().fresh, "nor later, before expiry");
 }
 
 /// Client, token, timestamp and nonce each tell nonces apart, separators inside them included.
@@ -419,21 +512,21 @@ pub async fn nonce_key_components_are_distinct<S: StoreUnderTest>(store: Arc<S>,
         nonce("a", Some("b"), NOW, "c:d"),
     ];
     for k in &keys {
-        assert!(store.insert_nonce(k, NOW).await.unwrap(), "{k:?} is fresh");
+        assert!(store.insert_nonce(k, NOW).await.unwrap().fresh, "{k:?} is fresh");
     }
     for k in &keys {
-        assert!(!store.insert_nonce(k, NOW).await.unwrap(), "{k:?} is a replay");
+        assert!(!store.insert_nonce(k, NOW).await.unwrap().fresh, "{k:?} is a replay");
     }
 }
 
 /// A nonce expired by the caller's `now` is fresh again, whatever the backend's own clock says.
 pub async fn nonce_expiry_follows_now<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "n0nce");
-    assert!(store.insert_nonce(&key, NOW).await.unwrap());
-    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 299).await.unwrap());
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh);
+    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 299).await.unwrap().fresh);
     // Expired at `now`: forgotten, so the key is fresh again (and remembered again).
-    assert!(store.insert_nonce(&until(&key, NOW + 600), NOW + 300).await.unwrap());
-    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 301).await.unwrap());
+    assert!(store.insert_nonce(&until(&key, NOW + 600), NOW + 300).await.unwrap().fresh);
+    assert!(!store.insert_nonce(&until(&key, NOW + 600), NOW + 301).await.unwrap().fresh);
 }
 
 /// Of many concurrent insertions of one nonce, exactly one is fresh (insert-if-absent).
@@ -442,7 +535,7 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: StoreUnderTest>(store: Arc<S
         let key = nonce("client-1", Some("token-1"), NOW, &format!("race-{round}"));
         let fresh = race(&store, |store, _| {
             let key = key.clone();
-            async move { store.insert_nonce(&key, NOW).await.unwrap() }
+            async move { store.insert_nonce(&key, NOW).await.unwrap().fresh }
         })
         .await
         .into_iter()
@@ -453,7 +546,7 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: StoreUnderTest>(store: Arc<S
     // Many distinct nonces at once are all fresh.
     let all = race(&store, |store, i| async move {
         let key = nonce("client-1", None, NOW, &format!("distinct-{i}"));
-        store.insert_nonce(&key, NOW).await.unwrap()
+        store.insert_nonce(&key, NOW).await.unwrap().fresh
     })
     .await;
     assert!(all.into_iter().all(|f| f));
@@ -463,15 +556,15 @@ pub async fn concurrent_nonces_exactly_one_fresh<S: StoreUnderTest>(store: Arc<S
 pub async fn release_nonce_forgets_it<S: StoreUnderTest>(store: Arc<S>, _: bool) {
     let key = nonce("client-1", Some("token-1"), NOW, "released");
     let other = nonce("client-1", Some("token-1"), NOW, "kept");
-    assert!(store.insert_nonce(&key, NOW).await.unwrap());
-    assert!(store.insert_nonce(&other, NOW).await.unwrap());
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh);
+    assert!(store.insert_nonce(&other, NOW).await.unwrap().fresh);
     store.release_nonce(&key).await.unwrap();
-    assert!(store.insert_nonce(&key, NOW).await.unwrap(), "fresh again once released");
-    assert!(!store.insert_nonce(&key, NOW).await.unwrap(), "and recorded again");
-    assert!(!store.insert_nonce(&other, NOW).await.unwrap(), "another nonce is not released");
+    assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh, "fresh again once released");
+    assert!(!store.insert_nonce(&key, NOW).await.unwrap().fresh, "and recorded again");
+    assert!(!store.insert_nonce(&other, NOW).await.unwrap().fresh, "another nonce is not released");
     // Releasing a nonce that was never recorded is harmless.
     store.release_nonce(&nonce("client-1", None, NOW, "never")).await.unwrap();
-    assert!(!store.insert_nonce(&other, NOW).await.unwrap());
+    assert!(!store.insert_nonce(&other, NOW).await.unwrap().fresh);
 }
 
 /// `lookup_signed` finds the client and the token credential, each independently of the other.
@@ -494,6 +587,14 @@ pub async fn lookup_signed_finds_client_and_token<S: StoreUnderTest>(store: Arc<
     assert!(found.token.is_none());
 }
 
+/// Whether a look-up that recorded the nonce found it fresh; `None` if it did not record it.
+fn fresh(status: NonceStatus) -> Option<bool> {
+    match status {
+        NonceStatus::Recorded(recorded) => Some(recorded.fresh),
+        _ => None,
+    }
+}
+
 /// A store that records the nonce during `lookup_signed` answers as `insert_nonce` would, and
 /// `release_nonce` forgets it; one that does not leaves it fresh for `insert_nonce`.
 pub async fn lookup_signed_nonce_is_insert_nonce<S: StoreUnderTest>(store: Arc<S>, _: bool) {
@@ -504,17 +605,17 @@ pub async fn lookup_signed_nonce_is_insert_nonce<S: StoreUnderTest>(store: Arc<S
     };
     match lookup(key.clone(), NOW).await {
         NonceStatus::NotRecorded => {
-            assert!(store.insert_nonce(&key, NOW).await.unwrap(), "not recorded by the look-up")
+            assert!(store.insert_nonce(&key, NOW).await.unwrap().fresh, "not recorded by the look-up")
         }
         first => {
-            assert_eq!(first, NonceStatus::Fresh, "first use is fresh");
-            assert_eq!(lookup(key.clone(), NOW).await, NonceStatus::Replayed, "a replay is not");
-            assert!(!store.insert_nonce(&key, NOW).await.unwrap(), "insert_nonce agrees");
+            assert_eq!(fresh(first), Some(true), "first use is fresh");
+            assert_eq!(fresh(lookup(key.clone(), NOW).await), Some(false), "a replay is not");
+            assert!(!store.insert_nonce(&key, NOW).await.unwrap().fresh, "insert_nonce agrees");
             store.release_nonce(&key).await.unwrap();
-            assert_eq!(lookup(key.clone(), NOW).await, NonceStatus::Fresh, "fresh again once released");
+            assert_eq!(fresh(lookup(key.clone(), NOW).await), Some(true), "fresh again once released");
             // An expired nonce is fresh again, as with insert_nonce.
             let later = until(&key, NOW + 900);
-            assert_eq!(lookup(later, NOW + 300).await, NonceStatus::Fresh, "expired at now");
+            assert_eq!(fresh(lookup(later, NOW + 300).await), Some(true), "expired at now");
         }
     }
 }
@@ -527,8 +628,8 @@ pub async fn concurrent_lookups_exactly_one_fresh<S: StoreUnderTest>(store: Arc<
         let key = key.clone();
         async move {
             match store.lookup_signed("client-1", Some("token-1"), Some(&key), NOW).await.unwrap().nonce {
-                NonceStatus::NotRecorded => store.insert_nonce(&key, NOW).await.unwrap(),
-                status => status == NonceStatus::Fresh,
+                NonceStatus::NotRecorded => store.insert_nonce(&key, NOW).await.unwrap().fresh,
+                status => fresh(status) == Some(true),
             }
         }
     })
@@ -537,6 +638,31 @@ pub async fn concurrent_lookups_exactly_one_fresh<S: StoreUnderTest>(store: Arc<
     .filter(|f| *f)
     .count();
     assert_eq!(fresh, 1, "{fresh} of {RACERS} replays accepted");
+}
+
+/// Every nonce answer carries the store's replay epoch, read in the same step: durable, or a
+/// second no later than the store's first call (a fresh store has remembered nothing before
+/// it), the same in every later answer while the store keeps its data, and the same from
+/// `lookup_signed` when it records the nonce. So a request signed after the first call is
+/// judged by the nonce alone, and one signed at or before the epoch cannot be proven fresh.
+pub async fn replay_epoch_is_read_with_the_nonce<S: StoreUnderTest>(store: Arc<S>, _: bool) {
+    let first = store.insert_nonce(&nonce("client-1", None, NOW + 1, "epoch-1"), NOW).await.unwrap();
+    assert!(first.fresh);
+    if let ReplayEpoch::Since(epoch) = first.epoch {
+        assert!(epoch <= NOW, "the epoch {epoch} is after the store's first call at {NOW}");
+    }
+    assert!(first.epoch.covers(NOW + 1), "a request signed after the first call is judged by its nonce");
+    let second = until(&nonce("client-1", None, NOW + 1, "epoch-2"), NOW + 700);
+    let later = store.insert_nonce(&second, NOW + 100).await.unwrap();
+    assert_eq!(later.epoch, first.epoch, "the epoch stays while the store remembers");
+    let replay = store.insert_nonce(&nonce("client-1", None, NOW + 1, "epoch-1"), NOW + 5).await.unwrap();
+    assert_eq!((replay.fresh, replay.epoch), (false, first.epoch));
+    let key = nonce("client-1", Some("token-1"), NOW + 1, "epoch-3");
+    if let NonceStatus::Recorded(recorded) =
+        store.lookup_signed("client-1", Some("token-1"), Some(&key), NOW + 10).await.unwrap().nonce
+    {
+        assert_eq!((recorded.fresh, recorded.epoch), (true, first.epoch), "the look-up reads the same epoch");
+    }
 }
 
 /// No secret appears in the `Debug` output of a record or of the store.
@@ -568,18 +694,18 @@ pub async fn purge_removes_expired_records<S: StoreUnderTest>(store: Arc<S>, pur
     store.create_temporary_credential(&temporary("live", NOW + 600), NOW).await.unwrap();
     let old_nonce = nonce("client-1", None, NOW, "old");
     let live_nonce = nonce("client-1", None, NOW, "live");
-    assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap());
-    assert!(store.insert_nonce(&until(&live_nonce, NOW + 600), NOW).await.unwrap());
+    assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap().fresh);
+    assert!(store.insert_nonce(&until(&live_nonce, NOW + 600), NOW).await.unwrap().fresh);
 
     let removed = store.purge_expired(NOW + 100).await.unwrap();
     // Live records survive a purge whatever the backend.
     assert!(store.get_temporary_credential("live", NOW + 100).await.unwrap().is_some());
-    assert!(!store.insert_nonce(&until(&live_nonce, NOW + 600), NOW + 100).await.unwrap());
+    assert!(!store.insert_nonce(&until(&live_nonce, NOW + 600), NOW + 100).await.unwrap().fresh);
     if purges {
         assert_eq!(removed, 2);
         // Gone for good: even a clock set back does not find them.
         assert_eq!(store.get_temporary_credential("old", NOW).await.unwrap(), None);
-        assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap());
+        assert!(store.insert_nonce(&until(&old_nonce, NOW + 60), NOW).await.unwrap().fresh);
     } else {
         // Redis expires keys by itself (TTL) and purges nothing on demand.
         assert_eq!(removed, 0);
@@ -608,7 +734,7 @@ pub async fn two_instances_share_one_backend<S: StoreUnderTest>(a: Arc<S>, b: Ar
         let (store, key) = (if i % 2 == 0 { a } else { b.clone() }, key.clone());
         async move {
             let taken = store.take_temporary_credential("shared", NOW).await.unwrap();
-            (taken.is_some(), store.insert_nonce(&key, NOW).await.unwrap())
+            (taken.is_some(), store.insert_nonce(&key, NOW).await.unwrap().fresh)
         }
     })
     .await;

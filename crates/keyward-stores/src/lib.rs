@@ -14,15 +14,15 @@
 //! With the `client` feature as well, `RedisStore` is a `keyward_client` `StateCache`: the
 //! client's flow state (`SET … EX`, read once with `GETDEL`) shared by several instances.
 //!
-//! Every backend passes one conformance suite ([`conformance`], feature `conformance`:
-//! run it on a backend of your own with one macro call), which checks, among the rest, that
-//! the two operations the protocol's safety rests on are atomic under concurrency:
+//! Every backend passes one conformance suite (the `conformance` module, behind the feature
+//! of that name: run it on a backend of your own with one macro call), which checks, among
+//! the rest, that the two operations the protocol's safety rests on are atomic under concurrency:
 //!
 //! - nonce insertion is insert-if-absent (a unique key with `INSERT … ON CONFLICT` in SQL,
 //!   `SET NX EX` in Redis), so a replayed request is refused even when the copies arrive at
 //!   once on several instances;
 //! - a temporary credential is taken once (`DELETE … RETURNING` in SQL, an atomic
-//!   `HGETALL`+`DEL` transaction in Redis), so a verifier is exchanged for at most one token.
+//!   `HGETALL`+`DEL` script in Redis), so a verifier is exchanged for at most one token.
 //!
 //! The SQL backends ship their migrations (`migrations/{sqlite,postgres}`), embedded in the
 //! binary and applied by `migrate()`.
@@ -38,6 +38,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use keyward::common::secret::SecretString;
+//! use keyward::common::replay::{ReplayEpoch, ReplayVerdict};
 //! use keyward_stores::store::{Client, NonceKey, NonceStore, NonceToRecord, OAuth1Store};
 //! use keyward_stores::{MemoryStore, StoreAdmin};
 //!
@@ -52,8 +53,14 @@
 //! let now = 1_191_242_096;
 //! let key = NonceKey { client_id: "printer".into(), token: None, timestamp: now, nonce: "wIjqoS".into() };
 //! let nonce = NonceToRecord { key, expires_at: now + 600 };
-//! assert!(provider_store.insert_nonce(&nonce, now).await?); // fresh
-//! assert!(!provider_store.insert_nonce(&nonce, now).await?); // replayed
+//! let first = provider_store.insert_nonce(&nonce, now).await?;
+//! assert!(first.fresh);
+//! assert!(!provider_store.insert_nonce(&nonce, now).await?.fresh); // replayed
+//! // The store's replay epoch: a new memory store remembers from its first call on, so a
+//! // request signed in that second may have been seen by a store before it.
+//! assert_eq!(first.epoch, ReplayEpoch::Since(now));
+//! assert_eq!(first.verdict(now), ReplayVerdict::BeforeEpoch);
+//! assert_eq!(first.verdict(now + 1), ReplayVerdict::Fresh);
 //! # Ok::<(), keyward_stores::store::StoreError>(())
 //! # }).unwrap();
 //! ```
@@ -80,6 +87,8 @@ pub use rusqlite;
 pub use split::SplitStore;
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::SqlTimeouts;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
 
@@ -97,7 +106,45 @@ pub trait StoreAdmin: Send + Sync {
     /// Deletes temporary credentials and nonces that have expired at `now`; returns how many
     /// records were removed. Stores also purge on their own as they go; Redis expires keys
     /// itself and returns 0.
+    ///
+    /// A store that may forget its nonces (memory, Redis) also starts its replay epoch
+    /// ([`keyward::common::replay`]) at `now` if none has started, as its first nonce
+    /// would: call it at start-up, so that the epoch predates the first requests.
     fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// A store's health check, for readiness probes (`/readyz`): whether its backend answers a
+/// trivial command (`SELECT 1`, `PING`) now.
+///
+/// A ping is bounded in time by the store itself (1 s by default; for the SQL stores
+/// [`SqlTimeouts::with_ping_timeout`](crate::SqlTimeouts::with_ping_timeout)), and answers
+/// [`StoreError::Unavailable`] when the backend cannot be reached or does not answer in
+/// time. It reads and writes no record.
+///
+/// ```
+/// use keyward_stores::{MemoryStore, Ping, SplitStore, SqliteStore};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = SplitStore::new(SqliteStore::in_memory().await?, MemoryStore::new());
+/// store.ping().await?; // both halves answer
+/// # Ok::<(), keyward_stores::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+pub trait Ping: Send + Sync {
+    /// Checks, in bounded time, that the backend answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl<T: Ping + ?Sized> Ping for std::sync::Arc<T> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        (**self).ping()
+    }
+}
+
+/// The error of a ping or a call that did not finish within `limit`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) fn timed_out(what: &str, limit: std::time::Duration) -> StoreError {
+    StoreError::unavailable(format!("{what} did not answer within {} ms", limit.as_millis()))
 }
 
 /// How many nonce insertions a SQL store lets pass between two purges of expired records.

@@ -1,15 +1,13 @@
 //! The in-memory store: for one process, tests, and the embedded demo.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Poll};
 
+use keyward::common::replay::FirstCall;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
-    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
+    OAuth1Store, Recorded, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
     TokenCredentialRecord, TokenCredentialStore,
 };
 
@@ -17,6 +15,10 @@ use crate::StoreAdmin;
 
 /// Every store in one process's memory, behind short-held locks (no lock is held across an
 /// `await`). Atomicity comes from the locks: each operation is one critical section.
+///
+/// Each client's pending temporary credentials (unauthorized) are indexed by client, so
+/// that [`TemporaryCredentialStore::create_temporary_credential_capped`] counts them without
+/// a scan of the others.
 ///
 /// Expired nonces and temporary credentials are swept when their map has doubled since the
 /// last sweep (so a sweep costs O(1) per insertion, amortised, however many live entries
@@ -31,10 +33,76 @@ use crate::StoreAdmin;
 #[derive(Default)]
 pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
-    temporary: Mutex<Sweeping<String, TemporaryCredential>>,
+    temporary: Mutex<Temporary>,
     tokens: Mutex<HashMap<String, TokenCredentialRecord>>,
     nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
     digest: RandomState,
+    epoch: FirstCall,
+}
+
+/// Temporary credentials, and for each client the tokens and expiries of its pending
+/// (unauthorized) ones: one critical section checks a client's count and inserts.
+#[derive(Default)]
+struct Temporary {
+    creds: Sweeping<String, TemporaryCredential>,
+    pending: HashMap<String, HashMap<String, i64>>,
+}
+
+impl Temporary {
+    /// Removes `token` from its client's pending set (authorized or gone).
+    fn unpend(&mut self, client_id: &str, token: &str) {
+        if let Some(tokens) = self.pending.get_mut(client_id) {
+            tokens.remove(token);
+            if tokens.is_empty() {
+                self.pending.remove(client_id);
+            }
+        }
+    }
+
+    /// Drops expired entries from the pending sets.
+    fn sweep_pending(&mut self, now: i64) {
+        self.pending.retain(|_, tokens| {
+            tokens.retain(|_, expires_at| *expires_at > now);
+            !tokens.is_empty()
+        });
+    }
+
+    /// Removes expired credentials when the map has grown enough since the last sweep.
+    fn maybe_sweep(&mut self, now: i64) {
+        if self.creds.map.len() >= self.creds.sweep_at {
+            self.sweep(now);
+        }
+    }
+
+    fn sweep(&mut self, now: i64) -> usize {
+        let removed = self.creds.sweep(|c| !c.is_expired(now));
+        self.sweep_pending(now);
+        removed
+    }
+
+    fn create(
+        &mut self,
+        credential: &TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> Result<(), StoreError> {
+        self.maybe_sweep(now);
+        if self.creds.map.contains_key(&credential.token) {
+            return Err(StoreError::Duplicate);
+        }
+        if credential.authorization.is_none() {
+            let tokens = self.pending.entry(credential.client_id.clone()).or_default();
+            if tokens.len() >= max_pending {
+                tokens.retain(|_, expires_at| *expires_at > now);
+                if tokens.len() >= max_pending {
+                    return Err(StoreError::LimitReached);
+                }
+            }
+            tokens.insert(credential.token.clone(), credential.expires_at);
+        }
+        self.creds.map.insert(credential.token.clone(), credential.clone());
+        Ok(())
+    }
 }
 
 /// The smallest map size at which a sweep runs.
@@ -94,7 +162,7 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("clients", &lock(&self.clients).len())
-            .field("temporary_credentials", &lock(&self.temporary).map.len())
+            .field("temporary_credentials", &lock(&self.temporary).creds.map.len())
             .field("token_credentials", &lock(&self.tokens).len())
             .field("nonces", &lock(&self.nonces).map.len())
             .finish()
@@ -120,8 +188,9 @@ impl MemoryStore {
     }
 
     fn purge(&self, now: i64) -> u64 {
+        self.epoch.observe(now);
         let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now);
-        let temporary = lock(&self.temporary).sweep(|c| !c.is_expired(now));
+        let temporary = lock(&self.temporary).sweep(now);
         (nonces + temporary) as u64
     }
 }
@@ -139,15 +208,19 @@ impl TemporaryCredentialStore for MemoryStore {
         credential: &'a TemporaryCredential,
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut temporary = lock(&self.temporary);
-        temporary.maybe_sweep(|c| !c.is_expired(now));
-        let result = match temporary.map.entry(credential.token.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Duplicate),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(credential.clone());
-                Ok(())
-            }
-        };
+        self.epoch.observe(now);
+        let result = lock(&self.temporary).create(credential, now, usize::MAX);
+        Box::pin(async move { result })
+    }
+
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.epoch.observe(now);
+        let result = lock(&self.temporary).create(credential, now, max_pending);
         Box::pin(async move { result })
     }
 
@@ -156,7 +229,8 @@ impl TemporaryCredentialStore for MemoryStore {
         token: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
-        let found = lock(&self.temporary).map.get(token).filter(|c| !c.is_expired(now)).cloned();
+        self.epoch.observe(now);
+        let found = lock(&self.temporary).creds.map.get(token).filter(|c| !c.is_expired(now)).cloned();
         Box::pin(async move { Ok(found) })
     }
 
@@ -166,17 +240,22 @@ impl TemporaryCredentialStore for MemoryStore {
         authorization: &'a Authorization,
         now: i64,
     ) -> BoxFuture<'a, Result<AuthorizeOutcome, StoreError>> {
-        let outcome = match lock(&self.temporary).map.get_mut(token) {
+        self.epoch.observe(now);
+        let mut temporary = lock(&self.temporary);
+        let outcome = match temporary.creds.map.get_mut(token) {
             Some(c) if !c.is_expired(now) => {
                 if c.authorization.is_some() {
                     AuthorizeOutcome::AlreadyAuthorized
                 } else {
                     c.authorization = Some(authorization.clone());
+                    let client_id = c.client_id.clone();
+                    temporary.unpend(&client_id, token);
                     AuthorizeOutcome::Authorized
                 }
             }
             _ => AuthorizeOutcome::NotFound,
         };
+        drop(temporary);
         Box::pin(async move { Ok(outcome) })
     }
 
@@ -185,7 +264,15 @@ impl TemporaryCredentialStore for MemoryStore {
         token: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
-        let taken = lock(&self.temporary).map.remove(token).filter(|c| !c.is_expired(now));
+        self.epoch.observe(now);
+        let taken = {
+            let mut temporary = lock(&self.temporary);
+            let taken = temporary.creds.map.remove(token);
+            if let Some(c) = &taken {
+                temporary.unpend(&c.client_id, token);
+            }
+            taken.filter(|c| !c.is_expired(now))
+        };
         Box::pin(async move { Ok(taken) })
     }
 }
@@ -212,6 +299,30 @@ impl TokenCredentialStore for MemoryStore {
         let found = lock(&self.tokens).get(token).cloned();
         Box::pin(async move { Ok(found) })
     }
+
+    /// A scan of every token credential: the memory store serves one process, and a
+    /// user's page of grants is rare next to the requests that read one token.
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        let mut found: Vec<_> =
+            lock(&self.tokens).values().filter(|c| c.user_id == user_id).cloned().collect();
+        found.sort_by(|a, b| (a.created_at, &a.token).cmp(&(b.created_at, &b.token)));
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut tokens = lock(&self.tokens);
+        let revoked =
+            tokens.get(token).is_some_and(|c| c.user_id == user_id) && tokens.remove(token).is_some();
+        drop(tokens);
+        Box::pin(async move { Ok(revoked) })
+    }
 }
 
 impl OAuth1Store for MemoryStore {
@@ -222,23 +333,12 @@ impl OAuth1Store for MemoryStore {
         client_id: &'a str,
         token: Option<&'a str>,
         _nonce: Option<&'a NonceToRecord>,
-        _now: i64,
+        now: i64,
     ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
+        self.epoch.observe(now);
         let client = lock(&self.clients).get(client_id).cloned();
         let token = token.and_then(|token| lock(&self.tokens).get(token).cloned());
         Box::pin(std::future::ready(Ok(SignedLookup::new(client, token))))
-    }
-}
-
-/// A future ready at once with `Ok(FRESH)`, for [`NonceStore::insert_nonce`]: zero-sized,
-/// so boxing it allocates nothing.
-struct Answered<const FRESH: bool>;
-
-impl<const FRESH: bool> Future for Answered<FRESH> {
-    type Output = Result<bool, StoreError>;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(Ok(FRESH))
     }
 }
 
@@ -247,7 +347,8 @@ impl NonceStore for MemoryStore {
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        let epoch = self.epoch.observe(now);
         let NonceToRecord { key, expires_at } = nonce;
         let expires_at = *expires_at;
         let digest = self.nonce_digest(key);
@@ -267,7 +368,7 @@ impl NonceStore for MemoryStore {
                 }
             }
         };
-        if fresh { Box::pin(Answered::<true>) } else { Box::pin(Answered::<false>) }
+        Box::pin(std::future::ready(Ok(Recorded { fresh, epoch })))
     }
 
     /// Forgets the nonce if it is still the one recorded (same expiry).
@@ -298,6 +399,13 @@ impl StoreAdmin for MemoryStore {
     }
 }
 
+/// Always answers: the records are in this process.
+impl crate::Ping for MemoryStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,11 +421,11 @@ mod tests {
     async fn expired_entries_are_swept_as_the_maps_grow() {
         let store = MemoryStore::new();
         for i in 0..MIN_SWEEP {
-            assert!(store.insert_nonce(&key(i, 10), 0).await.unwrap());
+            assert!(store.insert_nonce(&key(i, 10), 0).await.unwrap().fresh);
         }
         assert_eq!(lock(&store.nonces).map.len(), MIN_SWEEP);
         // At time 20 all have expired: the next insertion sweeps them before inserting.
-        assert!(store.insert_nonce(&key(MIN_SWEEP, 100), 20).await.unwrap());
+        assert!(store.insert_nonce(&key(MIN_SWEEP, 100), 20).await.unwrap().fresh);
         assert_eq!(lock(&store.nonces).map.len(), 1);
 
         // Live entries survive sweeps, and the threshold follows the live size.
@@ -326,7 +434,10 @@ mod tests {
         }
         assert_eq!(lock(&store.nonces).map.len(), 2 * MIN_SWEEP + 1);
         assert!(lock(&store.nonces).sweep_at > 2 * MIN_SWEEP);
-        assert!(!store.insert_nonce(&key(10_000, 100), 20).await.unwrap(), "a live nonce stays a replay");
+        assert!(
+            !store.insert_nonce(&key(10_000, 100), 20).await.unwrap().fresh,
+            "a live nonce stays a replay"
+        );
     }
 
     #[tokio::test]
@@ -343,9 +454,11 @@ mod tests {
         for i in 0..MIN_SWEEP {
             store.create_temporary_credential(&temp(i, 10), 0).await.unwrap();
         }
-        assert_eq!(lock(&store.temporary).map.len(), MIN_SWEEP);
+        assert_eq!(lock(&store.temporary).creds.map.len(), MIN_SWEEP);
         // At time 20 all have expired: the next creation sweeps them, by the caller's `now`.
         store.create_temporary_credential(&temp(MIN_SWEEP, 100), 20).await.unwrap();
-        assert_eq!(lock(&store.temporary).map.len(), 1);
+        assert_eq!(lock(&store.temporary).creds.map.len(), 1);
+        // The pending index was swept with them.
+        assert_eq!(lock(&store.temporary).pending["c"].len(), 1);
     }
 }

@@ -3,14 +3,28 @@
 //! Keys (all under the store's prefix):
 //! - `c:{client_id}`: a client, as JSON;
 //! - `t:{token}`: a temporary credential, as a hash, expiring with it (`EXPIRE`);
+//! - `p:{client_id}`: the client's pending (unauthorized) temporary credentials, a sorted
+//!   set of tokens scored by expiry, which the temporary credential's hash names in its
+//!   `pending` field;
 //! - `a:{token}`: a token credential, as JSON;
+//! - `u:{user_id}`: the tokens of the user's token credentials, a set (the grants page);
 //! - `n:{client}:{token}:{timestamp}:{nonce}`: a nonce (components percent-encoded, so none
-//!   can contain `:`), holding its expiry time, with `EX`.
+//!   can contain `:`), holding its expiry time, with `EX`;
+//! - `replay-epoch`: the replay epoch ([`keyward::common::replay`]), the provider's `now`
+//!   (seconds) when a call first found it missing, without expiry. It is read with every
+//!   nonce, in the same round trip; a Redis that lost its data (a restart without
+//!   persistence, `FLUSHALL`, a fail-over to a replica that lacks the key) lost it too, and
+//!   the next call starts a new epoch, so that requests timestamped at or before it, whose
+//!   nonces may have been forgotten, are refused. One marker serves every replay cache
+//!   under the prefix.
 //!
 //! Atomicity: a nonce is recorded with `SET NX EX` (only one `SET NX` of a key succeeds);
-//! a temporary credential is taken with `HGETALL` and `DEL` in one `MULTI`/`EXEC`
-//! transaction (only one transaction sees the fields); creation and authorization are Lua
-//! scripts, which Redis runs without interleaving.
+//! creating (with the client's pending count), authorizing and taking a temporary
+//! credential (`HGETALL` then `DEL`: only one take sees the fields), and creating and
+//! revoking a token credential with its user's index are Lua scripts, which Redis runs
+//! without interleaving. The scripts that remove a pending token read its sorted set's key
+//! from the credential's hash: the store is for a single Redis (or a primary and its
+//! replicas), not a Redis Cluster.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -23,8 +37,8 @@ use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
-    OAuth1Store, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
-    TokenCredentialRecord, TokenCredentialStore,
+    OAuth1Store, Recorded as NonceRecorded, ReplayEpoch, SignedLookup, StoreError, TemporaryCredential,
+    TemporaryCredentialStore, TokenCredentialRecord, TokenCredentialStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
@@ -103,23 +117,38 @@ fn map_err(e: redis::RedisError) -> StoreError {
     }
 }
 
-/// Creates a temporary credential unless its key exists. KEYS[1]: the key. ARGV: token,
-/// secret, client_id, callback_uri, expires_at, ttl, authorized (0/1), user_id, verifier.
+/// Creates a temporary credential unless its key exists (0) or, when it is pending
+/// (unauthorized) and `max` is not negative, its client already has `max` pending ones (2).
+/// KEYS[1]: the key; KEYS[2]: the client's pending set. ARGV: token, secret, client_id,
+/// callback_uri, expires_at, ttl, authorized (0/1), user_id, verifier, max, now.
 static CREATE_TEMPORARY: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local pending = ARGV[7] ~= '1'
+if pending then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[11])
+    local max = tonumber(ARGV[10])
+    if max >= 0 and redis.call('ZCARD', KEYS[2]) >= max then return 2 end
+end
 redis.call('HSET', KEYS[1], 'token', ARGV[1], 'secret', ARGV[2], 'client_id', ARGV[3],
     'callback_uri', ARGV[4], 'expires_at', ARGV[5])
-if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'user_id', ARGV[8], 'verifier', ARGV[9]) end
+if pending then
+    redis.call('HSET', KEYS[1], 'pending', KEYS[2])
+    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+    if redis.call('TTL', KEYS[2]) < tonumber(ARGV[6]) then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+else
+    redis.call('HSET', KEYS[1], 'user_id', ARGV[8], 'verifier', ARGV[9])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 return 1
 ",
     )
 });
 
-/// Sets user and verifier once. KEYS[1]: the key. ARGV: user_id, verifier, now.
-/// Returns 0 (absent or expired), 1 (authorized), 2 (already authorized).
+/// Sets user and verifier once, and takes the token out of its client's pending set.
+/// KEYS[1]: the key. ARGV: user_id, verifier, now, token. Returns 0 (absent or expired),
+/// 1 (authorized), 2 (already authorized).
 static AUTHORIZE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -127,6 +156,58 @@ local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
 if not expires_at or tonumber(expires_at) <= tonumber(ARGV[3]) then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'user_id') == 1 then return 2 end
 redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'verifier', ARGV[2])
+local pending = redis.call('HGET', KEYS[1], 'pending')
+if pending then redis.call('ZREM', pending, ARGV[4]) end
+return 1
+",
+    )
+});
+
+/// Returns a temporary credential's fields and deletes it, and its token from its
+/// client's pending set. KEYS[1]: the key. ARGV: the token. The `DEL` runs even for an
+/// absent key, so that a demoted primary answers `READONLY` (unavailable) rather than
+/// "no such credential".
+static TAKE_TEMPORARY: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local fields = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+if #fields == 0 then return fields end
+for i = 1, #fields, 2 do
+    if fields[i] == 'pending' then redis.call('ZREM', fields[i + 1], ARGV[1]) end
+end
+return fields
+",
+    )
+});
+
+/// Stores a token credential unless its key exists, and adds it to its user's set.
+/// KEYS[1]: the key; KEYS[2]: the user's set. ARGV: the JSON, the token. Returns 1 when
+/// stored.
+static CREATE_TOKEN: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+",
+    )
+});
+
+/// Deletes a token credential if it belongs to the user, and drops it from the user's
+/// set. KEYS[1]: the key; KEYS[2]: the user's set. ARGV: the token, the user. Returns 1
+/// when deleted.
+static REVOKE_TOKEN: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local json = redis.call('GET', KEYS[1])
+if not json then
+    redis.call('SREM', KEYS[2], ARGV[1])
+    return 0
+end
+if cjson.decode(json)['user_id'] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 ",
     )
@@ -143,6 +224,24 @@ local v = redis.call('GET', KEYS[1])
 if v and tonumber(string.match(v, '^%d+') or '0') > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
+",
+    )
+});
+
+/// The `MGET` reply of a look-up that records its nonce: client, token credential, epoch
+/// marker.
+type LookupReply = (Option<String>, Option<String>, Option<i64>);
+
+/// The epoch marker's key, after the prefix: no `:`, so no record's key can be it.
+const EPOCH_KEY: &str = "replay-epoch";
+
+/// Starts a replay epoch unless one has started. KEYS[1]: the marker. ARGV[1]: now.
+/// Returns the epoch.
+static START_EPOCH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
 ",
     )
 });
@@ -303,35 +402,62 @@ impl ClientStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Creates a temporary credential, its client holding at most `max_pending` pending
+    /// ones when given (see `CREATE_TEMPORARY`).
+    async fn create_temporary(
+        &self,
+        credential: &TemporaryCredential,
+        now: i64,
+        max_pending: Option<usize>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        // Redis needs a duration; the record's expiry is absolute.
+        let (authorized, user_id, verifier) = match &credential.authorization {
+            Some(a) => ("1", a.user_id.as_str(), a.verifier.secret()),
+            None => ("0", "", ""),
+        };
+        let created: i64 = CREATE_TEMPORARY
+            .key(self.temporary_key(&credential.token))
+            .key(self.key("p", &credential.client_id))
+            .arg(&credential.token)
+            .arg(credential.secret.secret())
+            .arg(&credential.client_id)
+            .arg(&credential.callback_uri)
+            .arg(credential.expires_at)
+            .arg(ttl(credential.expires_at, now))
+            .arg(authorized)
+            .arg(user_id)
+            .arg(verifier)
+            .arg(max_pending.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX)))
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        match created {
+            1 => Ok(()),
+            2 => Err(StoreError::LimitReached),
+            _ => Err(StoreError::Duplicate),
+        }
+    }
+}
+
 impl TemporaryCredentialStore for RedisStore {
     fn create_temporary_credential<'a>(
         &'a self,
         credential: &'a TemporaryCredential,
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn.clone();
-            // Redis needs a duration; the record's expiry is absolute.
-            let (authorized, user_id, verifier) = match &credential.authorization {
-                Some(a) => ("1", a.user_id.as_str(), a.verifier.secret()),
-                None => ("0", "", ""),
-            };
-            let created: i64 = CREATE_TEMPORARY
-                .key(self.temporary_key(&credential.token))
-                .arg(&credential.token)
-                .arg(credential.secret.secret())
-                .arg(&credential.client_id)
-                .arg(&credential.callback_uri)
-                .arg(credential.expires_at)
-                .arg(ttl(credential.expires_at, now))
-                .arg(authorized)
-                .arg(user_id)
-                .arg(verifier)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            if created == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
-        })
+        Box::pin(self.create_temporary(credential, now, None))
+    }
+
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.create_temporary(credential, now, Some(max_pending)))
     }
 
     fn get_temporary_credential<'a>(
@@ -363,6 +489,7 @@ impl TemporaryCredentialStore for RedisStore {
                 .arg(&authorization.user_id)
                 .arg(authorization.verifier.secret())
                 .arg(now)
+                .arg(token)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(map_err)?;
@@ -381,14 +508,10 @@ impl TemporaryCredentialStore for RedisStore {
     ) -> BoxFuture<'a, Result<Option<TemporaryCredential>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let key = self.temporary_key(token);
-            let (map, _deleted): (HashMap<String, String>, i64) = redis::pipe()
-                .atomic()
-                .cmd("HGETALL")
-                .arg(&key)
-                .cmd("DEL")
-                .arg(&key)
-                .query_async(&mut conn)
+            let map: HashMap<String, String> = TAKE_TEMPORARY
+                .key(self.temporary_key(token))
+                .arg(token)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(map_err)?;
             Ok(temporary_from_hash(map)?.filter(|c| !c.is_expired(now)))
@@ -403,14 +526,15 @@ impl TokenCredentialStore for RedisStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let set: Option<String> = redis::cmd("SET")
-                .arg(self.token_key(&credential.token))
+            let created: i64 = CREATE_TOKEN
+                .key(self.token_key(&credential.token))
+                .key(self.key("u", &credential.user_id))
                 .arg(to_json(credential)?)
-                .arg("NX")
-                .query_async(&mut conn)
+                .arg(&credential.token)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(map_err)?;
-            if set.is_some() { Ok(()) } else { Err(StoreError::Duplicate) }
+            if created == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
         })
     }
 
@@ -425,23 +549,90 @@ impl TokenCredentialStore for RedisStore {
             from_json(json)
         })
     }
+
+    /// The user's set, then one `MGET` of its tokens; tokens whose credential is gone are
+    /// dropped from the set.
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let user_key = self.key("u", user_id);
+            let tokens: Vec<String> =
+                redis::cmd("SMEMBERS").arg(&user_key).query_async(&mut conn).await.map_err(map_err)?;
+            if tokens.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut mget = redis::cmd("MGET");
+            for token in &tokens {
+                mget.arg(self.token_key(token));
+            }
+            let values: Vec<Option<String>> = mget.query_async(&mut conn).await.map_err(map_err)?;
+            let mut found = Vec::with_capacity(tokens.len());
+            let mut gone = Vec::new();
+            for (token, value) in tokens.iter().zip(values) {
+                match from_json::<TokenCredentialRecord>(value)? {
+                    Some(record) if record.user_id == user_id => found.push(record),
+                    Some(_) => {}
+                    None => gone.push(token),
+                }
+            }
+            if !gone.is_empty() {
+                let _: i64 = redis::cmd("SREM")
+                    .arg(&user_key)
+                    .arg(gone)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(map_err)?;
+            }
+            found.sort_by(|a, b| (a.created_at, &a.token).cmp(&(b.created_at, &b.token)));
+            Ok(found)
+        })
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let revoked: i64 = REVOKE_TOKEN
+                .key(self.token_key(token))
+                .key(self.key("u", user_id))
+                .arg(token)
+                .arg(user_id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            Ok(revoked == 1)
+        })
+    }
 }
 
 impl NonceStore for RedisStore {
+    /// `SET NX EX` of the nonce and `GET` of the epoch marker, in one round trip.
     fn insert_nonce<'a>(
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<NonceRecorded, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let redis_key = self.nonce_key(&nonce.key);
             let value = nonce.expires_at.to_string();
-            let set: Option<String> = set_nonce(&redis_key, &value, nonce.expires_at, now)
-                .query_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            Ok(set.is_some() || self.replace_expired_nonce(&redis_key, &value, nonce.expires_at, now).await?)
+            let mut pipe = redis::Pipeline::with_capacity(2);
+            // The nonce first: a flush between the two commands then shows as a missing
+            // marker, never as a present marker over a forgotten nonce.
+            pipe.add_command(set_nonce(&redis_key, &value, nonce.expires_at, now))
+                .cmd("GET")
+                .arg(self.epoch_key());
+            let (set, marker): (Option<()>, Option<i64>) =
+                pipe.query_async(&mut conn).await.map_err(map_err)?;
+            let fresh = set.is_some()
+                || self.replace_expired_nonce(&redis_key, &value, nonce.expires_at, now).await?;
+            Ok(NonceRecorded { fresh, epoch: self.epoch(marker, now).await? })
         })
     }
 
@@ -471,6 +662,26 @@ fn set_nonce(redis_key: &str, value: &str, expires_at: i64, now: i64) -> redis::
 }
 
 impl RedisStore {
+    /// The epoch marker's key.
+    fn epoch_key(&self) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + EPOCH_KEY.len());
+        key.push_str(&self.prefix);
+        key.push_str(EPOCH_KEY);
+        key
+    }
+
+    /// The replay epoch, from the marker read with the nonce; when it was missing, a new
+    /// epoch starts at `now` (or at whatever another instance started it at meanwhile).
+    async fn epoch(&self, marker: Option<i64>, now: i64) -> Result<ReplayEpoch, StoreError> {
+        if let Some(epoch) = marker {
+            return Ok(ReplayEpoch::Since(epoch));
+        }
+        let mut conn = self.conn.clone();
+        let epoch: i64 =
+            START_EPOCH.key(self.epoch_key()).arg(now).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(ReplayEpoch::Since(epoch))
+    }
+
     /// After a `SET NX` that found the key present: a replay, unless its expiry has passed
     /// by the provider's clock while Redis still holds it (clocks differ, or a test moved
     /// time), in which case it is replaced atomically and the nonce is fresh.
@@ -525,11 +736,11 @@ impl Drop for Recorded<'_> {
     }
 }
 
-/// A request to a protected resource costs one round trip: `MGET` of the client and the
-/// token credential, pipelined with the nonce's `SET NX EX`. A nonce recorded this way for
-/// a request that then fails is deleted again ([`NonceStore::release_nonce`], on a task
-/// of its own so that a cancelled request still does it), and so is one whose look-up did
-/// not finish with an answer (see `Recorded`).
+/// A request to a protected resource costs one round trip: the nonce's `SET NX EX`,
+/// pipelined with an `MGET` of the client, the token credential and the epoch marker. A
+/// nonce recorded this way for a request that then fails is deleted again
+/// ([`NonceStore::release_nonce`], on a task of its own so that a cancelled request still
+/// does it), and so is one whose look-up did not finish with an answer (see `Recorded`).
 impl OAuth1Store for RedisStore {
     fn lookup_signed<'a>(
         &'a self,
@@ -568,23 +779,31 @@ impl OAuth1Store for RedisStore {
                 return Ok(SignedLookup::new(client, credential));
             };
             let count = self.tag.1.fetch_add(1, Ordering::Relaxed);
+            // The epoch marker rides in the `MGET`; the `MGET` runs after the nonce's
+            // `SET NX`, so that a flush between them shows as a missing marker, never as a
+            // present marker over a forgotten nonce.
+            buf.clear();
+            buf.push_str(&self.prefix);
+            buf.push_str(EPOCH_KEY);
+            mget.arg(buf.as_str());
             buf.clear();
             self.push_nonce_key(&mut buf, &n.key);
             let key_len = buf.len();
             self.push_nonce_value(&mut buf, n.expires_at, count);
             let (redis_key, value) = buf.split_at(key_len);
             let mut pipe = redis::Pipeline::with_capacity(2);
-            pipe.add_command(mget).add_command(set_nonce(redis_key, value, n.expires_at, now));
+            pipe.add_command(set_nonce(redis_key, value, n.expires_at, now)).add_command(mget);
             let mut recorded = Recorded { store: self, nonce: n, count, armed: true };
             // `SET NX` answers `OK` or nil; `()` takes the `OK` without allocating.
-            let ((client, credential), set): ((Option<String>, Option<String>), Option<()>) =
+            let (set, (client, credential, marker)): (Option<()>, LookupReply) =
                 pipe.query_async(&mut conn).await.map_err(map_err)?;
             let fresh =
                 set.is_some() || self.replace_expired_nonce(redis_key, value, n.expires_at, now).await?;
+            let epoch = self.epoch(marker, now).await?;
             let (client, credential) = decode(client, credential)?;
             // Answered: from here on the provider releases a fresh nonce if the request fails.
             recorded.armed = false;
-            Ok(SignedLookup::new(client, credential).with_nonce(fresh))
+            Ok(SignedLookup::new(client, credential).with_nonce(NonceRecorded { fresh, epoch }))
         })
     }
 }
@@ -615,8 +834,33 @@ impl StoreAdmin for RedisStore {
         })
     }
 
-    fn purge_expired(&self, _now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(async move { Ok(0) })
+    /// Redis expires records by itself: nothing to purge. Starts the replay epoch at `now`
+    /// if none has started (an empty Redis), as the first nonce would.
+    fn purge_expired(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.epoch(None, now).await?;
+            Ok(0)
+        })
+    }
+}
+
+/// How long [`RedisStore`]'s ping waits for `PONG`, connecting included.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `PING`, within 1 s (a new connection included, when the last one failed): `Unavailable`
+/// when Redis is unreachable, does not answer in time, or answers something else.
+impl crate::Ping for RedisStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let cmd = redis::cmd("PING");
+            match tokio::time::timeout(PING_TIMEOUT, cmd.query_async::<String>(&mut conn)).await {
+                Ok(Ok(pong)) if pong == "PONG" => Ok(()),
+                Ok(Ok(other)) => Err(StoreError::unavailable(format!("Redis answered {other:?} to PING"))),
+                Ok(Err(e)) => Err(map_err(e)),
+                Err(_) => Err(crate::timed_out("Redis", PING_TIMEOUT)),
+            }
+        })
     }
 }
 

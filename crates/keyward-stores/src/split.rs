@@ -3,7 +3,7 @@
 
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
-    SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
+    Recorded, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
     TokenCredentialStore,
 };
 
@@ -20,7 +20,8 @@ use crate::StoreAdmin;
 /// A signed request's look-up ([`OAuth1Store::lookup_signed`]) reads client and token
 /// credential from `durable`, and the nonce is recorded in `ephemeral` after the signature
 /// ([`NonceStore::insert_nonce`]): two backends cannot answer in one round trip, so the
-/// split store does not record the nonce early.
+/// split store does not record the nonce early. The replay epoch it reports is
+/// `ephemeral`'s, which holds the nonces.
 ///
 /// As a [`StoreAdmin`] (when both parts are), clients are registered in `durable`, and a
 /// purge purges both.
@@ -87,6 +88,21 @@ impl<D: TokenCredentialStore, E: Send + Sync> TokenCredentialStore for SplitStor
     ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         self.durable.get_token_credential(token)
     }
+
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        self.durable.token_credentials_of_user(user_id)
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.revoke_token_credential(user_id, token)
+    }
 }
 
 impl<D: Send + Sync, E: TemporaryCredentialStore> TemporaryCredentialStore for SplitStore<D, E> {
@@ -96,6 +112,15 @@ impl<D: Send + Sync, E: TemporaryCredentialStore> TemporaryCredentialStore for S
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.ephemeral.create_temporary_credential(credential, now)
+    }
+
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.ephemeral.create_temporary_credential_capped(credential, now, max_pending)
     }
 
     fn get_temporary_credential<'a>(
@@ -129,7 +154,7 @@ impl<D: Send + Sync, E: NonceStore> NonceStore for SplitStore<D, E> {
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
         self.ephemeral.insert_nonce(nonce, now)
     }
 
@@ -168,6 +193,18 @@ impl<D: StoreAdmin, E: StoreAdmin> StoreAdmin for SplitStore<D, E> {
         Box::pin(async move {
             let durable = self.durable.purge_expired(now).await?;
             Ok(durable + self.ephemeral.purge_expired(now).await?)
+        })
+    }
+}
+
+/// Pings `durable`, then `ephemeral`: the first that fails answers (each bounded by its own
+/// timeout). A readiness probe that names each dependency pings [`SplitStore::durable`] and
+/// [`SplitStore::ephemeral`] separately.
+impl<D: crate::Ping, E: crate::Ping> crate::Ping for SplitStore<D, E> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.durable.ping().await?;
+            self.ephemeral.ping().await
         })
     }
 }

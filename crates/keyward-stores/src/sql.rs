@@ -9,15 +9,21 @@
 //! A signed request's look-up ([`OAuth1Store::lookup_signed`]) reads the client and the token
 //! credential in one query (one round trip to PostgreSQL). SQLite files are read on the
 //! calling thread, without sqlx's worker threads: see [`SqliteStore`].
+//!
+//! Replay epoch ([`keyward::common::replay`]): a database table remembers every nonce until
+//! it expires, across restarts, so its epoch is [`ReplayEpoch::Durable`]; the exception is
+//! an in-memory SQLite database opened by [`SqliteStore::connect`], which lives only as long
+//! as its pool and starts its epoch at its first nonce, as the memory store does.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use keyward::common::replay::FirstCall;
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceStore, NonceToRecord, OAuth1Store,
-    SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore, TokenCredentialRecord,
-    TokenCredentialStore,
+    Recorded, ReplayEpoch, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
+    TokenCredentialRecord, TokenCredentialStore,
 };
 use sqlx::Row;
 use sqlx::error::BoxDynError;
@@ -26,11 +32,21 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use crate::{PURGE_EVERY, StoreAdmin};
 
 /// Maps a sqlx error to the store's error kinds.
+///
+/// Besides the connection's own failures, a database that says it cannot serve now is
+/// unavailable, not broken: PostgreSQL's SQLSTATE classes `08` (connection exception), `53`
+/// (insufficient resources: too many connections), `57` (operator intervention: shutting
+/// down, starting up, statement timeout) and `40001`/`40P01` (serialization failure,
+/// deadlock), and SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED` (the busy timeout ran out).
 fn map_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| temporary_code(&code)) => {
+            StoreError::unavailable(sqlx::Error::Database(db))
+        }
         e @ (sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed) => StoreError::unavailable(e),
@@ -39,6 +55,121 @@ fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::Decode(_)
         | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
         e => StoreError::backend(e),
+    }
+}
+
+/// Whether a database error code says "not now" rather than "wrong" (see [`map_err`]).
+fn temporary_code(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<i32>() {
+        // SQLite's extended codes keep the primary code in the low byte.
+        return matches!(sqlite & 0xff, 5 | 6);
+    }
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57")
+        || code == "40001"
+        || code == "40P01"
+}
+
+/// How long a SQL store waits before it answers [`StoreError::Unavailable`]: for a
+/// connection from its pool, for a statement, and for a [`Ping`](crate::Ping).
+///
+/// While the database is unreachable a call fails after the acquire timeout (1 s by
+/// default; sqlx's own default is 30 s), and the pool reconnects by itself on the calls
+/// after the database returns. The statement timeout (5 s by default) bounds a query on a
+/// database that is up but stuck (locks, load): PostgreSQL's `statement_timeout`, SQLite's
+/// busy timeout (how long a write waits for another connection's lock).
+///
+/// ```
+/// use std::time::Duration;
+/// use keyward_stores::{SqlTimeouts, SqliteStore};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let timeouts = SqlTimeouts::default()
+///     .with_acquire_timeout(Duration::from_millis(500))
+///     .with_statement_timeout(Some(Duration::from_secs(2)));
+/// let store = SqliteStore::connect_with_timeouts("sqlite::memory:", timeouts).await?;
+/// # let _ = store;
+/// # Ok::<(), keyward_stores::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlTimeouts {
+    acquire: std::time::Duration,
+    statement: Option<std::time::Duration>,
+    ping: std::time::Duration,
+}
+
+impl Default for SqlTimeouts {
+    /// 1 s to acquire a connection, 5 s per statement, 1 s per ping.
+    fn default() -> Self {
+        Self {
+            acquire: std::time::Duration::from_secs(1),
+            statement: Some(std::time::Duration::from_secs(5)),
+            ping: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+impl SqlTimeouts {
+    /// How long a call waits for a connection from the pool (opening one included).
+    pub fn with_acquire_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.acquire = timeout;
+        self
+    }
+
+    /// How long a statement may run (PostgreSQL `statement_timeout`, rounded up to whole
+    /// milliseconds), or how long a SQLite write waits for a lock; `None` leaves the
+    /// server's setting (PostgreSQL) or waits 10 s (SQLite).
+    pub fn with_statement_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.statement = timeout;
+        self
+    }
+
+    /// How long [`Ping::ping`](crate::Ping::ping) waits in all.
+    pub fn with_ping_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.ping = timeout;
+        self
+    }
+
+    /// The acquire timeout.
+    pub fn acquire_timeout(&self) -> std::time::Duration {
+        self.acquire
+    }
+
+    /// The statement timeout, if set.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.statement
+    }
+
+    /// The ping timeout.
+    pub fn ping_timeout(&self) -> std::time::Duration {
+        self.ping
+    }
+}
+
+/// `SELECT 1` on a connection of `pool`, within `limit` (acquiring included).
+///
+/// The check runs on a task of its own, which the limit does not cancel: a cancelled
+/// `Pool::acquire` may leave the pool unable to connect again for a while (sqlx issue
+/// 3513), and the task ends by itself within the pool's acquire timeout anyway.
+async fn ping_pool<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    limit: std::time::Duration,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let pool = pool.clone();
+    let ping = tokio::spawn(async move {
+        let mut conn = pool.acquire().await.map_err(map_err)?;
+        sqlx::Executor::execute(&mut *conn, "SELECT 1").await.map_err(map_err)?;
+        Ok(())
+    });
+    match tokio::time::timeout(limit, ping).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(StoreError::backend(e)),
+        Err(_) => Err(crate::timed_out("the database", limit)),
     }
 }
 
@@ -264,6 +395,53 @@ macro_rules! sql_store_impls {
                 })
             }
 
+            /// One `INSERT … SELECT … WHERE (count of the client's pending) < max`: SQLite
+            /// runs it under its write lock; PostgreSQL first takes a transaction-scoped
+            /// advisory lock on the client, so that concurrent inserts count one by one.
+            fn create_temporary_credential_capped<'a>(
+                &'a self,
+                credential: &'a TemporaryCredential,
+                now: i64,
+                max_pending: usize,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                if credential.authorization.is_some() {
+                    // Not pending: nothing to count.
+                    return self.create_temporary_credential(credential, now);
+                }
+                Box::pin(async move {
+                    let max = i64::try_from(max_pending).unwrap_or(i64::MAX);
+                    let insert = sqlx::query(
+                        "INSERT INTO keyward_oauth1_temporary_credentials \
+                         (token, secret, client_id, callback_uri, expires_at) \
+                         SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM \
+                         keyward_oauth1_temporary_credentials WHERE client_id = $3 AND user_id IS NULL \
+                         AND expires_at > $6) < $7",
+                    )
+                    .bind(&credential.token)
+                    .bind(credential.secret.secret())
+                    .bind(&credential.client_id)
+                    .bind(&credential.callback_uri)
+                    .bind(credential.expires_at)
+                    .bind(now)
+                    .bind(max);
+                    let inserted = match Self::LOCK_CLIENT_PENDING {
+                        Some(lock) => {
+                            let mut tx = self.pool.begin().await.map_err(map_err)?;
+                            sqlx::query(lock)
+                                .bind(&credential.client_id)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
+                            let n = insert.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+                            tx.commit().await.map_err(map_err)?;
+                            n
+                        }
+                        None => insert.execute(&self.pool).await.map_err(map_err)?.rows_affected(),
+                    };
+                    if inserted == 1 { Ok(()) } else { Err(StoreError::LimitReached) }
+                })
+            }
+
             fn get_temporary_credential<'a>(
                 &'a self,
                 token: &'a str,
@@ -366,6 +544,46 @@ macro_rules! sql_store_impls {
             ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
                 Box::pin(self.token_row(token))
             }
+
+            fn token_credentials_of_user<'a>(
+                &'a self,
+                user_id: &'a str,
+            ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+                Box::pin(self.grants_of(user_id))
+            }
+
+            fn revoke_token_credential<'a>(
+                &'a self,
+                user_id: &'a str,
+                token: &'a str,
+            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(self.revoke(user_id, token))
+            }
+        }
+
+        impl $store {
+            async fn grants_of(&self, user_id: &str) -> Result<Vec<TokenCredentialRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT token, secret, client_id, user_id, created_at \
+                     FROM keyward_oauth1_token_credentials WHERE user_id = $1 ORDER BY created_at, token",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(token_from_row).collect()
+            }
+
+            async fn revoke(&self, user_id: &str, token: &str) -> Result<bool, StoreError> {
+                let n = sqlx::query("DELETE FROM keyward_oauth1_token_credentials WHERE token = $1 AND user_id = $2")
+                    .bind(token)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                Ok(n > 0)
+            }
         }
 
 
@@ -374,8 +592,9 @@ macro_rules! sql_store_impls {
                 &'a self,
                 nonce: &'a NonceToRecord,
                 now: i64,
-            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
                 let NonceToRecord { key, expires_at } = nonce;
+                let epoch = self.forgets.as_ref().map_or(ReplayEpoch::Durable, |first| first.observe(now));
                 Box::pin(async move {
                     if self.inserts.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
                         // Housekeeping: a failed purge must not fail a valid request. The
@@ -400,7 +619,7 @@ macro_rules! sql_store_impls {
                     .await
                     .map_err(map_err)?
                     .rows_affected();
-                    Ok(affected == 1)
+                    Ok(Recorded { fresh: affected == 1, epoch })
                 })
             }
 
@@ -498,6 +717,23 @@ where
     })
 }
 
+/// Decodes a token-credential row.
+fn token_from_row<R>(row: &R) -> Result<TokenCredentialRecord, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(TokenCredentialRecord {
+        token: row.try_get("token").map_err(map_err)?,
+        secret: SecretString::new(row.try_get::<String, _>("secret").map_err(map_err)?),
+        client_id: row.try_get("client_id").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    })
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use std::str::FromStr;
@@ -527,6 +763,9 @@ mod sqlite {
     pub struct SqliteStore {
         pool: SqlitePool,
         inserts: AtomicU64,
+        /// Set for an in-memory database: its replay epoch is its first call.
+        forgets: Option<FirstCall>,
+        ping_timeout: Duration,
         /// The database file's connections for reads on the calling thread, once known
         /// (`None` inside: an in-memory database, which has no file to open again).
         readers: std::sync::OnceLock<Option<Readers>>,
@@ -704,11 +943,27 @@ mod sqlite {
         const MIGRATIONS: Embedded = Embedded(&[
             (1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/sqlite/0002_redirect_uris.sql")),
+            (3, "pending_and_grants", include_str!("../migrations/sqlite/0003_pending_and_grants.sql")),
         ]);
 
+        /// None: SQLite runs one write statement at a time, the count with it.
+        const LOCK_CLIENT_PENDING: Option<&'static str> = None;
+
         /// A store over an existing pool; call [`SqliteStore::migrate`] once before use.
+        /// Its timeouts are the pool's; a ping waits at most 1 s.
+        ///
+        /// The database is taken to be a file, which remembers nonces across restarts
+        /// ([`ReplayEpoch::Durable`]); open an in-memory one with
+        /// [`connect`](Self::connect) or [`in_memory`](Self::in_memory) instead, so that
+        /// the store knows it forgets.
         pub fn new(pool: SqlitePool) -> Self {
-            Self { pool, inserts: AtomicU64::new(0), readers: std::sync::OnceLock::new() }
+            Self {
+                pool,
+                inserts: AtomicU64::new(0),
+                forgets: None,
+                ping_timeout: SqlTimeouts::default().ping_timeout(),
+                readers: std::sync::OnceLock::new(),
+            }
         }
 
         /// The reader connections of the database file, or `None` for an in-memory
@@ -766,17 +1021,26 @@ mod sqlite {
         }
 
         /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
-        /// `sqlite::memory:`) in WAL mode and applies the migrations.
+        /// `sqlite::memory:`) in WAL mode and applies the migrations, with the default
+        /// [`SqlTimeouts`].
         ///
         /// An in-memory database lives in one connection, which the pool keeps open.
         pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            Self::connect_with_timeouts(url, SqlTimeouts::default()).await
+        }
+
+        /// [`SqliteStore::connect`] with other timeouts: a call waits at most `timeouts`'
+        /// acquire timeout for a connection and its statement timeout for a lock (SQLite's
+        /// busy timeout), then fails with [`StoreError::Unavailable`].
+        pub async fn connect_with_timeouts(url: &str, timeouts: SqlTimeouts) -> Result<Self, StoreError> {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(StoreError::backend)?
                 .create_if_missing(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(timeouts.statement_timeout().unwrap_or(Duration::from_secs(10)));
             let memory = url.contains(":memory:") || url.contains("mode=memory");
             let pool = if memory {
                 SqlitePoolOptions::new()
+                    .acquire_timeout(timeouts.acquire_timeout())
                     .max_connections(1)
                     .min_connections(1)
                     .idle_timeout(None)
@@ -784,10 +1048,17 @@ mod sqlite {
                     .connect_with(options)
                     .await
             } else {
-                SqlitePoolOptions::new().connect_with(options.journal_mode(SqliteJournalMode::Wal)).await
+                SqlitePoolOptions::new()
+                    .acquire_timeout(timeouts.acquire_timeout())
+                    .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+                    .await
             }
             .map_err(map_err)?;
-            let store = Self::new(pool);
+            let mut store = Self::new(pool);
+            if memory {
+                store.forgets = Some(FirstCall::new());
+            }
+            store.ping_timeout = timeouts.ping_timeout();
             store.migrate().await?;
             Ok(store)
         }
@@ -823,6 +1094,13 @@ mod sqlite {
             })
         }
     }
+
+    /// `SELECT 1` within the ping timeout.
+    impl crate::Ping for SqliteStore {
+        fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(ping_pool(&self.pool, self.ping_timeout))
+        }
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -831,6 +1109,7 @@ pub use sqlite::SqliteStore;
 #[cfg(feature = "postgres")]
 mod postgres {
     use std::str::FromStr;
+    use std::time::Duration;
 
     use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -845,37 +1124,70 @@ mod postgres {
     pub struct PostgresStore {
         pool: PgPool,
         inserts: AtomicU64,
+        /// Always `None`: the table is durable.
+        forgets: Option<FirstCall>,
+        ping_timeout: Duration,
     }
 
     impl PostgresStore {
         const MIGRATIONS: Embedded = Embedded(&[
             (1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/postgres/0002_redirect_uris.sql")),
+            (3, "pending_and_grants", include_str!("../migrations/postgres/0003_pending_and_grants.sql")),
         ]);
 
+        /// Serialises the capped inserts of one client, to the end of their transaction
+        /// (the first key marks Keyward's locks, the second is the client's).
+        const LOCK_CLIENT_PENDING: Option<&'static str> =
+            Some("SELECT pg_advisory_xact_lock(1801812850, hashtext($1))");
+
         /// A store over an existing pool; call [`PostgresStore::migrate`] once before use.
+        /// Its timeouts are the pool's; a ping waits at most 1 s.
         pub fn new(pool: PgPool) -> Self {
-            Self { pool, inserts: AtomicU64::new(0) }
+            Self {
+                pool,
+                inserts: AtomicU64::new(0),
+                forgets: None,
+                ping_timeout: SqlTimeouts::default().ping_timeout(),
+            }
         }
 
-        /// Connects to `url` (`postgres://user@host:port/db`) and applies the migrations.
+        /// Connects to `url` (`postgres://user@host:port/db`) and applies the migrations,
+        /// with the default [`SqlTimeouts`].
         pub async fn connect(url: &str) -> Result<Self, StoreError> {
             Self::connect_with(PgConnectOptions::from_str(url).map_err(StoreError::backend)?).await
         }
 
-        /// Connects with `options` and applies the migrations.
-        ///
-        /// A call waits at most 3 s for a connection (sqlx's default is 30 s): while
-        /// PostgreSQL is unreachable, calls fail with [`StoreError::Unavailable`] in bounded
-        /// time, and the pool reconnects by itself when it returns. Use
-        /// [`PostgresStore::new`] with a pool of your own for other settings.
+        /// Connects with `options` and applies the migrations, with the default
+        /// [`SqlTimeouts`]: a call waits at most 1 s for a connection (sqlx's default is
+        /// 30 s) and a statement runs at most 5 s. While PostgreSQL is unreachable, calls
+        /// fail with [`StoreError::Unavailable`] in bounded time, and the pool reconnects by
+        /// itself when it returns.
         pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+            Self::connect_with_timeouts(options, SqlTimeouts::default()).await
+        }
+
+        /// [`PostgresStore::connect_with`] with other timeouts. The statement timeout is set
+        /// as the connections' `statement_timeout` (after any in `options`); use
+        /// [`PostgresStore::new`] with a pool of your own for other pool settings.
+        pub async fn connect_with_timeouts(
+            options: PgConnectOptions,
+            timeouts: SqlTimeouts,
+        ) -> Result<Self, StoreError> {
+            let options = match timeouts.statement_timeout() {
+                Some(limit) => {
+                    let ms = limit.as_nanos().div_ceil(1_000_000).max(1).to_string();
+                    options.options([("statement_timeout", ms.as_str())])
+                }
+                None => options,
+            };
             let pool = PgPoolOptions::new()
-                .acquire_timeout(std::time::Duration::from_secs(3))
+                .acquire_timeout(timeouts.acquire_timeout())
                 .connect_with(options)
                 .await
                 .map_err(map_err)?;
-            let store = Self::new(pool);
+            let mut store = Self::new(pool);
+            store.ping_timeout = timeouts.ping_timeout();
             store.migrate().await?;
             Ok(store)
         }
@@ -909,6 +1221,13 @@ mod postgres {
             _now: i64,
         ) -> BoxFuture<'a, Result<SignedLookup, StoreError>> {
             Box::pin(self.lookup_joined(client_id, token))
+        }
+    }
+
+    /// `SELECT 1` within the ping timeout.
+    impl crate::Ping for PostgresStore {
+        fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(ping_pool(&self.pool, self.ping_timeout))
         }
     }
 }

@@ -275,7 +275,7 @@ mod redis {
     /// Whether a look-up finds `nonce` fresh (and so records it).
     async fn fresh_once(store: &RedisStore, nonce: &NonceToRecord) -> bool {
         let found = store.lookup_signed("client-1", Some("token-1"), Some(nonce), NOW).await.unwrap();
-        found.nonce == keyward_stores::store::NonceStatus::Fresh
+        matches!(found.nonce, keyward_stores::store::NonceStatus::Recorded(r) if r.fresh)
     }
 
     /// Whether `key` becomes fresh within 2 s, for deletions running on tasks of their own
@@ -488,8 +488,11 @@ mod split {
             assert!(ephemeral.get_client("c").await.unwrap().is_none());
             assert!(ephemeral.get_token_credential("a").await.unwrap().is_none());
             let again = NonceToRecord { key, expires_at: NOW + 60 };
-            assert!(durable.insert_nonce(&again, NOW).await.unwrap(), "the nonce is not in the database");
-            assert!(!ephemeral.insert_nonce(&again, NOW).await.unwrap(), "the nonce is in memory");
+            assert!(
+                durable.insert_nonce(&again, NOW).await.unwrap().fresh,
+                "the nonce is not in the database"
+            );
+            assert!(!ephemeral.insert_nonce(&again, NOW).await.unwrap().fresh, "the nonce is in memory");
         }
     }
 

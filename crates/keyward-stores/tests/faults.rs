@@ -240,6 +240,13 @@ async fn redis_down_mid_load_fails_closed_and_recovers() {
     let redis = Redis::start(port, &dir).expect("redis-server starts");
     let store = Arc::new(RedisStore::connect(&format!("redis://127.0.0.1:{port}"), "faults:").await.unwrap());
     store.put_client(&Client::new(client_id(), SecretString::new("secret1"))).await.unwrap();
+    // An empty Redis: start the replay epoch now and serve from the next second, so that
+    // the first requests are not timestamped in the epoch's second.
+    store
+        .purge_expired(keyward::common::clock::Clock::now(&keyward::common::clock::SystemClock))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1010)).await;
     outage_mid_load(AuthorizationServer::new(store), Outage::Redis(redis)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

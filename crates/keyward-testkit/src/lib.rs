@@ -68,5 +68,7 @@ macro_rules! require_or_skip {
     };
 }
 
+pub mod failures;
 pub mod jose;
 pub mod peers;
+pub mod postgres;

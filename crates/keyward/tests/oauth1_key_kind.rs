@@ -58,6 +58,7 @@ async fn server() -> AuthorizationServer {
     let mut client = Client::new("client1", SecretString::new("secret1"));
     client.rsa_public_key = Some(RSA_PUBLIC.to_owned());
     store.put_client(&client).await.unwrap();
+    store.purge_expired(NOW - 3600).await.unwrap(); // up for an hour (its replay epoch)
     let methods = SignatureMethods::empty().register(Pkcs1Sha256).register(RsaLookalike);
     AuthorizationServer::builder(store).clock(FixedClock::new(NOW)).signature_methods(methods).build()
 }

@@ -48,6 +48,9 @@ async fn fixture_with(config: ProviderConfig, methods: SignatureMethods) -> Fx {
     let mut narrow = Client::new("narrow", SecretString::new("secret3"));
     narrow.allowed_signature_methods = Some(vec!["HMAC-SHA256".into()]);
     store.put_client(&narrow).await.unwrap();
+    // The store's first call with a time starts its replay epoch: an hour before the
+    // requests, as for a provider that has been up for a while.
+    store.purge_expired(NOW - 3600).await.unwrap();
     let clock = FixedClock::new(NOW);
     let server = AuthorizationServer::builder(store.clone())
         .clock(clock.clone())
@@ -421,6 +424,7 @@ async fn default_allow_list_is_hmac_sha1_only() {
     // The builder's default is the same.
     let store = Arc::new(MemoryStore::new());
     store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    store.purge_expired(NOW - 3600).await.unwrap(); // up for an hour (its replay epoch)
     let server = AuthorizationServer::builder(store).clock(FixedClock::new(NOW)).build();
     let s = signer("client1", "secret1", "PLAINTEXT", SignatureType::Header);
     assert_error(
@@ -536,6 +540,42 @@ async fn nonces_are_single_use_per_client_token_and_timestamp() {
     assert_error(fx.server.issue_temporary_credential(&bad).await, "invalid_signature", 401);
     let good = s.sign_at(request(Method::POST, &url, None), &params, &NOW.to_string(), "later").unwrap();
     assert!(fx.server.issue_temporary_credential(&good).await.is_ok());
+}
+
+/// The memory store forgets its nonces with its process. A new store (a restart) refuses a
+/// request timestamped at or before its first call, as a stale timestamp, since it cannot
+/// tell whether the old one accepted it; a request signed after the restart is accepted.
+#[tokio::test]
+async fn a_restarted_memory_store_refuses_requests_it_may_have_forgotten() {
+    let fx = fixture().await;
+    let s = client1();
+    let url = format!("{BASE}/oauth/request_token");
+    let params = SigningParams { callback: Some(CALLBACK), ..Default::default() };
+    let at =
+        |ts: i64, nonce: &str| s.sign_at(request(Method::POST, &url, None), &params, &ts.to_string(), nonce);
+    let captured = at(NOW, "captured").unwrap();
+    assert!(fx.server.issue_temporary_credential(&captured).await.is_ok());
+    assert_error(fx.server.issue_temporary_credential(&captured).await, "invalid_nonce", 401);
+    drop(fx);
+
+    // The process restarts in the same second, with the same clients (from a database).
+    let store = Arc::new(MemoryStore::new());
+    store.put_client(&Client::new("client1", SecretString::new("secret1"))).await.unwrap();
+    let clock = FixedClock::new(NOW);
+    let server = AuthorizationServer::builder(store.clone())
+        .clock(clock.clone())
+        .signature_methods(all_methods())
+        .build();
+    assert_error(server.issue_temporary_credential(&captured).await, "invalid_request", 400);
+    // Still refused later on, while its timestamp is in the window; so is a new request
+    // from a client whose clock is behind, until it signs after the restart.
+    clock.advance(200);
+    assert_error(server.issue_temporary_credential(&captured).await, "invalid_request", 400);
+    let behind = at(NOW, "new-but-behind").unwrap();
+    assert_error(server.issue_temporary_credential(&behind).await, "invalid_request", 400);
+    let fresh = at(NOW + 1, "after-restart").unwrap();
+    assert!(server.issue_temporary_credential(&fresh).await.is_ok());
+    assert_error(server.issue_temporary_credential(&fresh).await, "invalid_nonce", 401);
 }
 
 #[tokio::test]
@@ -1151,6 +1191,14 @@ mod reserving {
         ) -> BoxFuture<'a, Result<(), StoreError>> {
             self.0.create_temporary_credential(c, now)
         }
+        fn create_temporary_credential_capped<'a>(
+            &'a self,
+            c: &'a TemporaryCredential,
+            now: i64,
+            max: usize,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.create_temporary_credential_capped(c, now, max)
+        }
         fn get_temporary_credential<'a>(
             &'a self,
             t: &'a str,
@@ -1187,15 +1235,31 @@ mod reserving {
         ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
             self.0.get_token_credential(t)
         }
+        fn token_credentials_of_user<'a>(
+            &'a self,
+            u: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+            self.0.token_credentials_of_user(u)
+        }
+        fn revoke_token_credential<'a>(
+            &'a self,
+            u: &'a str,
+            t: &'a str,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.0.revoke_token_credential(u, t)
+        }
     }
     impl NonceStore for Reserving {
         fn insert_nonce<'a>(
             &'a self,
             n: &'a NonceToRecord,
             _: i64,
-        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
             let fresh = self.2.lock().unwrap().insert(n.key.clone());
-            Box::pin(async move { Ok(fresh) })
+            let epoch = ReplayEpoch::Durable;
+            Box::pin(
+                async move { Ok(if fresh { Recorded::fresh(epoch) } else { Recorded::replayed(epoch) }) },
+            )
         }
         fn release_nonce<'a>(&'a self, n: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>> {
             self.1.fetch_add(1, Ordering::SeqCst);
@@ -1382,4 +1446,152 @@ async fn overlong_identifiers_are_refused_before_any_look_up() {
     let edge = "n".repeat(MAX_IDENTIFIER_BYTES);
     let ok = s.sign_at(request(Method::GET, &url, None), &params, &NOW.to_string(), &edge).unwrap();
     assert_eq!(fx.protector.validate_request(&ok).await.unwrap().user_id(), "alice");
+}
+
+/// `oauth_callback` (RFC 5849 §2.1): `javascript`, `data`, `vbscript` and `file` are refused
+/// in any case, registered or not, before any look-up; an unregistered client may use
+/// https, http to loopback and `oob`; anything else (plain http elsewhere, a custom scheme)
+/// must be registered.
+#[tokio::test]
+async fn callback_schemes() {
+    let fx = fixture().await;
+    let url = format!("{BASE}/oauth/request_token");
+    let temp_with = |s: &Signer, cb: &str| {
+        sign(s, request(Method::POST, &url, None), SigningParams { callback: Some(cb), ..Default::default() })
+    };
+    let forbidden = [
+        "javascript://client.example/%0Aalert(document.cookie)",
+        "JavaScript://client.example/x",
+        "data://text/html;base64,PHNjcmlwdD4=",
+        "DATA://x/y",
+        "vbscript://client.example/msgbox",
+        "VBSCRIPT://x/y",
+        "file:///etc/passwd",
+        "File://server/share/x",
+    ];
+    // Even a client that registered them cannot use them.
+    let mut reckless = Client::new("reckless", SecretString::new("secret7"));
+    reckless.redirect_uris = Some(forbidden.iter().map(|s| s.to_string()).collect());
+    fx.store.put_client(&reckless).await.unwrap();
+    let reckless = signer("reckless", "secret7", "HMAC-SHA1", SignatureType::Header);
+    for bad in forbidden {
+        for s in [&client1(), &reckless] {
+            let r = fx.server.issue_temporary_credential(&temp_with(s, bad)).await;
+            assert!(
+                matches!(r, Err(ProviderError::InvalidRequest(InvalidRequest::InvalidCallback))),
+                "{bad}: {r:?}"
+            );
+        }
+    }
+
+    // client1 registered nothing.
+    for ok in [
+        "https://client.example/cb",
+        "http://127.0.0.1:9000/cb",
+        "http://[::1]:9000/cb",
+        "http://localhost:3000/cb",
+        "oob",
+    ] {
+        assert!(fx.server.issue_temporary_credential(&temp_with(&client1(), ok)).await.is_ok(), "{ok}");
+    }
+    for unregistered in ["http://client.example/cb", "http://192.168.1.2/cb", "myapp://done"] {
+        let r = fx.server.issue_temporary_credential(&temp_with(&client1(), unregistered)).await;
+        assert!(
+            matches!(r, Err(ProviderError::InvalidRequest(InvalidRequest::UnregisteredCallback))),
+            "{unregistered}: {r:?}"
+        );
+    }
+    // Registered exactly, plain http and custom schemes are allowed.
+    let mut native = Client::new("native", SecretString::new("secret8"));
+    native.redirect_uris = Some(vec!["http://client.example/cb".into(), "myapp://done".into()]);
+    fx.store.put_client(&native).await.unwrap();
+    let native = signer("native", "secret8", "HMAC-SHA1", SignatureType::Header);
+    for ok in ["http://client.example/cb", "myapp://done"] {
+        assert!(fx.server.issue_temporary_credential(&temp_with(&native, ok)).await.is_ok(), "{ok}");
+    }
+}
+
+/// An `oauth_callback` over `MAX_CALLBACK_BYTES` is a 400 before any look-up; one at the
+/// limit is accepted.
+#[tokio::test]
+async fn oversize_callbacks_are_refused() {
+    use keyward::oauth1::rfc5849::provider::MAX_CALLBACK_BYTES;
+    let fx = fixture().await;
+    let url = format!("{BASE}/oauth/request_token");
+    let prefix = "https://client.example/cb?x=";
+    let at_limit = format!("{prefix}{}", "a".repeat(MAX_CALLBACK_BYTES - prefix.len()));
+    let over = format!("{at_limit}a");
+    let temp_with = |cb: &str| {
+        sign(
+            &client1(),
+            request(Method::POST, &url, None),
+            SigningParams { callback: Some(cb), ..Default::default() },
+        )
+    };
+    assert!(fx.server.issue_temporary_credential(&temp_with(&at_limit)).await.is_ok());
+    let r = fx.server.issue_temporary_credential(&temp_with(&over)).await;
+    assert!(
+        matches!(r, Err(ProviderError::InvalidRequest(InvalidRequest::TooLong("oauth_callback")))),
+        "{r:?}"
+    );
+    let resp = fx.server.create_temporary_credential_response(&temp_with(&"a".repeat(400_000))).await;
+    assert_response(&resp, "invalid_request", 400);
+}
+
+/// Past the configured number of pending temporary credentials, a client gets `429` with
+/// `Retry-After` and nothing is stored; authorizing, exchanging or expiry frees places.
+#[tokio::test]
+async fn pending_temporary_credentials_are_capped_per_client() {
+    let config = ProviderConfig::default().with_max_pending_temporary_credentials(Some(2));
+    let fx = fixture_with(config, all_methods()).await;
+    let s = client1();
+    let first = fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    let refused = fx.server.issue_temporary_credential(&temp_request(&s)).await;
+    assert_error(refused, "too_many_requests", 429);
+    let resp = fx.server.create_temporary_credential_response(&temp_request(&s)).await;
+    assert_response(&resp, "too_many_requests", 429);
+    assert!(resp.headers().contains_key(header::RETRY_AFTER));
+    // Another client is not affected.
+    let two = signer("client2", "secret2", "HMAC-SHA1", SignatureType::Header);
+    fx.server.issue_temporary_credential(&temp_request(&two)).await.unwrap();
+
+    // Authorizing one frees its place.
+    let auth = request(Method::GET, &format!("{BASE}/oauth/authorize?oauth_token={}", first.token), None);
+    fx.server.create_authorization_response(&auth, Consent::Grant { user_id: "alice" }).await.unwrap();
+    fx.server.issue_temporary_credential(&temp_request(&s)).await.unwrap();
+    assert_error(fx.server.issue_temporary_credential(&temp_request(&s)).await, "too_many_requests", 429);
+    // Expiry frees them all.
+    fx.clock.set(NOW + 24 * 3600 + 1);
+    for _ in 0..2 {
+        let req = sign_at(
+            &s,
+            request(Method::POST, &format!("{BASE}/oauth/request_token"), None),
+            SigningParams { callback: Some(CALLBACK), ..Default::default() },
+            NOW + 24 * 3600 + 1,
+        );
+        fx.server.issue_temporary_credential(&req).await.unwrap();
+    }
+}
+
+/// A grant the user revoked (`TokenCredentialStore::revoke_token_credential`) no longer
+/// authenticates: the token's next request is `401 invalid_token`; other grants stand.
+#[tokio::test]
+async fn a_revoked_grant_is_refused_at_once() {
+    use keyward::oauth1::rfc5849::store::TokenCredentialStore;
+    let fx = fixture().await;
+    let s = client1();
+    let kept = token_for(&fx, &s).await;
+    let revoked = token_for(&fx, &s).await;
+    let grants = fx.store.token_credentials_of_user("alice").await.unwrap();
+    assert_eq!(grants.len(), 2);
+    assert!(grants.iter().all(|g| g.client_id == "client1" && g.user_id == "alice"));
+    assert!(fx.protector.validate_request(&resource_request(&s, &revoked)).await.is_ok());
+    // Someone else cannot revoke alice's grant.
+    assert!(!fx.store.revoke_token_credential("bob", &revoked.token).await.unwrap());
+    assert!(fx.protector.validate_request(&resource_request(&s, &revoked)).await.is_ok());
+    assert!(fx.store.revoke_token_credential("alice", &revoked.token).await.unwrap());
+    assert_error(fx.protector.validate_request(&resource_request(&s, &revoked)).await, "invalid_token", 401);
+    assert!(fx.protector.validate_request(&resource_request(&s, &kept)).await.is_ok());
+    assert_eq!(fx.store.token_credentials_of_user("alice").await.unwrap().len(), 1);
 }

@@ -66,6 +66,7 @@ async fn no_secret_in_debug_of_types_or_of_a_full_oauth1_flow() {
     let mut client = Client::new("client1", SecretString::new(CLIENT_SECRET));
     client.default_redirect_uri = Some("https://client.example/default".into());
     store.put_client(&client).await.unwrap();
+    store.purge_expired(NOW - 3600).await.unwrap(); // up for an hour (its replay epoch)
     let server = AuthorizationServer::builder(store.clone())
         .clock(FixedClock::new(NOW))
         .config(ProviderConfig::default())

@@ -31,8 +31,13 @@ pub enum Protocol {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A key the app's flow needs is not set anywhere.
-    #[error("app `{app}`: missing `{key}` ({why})")]
+    /// A key the app's flow needs is not set anywhere. The message names the environment
+    /// variable (`{NAME}_{KEY}`) and the TOML key (`[clients.NAME]`) that would set it.
+    #[error(
+        "app `{app}`: missing `{key}` ({why}); set {var} in the environment, or `{key}` in \
+         [clients.{app}] of the TOML configuration",
+        var = env_var(app, key)
+    )]
     Missing {
         /// The app's name.
         app: String,
@@ -381,6 +386,11 @@ impl AppConfig {
     }
 }
 
+/// The environment variable of an app's key: (`github`, `client_id`) → `GITHUB_CLIENT_ID`.
+pub(crate) fn env_var(app: &str, key: &str) -> String {
+    format!("{}_{}", env_prefix(app), key.to_ascii_uppercase().replace('.', "_"))
+}
+
 /// The environment-variable prefix of an app: `my-app` → `MY_APP`.
 pub fn env_prefix(app: &str) -> String {
     app.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
@@ -665,6 +675,11 @@ mod tests {
         let err = |cfg: AppConfig| src.resolve_with("acme", cfg, Overwrite::Code, |_| None).unwrap_err();
         let e = err(AppConfig::default());
         assert!(matches!(e, ConfigError::Missing { key: "client_id", .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("set ACME_CLIENT_ID in the environment, or `client_id` in [clients.acme]"),
+            "{text}"
+        );
         let e = err(AppConfig {
             client_id: Some("a".into()),
             authorize_url: Some("https://a.example/auth".into()),

@@ -16,7 +16,7 @@ pub use crate::flow::callback;
 pub use crate::flow::{Callback, CallbackError};
 pub use app::{AppHooks, OAuth, OAuthBuilder, Redirect, RemoteApp};
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use fixes::{FixHooks, slack_token_response};
 pub use request::ApiRequest;
 pub use state::{StateCacheError, StateError, StateStore};

@@ -6,6 +6,7 @@ pub mod encoding;
 pub mod error_body;
 pub mod http_client;
 pub mod random;
+pub mod replay;
 pub mod secret;
 
 pub use error_body::ErrorBody;

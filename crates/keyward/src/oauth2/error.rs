@@ -55,6 +55,15 @@ pub enum OAuth2Error {
     /// Signing a JWT (RFC 7523 client assertion) failed.
     #[error("JWT signing failed: {0}")]
     Jwt(String),
+    /// A metadata document whose `issuer` is not the one its URL stands for (RFC 8414
+    /// §3.3, OpenID Connect Discovery §4.3): well-formed, and refused.
+    #[error("metadata issuer `{got}` is not `{expected}`, the URL's issuer")]
+    IssuerMismatch {
+        /// The issuer the URL stands for.
+        expected: String,
+        /// The document's `issuer`.
+        got: String,
+    },
 }
 
 impl std::fmt::Debug for OAuth2Error {
@@ -77,6 +86,9 @@ impl std::fmt::Debug for OAuth2Error {
             }
             OAuth2Error::Config(reason) => f.debug_tuple("Config").field(reason).finish(),
             OAuth2Error::Jwt(reason) => f.debug_tuple("Jwt").field(reason).finish(),
+            OAuth2Error::IssuerMismatch { expected, got } => {
+                f.debug_struct("IssuerMismatch").field("expected", expected).field("got", got).finish()
+            }
         }
     }
 }

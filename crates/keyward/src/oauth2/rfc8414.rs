@@ -127,11 +127,7 @@ pub fn parse_metadata(
     if let Some(expected) = expected_issuer
         && !issuer_matches_url(&meta.issuer, expected, issuer_template)
     {
-        return Err(OAuth2Error::parse(
-            status,
-            response.body(),
-            format!("issuer `{}` is not `{expected}`, the URL's issuer", meta.issuer),
-        ));
+        return Err(OAuth2Error::IssuerMismatch { expected: expected.to_owned(), got: meta.issuer });
     }
     Ok(meta)
 }
@@ -173,7 +169,7 @@ mod tests {
         assert!(!m.authorization_response_iss_parameter_supported);
         assert!(matches!(
             parse_metadata(&r, Some("https://b.example"), None),
-            Err(OAuth2Error::Parse { .. })
+            Err(OAuth2Error::IssuerMismatch { expected, got }) if expected == "https://b.example" && got == "https://a.example"
         ));
     }
 }

@@ -26,6 +26,7 @@ use std::task::Poll;
 use serde::{Deserialize, Serialize};
 
 pub use crate::common::http_client::BoxFuture;
+pub use crate::common::replay::{Recorded, ReplayEpoch};
 use crate::common::secret::SecretString;
 
 /// Why a store operation failed.
@@ -38,6 +39,11 @@ pub enum StoreError {
     /// A record with the same key already exists (on create).
     #[error("a record with this key already exists")]
     Duplicate,
+    /// The client already holds as many pending temporary credentials as the caller allows
+    /// (on [`TemporaryCredentialStore::create_temporary_credential_capped`]); nothing was
+    /// stored.
+    #[error("too many pending temporary credentials for this client")]
+    LimitReached,
     /// A stored record could not be decoded.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
@@ -78,7 +84,10 @@ pub struct Client {
     /// The callback URIs this client registered: `oauth_callback` must be one of them,
     /// compared as exact strings (no normalisation), and `oob` is accepted only when the
     /// list holds `"oob"` or the client has a [`default_redirect_uri`](Self::default_redirect_uri)
-    /// (§2.1). `None` accepts any absolute URL and `oob`, as RFC 5849 does.
+    /// (§2.1). `None` accepts `oob`, any `https` URL and an `http` URL to a loopback host
+    /// (`localhost`, `127.0.0.0/8`, `[::1]`): a plain-http callback elsewhere, or one of a
+    /// custom scheme (`myapp://`), must be registered. The provider refuses `javascript`,
+    /// `data`, `vbscript` and `file` callbacks even when registered.
     ///
     /// Registering callbacks keeps a client whose secret leaked (a native app's, say) from
     /// having verifiers sent to a URL of the thief's choosing.
@@ -100,18 +109,38 @@ impl Client {
         }
     }
 
-    /// Whether this client may give `callback` as its `oauth_callback` (§2.1): always when
-    /// it registered no [`redirect_uris`](Self::redirect_uris); otherwise when `callback`
-    /// is one of them, byte for byte, or is `oob` and the client either registered `"oob"`
-    /// or has a [`default_redirect_uri`](Self::default_redirect_uri) (where `oob` then
-    /// sends the resource owner).
+    /// Whether this client may give `callback` as its `oauth_callback` (§2.1). When it
+    /// registered [`redirect_uris`](Self::redirect_uris): when `callback` is one of them,
+    /// byte for byte, or is `oob` and the client either registered `"oob"` or has a
+    /// [`default_redirect_uri`](Self::default_redirect_uri) (where `oob` then sends the
+    /// resource owner). When it registered none: `oob`, an `https` URL, or an `http` URL
+    /// whose host is a loopback address or `localhost` (a registration is what allows any
+    /// other `http` callback, or a custom scheme).
     ///
     /// Only the client's registration is judged here: the provider checks first that
-    /// `callback` is `oob` or an absolute URL.
+    /// `callback` is `oob` or an absolute URL of a scheme it ever accepts.
     pub fn accepts_callback(&self, callback: &str) -> bool {
-        let Some(registered) = &self.redirect_uris else { return true };
+        let Some(registered) = &self.redirect_uris else { return unregistered_callback_ok(callback) };
         registered.iter().any(|uri| uri == callback)
             || (callback == "oob" && self.default_redirect_uri.is_some())
+    }
+}
+
+/// The callbacks a client that registered none may use: `oob`, https, or http to loopback.
+fn unregistered_callback_ok(callback: &str) -> bool {
+    if callback == "oob" {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(callback) else { return false };
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -205,6 +234,22 @@ pub trait TemporaryCredentialStore: Send + Sync {
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// Stores a new credential, issued at `now`, unless its client already holds
+    /// `max_pending` pending ones: unauthorized and unexpired at `now` (taken ones are gone).
+    /// Then nothing is stored and the answer is [`StoreError::LimitReached`];
+    /// [`StoreError::Duplicate`] if its token is taken.
+    ///
+    /// Atomic per client: of any number of concurrent calls for one client, at most as many
+    /// succeed as leave it with `max_pending` pending credentials. The provider calls this
+    /// rather than [`create_temporary_credential`](Self::create_temporary_credential) when
+    /// its configuration sets a limit.
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// The credential with this token, unless absent or expired at `now`.
     fn get_temporary_credential<'a>(
         &'a self,
@@ -244,6 +289,23 @@ pub trait TokenCredentialStore: Send + Sync {
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>>;
+
+    /// The grants of a resource owner: every token credential issued for `user_id` (to any
+    /// client), oldest first, for a page where the user sees and revokes what they granted.
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>>;
+
+    /// Revokes a grant: deletes the token credential `token` if it was issued for `user_id`
+    /// (so that a user can revoke only their own), and answers whether it did. Effective at
+    /// once for every provider instance over this store: the token's next request to a
+    /// protected resource is `401 invalid_token`.
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// The nonce a signed request asks to record (§3.3): its key, and until when to keep it.
@@ -260,22 +322,30 @@ pub struct NonceToRecord {
     pub expires_at: i64,
 }
 
-/// Remembers nonces until they expire (§3.3).
+/// Remembers nonces until they expire (§3.3): a replay cache with an epoch
+/// ([`crate::common::replay`]).
 pub trait NonceStore: Send + Sync {
-    /// Records `nonce` until its `expires_at` and returns `true` if it was fresh: absent, or
-    /// present but expired at `now`. Atomic: of any number of concurrent calls with one key,
-    /// exactly one returns `true`. Expired nonces are purged by the store.
+    /// Records `nonce` until its `expires_at` and answers whether it was fresh (absent, or
+    /// present but expired at `now`), with the store's [`ReplayEpoch`] read in the same
+    /// step: since when it has remembered every nonce. Atomic: of any number of concurrent
+    /// calls with one key, exactly one answers fresh. Expired nonces are purged by the
+    /// store.
+    ///
+    /// A store that may forget (memory, Redis) reports [`ReplayEpoch::Since`] (the
+    /// provider refuses a request timestamped at or before it); a durable one
+    /// [`ReplayEpoch::Durable`]. Stores never read a clock: an in-memory store's epoch is
+    /// the `now` of its first call ([`FirstCall`](crate::common::replay::FirstCall)).
     fn insert_nonce<'a>(
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
 
     /// Forgets `nonce`, which this store recorded for a request that was then refused
     /// ([`insert_nonce`](Self::insert_nonce) or [`OAuth1Store::lookup_signed`] answered it
     /// fresh), so that only an accepted request uses up its nonce. The provider calls it
     /// only for a nonce this request recorded, and only when the store recorded it before
-    /// the request was judged ([`NonceStatus::Fresh`]).
+    /// the request was judged (fresh, [`NonceStatus::Recorded`]).
     fn release_nonce<'a>(&'a self, nonce: &'a NonceToRecord) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
@@ -287,20 +357,11 @@ pub enum NonceStatus {
     /// other check has passed.
     #[default]
     NotRecorded,
-    /// Recorded in the look-up, and fresh (as [`NonceStore::insert_nonce`] answers `true`);
-    /// the provider releases it ([`NonceStore::release_nonce`]) if the request then fails.
-    Fresh,
-    /// Found already recorded and live (as [`NonceStore::insert_nonce`] answers `false`):
-    /// the request is refused with `invalid_nonce` if it passes every other check.
-    Replayed,
-}
-
-impl NonceStatus {
-    /// The status of a nonce recorded during the look-up, `fresh` as
-    /// [`NonceStore::insert_nonce`] answers.
-    pub fn recorded(fresh: bool) -> Self {
-        if fresh { Self::Fresh } else { Self::Replayed }
-    }
+    /// Recorded in the look-up, as [`NonceStore::insert_nonce`] would have, with its
+    /// answer: if fresh, the provider releases it ([`NonceStore::release_nonce`]) when the
+    /// request then fails; if not, or if the request's timestamp is not after the store's
+    /// epoch, the request is refused once it passes every other check.
+    Recorded(Recorded),
 }
 
 /// What [`OAuth1Store::lookup_signed`] found.
@@ -322,10 +383,10 @@ impl SignedLookup {
         Self { client, token, nonce: NonceStatus::NotRecorded }
     }
 
-    /// This look-up, with the nonce recorded in the same step (`fresh` as
+    /// This look-up, with the nonce recorded in the same step (`recorded` as
     /// [`NonceStore::insert_nonce`] answers).
-    pub fn with_nonce(mut self, fresh: bool) -> Self {
-        self.nonce = NonceStatus::recorded(fresh);
+    pub fn with_nonce(mut self, recorded: Recorded) -> Self {
+        self.nonce = NonceStatus::Recorded(recorded);
         self
     }
 }
@@ -344,8 +405,8 @@ pub trait OAuth1Store: ClientStore + TemporaryCredentialStore + TokenCredentialS
     /// ([`NonceStatus::NotRecorded`]): the provider then records it with
     /// [`NonceStore::insert_nonce`] after every other check, the signature included. A
     /// store that pays a round trip per call may record it in the same round trip,
-    /// atomically as `insert_nonce` would, and answer [`NonceStatus::Fresh`] or
-    /// [`NonceStatus::Replayed`]; the provider then judges the request in the same order
+    /// atomically as `insert_nonce` would, and answer [`NonceStatus::Recorded`] with the
+    /// store's epoch read in the same step; the provider then judges the request in the same order
     /// and calls [`NonceStore::release_nonce`] if it fails, so that a request that was
     /// not accepted leaves no nonce behind.
     fn lookup_signed<'a>(
@@ -423,6 +484,15 @@ impl<T: TemporaryCredentialStore + ?Sized> TemporaryCredentialStore for Arc<T> {
         (**self).create_temporary_credential(credential, now)
     }
 
+    fn create_temporary_credential_capped<'a>(
+        &'a self,
+        credential: &'a TemporaryCredential,
+        now: i64,
+        max_pending: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).create_temporary_credential_capped(credential, now, max_pending)
+    }
+
     fn get_temporary_credential<'a>(
         &'a self,
         token: &'a str,
@@ -463,6 +533,21 @@ impl<T: TokenCredentialStore + ?Sized> TokenCredentialStore for Arc<T> {
     ) -> BoxFuture<'a, Result<Option<TokenCredentialRecord>, StoreError>> {
         (**self).get_token_credential(token)
     }
+
+    fn token_credentials_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TokenCredentialRecord>, StoreError>> {
+        (**self).token_credentials_of_user(user_id)
+    }
+
+    fn revoke_token_credential<'a>(
+        &'a self,
+        user_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).revoke_token_credential(user_id, token)
+    }
 }
 
 impl<T: NonceStore + ?Sized> NonceStore for Arc<T> {
@@ -470,7 +555,7 @@ impl<T: NonceStore + ?Sized> NonceStore for Arc<T> {
         &'a self,
         nonce: &'a NonceToRecord,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
         (**self).insert_nonce(nonce, now)
     }
 
@@ -548,11 +633,37 @@ mod tests {
     #[test]
     fn registered_callbacks_match_exactly() {
         let mut c = Client::new("c", SecretString::new("s"));
-        for any in ["https://evil.example/cb", "oob"] {
-            assert!(c.accepts_callback(any), "{any}: nothing registered accepts all");
+        for ok in [
+            "https://app.example/cb",
+            "HTTPS://app.example/cb",
+            "oob",
+            "http://127.0.0.1:9000/cb",
+            "http://127.8.9.10/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost/cb",
+            "http://LOCALHOST:3000/cb",
+        ] {
+            assert!(c.accepts_callback(ok), "{ok}: nothing registered accepts https and loopback http");
         }
-        c.redirect_uris = Some(vec!["https://app.example/cb".into(), "myapp://done".into()]);
-        for ok in ["https://app.example/cb", "myapp://done"] {
+        for bad in [
+            "http://app.example/cb",
+            "http://10.0.0.1/cb",
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "myapp://done",
+            "ftp://app.example/x",
+            "javascript://app.example/x",
+            "not a url",
+        ] {
+            assert!(!c.accepts_callback(bad), "{bad}: needs a registration");
+        }
+        c.redirect_uris = Some(vec![
+            "https://app.example/cb".into(),
+            "myapp://done".into(),
+            "http://app.example/plain".into(),
+        ]);
+        // Registered exactly: a custom scheme, and plain http to a non-loopback host.
+        for ok in ["https://app.example/cb", "myapp://done", "http://app.example/plain"] {
             assert!(c.accepts_callback(ok), "{ok}");
         }
         for bad in [
@@ -590,6 +701,7 @@ mod tests {
         assert_eq!(c.redirect_uris, None);
         assert_eq!(c.default_redirect_uri.as_deref(), Some("https://app.example/cb"));
         assert!(c.accepts_callback("https://anywhere.example/cb"));
+        assert!(!c.accepts_callback("http://anywhere.example/cb"));
         let mut c = c;
         c.redirect_uris = Some(vec!["https://app.example/cb".into()]);
         let back: Client = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();

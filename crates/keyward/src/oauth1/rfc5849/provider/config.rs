@@ -41,6 +41,10 @@ where
     }
 }
 
+/// How many pending temporary credentials one client may hold by default (see
+/// [`ProviderConfig::with_max_pending_temporary_credentials`]).
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+
 /// The provider's settings (RFC 5849 §2.1–§2.3, §3.3, §4.8). Build with
 /// [`ProviderConfig::default`] and the `with_*` methods.
 #[derive(Clone)]
@@ -53,6 +57,7 @@ pub struct ProviderConfig {
     pub(crate) nonce_ttl: i64,
     pub(crate) allow_insecure_transport: bool,
     pub(crate) plaintext_requires_nonce: bool,
+    pub(crate) max_pending_temporary_credentials: Option<usize>,
     pub(crate) generator: Option<Arc<dyn CredentialGenerator>>,
 }
 
@@ -67,6 +72,7 @@ impl Default for ProviderConfig {
             nonce_ttl: 600,
             allow_insecure_transport: false,
             plaintext_requires_nonce: true,
+            max_pending_temporary_credentials: Some(DEFAULT_MAX_PENDING),
             generator: None,
         }
     }
@@ -83,6 +89,7 @@ impl fmt::Debug for ProviderConfig {
             .field("nonce_ttl", &self.nonce_ttl)
             .field("allow_insecure_transport", &self.allow_insecure_transport)
             .field("plaintext_requires_nonce", &self.plaintext_requires_nonce)
+            .field("max_pending_temporary_credentials", &self.max_pending_temporary_credentials)
             .field("custom_generator", &self.generator.is_some())
             .finish()
     }
@@ -147,6 +154,28 @@ impl ProviderConfig {
         self
     }
 
+    /// How many pending temporary credentials (issued, not yet authorized, not expired; RFC
+    /// 5849 §2.1) one client may hold at once (default [`DEFAULT_MAX_PENDING`], at least 1;
+    /// `None` for no limit). Past it, the temporary credential endpoint answers `429`
+    /// ([`ProviderError::TooManyPending`](super::ProviderError::TooManyPending)) until some
+    /// are authorized, exchanged or expire: every flow started and abandoned keeps one for
+    /// the [temporary credential lifetime](Self::with_temporary_credential_ttl), so without
+    /// a limit a client (or whoever makes its site start flows) could fill the store.
+    ///
+    /// Every store in `keyward-stores` enforces the limit atomically
+    /// ([`TemporaryCredentialStore::create_temporary_credential_capped`](crate::oauth1::rfc5849::store::TemporaryCredentialStore::create_temporary_credential_capped)).
+    /// Size it to the logins a client may have under way within one lifetime: with the
+    /// default 24 h lifetime, a busy client needs more than with a 10-minute one.
+    pub fn with_max_pending_temporary_credentials(mut self, max: Option<usize>) -> Self {
+        self.max_pending_temporary_credentials = max.map(|m| m.max(1));
+        self
+    }
+
+    /// The most pending temporary credentials one client may hold (RFC 5849 §2.1), if limited.
+    pub fn max_pending_temporary_credentials(&self) -> Option<usize> {
+        self.max_pending_temporary_credentials
+    }
+
     /// Uses `generator` for tokens, secrets and verifiers (RFC 5849 §2.1–§2.3) instead of
     /// random alphanumerics.
     pub fn with_generator(mut self, generator: impl CredentialGenerator) -> Self {
@@ -199,6 +228,10 @@ mod tests {
         assert_eq!(c.temporary_credential_ttl(), 86_400);
         assert_eq!(c.timestamp_window(), 300);
         assert_eq!(c.nonce_ttl(), 600);
+        assert_eq!(c.max_pending_temporary_credentials(), Some(DEFAULT_MAX_PENDING));
+        let c = c.with_max_pending_temporary_credentials(Some(0));
+        assert_eq!(c.max_pending_temporary_credentials(), Some(1));
+        assert_eq!(c.with_max_pending_temporary_credentials(None).max_pending_temporary_credentials(), None);
     }
 
     #[test]

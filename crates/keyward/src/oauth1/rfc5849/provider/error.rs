@@ -52,7 +52,9 @@ pub enum InvalidRequest {
     #[error("request URI is not absolute")]
     RelativeUri,
     /// An identifier longer than [`MAX_IDENTIFIER_BYTES`](super::MAX_IDENTIFIER_BYTES)
-    /// (`oauth_consumer_key`, `oauth_token`, `oauth_nonce`): stores key records by them.
+    /// (`oauth_consumer_key`, `oauth_token`, `oauth_nonce`): stores key records by them; or an
+    /// `oauth_callback` longer than [`MAX_CALLBACK_BYTES`](super::MAX_CALLBACK_BYTES): stores
+    /// keep it with the temporary credential.
     #[error("{0} is too long")]
     TooLong(&'static str),
     /// Any other malformed input.
@@ -98,6 +100,13 @@ pub enum ProviderError {
     /// `405 method_not_allowed`: the endpoint takes another HTTP method (§2.1, §2.3).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// `429 too_many_requests` (with `Retry-After`): the client already holds as many
+    /// pending temporary credentials (issued, not yet authorized, not expired) as the
+    /// provider allows
+    /// ([`ProviderConfig::with_max_pending_temporary_credentials`](super::ProviderConfig::with_max_pending_temporary_credentials)).
+    /// Some expire or are used, and the client may try again.
+    #[error("too many pending temporary credentials for this client")]
+    TooManyPending,
     /// A store failed: `503 temporarily_unavailable` (with `Retry-After`) when the backend
     /// could not be reached ([`StoreError::Unavailable`]: retrying may succeed), `500
     /// server_error` otherwise. Either way the request fails closed. The detail stays in
@@ -122,6 +131,7 @@ impl ProviderError {
             Self::InvalidSignature => "invalid_signature",
             Self::InvalidNonce => "invalid_nonce",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooManyPending => "too_many_requests",
             Self::Store(StoreError::Unavailable(_)) => "temporarily_unavailable",
             Self::Store(_) => "server_error",
         }
@@ -140,6 +150,7 @@ impl ProviderError {
                 StatusCode::UNAUTHORIZED
             }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyPending => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -157,8 +168,8 @@ impl ProviderError {
 
     /// The error as a response: the status, the form-encoded body, `Cache-Control:
     /// no-store`, `WWW-Authenticate: OAuth` on a 401 (RFC 5849 §3.5.1) and `Allow: POST` on
-    /// a 405 (the two credential endpoints are POST-only, §2.1, §2.3) and `Retry-After: 1`
-    /// on a 503.
+    /// a 405 (the two credential endpoints are POST-only, §2.1, §2.3), `Retry-After: 1`
+    /// on a 503 and `Retry-After: 60` on a 429.
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
         let mut resp = super::response::form(self.status(), self.body().to_form());
         let headers = resp.headers_mut();
@@ -171,6 +182,9 @@ impl ProviderError {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("60"));
             }
             _ => {}
         }
@@ -202,6 +216,8 @@ mod tests {
             (ProviderError::InvalidSignature, "invalid_signature", 401),
             (ProviderError::InvalidNonce, "invalid_nonce", 401),
             (ProviderError::MethodNotAllowed, "method_not_allowed", 405),
+            (ProviderError::TooManyPending, "too_many_requests", 429),
+            (InvalidRequest::TooLong("oauth_callback").into(), "invalid_request", 400),
             (ProviderError::Store(StoreError::Corrupt("row at 10.0.0.5".into())), "server_error", 500),
             (
                 ProviderError::Store(StoreError::unavailable("connection refused by 10.0.0.5")),
@@ -220,7 +236,10 @@ mod tests {
             assert!(!std::str::from_utf8(resp.body()).unwrap().contains("10.0.0.5"));
             assert_eq!(resp.headers().contains_key(http::header::WWW_AUTHENTICATE), status == 401);
             assert_eq!(resp.headers().contains_key(http::header::ALLOW), status == 405);
-            assert_eq!(resp.headers().contains_key(http::header::RETRY_AFTER), status == 503);
+            assert_eq!(
+                resp.headers().contains_key(http::header::RETRY_AFTER),
+                status == 503 || status == 429
+            );
         }
     }
 }

@@ -25,8 +25,9 @@ mod temporary;
 mod token;
 
 pub use authorize::{Consent, ConsentRequest};
-pub use config::{CredentialGenerator, CredentialKind, ProviderConfig};
+pub use config::{CredentialGenerator, CredentialKind, DEFAULT_MAX_PENDING, ProviderConfig};
 pub use error::{InvalidRequest, ProviderError};
 pub use request::{OAuth1Provider, PeerAddr, RequestOptions};
 pub use resource::{Protected, ResourceProtector};
 pub use server::{AuthorizationServer, MAX_IDENTIFIER_BYTES, ProviderBuilder};
+pub use temporary::{FORBIDDEN_CALLBACK_SCHEMES, MAX_CALLBACK_BYTES};

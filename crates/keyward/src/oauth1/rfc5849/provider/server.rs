@@ -7,12 +7,14 @@ use super::config::{CredentialKind, ProviderConfig};
 use super::error::{InvalidRequest, ProviderError};
 use crate::common::clock::{Clock, SystemClock};
 use crate::common::random::{OsRandom, RandomSource};
+use crate::common::replay::ReplayVerdict;
 use crate::oauth1::rfc5849::error::{ParseError, VerifyError};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
 use crate::oauth1::rfc5849::signature::{KeyKind, SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
 use crate::oauth1::rfc5849::store::{
-    BoxFuture, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, StoreError, TokenCredentialRecord,
+    BoxFuture, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, Recorded, StoreError,
+    TokenCredentialRecord,
 };
 use rsa::RsaPublicKey;
 use std::collections::HashMap;
@@ -21,8 +23,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 impl From<StoreError> for ProviderError {
+    /// A store's refusal to hold more pending temporary credentials for a client is
+    /// [`ProviderError::TooManyPending`]; any other failure is [`ProviderError::Store`].
     fn from(e: StoreError) -> Self {
-        ProviderError::Store(e)
+        match e {
+            StoreError::LimitReached => ProviderError::TooManyPending,
+            e => ProviderError::Store(e),
+        }
     }
 }
 
@@ -279,8 +286,9 @@ impl Inner {
     /// 3. the client (§3.2) and its allowed methods (§3.4);
     /// 4. `judge`: the endpoint's own checks, the signature among them;
     /// 5. the nonce (§3.3), settled here and nowhere else: recorded now if the look-up did
-    ///    not, refused if the look-up found it taken, released if the look-up recorded it
-    ///    and any earlier check failed.
+    ///    not, refused if the look-up found it taken or if the request's timestamp is not
+    ///    after the store's replay epoch ([`crate::common::replay`]), released if the
+    ///    look-up recorded it and any earlier check failed.
     ///
     /// So every request gets the same answer from every store, and only an accepted
     /// request uses up its nonce.
@@ -308,16 +316,14 @@ impl Inner {
         // A store can only have recorded a nonce it was given.
         let Some(nonce) = nonce else { return judged };
         match (judged, found.nonce) {
-            (Ok(accepted), NonceStatus::Fresh) => Ok(accepted),
-            (Ok(accepted), NonceStatus::NotRecorded) => {
-                if self.store.insert_nonce(&nonce, now).await? {
-                    Ok(accepted)
-                } else {
-                    Err(ProviderError::InvalidNonce)
-                }
+            (Ok(accepted), NonceStatus::Recorded(recorded)) => {
+                settle_nonce(recorded, &nonce).map(|()| accepted)
             }
-            (Ok(_), NonceStatus::Replayed) => Err(ProviderError::InvalidNonce),
-            (Err(e), NonceStatus::Fresh) => {
+            (Ok(accepted), NonceStatus::NotRecorded) => {
+                let recorded = self.store.insert_nonce(&nonce, now).await?;
+                settle_nonce(recorded, &nonce).map(|()| accepted)
+            }
+            (Err(e), NonceStatus::Recorded(recorded)) if recorded.fresh => {
                 // Best effort: if the store fails here, the nonce stays recorded until it
                 // expires, and a client that retries draws a new one anyway. The request's
                 // own error is what the caller needs.
@@ -342,6 +348,9 @@ impl Inner {
             if value.is_some_and(|v| v.len() > MAX_IDENTIFIER_BYTES) {
                 return Err(InvalidRequest::TooLong(name).into());
             }
+        }
+        if request.callback().is_some_and(|c| c.len() > super::temporary::MAX_CALLBACK_BYTES) {
+            return Err(InvalidRequest::TooLong(names::CALLBACK).into());
         }
         let method = request.signature_method();
         self.methods.get(method)?;
@@ -418,6 +427,19 @@ impl Inner {
             nonce: nonce.to_owned(),
         };
         Some(NonceToRecord { key, expires_at: now.saturating_add(self.config.nonce_ttl) })
+    }
+}
+
+/// The nonce's verdict (§3.3), from the store's answer and epoch: a replay is
+/// `invalid_nonce`; a request timestamped at or before the store's epoch cannot be proven
+/// fresh (the store may have forgotten it) and is refused as a stale timestamp, so that its
+/// client retries with a new one. Such a nonce stays recorded: no request with its
+/// timestamp can pass this epoch anyway.
+fn settle_nonce(recorded: Recorded, nonce: &NonceToRecord) -> Result<(), ProviderError> {
+    match recorded.verdict(nonce.key.timestamp) {
+        ReplayVerdict::Fresh => Ok(()),
+        ReplayVerdict::Replayed => Err(ProviderError::InvalidNonce),
+        ReplayVerdict::BeforeEpoch => Err(InvalidRequest::StaleTimestamp.into()),
     }
 }
 

@@ -8,9 +8,26 @@ use crate::common::secret::SecretString;
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::store::TemporaryCredential;
 
-/// True for `oob` or an absolute URL that can carry a query (RFC 5849 §2.1).
+/// URL schemes never accepted as a callback, registered or not: a browser sent there runs
+/// or reads something instead of reaching the client, with the token and verifier in the URL.
+pub const FORBIDDEN_CALLBACK_SCHEMES: [&str; 4] = ["javascript", "data", "vbscript", "file"];
+
+/// The longest `oauth_callback` accepted, in bytes (RFC 5849 sets no limit; the provider
+/// keeps the callback with the temporary credential, so an unbounded one lets any client
+/// fill the store).
+pub const MAX_CALLBACK_BYTES: usize = 2048;
+
+/// True for `oob` or an absolute URL that can carry a query (RFC 5849 §2.1), whose scheme
+/// is not one of [`FORBIDDEN_CALLBACK_SCHEMES`] (in any case). Which of these a client may
+/// use is [`Client::accepts_callback`]'s call.
+///
+/// [`Client::accepts_callback`]: crate::oauth1::rfc5849::store::Client::accepts_callback
 pub(crate) fn is_valid_callback(callback: &str) -> bool {
-    callback == "oob" || url::Url::parse(callback).is_ok_and(|u| !u.cannot_be_a_base())
+    callback == "oob"
+        || url::Url::parse(callback).is_ok_and(|u| {
+            // `Url` lowercases the scheme.
+            !u.cannot_be_a_base() && !FORBIDDEN_CALLBACK_SCHEMES.contains(&u.scheme())
+        })
 }
 
 impl AuthorizationServer {
@@ -18,9 +35,14 @@ impl AuthorizationServer {
     /// `oauth_callback`, and stores them with the configured lifetime.
     ///
     /// Checks, in order: the method is POST (else `405`), transport, parameters, the
-    /// signature-method allow-list, the timestamp window, `oauth_callback` (`oob` or an
-    /// absolute URL), the client, the signature (with an empty token secret), that the
-    /// client registered `oauth_callback` ([`Client::accepts_callback`]) and the nonce.
+    /// signature-method allow-list, the timestamp window, `oauth_callback` (at most
+    /// [`MAX_CALLBACK_BYTES`], else `400`; `oob` or an absolute URL whose scheme is not one
+    /// of [`FORBIDDEN_CALLBACK_SCHEMES`]), the client, the signature (with an empty token
+    /// secret), that the client may use `oauth_callback` ([`Client::accepts_callback`]:
+    /// registered, or https, or http to a loopback host) and the nonce. Last, the credential
+    /// is stored unless the client already has
+    /// [`max_pending_temporary_credentials`](super::ProviderConfig::with_max_pending_temporary_credentials)
+    /// pending ([`ProviderError::TooManyPending`], `429`).
     ///
     /// [`Client::accepts_callback`]: crate::oauth1::rfc5849::store::Client::accepts_callback
     pub async fn issue_temporary_credential(
@@ -59,7 +81,10 @@ impl AuthorizationServer {
                     expires_at: now.saturating_add(inner.config.temporary_credential_ttl),
                     authorization: None,
                 },
-                |store, c| store.create_temporary_credential(c, now),
+                |store, c| match inner.config.max_pending_temporary_credentials {
+                    Some(max) => store.create_temporary_credential_capped(c, now, max),
+                    None => store.create_temporary_credential(c, now),
+                },
             )
             .await
     }
@@ -90,6 +115,25 @@ mod tests {
             assert!(super::is_valid_callback(ok), "{ok}");
         }
         for bad in ["", "OOB", "/cb", "c.example/cb", "javascript:alert(1)", "mailto:a@b.c"] {
+            assert!(!super::is_valid_callback(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forbidden_schemes_are_refused_in_any_case() {
+        for bad in [
+            "javascript://c.example/%0Aalert(1)",
+            "JavaScript://c.example/x",
+            "JAVASCRIPT://x",
+            "data://text/html,<script>alert(1)</script>",
+            "DATA://x/y",
+            "data:text/html,x",
+            "vbscript://c.example/msgbox",
+            "VBScript://x",
+            "file:///etc/passwd",
+            "FILE:///C:/x",
+            "file://host/share",
+        ] {
             assert!(!super::is_valid_callback(bad), "{bad}");
         }
     }
