@@ -597,9 +597,9 @@ mod tests {
         }
         for i in 0..5 {
             let refused = http.get(format!("{base}/login/keyward")).send().await.unwrap();
-            assert_ne!(refused.status(), 302, "{i}");
+            // The provider's 429 is the provider throttling: 503, try again later.
+            assert_eq!(refused.status(), 503, "{i}");
             assert!(!refused.headers().contains_key("set-cookie"), "no session for a refused start");
-            assert!(refused.text().await.unwrap().contains("too_many_requests"));
         }
         assert_eq!(store.len(), 5);
         server.abort();
