@@ -85,7 +85,18 @@ async fn seed<S: StoreAdmin + TokenCredentialStore>(store: S) -> S {
         created_at: 0,
     };
     store.create_token_credential(&token).await.unwrap();
+    epoch_started(store).await
+}
+
+/// Starts a store's replay epoch an hour back, as a server does at start-up, so that the
+/// first second's requests are not refused as older than the epoch.
+async fn epoch_started<S: StoreAdmin>(store: S) -> S {
+    store.purge_expired(now() - 3600).await.unwrap();
     store
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 async fn serve(store: Arc<dyn OAuth1Store>) -> std::net::SocketAddr {
@@ -456,7 +467,7 @@ pub(crate) fn main() {
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}", dir.join("provider.db").display());
             let sqlite = seed(SqliteStore::connect(&url).await.unwrap()).await;
-            let store = Arc::new(SplitStore::new(sqlite, MemoryStore::new()));
+            let store = Arc::new(SplitStore::new(sqlite, epoch_started(MemoryStore::new()).await));
             let name = "SQLite file (clients, tokens) + memory (nonces)";
             compare(name, serve(store).await, connections, seconds, Accounting::default()).await;
             let _ = std::fs::remove_dir_all(&dir);
@@ -470,7 +481,7 @@ pub(crate) fn main() {
                 url.parse::<sqlx::postgres::PgConnectOptions>().unwrap().options([("search_path", &schema)]);
             let postgres = seed(PostgresStore::connect_with(options).await.unwrap()).await;
             let accounting = Accounting { postgres: Some(postgres.pool().clone()), ..Accounting::default() };
-            let store = Arc::new(SplitStore::new(postgres, MemoryStore::new()));
+            let store = Arc::new(SplitStore::new(postgres, epoch_started(MemoryStore::new()).await));
             let name = "PostgreSQL (clients, tokens) + memory (nonces)";
             compare(name, serve(store).await, connections, seconds, accounting).await;
             sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
