@@ -542,21 +542,31 @@ pub(crate) async fn check_csrf(
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn login_starts_from_fresh_visitors_leave_the_session_store_bounded() {
-        let dir = std::env::temp_dir().join(format!("keyward-demo-sessions-{}", std::process::id()));
+    /// A demo on a SQLite file in a folder of its own, with `tweak` applied to its limits:
+    /// the folder, the base URL, the memory session store and the server's task.
+    async fn demo(
+        name: &str,
+        tweak: impl FnOnce(&mut Limits),
+    ) -> (std::path::PathBuf, String, MemorySessions, tokio::task::JoinHandle<()>) {
+        let dir = std::env::temp_dir().join(format!("keyward-demo-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut config = Config::new(
             listener.local_addr().unwrap(),
             format!("sqlite://{}", dir.join("demo.db").display()),
         );
-        config.limits.max_sessions = 20;
+        tweak(&mut config.limits);
         let base = config.base_url();
         let limits = config.limits.clone();
         let (router, sessions) = build(config).await.unwrap();
         let server = tokio::spawn(async move { serve(listener, router, &limits).await.unwrap() });
         let Sessions::Memory(store) = sessions else { panic!("memory sessions") };
+        (dir, base, store, server)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn login_starts_from_fresh_visitors_leave_the_session_store_bounded() {
+        let (dir, base, store, server) = demo("sessions", |limits| limits.max_sessions = 20).await;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         for i in 0..60 {
             // A fresh visitor each time: no cookie sent.
@@ -577,19 +587,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn login_starts_past_the_pending_cap_keep_nothing() {
-        let dir = std::env::temp_dir().join(format!("keyward-demo-pending-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut config = Config::new(
-            listener.local_addr().unwrap(),
-            format!("sqlite://{}", dir.join("demo.db").display()),
-        );
-        config.limits.max_pending_logins = 5;
-        let base = config.base_url();
-        let limits = config.limits.clone();
-        let (router, sessions) = build(config).await.unwrap();
-        let server = tokio::spawn(async move { serve(listener, router, &limits).await.unwrap() });
-        let Sessions::Memory(store) = sessions else { panic!("memory sessions") };
+        let (dir, base, store, server) = demo("pending", |limits| limits.max_pending_logins = 5).await;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         for i in 0..5 {
             let start = http.get(format!("{base}/login/keyward")).send().await.unwrap();
