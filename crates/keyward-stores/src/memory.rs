@@ -5,6 +5,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
 use keyward::common::replay::FirstCall;
+use keyward::common::store::OnceStore;
 use keyward::oauth1::rfc5849::store::{
     Authorization, AuthorizeOutcome, BoxFuture, Client, ClientStore, NonceKey, NonceStore, NonceToRecord,
     OAuth1Store, Recorded, SignedLookup, StoreError, TemporaryCredential, TemporaryCredentialStore,
@@ -36,6 +37,7 @@ pub struct MemoryStore {
     temporary: Mutex<Temporary>,
     tokens: Mutex<HashMap<String, TokenCredentialRecord>>,
     nonces: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
+    once: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
     digest: RandomState,
     epoch: FirstCall,
 }
@@ -165,6 +167,7 @@ impl std::fmt::Debug for MemoryStore {
             .field("temporary_credentials", &lock(&self.temporary).creds.map.len())
             .field("token_credentials", &lock(&self.tokens).len())
             .field("nonces", &lock(&self.nonces).map.len())
+            .field("once", &lock(&self.once).map.len())
             .finish()
     }
 }
@@ -187,9 +190,17 @@ impl MemoryStore {
         (u128::from(self.digest.hash_one((0u8, key))) << 64) | u128::from(self.digest.hash_one((1u8, key)))
     }
 
+    /// The 128-bit keyed digest a single-use value of [`OnceStore`] is kept as (domain-separated
+    /// from the nonces' digests).
+    fn once_digest(&self, namespace: &str, key: &str) -> u128 {
+        (u128::from(self.digest.hash_one((2u8, namespace, key))) << 64)
+            | u128::from(self.digest.hash_one((3u8, namespace, key)))
+    }
+
     fn purge(&self, now: i64) -> u64 {
         self.epoch.observe(now);
-        let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now);
+        let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now)
+            + lock(&self.once).sweep(|expires_at| *expires_at > now);
         let temporary = lock(&self.temporary).sweep(now);
         (nonces + temporary) as u64
     }
@@ -355,18 +366,7 @@ impl NonceStore for MemoryStore {
         let fresh = {
             let mut nonces = lock(&self.nonces);
             nonces.maybe_sweep(|e| *e > now);
-            // One hash and one probe.
-            match nonces.map.entry(digest) {
-                std::collections::hash_map::Entry::Occupied(e) if *e.get() > now => false,
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    e.insert(expires_at);
-                    true
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(expires_at);
-                    true
-                }
-            }
+            record_if_absent(&mut nonces.map, digest, expires_at, now)
         };
         Box::pin(std::future::ready(Ok(Recorded { fresh, epoch })))
     }
@@ -379,6 +379,48 @@ impl NonceStore for MemoryStore {
             nonces.map.remove(&digest);
         }
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Single-use values other than nonces, kept like the nonces: a keyed 128-bit digest of
+/// `(namespace, key)` and its expiry, swept as the map grows; the epoch is the store's.
+impl OnceStore for MemoryStore {
+    fn record_once<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        expires_at: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        let epoch = self.epoch.observe(now);
+        let digest = self.once_digest(namespace, key);
+        let fresh = {
+            let mut once = lock(&self.once);
+            once.maybe_sweep(|e| *e > now);
+            record_if_absent(&mut once.map, digest, expires_at, now)
+        };
+        Box::pin(std::future::ready(Ok(Recorded { fresh, epoch })))
+    }
+}
+
+/// Inserts `digest` until `expires_at` unless it is there and still live at `now`; whether it
+/// was fresh. One hash and one probe.
+fn record_if_absent<S: BuildHasher>(
+    map: &mut HashMap<u128, i64, S>,
+    digest: u128,
+    expires_at: i64,
+    now: i64,
+) -> bool {
+    match map.entry(digest) {
+        std::collections::hash_map::Entry::Occupied(e) if *e.get() > now => false,
+        std::collections::hash_map::Entry::Occupied(mut e) => {
+            e.insert(expires_at);
+            true
+        }
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(expires_at);
+            true
+        }
     }
 }
 
@@ -409,6 +451,7 @@ impl crate::Ping for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward::common::replay::ReplayEpoch;
 
     fn key(i: usize, expires_at: i64) -> NonceToRecord {
         NonceToRecord {
@@ -460,5 +503,20 @@ mod tests {
         assert_eq!(lock(&store.temporary).creds.map.len(), 1);
         // The pending index was swept with them.
         assert_eq!(lock(&store.temporary).pending["c"].len(), 1);
+    }
+
+    #[tokio::test]
+    async fn single_use_values_are_recorded_once_per_namespace_until_they_expire() {
+        let store = MemoryStore::new();
+        let first = store.record_once("client-assertion", "c/j1", 100, 50).await.unwrap();
+        assert!(first.fresh);
+        assert_eq!(first.epoch, ReplayEpoch::Since(50), "the epoch is the first `now` seen");
+        assert!(!store.record_once("client-assertion", "c/j1", 100, 60).await.unwrap().fresh);
+        assert!(store.record_once("dpop", "c/j1", 100, 60).await.unwrap().fresh, "namespaces are apart");
+        assert!(store.record_once("client-assertion", "c/j2", 100, 60).await.unwrap().fresh);
+        // Once expired, the value may be recorded again (it can no longer be accepted anyway).
+        assert!(store.record_once("client-assertion", "c/j1", 200, 100).await.unwrap().fresh);
+        assert_eq!(store.purge_expired(300).await.unwrap(), 3);
+        assert_eq!(lock(&store.once).map.len(), 0);
     }
 }

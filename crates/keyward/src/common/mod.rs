@@ -8,6 +8,7 @@ pub mod http_client;
 pub mod random;
 pub mod replay;
 pub mod secret;
+pub mod store;
 
 pub use error_body::ErrorBody;
 pub use secret::ct_eq;

@@ -28,41 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::common::http_client::BoxFuture;
 pub use crate::common::replay::{Recorded, ReplayEpoch};
 use crate::common::secret::SecretString;
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The backend could not be reached or timed out; the operation may succeed if retried.
-    #[error("store unavailable: {0}")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A record with the same key already exists (on create).
-    #[error("a record with this key already exists")]
-    Duplicate,
-    /// The client already holds as many pending temporary credentials as the caller allows
-    /// (on [`TemporaryCredentialStore::create_temporary_credential_capped`]); nothing was
-    /// stored.
-    #[error("too many pending temporary credentials for this client")]
-    LimitReached,
-    /// A stored record could not be decoded.
-    #[error("stored record is corrupt: {0}")]
-    Corrupt(String),
-    /// Any other error of the backend.
-    #[error("store backend error: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl StoreError {
-    /// Wraps a backend error that means "unreachable, try again".
-    pub fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Unavailable(e.into())
-    }
-
-    /// Wraps any other backend error.
-    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Backend(e.into())
-    }
-}
+pub use crate::common::store::StoreError;
 
 /// A registered client (RFC 5849 §1.1 "client credentials"; Authlib's `ClientMixin`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
