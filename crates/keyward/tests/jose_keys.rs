@@ -179,6 +179,15 @@ fn es256_and_eddsa_round_trip() {
         assert_eq!(header["kid"], set.current().kid());
         let got = verify(&token, &set.verifier(T0), T0 + 1).unwrap();
         assert_eq!(got, claims(T0, 300));
+        let mut extra = claims(T0, 300);
+        extra.extra.insert("acr".into(), json!("urn:mace:incommon:iap:silver"));
+        let token = rfc9068::issue(&set, &extra).unwrap();
+        assert_eq!(
+            verify(&token, &set.verifier(T0), T0).unwrap().extra["acr"],
+            "urn:mace:incommon:iap:silver"
+        );
+        extra.extra.insert("sub".into(), json!("mallory"));
+        assert!(matches!(rfc9068::issue(&set, &extra), Err(JoseError::Sign(_))), "a claim given twice");
         assert_eq!(got.scopes().collect::<Vec<_>>(), ["read", "write"]);
     }
 }

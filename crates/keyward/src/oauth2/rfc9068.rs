@@ -90,7 +90,13 @@ impl AccessTokenClaims {
 
 /// Issues a JWT access token (§2): `claims` signed with the key set's current key, header
 /// `typ: at+jwt`, `alg` and `kid`.
+/// Refused with [`JoseError::Sign`] when `extra` repeats a claim of the struct, which would
+/// put the member twice in the JSON.
 pub fn issue(keys: &KeySet, claims: &AccessTokenClaims) -> Result<String, JoseError> {
+    const NAMED: [&str; 9] = ["iss", "sub", "aud", "client_id", "scope", "jti", "exp", "iat", "auth_time"];
+    if let Some(name) = claims.extra.keys().find(|k| NAMED.contains(&k.as_str())) {
+        return Err(JoseError::Sign(format!("the extra claim {name:?} repeats a named claim")));
+    }
     keys.sign(Some(TYP), claims)
 }
 
