@@ -618,6 +618,24 @@ mod tests {
     }
 
     #[test]
+    fn a_1024_bit_key_verifies_but_does_not_sign() {
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+        // Legacy OAuth 1 clients still hold 1024-bit keys: a server verifies their
+        // signatures; Keyward itself signs only with 2048 bits or more.
+        let legacy = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+        let der = legacy.to_pkcs8_der().unwrap();
+        assert!(RsaPrivateKey::from_pkcs8_der(der.as_bytes()).is_err());
+        let public =
+            RsaPublicKey::from_der(legacy.to_public_key().to_public_key_der().unwrap().as_bytes()).unwrap();
+        let base = "POST&https%3A%2F%2Fapi.example.com%2F&a%3Db";
+        let sig =
+            legacy.sign(rsa::pkcs1v15::Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(base.as_bytes())).unwrap();
+        let vk = VerifyKeys { rsa_public_key: Some(&public), ..VerifyKeys::default() };
+        assert_eq!(RsaSha1.verify(base, &BASE64.encode(&sig), &vk), Ok(()));
+        assert_eq!(RsaSha1.verify("other", &BASE64.encode(&sig), &vk), Err(VerifyError::InvalidSignature));
+    }
+
+    #[test]
     fn debug_redacts_keys() {
         let keys = SigningKeys { client_secret: "hunter2", token_secret: "s3cret", rsa_private_key: None };
         let s = format!("{keys:?}");
