@@ -28,12 +28,9 @@ impl TestSigner {
     /// Loads `tests/peers/keys/<name>` (PKCS#8 PEM) under `kid`. Panics if it is absent:
     /// the keys are committed, a missing one is a broken checkout.
     pub fn load(name: &str, kid: &str) -> Self {
-        use rsa::pkcs1::EncodeRsaPrivateKey;
-        use rsa::pkcs8::DecodePrivateKey;
         let pem = std::fs::read_to_string(key_path(name)).expect("committed test key");
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("PKCS#8 RSA key");
-        let der = key.to_pkcs1_der().expect("PKCS#1 DER");
-        Self { key: EncodingKey::from_rsa_der(der.as_bytes()), kid: kid.to_owned(), pem }
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("PKCS#8 RSA key");
+        Self { key, kid: kid.to_owned(), pem }
     }
 
     /// The private key PEM.

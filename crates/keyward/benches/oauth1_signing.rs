@@ -10,6 +10,7 @@ use keyward::oauth1::rfc5849::{
 };
 use keyward::{OsRandom, SystemClock};
 use rsa::pkcs1v15::Pkcs1v15Sign;
+use rsa::pkcs8::DecodePrivateKey;
 use sha1::{Digest, Sha1};
 use std::hint::black_box;
 
@@ -23,10 +24,13 @@ fn request() -> http::Request<Vec<u8>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rsa = rsa_private_key_from_pem(PRIVATE_PEM).expect("test key");
+    // RSA-SHA1 signing is the `rsa` crate's (the one signature Keyward leaves to it); the
+    // bare primitive is the same crate's, over the same key.
+    let (_, der) = pem_rfc7468::decode_vec(PRIVATE_PEM.trim().as_bytes()).expect("PEM");
+    let rsa = rsa::RsaPrivateKey::from_pkcs8_der(&der).expect("test key");
     let creds =
         ClientCredentials::new("xvz1evFS4wEEPTGEFPHBog", "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw")
-            .with_rsa_key(rsa.clone());
+            .with_rsa_key(rsa_private_key_from_pem(PRIVATE_PEM).expect("test key"));
     let token = TokenCredentials::new(
         "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
         "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",

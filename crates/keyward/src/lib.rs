@@ -19,6 +19,7 @@
 //! implementations in `keyward-stores` (the provider side).
 
 pub mod common;
+pub mod jose;
 pub mod oauth1;
 pub mod oauth2;
 pub mod oidc;

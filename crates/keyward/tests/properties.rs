@@ -17,7 +17,9 @@ use keyward::RandomSource;
 use keyward::common::clock::FixedClock;
 use keyward::common::encoding::{decode, decode_form_component, encode, encode_form, parse_form};
 use keyward::oauth1::rfc5849::base_string::normalize_parameters;
-use keyward::oauth1::rfc5849::signature::{rsa_private_key_from_pem, rsa_public_key_from_pem};
+use keyward::oauth1::rfc5849::signature::{
+    RsaPrivateKey, RsaPublicKey, rsa_private_key_from_pem, rsa_public_key_from_pem,
+};
 use keyward::oauth1::rfc5849::{
     ClientCredentials, SignatureMethods, SignatureType, SignedRequest, Signer, SigningParams,
     TokenCredentials, VerifyError, VerifyKeys,
@@ -31,8 +33,8 @@ use std::sync::OnceLock;
 const PRIVATE_PEM: &str = include_str!("../../../tests/peers/keys/rsa_private.pem");
 const PUBLIC_PEM: &str = include_str!("../../../tests/peers/keys/rsa_public.pem");
 
-fn rsa_keys() -> &'static (rsa::RsaPrivateKey, rsa::RsaPublicKey) {
-    static KEYS: OnceLock<(rsa::RsaPrivateKey, rsa::RsaPublicKey)> = OnceLock::new();
+fn rsa_keys() -> &'static (RsaPrivateKey, RsaPublicKey) {
+    static KEYS: OnceLock<(RsaPrivateKey, RsaPublicKey)> = OnceLock::new();
     KEYS.get_or_init(|| {
         (rsa_private_key_from_pem(PRIVATE_PEM).unwrap(), rsa_public_key_from_pem(PUBLIC_PEM).unwrap())
     })

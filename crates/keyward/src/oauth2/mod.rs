@@ -11,6 +11,7 @@ pub mod rfc7636;
 pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc8628;
+pub mod rfc9068;
 pub mod rfc9207;
 
 mod error;

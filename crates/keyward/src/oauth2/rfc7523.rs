@@ -44,8 +44,6 @@ impl AssertionKey {
         alg: Option<Algorithm>,
         kid: Option<String>,
     ) -> Result<Self, OAuth2Error> {
-        use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-        use rsa::pkcs8::DecodePrivateKey;
         let alg = alg.unwrap_or(Algorithm::RS256);
         if !matches!(
             alg,
@@ -58,12 +56,13 @@ impl AssertionKey {
         ) {
             return Err(OAuth2Error::Config(format!("an RSA key cannot sign {alg:?}")));
         }
-        let text = pem.secret().trim();
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(text)
-            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(text))
+        let key = EncodingKey::from_rsa_pem(pem.secret().trim().as_bytes())
             .map_err(|e| OAuth2Error::Config(format!("private key PEM: {e}")))?;
-        let der = key.to_pkcs1_der().map_err(|e| OAuth2Error::Config(format!("private key: {e}")))?;
-        Ok(Self { key: EncodingKey::from_rsa_der(der.as_bytes()), alg, kid })
+        // Read the key now (the signer would only at the first assertion), so that a bad key
+        // is a configuration error rather than a failed request.
+        aws_lc_rs::signature::RsaKeyPair::from_der(key.as_bytes())
+            .map_err(|e| OAuth2Error::Config(format!("private key: {e}")))?;
+        Ok(Self { key, alg, kid })
     }
 
     /// The signing algorithm.

@@ -2,17 +2,21 @@
 //! (§3.4.4), their SHA-256 variants, and a registry with an allow-list that takes custom
 //! methods (§3.4: "servers are free to implement and document their own custom methods").
 //!
-//! The cryptography is RustCrypto's (`hmac`, `sha1`, `sha2`, `rsa`); Keyward only arranges
-//! the inputs and compares results in constant time.
+//! The cryptography comes from well-kept crates: RustCrypto's `hmac`, `sha1` and `sha2` for
+//! the shared-secret methods, aws-lc-rs (constant-time) for every RSA operation but one.
+//! That one is RSA-SHA1 *signing* (PKCS #1 v1.5 with SHA-1), which neither aws-lc-rs nor
+//! ring offers: it alone uses RustCrypto's `rsa`, with blinding, inside
+//! [`RsaPrivateKey`]. It runs only on the client side of OAuth 1, where the client signs its
+//! own requests; no server path of Keyward signs with it. Keyward only arranges the inputs
+//! and compares results in constant time.
 
 use super::error::{SignError, VerifyError};
 use crate::common::ct_eq;
 use crate::common::encoding::{EncodeSink, encode_into, encode_to, encoded_len};
+use aws_lc_rs::signature::{self as lc_sig, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
-use rsa::pkcs1v15::Pkcs1v15Sign;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -221,23 +225,154 @@ impl SignatureMethod for HmacSha256 {
     }
 }
 
-fn rsa_sign<D: Digest + rsa::pkcs8::AssociatedOid>(
+/// An RSA private key for RSA-SHA1 and RSA-SHA256 (RFC 5849 §3.4.3), of 2048 to 8192
+/// bits; read it with [`rsa_private_key_from_pem`] or [`RsaPrivateKey::from_pkcs8_der`].
+///
+/// RSA-SHA256 signs through aws-lc-rs, in constant time. RSA-SHA1 signing (PKCS #1 v1.5
+/// with SHA-1) exists in no constant-time crate Keyward can use, so it goes through
+/// RustCrypto's `rsa` with blinding; only OAuth 1 clients sign with it, over their own
+/// requests. `Debug` never prints the key; clones share it.
+#[derive(Clone)]
+pub struct RsaPrivateKey(Arc<RsaKeys>);
+
+struct RsaKeys {
+    pair: lc_sig::RsaKeyPair,
+    /// The same key, for RSA-SHA1 signing alone.
+    legacy_sha1: rsa::RsaPrivateKey,
+}
+
+impl RsaPrivateKey {
+    /// Reads a PKCS #8 `PrivateKeyInfo` (RFC 5208) holding an RSA key.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, SignError> {
+        use rsa::pkcs8::DecodePrivateKey;
+        let pair = lc_sig::RsaKeyPair::from_pkcs8(der).map_err(rsa_key_rejected)?;
+        let legacy_sha1 =
+            rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| rsa_key_rejected(e.to_string()))?;
+        Ok(Self(Arc::new(RsaKeys { pair, legacy_sha1 })))
+    }
+
+    /// Reads a PKCS #1 `RSAPrivateKey` (RFC 8017 §A.1.2).
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, SignError> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        let pair = lc_sig::RsaKeyPair::from_der(der).map_err(rsa_key_rejected)?;
+        let legacy_sha1 =
+            rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| rsa_key_rejected(e.to_string()))?;
+        Ok(Self(Arc::new(RsaKeys { pair, legacy_sha1 })))
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> RsaPublicKey {
+        RsaPublicKey::from_der(self.0.pair.public_key().as_ref())
+            .expect("aws-lc-rs encodes the public key of a key pair it accepted")
+    }
+}
+
+fn rsa_key_rejected(e: impl fmt::Display) -> SignError {
+    SignError::Crypto(format!("cannot read RSA private key (2048 to 8192 bits): {e}"))
+}
+
+impl fmt::Debug for RsaPrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RsaPrivateKey([redacted])")
+    }
+}
+
+/// An RSA public key for verifying RSA-SHA1 and RSA-SHA256 (RFC 5849 §3.4.3), of 1024 to
+/// 8192 bits (OAuth 1 clients with 1024-bit keys still exist); read it with
+/// [`rsa_public_key_from_pem`] or [`RsaPublicKey::from_der`]. Verification runs in
+/// aws-lc-rs.
+#[derive(Clone)]
+pub struct RsaPublicKey {
+    sha1: lc_sig::ParsedPublicKey,
+    sha256: lc_sig::ParsedPublicKey,
+}
+
+impl RsaPublicKey {
+    /// Reads a DER `SubjectPublicKeyInfo` (RFC 5280) or PKCS #1 `RSAPublicKey`
+    /// (RFC 8017 §A.1.1).
+    pub fn from_der(der: &[u8]) -> Result<Self, SignError> {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        let bad = |e: &dyn fmt::Display| SignError::Crypto(format!("cannot read RSA public key: {e}"));
+        // One canonical form (SubjectPublicKeyInfo) whatever the input's, so that equal keys
+        // compare equal.
+        let key = aws_lc_rs::rsa::PublicKey::from_der(der).map_err(|e| bad(&e))?;
+        let spki: PublicKeyX509Der<'static> = key.as_der().map_err(|e| bad(&e))?;
+        let sha1 = lc_sig::ParsedPublicKey::new(
+            &lc_sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            spki.as_ref(),
+        )
+        .map_err(|e| bad(&e))?;
+        let sha256 = lc_sig::ParsedPublicKey::new(
+            &lc_sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            spki.as_ref(),
+        )
+        .map_err(|e| bad(&e))?;
+        Ok(Self { sha1, sha256 })
+    }
+
+    /// The key as DER `SubjectPublicKeyInfo`.
+    pub fn to_der(&self) -> &[u8] {
+        self.sha1.as_ref()
+    }
+}
+
+impl PartialEq for RsaPublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_der() == other.to_der()
+    }
+}
+
+impl Eq for RsaPublicKey {}
+
+impl fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaPublicKey").field("der_len", &self.to_der().len()).finish()
+    }
+}
+
+/// The digest an RSA method signs with.
+#[derive(Clone, Copy)]
+enum RsaDigest {
+    Sha1,
+    Sha256,
+}
+
+fn rsa_sign(
+    digest: RsaDigest,
     method: &str,
     base: &str,
     keys: &SigningKeys<'_>,
 ) -> Result<String, SignError> {
-    let key = keys
+    let key = &keys
         .rsa_private_key
-        .ok_or_else(|| SignError::MissingKey { method: method.to_owned(), missing: "an RSA private key" })?;
-    let digest = D::digest(base.as_bytes());
-    // Blinding randomness does not change the (deterministic) PKCS #1 v1.5 signature.
-    let sig = key
-        .sign_with_rng(&mut rand::rngs::OsRng, Pkcs1v15Sign::new::<D>(), &digest)
-        .map_err(|e| SignError::Crypto(e.to_string()))?;
+        .ok_or_else(|| SignError::MissingKey { method: method.to_owned(), missing: "an RSA private key" })?
+        .0;
+    let sig = match digest {
+        RsaDigest::Sha256 => {
+            let mut sig = vec![0; key.pair.public_modulus_len()];
+            key.pair
+                .sign(
+                    &lc_sig::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    base.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|e| SignError::Crypto(e.to_string()))?;
+            sig
+        }
+        RsaDigest::Sha1 => {
+            // Blinding randomness does not change the (deterministic) PKCS #1 v1.5 signature.
+            let hashed = Sha1::digest(base.as_bytes());
+            key.legacy_sha1
+                .sign_with_rng(&mut rand::rngs::OsRng, rsa::pkcs1v15::Pkcs1v15Sign::new::<Sha1>(), &hashed)
+                .map_err(|e| SignError::Crypto(e.to_string()))?
+        }
+    };
     Ok(BASE64.encode(sig))
 }
 
-fn rsa_verify<D: Digest + rsa::pkcs8::AssociatedOid>(
+fn rsa_verify(
+    digest: RsaDigest,
     method: &str,
     base: &str,
     signature: &str,
@@ -247,8 +382,11 @@ fn rsa_verify<D: Digest + rsa::pkcs8::AssociatedOid>(
         .rsa_public_key
         .ok_or_else(|| VerifyError::MissingKey { method: method.to_owned(), missing: "an RSA public key" })?;
     let sig = BASE64.decode(signature).map_err(|_| VerifyError::InvalidSignature)?;
-    let digest = D::digest(base.as_bytes());
-    key.verify(Pkcs1v15Sign::new::<D>(), &digest, &sig).map_err(|_| VerifyError::InvalidSignature)
+    let parsed = match digest {
+        RsaDigest::Sha1 => &key.sha1,
+        RsaDigest::Sha256 => &key.sha256,
+    };
+    parsed.verify_sig(base.as_bytes(), &sig).map_err(|_| VerifyError::InvalidSignature)
 }
 
 /// RSA-SHA1, RFC 5849 §3.4.3: RSASSA-PKCS1-v1_5 (RFC 3447 §8.2) with SHA-1.
@@ -263,10 +401,10 @@ impl SignatureMethod for RsaSha1 {
         KeyKind::RsaKeyPair
     }
     fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
-        rsa_sign::<Sha1>(self.name(), base, keys)
+        rsa_sign(RsaDigest::Sha1, self.name(), base, keys)
     }
     fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
-        rsa_verify::<Sha1>(self.name(), base, signature, keys)
+        rsa_verify(RsaDigest::Sha1, self.name(), base, signature, keys)
     }
 }
 
@@ -282,10 +420,10 @@ impl SignatureMethod for RsaSha256 {
         KeyKind::RsaKeyPair
     }
     fn sign(&self, base: &str, keys: &SigningKeys<'_>) -> Result<String, SignError> {
-        rsa_sign::<Sha256>(self.name(), base, keys)
+        rsa_sign(RsaDigest::Sha256, self.name(), base, keys)
     }
     fn verify(&self, base: &str, signature: &str, keys: &VerifyKeys<'_>) -> Result<(), VerifyError> {
-        rsa_verify::<Sha256>(self.name(), base, signature, keys)
+        rsa_verify(RsaDigest::Sha256, self.name(), base, signature, keys)
     }
     fn hash_body(&self, body: &[u8]) -> String {
         BASE64.encode(Sha256::digest(body))
@@ -380,23 +518,27 @@ impl fmt::Debug for SignatureMethods {
 }
 
 /// Reads an RSA private key from PEM, PKCS #8 (`BEGIN PRIVATE KEY`) or PKCS #1
-/// (`BEGIN RSA PRIVATE KEY`), for RSA-SHA1 (RFC 5849 §3.4.3).
+/// (`BEGIN RSA PRIVATE KEY`), for RSA-SHA1 and RSA-SHA256 (RFC 5849 §3.4.3).
 pub fn rsa_private_key_from_pem(pem: &str) -> Result<RsaPrivateKey, SignError> {
-    use rsa::pkcs1::DecodeRsaPrivateKey;
-    use rsa::pkcs8::DecodePrivateKey;
-    RsaPrivateKey::from_pkcs8_pem(pem)
-        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-        .map_err(|e| SignError::Crypto(format!("cannot read RSA private key: {e}")))
+    let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(rsa_key_rejected)?;
+    match label {
+        "PRIVATE KEY" => RsaPrivateKey::from_pkcs8_der(&der),
+        "RSA PRIVATE KEY" => RsaPrivateKey::from_pkcs1_der(&der),
+        other => Err(rsa_key_rejected(format_args!("a PEM labelled {other:?} is no private key"))),
+    }
 }
 
 /// Reads an RSA public key from PEM, SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`) or PKCS #1
-/// (`BEGIN RSA PUBLIC KEY`), for verifying RSA-SHA1 (RFC 5849 §3.4.3).
+/// (`BEGIN RSA PUBLIC KEY`), for verifying RSA-SHA1 and RSA-SHA256 (RFC 5849 §3.4.3).
 pub fn rsa_public_key_from_pem(pem: &str) -> Result<RsaPublicKey, SignError> {
-    use rsa::pkcs1::DecodeRsaPublicKey;
-    use rsa::pkcs8::DecodePublicKey;
-    RsaPublicKey::from_public_key_pem(pem)
-        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-        .map_err(|e| SignError::Crypto(format!("cannot read RSA public key: {e}")))
+    let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
+        .map_err(|e| SignError::Crypto(format!("cannot read RSA public key: {e}")))?;
+    match label {
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => RsaPublicKey::from_der(&der),
+        other => Err(SignError::Crypto(format!(
+            "cannot read RSA public key: a PEM labelled {other:?} is no public key"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -441,6 +583,56 @@ mod tests {
             let want = shared_secret_key(c, t);
             with_shared_secret_key(c, t, |key| assert_eq!(key, want.as_bytes()));
         }
+    }
+
+    const PRIVATE: &str = include_str!("../../../../../tests/peers/keys/rsa_private.pem");
+    const PUBLIC: &str = include_str!("../../../../../tests/peers/keys/rsa_public.pem");
+
+    #[test]
+    fn rsa_keys_read_in_every_encoding_and_sign_both_digests() {
+        let private = rsa_private_key_from_pem(PRIVATE).unwrap();
+        let public = rsa_public_key_from_pem(PUBLIC).unwrap();
+        assert_eq!(private.public_key(), public, "the private key's public half is the published key");
+        // PKCS #1 `RSAPublicKey` and SubjectPublicKeyInfo of one key are one key.
+        let pkcs1 = aws_lc_rs::rsa::PublicKey::from_der(public.to_der()).unwrap();
+        assert_ne!(pkcs1.as_ref(), public.to_der());
+        assert_eq!(RsaPublicKey::from_der(pkcs1.as_ref()).unwrap(), public);
+        // A public key is no private key, and the reverse.
+        assert!(rsa_private_key_from_pem(PUBLIC).is_err());
+        assert!(rsa_public_key_from_pem(PRIVATE).is_err());
+        assert!(format!("{private:?}").contains("redacted"));
+
+        let sk = SigningKeys { rsa_private_key: Some(&private), ..SigningKeys::default() };
+        let vk = VerifyKeys { rsa_public_key: Some(&public), ..VerifyKeys::default() };
+        for method in [&RsaSha1 as &dyn SignatureMethod, &RsaSha256] {
+            let sig = method.sign("GET&base&string", &sk).unwrap();
+            assert_eq!(method.verify("GET&base&string", &sig, &vk), Ok(()), "{}", method.name());
+            assert_eq!(method.verify("GET&base&strinG", &sig, &vk), Err(VerifyError::InvalidSignature));
+        }
+        // The two digests give two different signatures: RSA-SHA256 is not RSA-SHA1 renamed.
+        assert_ne!(RsaSha1.sign("x", &sk).unwrap(), RsaSha256.sign("x", &sk).unwrap());
+        assert_eq!(
+            RsaSha256.verify("x", &RsaSha1.sign("x", &sk).unwrap(), &vk),
+            Err(VerifyError::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn a_1024_bit_key_verifies_but_does_not_sign() {
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+        // Legacy OAuth 1 clients still hold 1024-bit keys: a server verifies their
+        // signatures; Keyward itself signs only with 2048 bits or more.
+        let legacy = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+        let der = legacy.to_pkcs8_der().unwrap();
+        assert!(RsaPrivateKey::from_pkcs8_der(der.as_bytes()).is_err());
+        let public =
+            RsaPublicKey::from_der(legacy.to_public_key().to_public_key_der().unwrap().as_bytes()).unwrap();
+        let base = "POST&https%3A%2F%2Fapi.example.com%2F&a%3Db";
+        let sig =
+            legacy.sign(rsa::pkcs1v15::Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(base.as_bytes())).unwrap();
+        let vk = VerifyKeys { rsa_public_key: Some(&public), ..VerifyKeys::default() };
+        assert_eq!(RsaSha1.verify(base, &BASE64.encode(&sig), &vk), Ok(()));
+        assert_eq!(RsaSha1.verify("other", &BASE64.encode(&sig), &vk), Err(VerifyError::InvalidSignature));
     }
 
     #[test]

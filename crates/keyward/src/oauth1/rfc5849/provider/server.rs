@@ -11,12 +11,13 @@ use crate::common::replay::ReplayVerdict;
 use crate::oauth1::rfc5849::error::{ParseError, VerifyError};
 use crate::oauth1::rfc5849::names;
 use crate::oauth1::rfc5849::params::SignedRequest;
-use crate::oauth1::rfc5849::signature::{KeyKind, SignatureMethods, VerifyKeys, rsa_public_key_from_pem};
+use crate::oauth1::rfc5849::signature::{
+    KeyKind, RsaPublicKey, SignatureMethods, VerifyKeys, rsa_public_key_from_pem,
+};
 use crate::oauth1::rfc5849::store::{
     BoxFuture, Client, NonceKey, NonceStatus, NonceToRecord, OAuth1Store, Recorded, StoreError,
     TokenCredentialRecord,
 };
-use rsa::RsaPublicKey;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
