@@ -293,6 +293,7 @@ async fn dpop_token_refresh_and_resource_calls_with_one_nonce_retry_each() {
 
     // Refresh: a proof (with the nonce already known), the new token bound too.
     log.lock().unwrap().clear();
+    assert_eq!(c.endpoint(Endpoint::Token).await.unwrap(), "https://op.example/token");
     let fresh = c.refresh_token(&token).await.unwrap();
     assert_eq!(fresh.access_token.secret(), "at-2");
     assert_eq!(fresh.dpop_jkt.as_deref(), Some(key.thumbprint()));
@@ -300,7 +301,6 @@ async fn dpop_token_refresh_and_resource_calls_with_one_nonce_retry_each() {
     assert_eq!(log.len(), 1);
     let (_, claims) = proof_parts(&log[0]);
     assert_eq!((claims["htm"].as_str(), claims["nonce"].as_str()), (Some("POST"), Some("nonce-1")));
-    assert_eq!(c.endpoint(Endpoint::Token).await.unwrap(), "https://op.example/token");
 }
 
 #[tokio::test]
