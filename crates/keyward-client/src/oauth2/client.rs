@@ -106,8 +106,9 @@ impl std::fmt::Debug for OAuth2Client {
 impl OAuth2Client {
     /// A client over `http`, with the system clock and the OS random source.
     ///
-    /// Fails when `private_key_jwt` is configured with an unusable key. With `dpop` on, a
-    /// DPoP key pair is generated ([`OAuth2Client::with_dpop_key`] replaces it).
+    /// Fails when `private_key_jwt` is configured with an unusable key. With `dpop` on and
+    /// no `dpop_key`, a DPoP key pair is generated ([`OAuth2Client::with_dpop_key`] replaces
+    /// it).
     pub fn new(config: OAuth2Config, http: Arc<dyn HttpClient>) -> Result<Self, ClientError> {
         let mut auth_methods: HashMap<String, Arc<dyn ClientAuthentication>> = HashMap::new();
         let builtins: [(ClientAuthMethod, Arc<dyn ClientAuthentication>); 4] = [
@@ -129,9 +130,9 @@ impl OAuth2Client {
                 .insert(ClientAuthMethod::PrivateKeyJwt.name().to_owned(), Arc::new(PrivateKeyJwt::new(key)));
         }
         let dpop = match (&config.dpop_key, config.dpop) {
-            (Some(key), true) => Some(super::dpop::DpopState::new(key.clone())),
+            (Some(key), _) => Some(super::dpop::DpopState::new(key.clone())),
             (None, true) => Some(super::dpop::DpopState::new(keyward::oauth2::rfc9449::DpopKey::generate()?)),
-            (_, false) => None,
+            (None, false) => None,
         };
         Ok(Self {
             dpop,

@@ -138,7 +138,7 @@ pub struct OAuth2Config {
     /// ([`OAuth2Client::with_dpop_key`](super::OAuth2Client::with_dpop_key)), and every
     /// token request and DPoP-bound resource call carries a proof.
     pub dpop: bool,
-    /// The DPoP key to use when `dpop` is on, instead of a generated one.
+    /// The DPoP key, instead of a generated one; it turns DPoP on by itself.
     pub dpop_key: Option<keyward::oauth2::rfc9449::DpopKey>,
 }
 
