@@ -44,6 +44,13 @@ impl OidcPeer {
     /// [`require_or_skip!`](crate::require_or_skip)). Panics if it starts but never
     /// reports ready.
     pub fn start() -> Option<Self> {
+        Self::start_profile(None)
+    }
+
+    /// [`OidcPeer::start`] with a named configuration of server.mjs
+    /// (`KEYWARD_OIDC_PROFILE`): `par-dpop-nonce` requires pushed authorization requests and
+    /// DPoP nonces.
+    pub fn start_profile(profile: Option<&str>) -> Option<Self> {
         let node_modules = crate::node_modules().filter(|p| p.join("oidc-provider").exists())?;
         let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
         if !node_ok {
@@ -53,6 +60,7 @@ impl OidcPeer {
         let mut child = Command::new("node")
             .arg(script)
             .env("KEYWARD_NODE_MODULES", node_modules)
+            .env("KEYWARD_OIDC_PROFILE", profile.unwrap_or_default())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -13,7 +13,9 @@
 //! PKCS #1 v1.5 signature itself deterministic; RSA client assertions signed through
 //! `jsonwebtoken` do the same, and their PSS variants (`PS256`, …) also draw a random salt.
 //! The cryptographic crates take no injected source for this, and no protocol value
-//! depends on it.
+//! depends on it. The same holds for DPoP (RFC 9449): its key pairs are generated, and its
+//! ECDSA proofs signed, with the system's generator; a proof's `jti` comes from the
+//! [`RandomSource`].
 //!
 //! The drivers that perform IO live in `keyward-client` (the client side) and the store
 //! implementations in `keyward-stores` (the provider side).

@@ -8,12 +8,13 @@
 // client_secret_jwt, private_key_jwt, none), each redirecting to http://127.0.0.1:1/cb, a
 // native `demo` client redirecting to http://127.0.0.1:<any port>/auth/op (the demo site), and
 // a `service` client for the client-credentials grant and a public `device` client for the
-// device authorization grant (RFC 8628). Refresh tokens rotate on every use.
+// device authorization grant (RFC 8628). Refresh tokens rotate on every use. PAR and DPoP
+// are on; KEYWARD_OIDC_PROFILE=par-dpop-nonce requires PAR and DPoP nonces.
 // Its signing key is tests/peers/keys/oidc_op_a.pem; private_key_jwt's client key is
 // tests/peers/keys/oidc_client.pem. Login and consent use the development interactions
 // (`POST /interaction/<uid>` with `prompt=login&login=<sub>`, then `prompt=consent`), which
 // the Rust test drives over plain HTTP. Exits when stdin closes or on SIGTERM.
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -70,6 +71,17 @@ const clients = [
   },
 ];
 
+// Pushed authorization requests (RFC 9126) and DPoP (RFC 9449): accepted, not required.
+// With KEYWARD_OIDC_PROFILE=par-dpop-nonce, PAR is required (metadata says
+// `require_pushed_authorization_requests`) and every DPoP proof needs a server nonce.
+const parDpopStrict = process.env.KEYWARD_OIDC_PROFILE === 'par-dpop-nonce';
+const parDpopFeatures = {
+  pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: parDpopStrict },
+  dPoP: parDpopStrict
+    ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+    : { enabled: true },
+};
+
 const server = createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -86,6 +98,7 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: true, allowedPolicy: async () => true },
+    ...parDpopFeatures,
   },
   // Refresh tokens for every client that has the grant, offline_access or not, rotated on
   // every use (a reused refresh token revokes the grant: single-flight refresh matters).

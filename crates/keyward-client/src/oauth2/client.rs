@@ -81,7 +81,7 @@ pub struct OAuth2Client {
     pub(crate) config: OAuth2Config,
     pub(crate) http: Arc<dyn HttpClient>,
     pub(crate) clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
+    pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) hooks: ComplianceHooks,
     /// The client authentication methods by name: the built-in ones, then those the
     /// application registered (which replace a built-in of the same name).
@@ -90,6 +90,7 @@ pub struct OAuth2Client {
     pub(crate) metadata: MetadataCache,
     pub(crate) jwks: JwksCache,
     pub(crate) flights: Flights,
+    pub(crate) dpop: Option<super::dpop::DpopState>,
 }
 
 impl std::fmt::Debug for OAuth2Client {
@@ -105,7 +106,9 @@ impl std::fmt::Debug for OAuth2Client {
 impl OAuth2Client {
     /// A client over `http`, with the system clock and the OS random source.
     ///
-    /// Fails when `private_key_jwt` is configured with an unusable key.
+    /// Fails when `private_key_jwt` is configured with an unusable key. With `dpop` on and
+    /// no `dpop_key`, a DPoP key pair is generated ([`OAuth2Client::with_dpop_key`] replaces
+    /// it).
     pub fn new(config: OAuth2Config, http: Arc<dyn HttpClient>) -> Result<Self, ClientError> {
         let mut auth_methods: HashMap<String, Arc<dyn ClientAuthentication>> = HashMap::new();
         let builtins: [(ClientAuthMethod, Arc<dyn ClientAuthentication>); 4] = [
@@ -126,7 +129,13 @@ impl OAuth2Client {
             auth_methods
                 .insert(ClientAuthMethod::PrivateKeyJwt.name().to_owned(), Arc::new(PrivateKeyJwt::new(key)));
         }
+        let dpop = match (&config.dpop_key, config.dpop) {
+            (Some(key), _) => Some(super::dpop::DpopState::new(key.clone())),
+            (None, true) => Some(super::dpop::DpopState::new(keyward::oauth2::rfc9449::DpopKey::generate()?)),
+            (None, false) => None,
+        };
         Ok(Self {
+            dpop,
             config,
             http,
             clock: Arc::new(SystemClock),
@@ -230,6 +239,9 @@ impl OAuth2Client {
     /// random value, the one returned for the flow state (a fixed or reused state would
     /// undo the CSRF protection of RFC 6749 §10.12). A `redirect_uri` among them is the one
     /// returned, as it is the one the token request must repeat (§4.1.3).
+    ///
+    /// With PAR on ([`OAuth2Client::par_endpoint`]) the parameters are pushed first (RFC
+    /// 9126) and the URL carries only `client_id` and `request_uri`.
     pub async fn authorization_url(
         &self,
         redirect_uri: Option<&str>,
@@ -273,7 +285,11 @@ impl OAuth2Client {
             nonce,
             ..FlowData::default()
         };
-        Ok(AuthorizationRedirect { url: url.build()?, state, flow })
+        let url = match self.par_endpoint().await? {
+            Some(par) => self.push_authorization(&par, &url).await?,
+            None => url.build()?,
+        };
+        Ok(AuthorizationRedirect { url, state, flow })
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3).
@@ -374,10 +390,11 @@ impl OAuth2Client {
         for (k, v) in &self.config.access_token_params {
             request.set(k, v.clone());
         }
-        self.authenticate(&mut request).await?;
-        let mut response = self.http.call(request.into_http()?).await?;
+        let mut response = self.send_token_request(request, &[]).await?;
         run_response(&self.hooks.access_token_response, &mut response);
-        Ok(parse_token_response(&response, self.clock.now())?)
+        let mut token = parse_token_response(&response, self.clock.now())?;
+        self.bind_token(&mut token);
+        Ok(token)
     }
 
     /// Refreshes `token` now (RFC 6749 §6), without the single-flight of automatic
@@ -396,11 +413,10 @@ impl OAuth2Client {
         for (k, v) in &self.config.refresh_token_params {
             request.set(k, v.clone());
         }
-        self.authenticate(&mut request).await?;
-        run_form(&self.hooks.refresh_token_request, &mut request);
-        let mut response = self.http.call(request.into_http()?).await?;
+        let mut response = self.send_token_request(request, &self.hooks.refresh_token_request).await?;
         run_response(&self.hooks.refresh_token_response, &mut response);
         let mut new = parse_token_response(&response, self.clock.now())?;
+        self.bind_token(&mut new);
         if new.refresh_token.is_none() {
             new.refresh_token = token.refresh_token.clone();
         }

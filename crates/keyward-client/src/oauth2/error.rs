@@ -41,6 +41,22 @@ pub enum ClientError {
     /// A refresh that several requests shared failed; every one of them gets this.
     #[error("token refresh failed: {0}")]
     Refresh(Arc<ClientError>),
+    /// The pushed authorization request endpoint (RFC 9126 §2.3) refused the request (the
+    /// RFC error code is in it) or answered something else than a `request_uri`.
+    #[error("pushed authorization request failed: {0}")]
+    PushedAuthorization(#[source] OAuth2Error),
+    /// A DPoP-bound token (RFC 9449) and no DPoP key: it is not sent, and never as a
+    /// `Bearer` token.
+    #[error("the token is DPoP-bound and the client has no DPoP key")]
+    DpopKeyMissing,
+    /// A DPoP-bound token whose key is not the client's: the key it was bound to is lost.
+    #[error("the token is bound to DPoP key {token}, the client's key is {key}")]
+    DpopKeyMismatch {
+        /// The thumbprint the token is bound to.
+        token: String,
+        /// The client's key's thumbprint.
+        key: String,
+    },
 }
 
 impl From<IdTokenError> for ClientError {
@@ -56,6 +72,7 @@ impl ClientError {
             ClientError::OAuth2(e) => e.code(),
             ClientError::Oidc(OidcError::Protocol(e)) => e.code(),
             ClientError::Refresh(inner) => inner.code(),
+            ClientError::PushedAuthorization(e) => e.code(),
             _ => None,
         }
     }

@@ -43,9 +43,11 @@
 
 mod client;
 mod config;
+mod dpop;
 mod error;
 mod hooks;
 mod oidc;
+mod par;
 mod refresh;
 mod session;
 
@@ -62,3 +64,4 @@ pub use keyward::oauth2::rfc6749::{
 pub use keyward::oauth2::rfc6750::TokenPlacement;
 pub use keyward::oauth2::rfc7636::{ChallengeMethod, CodeVerifier};
 pub use keyward::oauth2::rfc8628::DeviceAuthorization;
+pub use keyward::oauth2::rfc9449::DpopKey;

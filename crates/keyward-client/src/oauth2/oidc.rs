@@ -176,7 +176,7 @@ impl OAuth2Client {
     }
 
     /// The user's claims from the userinfo endpoint (OpenID Connect Core §5.3), with the
-    /// access token as a bearer header; `sub` must equal the ID token's. For providers
+    /// access token in the `Authorization` header (`Bearer`, or `DPoP` with a proof); `sub` must equal the ID token's. For providers
     /// with the `userinfo_from_id_token` quirk, the ID token's claims.
     pub async fn userinfo(&self, token: &Token) -> Result<Map<String, Value>, ClientError> {
         if self.config.quirks.userinfo_from_id_token {
@@ -186,11 +186,17 @@ impl OAuth2Client {
                 .ok_or_else(|| ClientError::Config("no ID-token claims to use as userinfo".into()));
         }
         let url = self.endpoint(Endpoint::Userinfo).await?;
-        let mut request = userinfo::userinfo_request(&url, token.access_token.secret())?;
-        for hook in &self.hooks.protected_request {
-            hook(&mut request);
-        }
-        let response = self.http.call(request).await?;
+        let request = http::Request::get(&url)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| keyward::oauth2::OAuth2Error::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        // The access token in the header (§5.3.1): as a bearer token, or a DPoP-bound one
+        // with its proof (and one retry on a DPoP nonce challenge).
+        let placement = keyward::oauth2::rfc6750::TokenPlacement::Header;
+        let response = self.send_with_token(request, token, placement).await?;
         let expected = token.userinfo.as_ref().and_then(|u| u.get("sub")).and_then(Value::as_str);
         userinfo::parse_userinfo_response(&response, expected).map_err(|e: OidcError| e.into())
     }

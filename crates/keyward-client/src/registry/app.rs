@@ -523,7 +523,13 @@ impl RemoteApp {
     ) -> Result<Redirect, Error> {
         let (state, data, url) = match &self.inner.driver {
             Driver::OAuth2(client) => {
-                let req = client.authorization_url(Some(redirect_uri), params).await?;
+                let req = match client.authorization_url(Some(redirect_uri), params).await {
+                    Ok(req) => req,
+                    Err(crate::oauth2::ClientError::PushedAuthorization(e)) => {
+                        return Err(Error::PushedAuthorization(e));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 (req.state, req.flow, req.url)
             }
             Driver::OAuth1(client) => {

@@ -162,6 +162,19 @@ pub struct AppConfig {
     /// Switches for known provider deviations.
     #[serde(default)]
     pub quirks: Quirks,
+    /// Push authorization requests (RFC 9126) to the provider's
+    /// `pushed_authorization_request_endpoint` (from `server_metadata_url`). On by itself
+    /// when the metadata says `require_pushed_authorization_requests`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub use_par: bool,
+    /// DPoP (RFC 9449): token requests and API calls with the tokens obtained carry proofs
+    /// of an ES256 key generated for the app at registration, or of `dpop_key`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop: bool,
+    /// The app's DPoP key, a PEM `PRIVATE KEY` (PKCS#8, P-256 or P-384); it turns DPoP on.
+    /// Tokens are bound to the key: keep it as long as the tokens (see the client guide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<SecretString>,
 }
 
 fn or<T>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -257,6 +270,9 @@ impl AppConfig {
             client_kwargs: self.client_kwargs.layered_over(under.client_kwargs),
             compliance_fix: or(self.compliance_fix, under.compliance_fix),
             quirks: self.quirks.layered_over(under.quirks),
+            use_par: self.use_par || under.use_par,
+            dpop: self.dpop || under.dpop,
+            dpop_key: or(self.dpop_key, under.dpop_key),
         }
     }
 
@@ -331,7 +347,8 @@ impl AppConfig {
     ///
     /// URL keys take the value as it is; `*_PARAMS` take a JSON object or a form-encoded
     /// string; `CLIENT_KWARGS`, `QUIRKS` and `JWKS` take JSON. `SCOPE` is a shortcut for
-    /// `client_kwargs.scope`.
+    /// `client_kwargs.scope`. `USE_PAR` and `DPOP` take `true`/`false` (`1`/`0`, `yes`/`no`);
+    /// `DPOP_KEY` a PEM private key.
     pub fn from_env_with(app: &str, get: impl Fn(&str) -> Option<String>) -> Result<AppConfig, ConfigError> {
         let prefix = env_prefix(app);
         let var = |key: &str| get(&format!("{prefix}_{key}")).filter(|v| !v.is_empty());
@@ -358,7 +375,20 @@ impl AppConfig {
             Some(v) => serde_json::from_value(v).map_err(|e| invalid("QUIRKS", e.to_string()))?,
             None => Quirks::default(),
         };
+        let flag = |key: &str| -> Result<bool, ConfigError> {
+            match var(key).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(v) => match v.as_str() {
+                    "true" | "1" | "yes" | "on" => Ok(true),
+                    "false" | "0" | "no" | "off" => Ok(false),
+                    _ => Err(invalid(key, format!("`{v}` is not true or false"))),
+                },
+            }
+        };
         Ok(AppConfig {
+            use_par: flag("USE_PAR")?,
+            dpop: flag("DPOP")?,
+            dpop_key: var("DPOP_KEY").map(SecretString::new),
             preset: var("PRESET"),
             client_id: var("CLIENT_ID"),
             client_secret: var("CLIENT_SECRET").map(SecretString::new),
@@ -640,6 +670,22 @@ mod tests {
         };
         let err = cfg.validate("a").unwrap_err();
         assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "client_kwargs.timeout"), "{err}");
+    }
+
+    #[test]
+    fn par_and_dpop_from_toml_env_and_code() {
+        let f = ClientsFile::from_toml("[clients.a]\nuse_par = true\ndpop = true\n").unwrap();
+        assert!(f.clients["a"].use_par && f.clients["a"].dpop);
+        let get = env(&[("X_USE_PAR", "1"), ("X_DPOP", "false"), ("X_DPOP_KEY", "pem")]);
+        let cfg = AppConfig::from_env_with("x", get).unwrap();
+        assert!(cfg.use_par && !cfg.dpop);
+        assert_eq!(cfg.dpop_key.as_ref().map(SecretString::secret), Some("pem"));
+        let err = AppConfig::from_env_with("x", env(&[("X_DPOP", "maybe")])).unwrap_err();
+        assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "X_DPOP"), "{err}");
+        // Either layer turns them on.
+        let code = AppConfig { dpop: true, ..AppConfig::default() };
+        let merged = code.layered_over(AppConfig { use_par: true, ..AppConfig::default() });
+        assert!(merged.use_par && merged.dpop);
     }
 
     #[test]

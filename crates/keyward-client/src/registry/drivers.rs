@@ -94,7 +94,8 @@ impl AppConfig {
 
     /// The OAuth 2.0 / OpenID Connect driver configuration of the app `app` (Authlib's
     /// keys): `client_kwargs` gives scope, `token_endpoint_auth_method`, `token_placement`,
-    /// `code_challenge_method`, `leeway`, and `rsa_key` for `private_key_jwt`.
+    /// `code_challenge_method`, `leeway`, and `rsa_key` for `private_key_jwt`; `use_par`,
+    /// `dpop` and `dpop_key` (PEM, which turns DPoP on) pass through.
     pub fn oauth2_config(&self, app: &str) -> Result<OAuth2Config, ConfigError> {
         let cfg = self;
         let invalid = |key: &str, reason: String| ConfigError::Invalid {
@@ -141,6 +142,16 @@ impl AppConfig {
         out.access_token_params = cfg.access_token_params.clone();
         out.refresh_token_params = cfg.refresh_token_params.clone();
         out.quirks = cfg.quirks.clone();
+        out.use_par = cfg.use_par;
+        out.dpop = cfg.dpop || cfg.dpop_key.is_some();
+        if let Some(pem) = &cfg.dpop_key {
+            use keyward::oauth2::rfc9449::DpopKey;
+            use keyward::oidc::Algorithm;
+            let key = DpopKey::from_pkcs8_pem(pem, Algorithm::ES256)
+                .or_else(|_| DpopKey::from_pkcs8_pem(pem, Algorithm::ES384))
+                .map_err(|e| invalid("dpop_key", e.to_string()))?;
+            out.dpop_key = Some(key);
+        }
         Ok(out)
     }
 }

@@ -74,6 +74,10 @@ pub enum Error {
     /// Reading or writing the session failed.
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
+    /// The provider's pushed authorization request endpoint (RFC 9126) refused the login's
+    /// parameters (with its RFC error code) or failed.
+    #[error("pushed authorization request failed: {0}")]
+    PushedAuthorization(#[source] OAuth2Error),
 }
 
 /// What a failure means to the person at the browser, and so what the page says: one row
@@ -157,6 +161,10 @@ impl Error {
     /// | the provider answers `503`, `429` or `temporarily_unavailable` | 503 | [`Provider`](ErrorKind::Provider) |
     /// | the provider times out (or answers `504`) | 504 | [`Provider`](ErrorKind::Provider) |
     /// | the session store or the flow-state cache is unreachable ([`StateCacheError::Unavailable`]) | 503 | [`Unavailable`](ErrorKind::Unavailable) |
+    /// | the pushed authorization request endpoint (RFC 9126) fails: unreachable, 5xx or another status with no OAuth error, `server_error`, no `request_uri` | 502 | [`Provider`](ErrorKind::Provider) |
+    /// | the pushed authorization request endpoint answers `503`, `429` or `temporarily_unavailable`; times out | 503, 504 | [`Provider`](ErrorKind::Provider) |
+    /// | the pushed authorization request endpoint refuses this site's request with any other OAuth error (`invalid_request`, `invalid_client`, `invalid_scope`, …): a new login would send the same | 500 | [`Internal`](ErrorKind::Internal) |
+    /// | a DPoP-bound token and no DPoP key, or not the key it is bound to (the key was not kept with the token) | 500 | [`Internal`](ErrorKind::Internal) |
     /// | configuration (missing key, bad URL, bad signing key), the provider refusing our client (`invalid_client`, `unauthorized_client`, `unsupported_grant_type`, an OAuth 1 temporary-credential 4xx), a corrupt flow-state cache, the `fetch_token` / `update_token` hooks | 500 | [`Internal`](ErrorKind::Internal) |
     ///
     /// A token response that lacks only `token_type` is a Bearer token, not a failure.
@@ -189,6 +197,7 @@ impl Error {
             Error::Http(e) => http_failure(e),
             Error::OAuth1(e) => oauth1_failure(e),
             Error::OAuth2(e) => client_failure(e),
+            Error::PushedAuthorization(e) => par_failure(e),
             Error::Config(_)
             | Error::WrongToken { .. }
             | Error::Url(_)
@@ -265,6 +274,23 @@ fn client_failure(e: &ClientError) -> (ErrorKind, http::StatusCode) {
         ClientError::Expired => (ErrorKind::NoToken, http::StatusCode::UNAUTHORIZED),
         ClientError::Config(_) | ClientError::UpdateHook(_) => internal(),
         ClientError::Refresh(inner) => client_failure(inner),
+        ClientError::PushedAuthorization(e) => par_failure(e),
+        ClientError::DpopKeyMissing | ClientError::DpopKeyMismatch { .. } => internal(),
+    }
+}
+
+/// A failure of the pushed authorization request endpoint (RFC 9126 §2.3): the provider's
+/// trouble is a 5xx as at the token endpoint; a refusal of the parameters this site sent is
+/// this site's, and starting the login again would send the same.
+fn par_failure(e: &OAuth2Error) -> (ErrorKind, http::StatusCode) {
+    match e {
+        OAuth2Error::Server { body, .. } => match body.error.as_str() {
+            "server_error" | "temporarily_unavailable" => oauth_code(&body.error),
+            _ => internal(),
+        },
+        OAuth2Error::Status { status, .. } => provider_status(*status),
+        OAuth2Error::Parse { .. } => provider_status(502),
+        _ => internal(),
     }
 }
 
@@ -364,6 +390,43 @@ mod tests {
             (oauth1_status("temporary-credential", 401), 500, K::Internal),
             (ClientError::Config("x".into()).into(), 500, K::Internal),
             (ClientError::UpdateHook("x".into()).into(), 500, K::Internal),
+            (
+                Error::PushedAuthorization(OAuth2Error::Status { status: 500, body: Vec::new() }),
+                502,
+                K::Provider,
+            ),
+            (
+                Error::PushedAuthorization(OAuth2Error::Status { status: 429, body: Vec::new() }),
+                503,
+                K::Provider,
+            ),
+            (
+                Error::PushedAuthorization(OAuth2Error::Parse {
+                    status: 201,
+                    body: Vec::new(),
+                    reason: "x".into(),
+                }),
+                502,
+                K::Provider,
+            ),
+            (
+                ClientError::PushedAuthorization(OAuth2Error::Server {
+                    status: 400,
+                    body: ErrorBody::new("temporarily_unavailable"),
+                })
+                .into(),
+                503,
+                K::Provider,
+            ),
+            (
+                Error::PushedAuthorization(OAuth2Error::Server {
+                    status: 400,
+                    body: ErrorBody::new("invalid_request"),
+                }),
+                500,
+                K::Internal,
+            ),
+            (ClientError::DpopKeyMissing.into(), 500, K::Internal),
         ];
         for (error, status, kind) in cases {
             assert_eq!((error.status().as_u16(), error.kind()), (status, kind), "{error:?}");

@@ -195,7 +195,7 @@ impl ApiRequest {
     /// API. An expired OAuth 2 token is renewed first (once across concurrent requests;
     /// the `update_token` hook and event see the new token).
     pub async fn send(mut self) -> Result<http::Response<Vec<u8>>, Error> {
-        let mut request = self.build()?;
+        let request = self.build()?;
         let token = self.token_to_use().await?;
         let app = &self.app;
         match (&app.inner.driver, token) {
@@ -205,8 +205,8 @@ impl ApiRequest {
             }
             (Driver::OAuth2(client), Some(AppToken::OAuth2(t))) => {
                 let fresh = client.ensure_fresh(&t).await?;
-                client.authorize_request(&mut request, &fresh)?;
-                Ok(app.http().call(request).await?)
+                // The app's transport; a DPoP nonce challenge gets its one retry.
+                Ok(client.call_with_token(request, &fresh).await?)
             }
             _ => Err(app.wrong_token()),
         }

@@ -12,7 +12,9 @@ pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc8628;
 pub mod rfc9068;
+pub mod rfc9126;
 pub mod rfc9207;
+pub mod rfc9449;
 
 mod error;
 mod request;

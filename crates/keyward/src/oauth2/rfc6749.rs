@@ -70,6 +70,17 @@ impl AuthorizationUrl {
         self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// The authorization endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The parameters that [`build`](Self::build) writes (those with a value), in order:
+    /// what a pushed authorization request (RFC 9126) sends in its body.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The URL, parameters percent-encoded per RFC 3986.
     pub fn build(&self) -> Result<String, OAuth2Error> {
         let mut url = url::Url::parse(&self.endpoint)
@@ -411,6 +422,11 @@ pub struct Token {
     /// The validated ID-token claims, after an OpenID Connect login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The JWK thumbprint (RFC 7638) of the DPoP key the access token is bound to (RFC 9449
+    /// §6), set by the client that obtained a `DPoP` token: the token is usable only with
+    /// that key, so whoever stores the token stores (or can find) the key by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// Any other member of the response.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -427,6 +443,7 @@ impl std::fmt::Debug for Token {
             .field("scope", &self.scope)
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .field("userinfo", &self.userinfo)
+            .field("dpop_jkt", &self.dpop_jkt)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -456,6 +473,7 @@ impl Token {
             scope: None,
             id_token: None,
             userinfo: None,
+            dpop_jkt: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -499,6 +517,7 @@ impl Token {
             scope,
             id_token,
             userinfo: None,
+            dpop_jkt: None,
             extra: map,
         })
     }

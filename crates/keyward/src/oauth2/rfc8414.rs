@@ -10,7 +10,8 @@ pub const OAUTH_WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
 /// The well-known suffix of OpenID Connect Discovery §4.
 pub const OIDC_WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
-/// Server metadata (RFC 8414 §2, OpenID Connect Discovery §3, RFC 8628 §4, RFC 9207 §3).
+/// Server metadata (RFC 8414 §2, OpenID Connect Discovery §3, RFC 8628 §4, RFC 9207 §3,
+/// RFC 9126 §5, RFC 9449 §5.1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerMetadata {
     /// The issuer identifier.
@@ -60,6 +61,15 @@ pub struct ServerMetadata {
     /// RFC 9207 §3: the authorization response carries `iss`.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 9126 §5: the pushed authorization request endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126 §5: authorization requests are accepted only through PAR.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.1: the algs the server accepts DPoP proofs signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     /// Every other member.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
