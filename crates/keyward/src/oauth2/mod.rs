@@ -13,6 +13,8 @@ pub mod rfc8414;
 pub mod rfc8628;
 pub mod rfc9207;
 
+pub mod provider;
+
 mod error;
 mod request;
 
