@@ -1000,3 +1000,112 @@ async fn a_public_client_uses_pkce_and_its_refresh_tokens_rotate() {
         assert!(json_body(&r).get("refresh_token").is_none());
     }
 }
+
+#[tokio::test]
+async fn resource_indicators_select_and_narrow_the_audience() {
+    let f = fixture().await;
+    let mut c = web_client().with_resources(["https://api.example/", "https://files.example/"]);
+    c.client_id = "res".into();
+    f.store.create_registered_client(&c).await.unwrap();
+    let q = auth_query(
+        "res",
+        "https://web.example/cb",
+        "read",
+        &[("resource", "https://api.example/"), ("resource", "https://files.example/")],
+    );
+    let request = f.server.authorization_request(&get(&q)).await.unwrap();
+    assert_eq!(request.resources, ["https://api.example/", "https://files.example/"]);
+    let r = f.server.grant(&request, Grant::new("alice", ["read"])).await.unwrap();
+    let (_, params) = location_params(&r);
+    let code = param(&params, "code").unwrap().to_owned();
+    let exchange_for = |resource: &'static str| {
+        post_form(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://web.example/cb"),
+                ("code_verifier", VERIFIER),
+                ("resource", resource),
+            ],
+            Some(("res", "web-secret")),
+        )
+    };
+    // A resource outside the grant is refused; the code is spent all the same.
+    assert_error(&f.server.token(&exchange_for("https://other.example/")).await, 400, "invalid_target");
+
+    let q = auth_query(
+        "res",
+        "https://web.example/cb",
+        "read",
+        &[("resource", "https://api.example/"), ("resource", "https://files.example/")],
+    );
+    let request = f.server.authorization_request(&get(&q)).await.unwrap();
+    let r = f.server.grant(&request, Grant::new("alice", ["read"])).await.unwrap();
+    let (_, params) = location_params(&r);
+    let code = param(&params, "code").unwrap().to_owned();
+    let req = post_form(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://web.example/cb"),
+            ("code_verifier", VERIFIER),
+            ("resource", "https://files.example/"),
+        ],
+        Some(("res", "web-secret")),
+    );
+    let body = json_body(&f.server.token(&req).await);
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&f, access).await["aud"], json!(["https://files.example/"]));
+    // The refresh token may be exchanged for the other resource of the grant.
+    let r = f
+        .server
+        .token(&post_form(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                ("resource", "https://api.example/"),
+            ],
+            Some(("res", "web-secret")),
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        introspect(&f, json_body(&r)["access_token"].as_str().unwrap()).await["aud"],
+        json!(["https://api.example/"])
+    );
+    // A relative or fragment resource is invalid_target at the authorization endpoint.
+    for bad in ["/relative", "https://api.example/#frag"] {
+        let q = auth_query("res", "https://web.example/cb", "read", &[("resource", bad)]);
+        assert_eq!(
+            f.server.authorization_request(&get(&q)).await.unwrap_err().error.code(),
+            "invalid_target"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_takes_a_posted_form_and_refuses_bad_ones_unredirected() {
+    let f = fixture().await;
+    let body = auth_query("web", "https://web.example/cb", "read", &[]);
+    let post = |body: Vec<u8>, ct: &str| {
+        http::Request::post("https://as.example/authorize").header("content-type", ct).body(body).unwrap()
+    };
+    let request = f
+        .server
+        .authorization_request(&post(body.clone().into_bytes(), "application/x-www-form-urlencoded"))
+        .await
+        .unwrap();
+    assert_eq!(request.client_id, "web");
+    for (bytes, ct) in [
+        (body.clone().into_bytes(), "application/json"),
+        (b"client_id=web&redirect_uri=%zz".to_vec(), "application/x-www-form-urlencoded"),
+        (b"client_id=w\xffeb".to_vec(), "application/x-www-form-urlencoded"),
+        (vec![b'a'; 70_000], "application/x-www-form-urlencoded"),
+        (b"client_id=web&client_id=app".to_vec(), "application/x-www-form-urlencoded"),
+    ] {
+        let err = f.server.authorization_request(&post(bytes, ct)).await.unwrap_err();
+        assert!(!err.is_redirected());
+        assert_eq!(err.error.code(), "invalid_request");
+        assert_eq!(f.server.authorize_error_response(&err).status(), 400);
+    }
+}
