@@ -70,6 +70,7 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]
@@ -94,6 +95,8 @@ pub use sql::SqliteStore;
 
 /// The store traits and records, re-exported from the core.
 pub use keyward::oauth1::rfc5849::store;
+/// The OAuth 2 authorization server's store traits and records, which every backend implements.
+pub use keyward::oauth2::provider::store as oauth2_store;
 
 /// Administration of a store: registering clients and purging expired records.
 pub trait StoreAdmin: Send + Sync {

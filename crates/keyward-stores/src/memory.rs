@@ -40,6 +40,7 @@ pub struct MemoryStore {
     once: Mutex<Sweeping<u128, i64, BuildHasherDefault<DigestHasher>>>,
     digest: RandomState,
     epoch: FirstCall,
+    pub(crate) oauth2: crate::memory_oauth2::OAuth2Memory,
 }
 
 /// Temporary credentials, and for each client the tokens and expiries of its pending
@@ -168,6 +169,7 @@ impl std::fmt::Debug for MemoryStore {
             .field("token_credentials", &lock(&self.tokens).len())
             .field("nonces", &lock(&self.nonces).map.len())
             .field("once", &lock(&self.once).map.len())
+            .field("oauth2_clients_codes_tokens_grants", &self.oauth2.counts())
             .finish()
     }
 }
@@ -202,7 +204,7 @@ impl MemoryStore {
         let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now)
             + lock(&self.once).sweep(|expires_at| *expires_at > now);
         let temporary = lock(&self.temporary).sweep(now);
-        (nonces + temporary) as u64
+        (nonces + temporary) as u64 + self.oauth2.purge(now)
     }
 }
 

@@ -16,6 +16,8 @@ pub mod rfc9126;
 pub mod rfc9207;
 pub mod rfc9449;
 
+pub mod provider;
+
 mod error;
 mod request;
 
