@@ -185,6 +185,12 @@ impl Browser {
         self.jar.remove(&origin(url));
     }
 
+    /// The `Cookie` header this browser sends to `url`'s origin, if it holds any cookie.
+    pub fn cookie_header(&self, url: &str) -> Option<String> {
+        let jar = self.jar.get(&origin(url)).filter(|c| !c.is_empty())?;
+        Some(jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
     /// `GET url`.
     pub async fn get(&mut self, url: &str) -> Page {
         self.send(reqwest::Method::GET, url, None).await
@@ -315,8 +321,11 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     Some(tag[start..end].to_owned())
 }
 
-/// A page's first form: its `action`, if any, and the fields to submit.
-fn first_form(page: &str, login: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+/// A form to submit: its `action`, if it has one, and its fields.
+type Form = (Option<String>, Vec<(String, String)>);
+
+/// A page's first form.
+fn first_form(page: &str, login: &str) -> Option<Form> {
     let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
     let at = page.find("<form")?;
     let form_tag = &page[at..at + page[at..].find('>')?];

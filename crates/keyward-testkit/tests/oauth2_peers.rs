@@ -9,7 +9,7 @@
 //! visibly without them, failed under `CI=true`.
 
 use keyward_testkit::peers::{
-    OAuth2ClientArgs, OAuth2Lib, OIDC_REDIRECT, OIDC_SECRET, OidcPeer, OidcPeerUser, PeerRun,
+    Browser, OAuth2ClientArgs, OAuth2Lib, OIDC_REDIRECT, OIDC_SECRET, OidcPeer, OidcPeerUser, PeerRun,
     run_oauth2_client,
 };
 use keyward_testkit::require_or_skip;
@@ -61,6 +61,9 @@ fn check_code_flow(peer: &OidcPeer, run: &PeerRun, confidential: bool) {
     assert_eq!(code["iss"], peer.issuer.as_str(), "RFC 9207 iss reached the script");
     assert_eq!(code["refresh_token"], true, "{code}");
     assert_eq!(code["expires_in"], 600, "the stand-in's AccessToken ttl");
+    if run.one("done")["lib"] == "openid-client" {
+        assert_eq!(code["forged_iss_refused"], true, "openid-client checks iss (RFC 9207)");
+    }
 
     let refresh = run.one("refresh");
     assert_eq!(refresh["rotated"], true, "the stand-in rotates every refresh token: {refresh}");
@@ -132,4 +135,60 @@ async fn requests_oauthlib_every_step() {
 #[tokio::test]
 async fn openid_client_every_step() {
     every_step(OAuth2Lib::OpenidClient).await;
+}
+
+/// `--user get`: the script GETs the authorization URL itself, with the session cookie of
+/// a user who signed in and consented before, and the server redirects at once. Discovery
+/// through OpenID Connect's document this time.
+#[tokio::test]
+async fn the_script_gets_the_authorization_itself_with_a_login_header() {
+    let libs: Vec<OAuth2Lib> = OAuth2Lib::ALL.into_iter().filter(|l| l.command().is_some()).collect();
+    require_or_skip!(
+        (libs.len() == OAuth2Lib::ALL.len()).then_some(()),
+        "every OAuth 2 client peer",
+        OAuth2Lib::HOW
+    );
+    let peer = peer!();
+    // The user signs in and consents to `email` for peer-basic once, in a browser whose
+    // session cookie the scripts then send.
+    let mut browser = Browser::new();
+    let first = format!(
+        "{}/auth?response_type=code&client_id=peer-basic&scope=email&state=s&redirect_uri={}\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        peer.issuer,
+        OIDC_REDIRECT.replace(':', "%3A").replace('/', "%2F"),
+    );
+    let callback = browser.login_at_oidc(&first, "erin").await;
+    assert!(callback.contains("code="), "{callback}");
+    let cookie = browser.cookie_header(&peer.issuer).expect("a session cookie");
+    for lib in libs {
+        let mut a = args(&peer, "peer-basic", "client_secret_basic", &[]);
+        a.steps = vec!["code", "introspect"];
+        a.rfc8414 = false;
+        a.login_headers = vec![("Cookie".to_owned(), cookie.clone())];
+        let run = run(lib, &a).await.expect("installed");
+        assert!(run.all("authorize").is_empty(), "{} asked the harness: {run}", lib.name());
+        assert_eq!(run.one("code")["iss"], peer.issuer.as_str());
+        assert_eq!(run.introspection("access_token")["sub"], "erin");
+    }
+}
+
+/// A failing script is a failure the harness reports with the script's message: a wrong
+/// client secret at the token endpoint.
+#[tokio::test]
+async fn a_wrong_client_secret_fails_the_script_with_its_message() {
+    let peer = peer!();
+    for lib in OAuth2Lib::ALL {
+        let mut a = args(&peer, "peer-basic", "client_secret_basic", &[]);
+        a.client_secret = Some("not-the-secret".to_owned());
+        a.steps = vec!["client_credentials"];
+        let mut user = OidcPeerUser { login: "erin".to_owned() };
+        let Some(result) = run_oauth2_client(lib, &a, &mut user).await else {
+            require_or_skip!(None::<()>, &format!("the {} peer", lib.name()), OAuth2Lib::HOW);
+            continue;
+        };
+        let failure = result.expect_err("a wrong secret must fail the script");
+        assert!(failure.to_string().contains("invalid_client"), "{}: {failure}", lib.name());
+        assert!(failure.lines.iter().all(|l| l["step"] != "client_credentials"), "{failure}");
+    }
 }
