@@ -405,14 +405,27 @@ impl OAuth2Lib {
 pub const OAUTH2_STEPS: [&str; 6] =
     ["code", "refresh", "introspect", "revoke", "client_credentials", "device"];
 
+/// Where an OAuth 2 client script finds the server's endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    /// RFC 8414 metadata at `/.well-known/oauth-authorization-server`.
+    Rfc8414,
+    /// OpenID Connect Discovery at `/.well-known/openid-configuration`.
+    OpenidConnect,
+    /// None: only [`OAuth2ClientArgs::endpoints`] (the issuer is what `iss` must be).
+    None,
+}
+
 /// What an OAuth 2 client script is told: the server, the client, what to do.
 #[derive(Clone, Debug)]
 pub struct OAuth2ClientArgs {
-    /// The server's issuer: its endpoints come from its metadata.
+    /// The server's issuer.
     pub issuer: String,
-    /// Discover through RFC 8414 (`/.well-known/oauth-authorization-server`, the default)
-    /// rather than OpenID Connect Discovery.
-    pub rfc8414: bool,
+    /// How the endpoints are found ([`Discovery::Rfc8414`] by default).
+    pub discovery: Discovery,
+    /// Endpoints given explicitly, over the discovered ones: (`authorization`, `token`,
+    /// `revocation`, `introspection` or `device-authorization`, URL).
+    pub endpoints: Vec<(&'static str, String)>,
     /// The client id.
     pub client_id: String,
     /// The client secret, for `client_secret_basic` and `client_secret_post`.
@@ -439,7 +452,8 @@ impl OAuth2ClientArgs {
     pub fn new(issuer: &str, client_id: &str) -> Self {
         Self {
             issuer: issuer.to_owned(),
-            rfc8414: true,
+            discovery: Discovery::Rfc8414,
+            endpoints: Vec::new(),
             client_id: client_id.to_owned(),
             client_secret: None,
             auth_method: "client_secret_basic".to_owned(),
@@ -456,7 +470,15 @@ impl OAuth2ClientArgs {
             ["--issuer", &self.issuer, "--client-id", &self.client_id, "--auth-method", &self.auth_method]
                 .map(str::to_owned)
                 .into();
-        a.extend(["--discovery".into(), if self.rfc8414 { "oauth" } else { "oidc" }.into()]);
+        let discovery = match self.discovery {
+            Discovery::Rfc8414 => "oauth",
+            Discovery::OpenidConnect => "oidc",
+            Discovery::None => "none",
+        };
+        a.extend(["--discovery".into(), discovery.into()]);
+        for (name, url) in &self.endpoints {
+            a.extend([format!("--{name}-endpoint"), url.clone()]);
+        }
         for (flag, value) in [
             ("--client-secret", &self.client_secret),
             ("--redirect-uri", &self.redirect_uri),

@@ -9,8 +9,8 @@
 //! visibly without them, failed under `CI=true`.
 
 use keyward_testkit::peers::{
-    Browser, OAuth2ClientArgs, OAuth2Lib, OIDC_REDIRECT, OIDC_SECRET, OidcPeer, OidcPeerUser, PeerRun,
-    run_oauth2_client,
+    Browser, Discovery, OAuth2ClientArgs, OAuth2Lib, OIDC_REDIRECT, OIDC_SECRET, OidcPeer, OidcPeerUser,
+    PeerRun, run_oauth2_client,
 };
 use keyward_testkit::require_or_skip;
 use serde_json::Value;
@@ -54,11 +54,11 @@ fn is_bearer(line: &Value) {
 fn check_code_flow(peer: &OidcPeer, run: &PeerRun, confidential: bool) {
     let meta = run.one("metadata");
     assert_eq!(meta["issuer"], peer.issuer.as_str());
-    assert_eq!(meta["iss_parameter_supported"], true);
 
     let code = run.one("code");
     is_bearer(code);
     assert_eq!(code["iss"], peer.issuer.as_str(), "RFC 9207 iss reached the script");
+    assert_eq!(code["iss_checked"], true, "{code}");
     assert_eq!(code["refresh_token"], true, "{code}");
     assert_eq!(code["expires_in"], 600, "the stand-in's AccessToken ttl");
     if run.one("done")["lib"] == "openid-client" {
@@ -104,16 +104,21 @@ fn check_device(run: &PeerRun) {
     assert!(token["polls"].as_u64().unwrap() >= 2, "a poll before approval and one after: {token}");
 }
 
-/// Every step with a confidential client per authentication method, then the code flow
-/// and the device flow with a public one.
+/// Every step with a confidential client per authentication method (the device flow with
+/// `client_secret_post` only), then the code flow and the device flow with a public one.
 async fn every_step(lib: OAuth2Lib) {
     require_or_skip!(lib.command(), &format!("the {} peer", lib.name()), OAuth2Lib::HOW);
     let peer = peer!();
     for (client_id, method) in [("peer-basic", "client_secret_basic"), ("peer-post", "client_secret_post")] {
-        // The device flow waits for the polling interval: once per library is enough.
-        let Some(run) = run(lib, &args(&peer, client_id, method, &["device"])).await else { return };
+        // The device flow waits for the polling interval: with Basic authentication left out.
+        let left_out: &[&str] = if method == "client_secret_basic" { &["device"] } else { &[] };
+        let Some(run) = run(lib, &args(&peer, client_id, method, left_out)).await else { return };
+        assert_eq!(run.one("metadata")["iss_parameter_supported"], true, "discovered: {run}");
         check_code_flow(&peer, &run, true);
         check_client_credentials(&run, client_id);
+        if left_out.is_empty() {
+            check_device(&run);
+        }
         assert_eq!(run.one("done")["lib"], lib.name());
     }
     let public = args(&peer, "peer-public", "none", &["client_credentials"]);
@@ -164,7 +169,7 @@ async fn the_script_gets_the_authorization_itself_with_a_login_header() {
     for lib in libs {
         let mut a = args(&peer, "peer-basic", "client_secret_basic", &[]);
         a.steps = vec!["code", "introspect"];
-        a.rfc8414 = false;
+        a.discovery = Discovery::OpenidConnect;
         a.login_headers = vec![("Cookie".to_owned(), cookie.clone())];
         let run = run(lib, &a).await.expect("installed");
         assert!(run.all("authorize").is_empty(), "{} asked the harness: {run}", lib.name());
@@ -190,5 +195,31 @@ async fn a_wrong_client_secret_fails_the_script_with_its_message() {
         let failure = result.expect_err("a wrong secret must fail the script");
         assert!(failure.to_string().contains("invalid_client"), "{}: {failure}", lib.name());
         assert!(failure.lines.iter().all(|l| l["step"] != "client_credentials"), "{failure}");
+    }
+}
+
+/// No discovery: every endpoint given on the command line, taken here from the metadata.
+#[tokio::test]
+async fn explicit_endpoints_without_discovery() {
+    let peer = peer!();
+    let body = reqwest::get(peer.metadata_url()).await.unwrap().text().await.unwrap();
+    let meta: Value = serde_json::from_str(&body).unwrap();
+    let endpoint = |name: &str| meta[format!("{name}_endpoint")].as_str().unwrap().to_owned();
+    for lib in OAuth2Lib::ALL {
+        let mut a = args(&peer, "peer-post", "client_secret_post", &["device"]);
+        a.discovery = Discovery::None;
+        a.endpoints = ["authorization", "token", "revocation", "introspection"]
+            .into_iter()
+            .map(|name| (name, endpoint(name)))
+            .collect();
+        let mut user = OidcPeerUser { login: "erin".to_owned() };
+        let Some(result) = run_oauth2_client(lib, &a, &mut user).await else {
+            require_or_skip!(None::<()>, &format!("the {} peer", lib.name()), OAuth2Lib::HOW);
+            continue;
+        };
+        let run = result.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run.one("metadata")["iss_parameter_supported"], false, "nothing discovered: {run}");
+        check_code_flow(&peer, &run, true);
+        check_client_credentials(&run, "peer-post");
     }
 }

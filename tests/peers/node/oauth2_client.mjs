@@ -15,7 +15,7 @@
 //
 //   KEYWARD_NODE_MODULES=<peers>/node/node_modules node oauth2_client.mjs --issuer URL
 //       --client-id ID [--client-secret S] [--auth-method client_secret_basic|client_secret_post|none]
-//       [--discovery oauth|oidc] [--redirect-uri URI] [--scope "a b"] [--steps code,refresh,...]
+//       [--discovery oauth|oidc|none] [--token-endpoint URL ...] [--redirect-uri URI] [--scope "a b"] [--steps code,refresh,...]
 //       [--user stdio|get] [--login-header "Name: value" ...]
 //
 // One JSON object per line on stdout, never a token's value; lines with "await" wait for the
@@ -26,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const STEPS = ['code', 'refresh', 'introspect', 'revoke', 'client_credentials', 'device'];
+const ENDPOINTS = ['authorization', 'token', 'revocation', 'introspection', 'device_authorization'];
 
 const { values: args } = parseArgs({
   options: {
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: STEPS.join(',') },
     user: { type: 'string', default: 'stdio' },
     'login-header': { type: 'string', multiple: true, default: [] },
+    ...Object.fromEntries(ENDPOINTS.map((e) => [`${e.replaceAll('_', '-')}-endpoint`, { type: 'string' }])),
   },
 });
 
@@ -71,7 +73,7 @@ async function main() {
   const steps = new Set(args.steps.split(','));
   for (const s of steps) check(STEPS.includes(s), `unknown step ${s}; known: ${STEPS}`);
   check(args.issuer && args['client-id'], '--issuer and --client-id are required');
-  check(['oauth', 'oidc'].includes(args.discovery), '--discovery is oauth or oidc');
+  check(['oauth', 'oidc', 'none'].includes(args.discovery), '--discovery is oauth, oidc or none');
 
   const method = args['auth-method'];
   const secret = args['client-secret'];
@@ -97,13 +99,22 @@ async function main() {
     return res;
   };
 
-  // http://127.0.0.1 is allowed for the discovery request and every later one.
+  // Explicit --*-endpoint arguments override the discovered ones (--discovery none: they are
+  // all there is). http://127.0.0.1 is allowed for every request, discovery's included.
+  const explicit = Object.fromEntries(ENDPOINTS.map((e) => [`${e}_endpoint`, args[`${e.replaceAll('_', '-')}-endpoint`]]).filter(([, v]) => v));
   let config;
-  config = await client.discovery(new URL(args.issuer), args['client-id'], secret, auth(), {
-    algorithm: args.discovery === 'oauth' ? 'oauth2' : 'oidc',
-    execute: [client.allowInsecureRequests],
-    [client.customFetch]: observingFetch,
-  });
+  if (args.discovery === 'none') {
+    config = new client.Configuration({ issuer: args.issuer, ...explicit }, args['client-id'], secret, auth());
+    client.allowInsecureRequests(config);
+  } else {
+    const found = await client.discovery(new URL(args.issuer), args['client-id'], secret, auth(), {
+      algorithm: args.discovery === 'oauth' ? 'oauth2' : 'oidc',
+      execute: [client.allowInsecureRequests],
+    });
+    config = new client.Configuration({ ...found.serverMetadata(), ...explicit }, args['client-id'], secret, auth());
+    client.allowInsecureRequests(config);
+  }
+  config[client.customFetch] = observingFetch;
   const meta = config.serverMetadata();
   emit('metadata', {
     issuer: meta.issuer,
@@ -158,7 +169,13 @@ async function main() {
       check(refused, 'openid-client accepted a callback from another issuer');
     }
     let token = await client.authorizationCodeGrant(config, callbackUrl, checks);
-    emit('code', { iss: callbackUrl.searchParams.get('iss'), state_matched: true, forged_iss_refused: callbackUrl.searchParams.has('iss'), ...tokenFields(token) });
+    emit('code', {
+      iss: callbackUrl.searchParams.get('iss'),
+      iss_checked: callbackUrl.searchParams.has('iss') || Boolean(meta.authorization_response_iss_parameter_supported),
+      state_matched: true,
+      forged_iss_refused: callbackUrl.searchParams.has('iss'),
+      ...tokenFields(token),
+    });
     if (steps.has('introspect') && confidential) {
       const data = await introspect('access_token', token.access_token, 'access_token');
       check(data.active, 'a fresh access token introspects inactive');

@@ -20,13 +20,14 @@ requests-oauthlib's `OAuth2Session` through, in this order (each step can be lef
 Usage:
   python oauth2_client.py --lib authlib|requests-oauthlib --client-id ID
       [--client-secret S] [--auth-method client_secret_basic|client_secret_post|none]
-      (--issuer URL [--discovery oauth|oidc] | --token-endpoint URL ...)
+      --issuer URL [--discovery oauth|oidc|none] [--token-endpoint URL ...]
       [--redirect-uri URI] [--scope "a b"] [--steps code,refresh,...]
       [--user stdio|get] [--login-header "Name: value" ...]
 
-With --issuer the endpoints come from the server's metadata: RFC 8414
+The endpoints come from the server's metadata: RFC 8414
 (/.well-known/oauth-authorization-server) or, with --discovery oidc, OpenID Connect Discovery;
-explicit --*-endpoint arguments override them.
+explicit --*-endpoint arguments override them (with --discovery none, they are all there is,
+and --issuer is only what `iss` must be).
 
 Output: one JSON object per line on stdout for each thing observed, `{"step": ..., ...}`.
 Never a token's value. With --user stdio the harness answers two kinds of line, those with
@@ -276,12 +277,16 @@ def step_code(client, args, meta):
     callback = play_user(args, url)
     params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
     check("error" not in params, f"authorization error: {params}")
+    # RFC 9207 §2.4, which neither library does: with metadata (--issuer), an `iss` must be
+    # the issuer, and must be there when the metadata says it is sent.
     issuer = meta.get("issuer")
-    if "iss" in params or meta.get("authorization_response_iss_parameter_supported"):
+    iss_checked = bool(issuer) and ("iss" in params or meta.get("authorization_response_iss_parameter_supported"))
+    if iss_checked:
         check(params.get("iss") == issuer, f"callback iss {params.get('iss')!r} != issuer {issuer!r} (RFC 9207)")
     token = client.exchange(callback, state)
     check(token.get("access_token"), "no access_token")
-    emit("code", iss=params.get("iss"), state_matched=params.get("state") == state, **token_fields(token))
+    emit("code", iss=params.get("iss"), iss_checked=iss_checked, state_matched=params.get("state") == state,
+         **token_fields(token))
     return token
 
 
@@ -347,7 +352,12 @@ def step_device(client, args):
 
 
 def run(args):
-    meta = discover(args) if args.issuer else {}
+    if args.discovery == "none":
+        meta = {"issuer": args.issuer} if args.issuer else {}
+        emit("metadata", url=None, issuer=args.issuer, iss_parameter_supported=False, code_challenge_methods=None)
+    else:
+        check(args.issuer, f"--discovery {args.discovery} needs --issuer")
+        meta = discover(args)
     client = Client(args, meta)
     steps = args.steps
     confidential = args.auth_method != "none"
@@ -386,7 +396,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lib", choices=["authlib", "requests-oauthlib"], required=True)
     p.add_argument("--issuer")
-    p.add_argument("--discovery", choices=["oauth", "oidc"], default="oauth")
+    p.add_argument("--discovery", choices=["oauth", "oidc", "none"], default="oauth")
     for name in ("authorization", "token", "revocation", "introspection", "device-authorization"):
         p.add_argument(f"--{name}-endpoint", dest=f"{name.replace('-', '_')}_endpoint")
     p.add_argument("--client-id", required=True)
