@@ -74,6 +74,7 @@ async function main() {
   for (const s of steps) check(STEPS.includes(s), `unknown step ${s}; known: ${STEPS}`);
   check(args.issuer && args['client-id'], '--issuer and --client-id are required');
   check(['oauth', 'oidc', 'none'].includes(args.discovery), '--discovery is oauth, oidc or none');
+  check(!steps.has('device') || args.user === 'stdio', 'the device step needs --user stdio: the harness approves the user code');
 
   const method = args['auth-method'];
   const secret = args['client-secret'];
@@ -228,8 +229,7 @@ async function main() {
     const pending = await Promise.race([sawPending.then(() => true), polling.then(() => false, () => false)]);
     check(pending, `the server did not answer authorization_pending before approval: ${tokenErrors.slice(before)}`);
     const pendingFields = { error: 'authorization_pending', user_code: dev.user_code, verification_uri: dev.verification_uri, verification_uri_complete: dev.verification_uri_complete ?? null };
-    if (args.user === 'stdio') await askHarness('device_pending', 'approval', pendingFields);
-    else emit('device_pending', { error: 'authorization_pending' });
+    await askHarness('device_pending', 'approval', pendingFields);
     const token = await polling;
     const errors = tokenErrors.slice(before);
     emit('device_token', {

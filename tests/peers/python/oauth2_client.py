@@ -330,12 +330,9 @@ def step_device(client, args):
          verification_uri_complete=dev.get("verification_uri_complete"))
     token, error = client.device_token(dev["device_code"])
     check(error == "authorization_pending", f"first poll before approval: expected authorization_pending, got {error or 'a token'}")
-    if args.user == "stdio":
-        ask_harness("device_pending", "approval", error=error, user_code=dev["user_code"],
-                    verification_uri=dev["verification_uri"],
-                    verification_uri_complete=dev.get("verification_uri_complete"))
-    else:
-        emit("device_pending", error=error)
+    ask_harness("device_pending", "approval", error=error, user_code=dev["user_code"],
+                verification_uri=dev["verification_uri"],
+                verification_uri_complete=dev.get("verification_uri_complete"))
     deadline = time.monotonic() + min(int(dev["expires_in"]), 120)
     polls, slow_downs = 1, 0
     while token is None:
@@ -413,6 +410,8 @@ def main():
     unknown = args.steps - set(STEPS)
     if unknown:
         p.error(f"unknown steps {sorted(unknown)}; known: {STEPS}")
+    if "device" in args.steps and args.user != "stdio":
+        p.error("the device step needs --user stdio: the harness approves the user code")
     if args.auth_method != "none" and not args.client_secret:
         p.error(f"--auth-method {args.auth_method} needs --client-secret")
     try:
