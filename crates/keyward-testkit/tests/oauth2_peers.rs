@@ -65,6 +65,7 @@ fn check_code_flow(peer: &OidcPeer, run: &PeerRun, confidential: bool) {
         assert_eq!(code["forged_iss_refused"], true, "openid-client checks iss (RFC 9207)");
     }
 
+    assert_eq!(code["scope"], "email", "{code}");
     let refresh = run.one("refresh");
     assert_eq!(refresh["rotated"], true, "the stand-in rotates every refresh token: {refresh}");
     assert_eq!(refresh["new_access_token"], true);

@@ -246,9 +246,12 @@ class Client:
 
 def token_fields(token):
     """What a token response says, without any secret."""
+    scope = token.get("scope")
+    if isinstance(scope, list):  # oauthlib hands the scope back as a list
+        scope = " ".join(scope)
     return {
         "token_type": token.get("token_type"),
-        "scope": token.get("scope"),
+        "scope": scope,
         "expires_in": token.get("expires_in"),
         "refresh_token": bool(token.get("refresh_token")),
         "id_token": bool(token.get("id_token")),
