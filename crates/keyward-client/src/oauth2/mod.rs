@@ -45,6 +45,7 @@ mod client;
 mod config;
 mod error;
 mod hooks;
+mod logout;
 mod oidc;
 mod refresh;
 mod session;
@@ -53,6 +54,7 @@ pub use client::{AuthorizationRedirect, CodeExchange, OAuth2Client};
 pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config, Quirks};
 pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
+pub use logout::LogoutError;
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;
 

@@ -74,6 +74,11 @@ pub enum Error {
     /// Reading or writing the session failed.
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
+    /// A fleet-wide refresh could not run: the lock store failed, or another instance's
+    /// refresh did not produce a new token in time (see
+    /// [`FleetRefresh`](super::FleetRefresh)).
+    #[error(transparent)]
+    RefreshLock(#[from] super::fleet::RefreshLockError),
 }
 
 /// What a failure means to the person at the browser, and so what the page says: one row
@@ -185,6 +190,7 @@ impl Error {
             Error::State(StateError::Cache(_)) => internal(),
             Error::State(_) => start_again(),
             Error::MissingToken { .. } => (K::NoToken, S::UNAUTHORIZED),
+            Error::RefreshLock(_) => (K::Unavailable, S::SERVICE_UNAVAILABLE),
             Error::Response { status, .. } => provider_status(*status),
             Error::Http(e) => http_failure(e),
             Error::OAuth1(e) => oauth1_failure(e),
