@@ -189,6 +189,15 @@ impl FleetRefresh {
         self
     }
 
+    /// The lock key of `token` of app `app`: `keyward-refresh:{app}:{digest}`, where the
+    /// digest is the base64url of the left half of the SHA-256 of the refresh token (of the
+    /// access token when there is none), so that no secret reaches the lock store.
+    pub fn lock_key(app: &str, token: &Token) -> String {
+        let secret = token.refresh_token.as_ref().map(|r| r.secret()).unwrap_or(token.access_token.secret());
+        let digest = keyward::oidc::core::left_half_hash(keyward::oidc::Algorithm::RS256, secret);
+        format!("keyward-refresh:{app}:{digest}")
+    }
+
     /// The first and the longest pause between two polls.
     pub fn poll(mut self, first: Duration, max: Duration) -> Self {
         self.first_poll = first;
@@ -222,10 +231,7 @@ impl RemoteApp {
             return Ok(token);
         }
         let Some(fleet) = self.fleet() else { return Ok(client.ensure_fresh(&token).await?) };
-        let secret = token.refresh_token.as_ref().map(|r| r.secret()).unwrap_or(token.access_token.secret());
-        // Half a SHA-256 (128 bits) of the refresh token: no secret in the lock store.
-        let digest = keyward::oidc::core::left_half_hash(keyward::oidc::Algorithm::RS256, secret);
-        let key = format!("keyward-refresh:{}:{digest}", self.name());
+        let key = FleetRefresh::lock_key(self.name(), &token);
         let fence = self.random_token();
         let started = Instant::now();
         let mut pause = fleet.first_poll;
