@@ -285,13 +285,20 @@ impl BackchannelReceiver {
     }
 
     /// [`receive`](Self::receive) for a whole request: a `POST` with an
-    /// `application/x-www-form-urlencoded` body (else `400`), answered as §2.8 says: `200`
-    /// with `Cache-Control: no-store` on success, else [`BackchannelRejection::to_response`].
-    pub async fn handle(&self, app: &str, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-        let outcome = match check_request(request) {
-            Ok(()) => self.receive(app, request.body()).await,
-            Err(e) => Err(e),
-        };
+    /// `application/x-www-form-urlencoded` body of at most [`MAX_BACKCHANNEL_BYTES`] (else
+    /// [`BackchannelRejection::Request`]).
+    pub async fn process(
+        &self,
+        app: &str,
+        request: &http::Request<Vec<u8>>,
+    ) -> Result<BackchannelLogoutDone, BackchannelRejection> {
+        check_request(request)?;
+        self.receive(app, request.body()).await
+    }
+
+    /// The answer to an outcome of [`process`](Self::process), as §2.8 says: `200` with
+    /// `Cache-Control: no-store` on success, else [`BackchannelRejection::to_response`].
+    pub fn respond(outcome: &Result<BackchannelLogoutDone, BackchannelRejection>) -> http::Response<Vec<u8>> {
         match outcome {
             Ok(_) => http::Response::builder()
                 .status(http::StatusCode::OK)
@@ -300,6 +307,11 @@ impl BackchannelReceiver {
                 .unwrap_or_default(),
             Err(e) => e.to_response(),
         }
+    }
+
+    /// [`process`](Self::process), then [`respond`](Self::respond).
+    pub async fn handle(&self, app: &str, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        Self::respond(&self.process(app, request).await)
     }
 }
 
