@@ -22,8 +22,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-/// The session key under which the registry keeps each app's OpenID Connect login.
-pub const LOGINS_KEY: &str = "_keyward_logins";
+pub use crate::flow::LOGINS_KEY;
 
 /// The largest back-channel logout request body read, in bytes (a logout token is a
 /// signed JWT of a few hundred bytes to a few kilobytes).
