@@ -162,6 +162,7 @@ impl Error {
     /// | the provider answers `503`, `429` or `temporarily_unavailable` | 503 | [`Provider`](ErrorKind::Provider) |
     /// | the provider times out (or answers `504`) | 504 | [`Provider`](ErrorKind::Provider) |
     /// | the session store or the flow-state cache is unreachable ([`StateCacheError::Unavailable`]) | 503 | [`Unavailable`](ErrorKind::Unavailable) |
+    /// | a refresh across instances cannot run: the refresh-lock store fails, or another instance's refresh gave no new token within the wait ([`RefreshLockError`](super::RefreshLockError)) | 503 | [`Unavailable`](ErrorKind::Unavailable) |
     /// | configuration (missing key, bad URL, bad signing key), the provider refusing our client (`invalid_client`, `unauthorized_client`, `unsupported_grant_type`, an OAuth 1 temporary-credential 4xx), a corrupt flow-state cache, the `fetch_token` / `update_token` hooks | 500 | [`Internal`](ErrorKind::Internal) |
     ///
     /// A token response that lacks only `token_type` is a Bearer token, not a failure.
@@ -365,6 +366,14 @@ mod tests {
             (Error::Session(crate::session::SessionError("down".into())), 503, K::Unavailable),
             (StateError::Session(crate::session::SessionError("down".into())).into(), 503, K::Unavailable),
             (StateError::Cache(StateCacheError::unavailable("down")).into(), 503, K::Unavailable),
+            (
+                Error::RefreshLock(super::super::RefreshLockError::Timeout {
+                    app: "a".into(),
+                    waited: std::time::Duration::from_secs(1),
+                }),
+                503,
+                K::Unavailable,
+            ),
             (StateError::Cache(StateCacheError::Corrupt("x".into())).into(), 500, K::Internal),
             (server("invalid_client").into(), 500, K::Internal),
             (oauth1_status("temporary-credential", 401), 500, K::Internal),
