@@ -3,6 +3,7 @@
 //! Conversions only: the flows live in `keyward-client` and `keyward` once.
 //!
 //! - [`client`]: the login redirect, the callback, registry errors as responses.
+//! - [`logout`]: the RP-initiated logout redirect and the back-channel logout endpoint.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! actix-session's [`actix_session::Session`] is tied to its thread, while Keyward's drivers
@@ -13,6 +14,7 @@
 //! must come back on the provider's redirect to the callback); do not set it to `Strict`.
 
 pub mod client;
+pub mod logout;
 pub mod provider;
 
 use actix_session::Session as ActixSession;

@@ -3,6 +3,7 @@
 //! Conversions only: the flows live in `keyward-client` and `keyward` once.
 //!
 //! - [`client`]: the login redirect, the callback extractor, registry errors as responses.
+//! - [`logout`]: the back-channel logout endpoint and the RP-initiated logout redirect.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
@@ -13,6 +14,7 @@
 //!   login fails with a state mismatch.
 
 pub mod client;
+pub mod logout;
 pub mod provider;
 
 // The crate README's axum example (the same as the repository README's, which a test keeps

@@ -31,7 +31,7 @@ pub struct MemorySession(Mutex<HashMap<String, serde_json::Value>>);
 
 /// The session keys Keyward's drivers read and write; a bridge to a session type that
 /// cannot be shared across threads copies these in and out (see `keyward-actix`).
-pub const KEYWARD_KEYS: &[&str] = &[crate::flow::SESSION_KEY];
+pub const KEYWARD_KEYS: &[&str] = &[crate::flow::SESSION_KEY, crate::flow::LOGINS_KEY];
 
 impl MemorySession {
     /// An empty session.

@@ -13,6 +13,8 @@
 //!
 //! With the `client` feature as well, `RedisStore` is a `keyward_client` `StateCache`: the
 //! client's flow state (`SET … EX`, read once with `GETDEL`) shared by several instances.
+//! With `client` and `redis` or `postgres`, `RedisRefreshLock` and `PostgresRefreshLock` are
+//! `keyward_client` `RefreshLock`s: refresh single-flight across instances.
 //!
 //! Every backend passes one conformance suite (the `conformance` module, behind the feature
 //! of that name: run it on a backend of your own with one macro call), which checks, among
@@ -75,6 +77,8 @@ mod memory_oauth2;
 mod redis_conn;
 #[cfg(feature = "redis")]
 mod redis_store;
+#[cfg(all(feature = "client", any(feature = "redis", feature = "postgres")))]
+mod refresh_lock;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
@@ -82,6 +86,10 @@ mod sql;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
+#[cfg(all(feature = "client", feature = "postgres"))]
+pub use refresh_lock::PostgresRefreshLock;
+#[cfg(all(feature = "client", feature = "redis"))]
+pub use refresh_lock::RedisRefreshLock;
 /// The `rusqlite` that [`SqliteStore::read`] hands its connections from.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;

@@ -49,13 +49,19 @@ impl OidcPeer {
     /// [`require_or_skip!`](crate::require_or_skip)). Panics if it starts but never
     /// reports ready.
     pub fn start() -> Option<Self> {
-        Self::start_profile(None)
+        Self::start_with_env(&[])
     }
 
     /// [`OidcPeer::start`] with a named configuration of server.mjs
     /// (`KEYWARD_OIDC_PROFILE`): `par-dpop-nonce` requires pushed authorization requests and
     /// DPoP nonces.
     pub fn start_profile(profile: Option<&str>) -> Option<Self> {
+        Self::start_with_env(&[("KEYWARD_OIDC_PROFILE", profile.unwrap_or_default())])
+    }
+
+    /// [`start`](Self::start) with extra environment variables for the script (e.g.
+    /// `KEYWARD_BACKCHANNEL_LOGOUT_URI`, the back-channel logout URI of its `logout` client).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Option<Self> {
         let node_modules = crate::node_modules().filter(|p| p.join("oidc-provider").exists())?;
         let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
         if !node_ok {
@@ -65,7 +71,7 @@ impl OidcPeer {
         let mut child = Command::new("node")
             .arg(script)
             .env("KEYWARD_NODE_MODULES", node_modules)
-            .env("KEYWARD_OIDC_PROFILE", profile.unwrap_or_default())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -92,6 +92,33 @@ clients.push(
   { ...common, client_id: 'peer-public', token_endpoint_auth_method: 'none', grant_types: peerGrants.filter((g) => g !== 'client_credentials') },
 );
 
+// RP-Initiated Logout and Back-Channel Logout: a `logout` client (secret as above) that may
+// be sent back to http://127.0.0.1:1/bye after logout, and, when KEYWARD_BACKCHANNEL_LOGOUT_URI
+// is set (a Keyward app on 127.0.0.1), receives back-channel logout tokens there with `sid`.
+// Its outgoing requests have SSRF protection that refuses loopback addresses; it is lifted
+// for that one URI only.
+const logoutFeatures = {
+  rpInitiatedLogout: { enabled: true },
+  backchannelLogout: { enabled: true },
+};
+const backchannelUri = process.env.KEYWARD_BACKCHANNEL_LOGOUT_URI;
+clients.push({
+  ...common,
+  client_id: 'logout',
+  client_secret: secret,
+  token_endpoint_auth_method: 'client_secret_basic',
+  post_logout_redirect_uris: ['http://127.0.0.1:1/bye'],
+  ...(backchannelUri ? { backchannel_logout_uri: backchannelUri, backchannel_logout_session_required: true } : {}),
+});
+const logoutFetch = {
+  fetch: (url, options) => {
+    if (backchannelUri && String(url) === backchannelUri) {
+      delete options.dispatcher;
+    }
+    return fetch(url, options);
+  },
+};
+
 const server = createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -109,6 +136,7 @@ const provider = new Provider(issuer, {
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: true, allowedPolicy: async () => true },
     ...parDpopFeatures,
+    ...logoutFeatures,
   },
   // Refresh tokens for every client that has the grant, offline_access or not, rotated on
   // every use (a reused refresh token revokes the grant: single-flight refresh matters).
@@ -123,8 +151,10 @@ const provider = new Provider(issuer, {
     };
   },
   ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 3600 },
+  ...logoutFetch,
 });
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+provider.on('backchannel.error', (_ctx, err, client) => console.error('backchannel.error', client.clientId, err));
 server.on('request', provider.callback());
 // RFC 8414 metadata for the OAuth 2 peer clients: the discovery document under the name
 // an OAuth 2 authorization server publishes it (oidc-provider serves only OpenID Discovery's).

@@ -18,6 +18,10 @@ use std::collections::BTreeMap;
 /// The session key under which Keyward keeps its flow entries.
 pub const SESSION_KEY: &str = "_keyward_flows";
 
+/// The session key under which the registry keeps each app's OpenID Connect login (the ID
+/// token for logout's `id_token_hint`, its `sub` and `sid`).
+pub const LOGINS_KEY: &str = "_keyward_logins";
+
 /// What the callback needs from the redirect.
 ///
 /// Not `Clone`: it holds the PKCE verifier, a single-use secret, from the redirect that

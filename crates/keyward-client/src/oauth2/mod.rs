@@ -46,6 +46,7 @@ mod config;
 mod dpop;
 mod error;
 mod hooks;
+mod logout;
 mod oidc;
 mod par;
 mod refresh;
@@ -55,6 +56,7 @@ pub use client::{AuthorizationRedirect, CodeExchange, OAuth2Client};
 pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config, Quirks};
 pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
+pub use logout::LogoutError;
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;
 

@@ -74,6 +74,7 @@ pub struct OAuthBuilder {
     fixes: ComplianceFixes,
     auth_methods: Vec<(String, Arc<dyn ClientAuthentication>)>,
     signature_methods: SignatureMethods,
+    pub(crate) fleet: Option<super::fleet::FleetRefresh>,
 }
 
 impl OAuthBuilder {
@@ -182,6 +183,7 @@ impl OAuthBuilder {
                 auth_methods: self.auth_methods,
                 signature_methods: self.signature_methods,
                 events,
+                fleet: self.fleet,
             }),
         }
     }
@@ -203,6 +205,7 @@ struct Registry {
     auth_methods: Vec<(String, Arc<dyn ClientAuthentication>)>,
     signature_methods: SignatureMethods,
     events: broadcast::Sender<TokenUpdate>,
+    fleet: Option<super::fleet::FleetRefresh>,
 }
 
 /// The registry of named remote apps (Authlib's `OAuth`). Cheap to clone, `Send + Sync`.
@@ -239,6 +242,7 @@ impl OAuth {
             fixes: ComplianceFixes::with_builtins(),
             auth_methods: Vec::new(),
             signature_methods: SignatureMethods::default(),
+            fleet: None,
         }
     }
 
@@ -502,6 +506,18 @@ impl RemoteApp {
         self.inner.registry.clock.now()
     }
 
+    /// The registry's fleet-wide refresh, if set.
+    pub(crate) fn fleet(&self) -> Option<&super::fleet::FleetRefresh> {
+        self.inner.registry.fleet.as_ref()
+    }
+
+    /// 128 random bits as hex, from the registry's random source.
+    pub(crate) fn random_token(&self) -> String {
+        let mut bytes = [0u8; 16];
+        self.inner.registry.random.fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Starts a login: for OAuth 2 a fresh `state`, the PKCE verifier and the OpenID nonce;
     /// for OAuth 1 a temporary credential fetched with `redirect_uri` as callback. What the
     /// callback needs is saved in `session` under this app and this state.
@@ -570,7 +586,11 @@ impl RemoteApp {
             // The driver checks the callback's `code`; the registry names it like the other
             // missing callback parameters.
             Driver::OAuth2(client) => match client.exchange_callback(callback, &data).await {
-                Ok(token) => Ok(AppToken::OAuth2(token)),
+                Ok(token) => {
+                    let token = AppToken::OAuth2(token);
+                    super::logout::remember_login(session, &self.inner.name, &token).await?;
+                    Ok(token)
+                }
                 Err(crate::oauth2::ClientError::MissingCode) => Err(Error::MissingCallbackParameter("code")),
                 Err(e) => Err(e.into()),
             },

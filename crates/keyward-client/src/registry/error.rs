@@ -78,6 +78,11 @@ pub enum Error {
     /// parameters (with its RFC error code) or failed.
     #[error("pushed authorization request failed: {0}")]
     PushedAuthorization(#[source] OAuth2Error),
+    /// A fleet-wide refresh could not run: the lock store failed, or another instance's
+    /// refresh did not produce a new token in time (see
+    /// [`FleetRefresh`](super::FleetRefresh)).
+    #[error(transparent)]
+    RefreshLock(#[from] super::fleet::RefreshLockError),
 }
 
 /// What a failure means to the person at the browser, and so what the page says: one row
@@ -165,6 +170,7 @@ impl Error {
     /// | the pushed authorization request endpoint answers `503`, `429` or `temporarily_unavailable`; times out | 503, 504 | [`Provider`](ErrorKind::Provider) |
     /// | the pushed authorization request endpoint refuses this site's request with any other OAuth error (`invalid_request`, `invalid_client`, `invalid_scope`, …): a new login would send the same | 500 | [`Internal`](ErrorKind::Internal) |
     /// | a DPoP-bound token and no DPoP key, or not the key it is bound to (the key was not kept with the token) | 500 | [`Internal`](ErrorKind::Internal) |
+    /// | a refresh across instances cannot run: the refresh-lock store fails, or another instance's refresh gave no new token within the wait ([`RefreshLockError`](super::RefreshLockError)) | 503 | [`Unavailable`](ErrorKind::Unavailable) |
     /// | configuration (missing key, bad URL, bad signing key), the provider refusing our client (`invalid_client`, `unauthorized_client`, `unsupported_grant_type`, an OAuth 1 temporary-credential 4xx), a corrupt flow-state cache, the `fetch_token` / `update_token` hooks | 500 | [`Internal`](ErrorKind::Internal) |
     ///
     /// A token response that lacks only `token_type` is a Bearer token, not a failure.
@@ -193,6 +199,7 @@ impl Error {
             Error::State(StateError::Cache(_)) => internal(),
             Error::State(_) => start_again(),
             Error::MissingToken { .. } => (K::NoToken, S::UNAUTHORIZED),
+            Error::RefreshLock(_) => (K::Unavailable, S::SERVICE_UNAVAILABLE),
             Error::Response { status, .. } => provider_status(*status),
             Error::Http(e) => http_failure(e),
             Error::OAuth1(e) => oauth1_failure(e),
@@ -385,6 +392,14 @@ mod tests {
             (Error::Session(crate::session::SessionError("down".into())), 503, K::Unavailable),
             (StateError::Session(crate::session::SessionError("down".into())).into(), 503, K::Unavailable),
             (StateError::Cache(StateCacheError::unavailable("down")).into(), 503, K::Unavailable),
+            (
+                Error::RefreshLock(super::super::RefreshLockError::Timeout {
+                    app: "a".into(),
+                    waited: std::time::Duration::from_secs(1),
+                }),
+                503,
+                K::Unavailable,
+            ),
             (StateError::Cache(StateCacheError::Corrupt("x".into())).into(), 500, K::Internal),
             (server("invalid_client").into(), 500, K::Internal),
             (oauth1_status("temporary-credential", 401), 500, K::Internal),

@@ -7,6 +7,8 @@ pub mod config;
 mod drivers;
 mod error;
 mod fixes;
+mod fleet;
+mod logout;
 mod request;
 pub mod state;
 mod token;
@@ -18,6 +20,14 @@ pub use app::{AppHooks, OAuth, OAuthBuilder, Redirect, RemoteApp};
 pub use config::{AppConfig, ClientKwargs, ConfigError, ConfigSources, Overwrite, Protocol, Quirks};
 pub use error::{Error, ErrorKind};
 pub use fixes::{FixHooks, slack_token_response};
+pub use fleet::{
+    DEFAULT_REFRESH_LOCK_TTL, DEFAULT_REFRESH_LOCK_WAIT, FleetRefresh, MemoryRefreshLock, RefreshLock,
+    RefreshLockError,
+};
+pub use logout::{
+    BackchannelLogout, BackchannelLogoutDone, BackchannelReceiver, BackchannelRejection, LOGINS_KEY,
+    MAX_BACKCHANNEL_BYTES, SessionLogin,
+};
 pub use request::ApiRequest;
 pub use state::{StateCacheError, StateError, StateStore};
 pub use token::{AppToken, FetchToken, HookError, OAuth1Token, TokenUpdate, UpdateToken};

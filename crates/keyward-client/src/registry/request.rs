@@ -177,15 +177,17 @@ impl ApiRequest {
         builder.body(body).map_err(|e| Error::Request(e.to_string()))
     }
 
-    async fn token_to_use(&mut self) -> Result<Option<AppToken>, Error> {
+    /// The token to send, and the user it was fetched for (the fleet-wide refresh reads
+    /// that user's token again).
+    async fn token_to_use(&mut self) -> Result<(Option<AppToken>, Option<String>), Error> {
         let app = &self.app;
         match std::mem::replace(&mut self.auth, Auth::None) {
-            Auth::Withhold => Ok(None),
-            Auth::AppToken(t) => Ok(Some(*t)),
+            Auth::Withhold => Ok((None, None)),
+            Auth::AppToken(t) => Ok((Some(*t), None)),
             Auth::User(user) => {
                 let hook = app.inner.hooks.fetch_token.as_ref().ok_or_else(|| missing(app))?;
                 let token = hook.fetch_token(app.name(), &user).await.map_err(Error::FetchToken)?;
-                token.map(Some).ok_or_else(|| missing(app))
+                Ok((Some(token.ok_or_else(|| missing(app))?), Some(user)))
             }
             Auth::None => Err(missing(app)),
         }
@@ -196,7 +198,7 @@ impl ApiRequest {
     /// the `update_token` hook and event see the new token).
     pub async fn send(mut self) -> Result<http::Response<Vec<u8>>, Error> {
         let request = self.build()?;
-        let token = self.token_to_use().await?;
+        let (token, user) = self.token_to_use().await?;
         let app = &self.app;
         match (&app.inner.driver, token) {
             (_, None) => Ok(app.http().call(request).await?),
@@ -204,7 +206,10 @@ impl ApiRequest {
                 Ok(client.call(request, &t.credentials()).await?)
             }
             (Driver::OAuth2(client), Some(AppToken::OAuth2(t))) => {
-                let fresh = client.ensure_fresh(&t).await?;
+                let fresh = match user {
+                    Some(user) => app.fresh_for_user(client, &user, t).await?,
+                    None => client.ensure_fresh(&t).await?,
+                };
                 // The app's transport; a DPoP nonce challenge gets its one retry.
                 Ok(client.call_with_token(request, &fresh).await?)
             }

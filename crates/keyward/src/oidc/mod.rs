@@ -1,8 +1,10 @@
-//! OpenID Connect: ID-token validation ([`core`]), discovery, JWK sets and userinfo.
+//! OpenID Connect: ID-token validation ([`core`]), discovery, JWK sets, userinfo, and logout
+//! for relying parties ([`logout`]: RP-Initiated and Back-Channel Logout).
 
 pub mod core;
 pub mod discovery;
 pub mod jwks;
+pub mod logout;
 pub mod userinfo;
 
 mod error;
