@@ -28,6 +28,11 @@ mod memory {
     }
 
     conformance_tests!(oauth1_store: make, purges = true);
+
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
 }
 
 mod sqlite_memory {
