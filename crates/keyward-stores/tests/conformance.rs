@@ -6,7 +6,7 @@
 //! The PostgreSQL and Redis tests skip visibly when their server is not configured and fail
 //! under `CI=true`. Each test has its own schema or key prefix, so they run in parallel.
 
-use keyward_stores::conformance::two_instances_share_one_backend;
+use keyward_stores::conformance::{two_instances_share_one_backend, two_instances_share_one_oauth2_backend};
 use keyward_stores::conformance_tests;
 
 const HOW: &str = "run `source tests/peers/servers.sh start` or `bash .ci/run`";
@@ -45,6 +45,11 @@ mod sqlite_memory {
     }
 
     conformance_tests!(oauth1_store: make, purges = true);
+
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
 
     #[tokio::test]
     async fn a_half_authorized_row_is_corrupt() {
@@ -139,12 +144,72 @@ mod sqlite_file {
 
     conformance_tests!(oauth1_store: make, purges = true);
 
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
         let url = url("two_instances");
         let a = SqliteStore::connect(&url).await.unwrap();
         let b = SqliteStore::connect(&url).await.unwrap();
         super::two_instances_share_one_backend(Arc::new(a), Arc::new(b)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_oauth2_backend() {
+        let url = url("two_instances_oauth2");
+        let a = SqliteStore::connect(&url).await.unwrap();
+        let b = SqliteStore::connect(&url).await.unwrap();
+        super::two_instances_share_one_oauth2_backend(Arc::new(a), Arc::new(b)).await;
+    }
+
+    /// The token and client reads that run on the calling thread see another instance's
+    /// revocation and deletion at once, and a corrupt row is an error.
+    #[tokio::test]
+    async fn oauth2_reads_on_the_calling_thread_see_other_instances_writes() {
+        use keyward_stores::oauth2_store::{
+            OAuth2ClientStore, RegisteredClient, StoreError, TokenKind, TokenRecord, TokenStore,
+        };
+        let url = url("oauth2_reads_inline");
+        let (a, b) = (SqliteStore::connect(&url).await.unwrap(), SqliteStore::connect(&url).await.unwrap());
+        assert!(a.read(|_| Ok(())).await.is_some(), "a file is read on the calling thread");
+        let token = TokenRecord {
+            token_hash: "h".into(),
+            kind: TokenKind::Access,
+            client_id: "c".into(),
+            subject: None,
+            scopes: vec!["read".into()],
+            resources: vec![],
+            family_id: "f".into(),
+            issued_at: 0,
+            expires_at: 100,
+            auth_time: None,
+            revoked: false,
+        };
+        b.create_tokens(&token, None).await.unwrap();
+        b.create_registered_client(&RegisteredClient::public("c")).await.unwrap();
+        assert_eq!(a.get_token("h", 10).await.unwrap(), Some(token));
+        assert!(a.get_registered_client("c").await.unwrap().is_some());
+        assert!(b.revoke_token("h").await.unwrap());
+        assert!(b.delete_registered_client("c").await.unwrap());
+        assert_eq!(a.get_token("h", 10).await.unwrap(), None);
+        assert_eq!(a.get_registered_client("c").await.unwrap(), None);
+
+        sqlx::query("INSERT INTO keyward_oauth2_clients (client_id, record) VALUES ('bad', '{')")
+            .execute(b.pool())
+            .await
+            .unwrap();
+        assert!(matches!(a.get_registered_client("bad").await, Err(StoreError::Corrupt(_))));
+        sqlx::query(
+            "INSERT INTO keyward_oauth2_tokens (token_hash, kind, client_id, scopes, resources, family_id, \
+             issued_at, expires_at) VALUES ('bad', 'bearer', 'c', '[]', '[]', 'f', 0, 100)",
+        )
+        .execute(b.pool())
+        .await
+        .unwrap();
+        assert!(matches!(a.get_token("bad", 10).await, Err(StoreError::Corrupt(_))));
     }
 
     /// The reads that run on the calling thread, on the store's own connections, see what
@@ -235,6 +300,11 @@ mod postgres {
 
     conformance_tests!(oauth1_store: make, purges = true);
 
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
         let Some(a) = make("two_instances").await else { return };
@@ -242,6 +312,15 @@ mod postgres {
         let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(a.pool()).await.unwrap();
         let b = connect(&url, &schema).await;
         super::two_instances_share_one_backend(a, Arc::new(b)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_oauth2_backend() {
+        let Some(a) = make("two_instances_oauth2").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL").unwrap();
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(a.pool()).await.unwrap();
+        let b = connect(&url, &schema).await;
+        super::two_instances_share_one_oauth2_backend(a, Arc::new(b)).await;
     }
 
     /// No server needed: nothing listens on port 1.
