@@ -46,6 +46,8 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use crate::StoreAdmin;
 use crate::redis_conn::Connection;
 
+mod oauth2;
+
 /// The store's connection: its own ([`RedisStore::connect`]) or the caller's manager
 /// ([`RedisStore::new`]).
 #[derive(Clone)]

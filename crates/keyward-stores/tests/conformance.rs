@@ -356,6 +356,77 @@ mod redis {
 
     conformance_tests!(oauth1_store: make, purges = false);
 
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = false);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_oauth2_backend() {
+        let Some(a) = make("two_instances_oauth2").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let b = RedisStore::connect(&url, a.prefix()).await.unwrap();
+        super::two_instances_share_one_oauth2_backend(a, Arc::new(b)).await;
+    }
+
+    /// The single-use values share the nonces' replay epoch: one marker per prefix, and a
+    /// Redis that lost it (here, the marker deleted) starts a new epoch at the next call.
+    #[tokio::test]
+    async fn once_values_share_the_nonces_replay_epoch() {
+        use keyward::common::replay::{ReplayEpoch, ReplayVerdict};
+        use keyward::common::store::OnceStore;
+        let Some(store) = make("once_epoch").await else { return };
+        let nonce = NonceToRecord {
+            key: NonceKey { client_id: "c".into(), token: None, timestamp: NOW, nonce: "n".into() },
+            expires_at: NOW + 300,
+        };
+        assert_eq!(store.insert_nonce(&nonce, NOW - 50).await.unwrap().epoch, ReplayEpoch::Since(NOW - 50));
+        let first = store.record_once("client-assertion", "jti-1", NOW + 300, NOW).await.unwrap();
+        assert_eq!((first.fresh, first.epoch), (true, ReplayEpoch::Since(NOW - 50)));
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let mut conn = ::redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let _: i64 = ::redis::cmd("DEL")
+            .arg(format!("{}replay-epoch", store.prefix()))
+            .arg(format!("{}once:client-assertion:jti-1", store.prefix()))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // Forgotten, so fresh again: but the new epoch refuses a `jti` issued before it.
+        let again = store.record_once("client-assertion", "jti-1", NOW + 300, NOW + 10).await.unwrap();
+        assert_eq!((again.fresh, again.epoch), (true, ReplayEpoch::Since(NOW + 10)));
+        assert_eq!(again.verdict(NOW), ReplayVerdict::BeforeEpoch);
+    }
+
+    /// Undecodable OAuth 2 records are corrupt, not absent.
+    #[tokio::test]
+    async fn undecodable_oauth2_records_are_corrupt() {
+        use keyward_stores::oauth2_store::{ConsentStore, OAuth2ClientStore, StoreError, TokenStore};
+        let Some(store) = make("undecodable_oauth2").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let mut conn = ::redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let prefix = store.prefix();
+        let _: () = ::redis::cmd("MSET")
+            .arg(format!("{prefix}o2c:c"))
+            .arg("{not json")
+            .arg(format!("{prefix}o2g:alice:c"))
+            .arg("[]")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: () = ::redis::cmd("HSET")
+            .arg(format!("{prefix}o2t:h"))
+            .arg("record")
+            .arg("{")
+            .arg("revoked")
+            .arg("0")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(matches!(store.get_registered_client("c").await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_grant("alice", "c", NOW).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_token("h", NOW).await, Err(StoreError::Corrupt(_))));
+    }
+
     /// Whether a look-up finds `nonce` fresh (and so records it).
     async fn fresh_once(store: &RedisStore, nonce: &NonceToRecord) -> bool {
         let found = store.lookup_signed("client-1", Some("token-1"), Some(nonce), NOW).await.unwrap();
