@@ -1,0 +1,267 @@
+//! The bearer-token resource protector (RFC 6750): finds the token (the `Authorization`
+//! header by default, §2.1; form body §2.2 and query §2.3 when enabled), checks it, and
+//! answers failures with `WWW-Authenticate: Bearer` (§3).
+//!
+//! Opaque tokens are looked up in the store; JWT access tokens (RFC 9068) go through the
+//! server's [`JwtAccessTokens`] when it has one. A protector for a resource server that is a
+//! separate service (RFC 7662 introspection with a bounded cache) would implement
+//! [`TokenVerifier`] the same way.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, StatusCode, header};
+
+use super::config::BearerPlacement;
+use super::server::{AuthorizationServer, Form, JwtAccessTokens, hash_token};
+use super::store::{OAuth2Store, TokenKind};
+use crate::common::clock::Clock;
+use crate::common::store::BoxFuture;
+
+/// What a valid access token grants the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The resource owner; `None` for `client_credentials` tokens.
+    pub subject: Option<String>,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The token's scopes.
+    pub scopes: Vec<String>,
+    /// The token's audiences (RFC 8707 resources); empty: the server's default.
+    pub audience: Vec<String>,
+    /// When the token expires.
+    pub expires_at: i64,
+}
+
+impl AccessGrant {
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Why a request was refused (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// `401` without an error code: no token was sent (§3.1: "SHOULD NOT include an error
+    /// code").
+    #[error("no bearer token")]
+    Missing,
+    /// `400 invalid_request`: a malformed request, or a token sent in more than one place
+    /// (§2).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// `401 invalid_token`: expired, revoked, unknown, malformed, or for another audience.
+    #[error("invalid token")]
+    InvalidToken,
+    /// `403 insufficient_scope`: the token lacks a required scope.
+    #[error("insufficient scope")]
+    InsufficientScope {
+        /// The scopes the resource needs.
+        required: Vec<String>,
+    },
+    /// `503`: the store could not answer; the request fails closed.
+    #[error("token store unavailable")]
+    Unavailable,
+}
+
+impl BearerError {
+    /// The HTTP status (RFC 6750 §3.1).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Missing | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3).
+    pub fn challenge(&self, realm: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        if let Some(realm) = realm {
+            parts.push(format!("realm=\"{}\"", realm.replace(['"', '\\'], "")));
+        }
+        match self {
+            Self::Missing | Self::Unavailable => {}
+            Self::InvalidRequest(_) => parts.push("error=\"invalid_request\"".into()),
+            Self::InvalidToken => parts.push("error=\"invalid_token\"".into()),
+            Self::InsufficientScope { required } => {
+                parts.push("error=\"insufficient_scope\"".into());
+                parts.push(format!("scope=\"{}\"", required.join(" ").replace(['"', '\\'], "")));
+            }
+        }
+        if parts.is_empty() { "Bearer".into() } else { format!("Bearer {}", parts.join(", ")) }
+    }
+
+    /// The response: the status, the challenge, an empty body.
+    pub fn to_response(&self, realm: Option<&str>) -> http::Response<Vec<u8>> {
+        let mut response = http::Response::new(Vec::new());
+        *response.status_mut() = self.status();
+        if let Ok(v) = HeaderValue::from_str(&self.challenge(realm)) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// Checks a bearer token: the seam for opaque tokens in the store, JWT access tokens, and
+/// (later) remote introspection.
+pub trait TokenVerifier: Send + Sync {
+    /// The grant of `token` at `now`, or why not.
+    fn verify<'a>(&'a self, token: &'a str, now: i64) -> BoxFuture<'a, Result<AccessGrant, BearerError>>;
+}
+
+/// Looks opaque tokens up in the store; JWTs (when a verifier is set) are checked locally.
+struct LocalVerifier {
+    store: Arc<dyn OAuth2Store>,
+    jwt: Option<Arc<dyn JwtAccessTokens>>,
+}
+
+impl TokenVerifier for LocalVerifier {
+    fn verify<'a>(&'a self, token: &'a str, now: i64) -> BoxFuture<'a, Result<AccessGrant, BearerError>> {
+        Box::pin(async move {
+            if let Some(jwt) = &self.jwt
+                && token.bytes().filter(|b| *b == b'.').count() == 2
+            {
+                let claims = jwt.verify(token, now).ok_or(BearerError::InvalidToken)?;
+                return Ok(AccessGrant {
+                    subject: claims.subject,
+                    client_id: claims.client_id,
+                    scopes: claims.scopes,
+                    audience: claims.audience,
+                    expires_at: claims.expires_at,
+                });
+            }
+            let record = self
+                .store
+                .get_token(&hash_token(token), now)
+                .await
+                .map_err(|_| BearerError::Unavailable)?
+                .filter(|r| r.kind == TokenKind::Access)
+                .ok_or(BearerError::InvalidToken)?;
+            Ok(AccessGrant {
+                subject: record.subject,
+                client_id: record.client_id,
+                scopes: record.scopes,
+                audience: record.resources,
+                expires_at: record.expires_at,
+            })
+        })
+    }
+}
+
+/// The resource protector (RFC 6750): finds and checks bearer tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct ResourceProtector {
+    verifier: Arc<dyn TokenVerifier>,
+    clock: Arc<dyn Clock>,
+    placement: BearerPlacement,
+    audience: Option<String>,
+}
+
+impl std::fmt::Debug for ResourceProtector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceProtector")
+            .field("placement", &self.placement)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    /// A resource protector over this server's store (and its JWT verifier), with the
+    /// configured [`BearerPlacement`].
+    pub fn resource_protector(&self) -> ResourceProtector {
+        ResourceProtector {
+            verifier: Arc::new(LocalVerifier {
+                store: self.inner.store.clone(),
+                jwt: self.inner.jwt.clone(),
+            }),
+            clock: self.inner.clock.clone(),
+            placement: self.inner.config.bearer_placement,
+            audience: None,
+        }
+    }
+}
+
+impl ResourceProtector {
+    /// A protector over any [`TokenVerifier`].
+    pub fn new(verifier: Arc<dyn TokenVerifier>, clock: Arc<dyn Clock>, placement: BearerPlacement) -> Self {
+        Self { verifier, clock, placement, audience: None }
+    }
+
+    /// Accepts only tokens whose audience holds `audience` (RFC 8707; RFC 9068 §4): a token
+    /// with no audience (the server's default) is then refused.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Finds the request's bearer token (RFC 6750 §2) and checks it, and that it carries
+    /// every scope of `required`.
+    pub async fn validate(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        required: &[&str],
+    ) -> Result<AccessGrant, BearerError> {
+        let token = self.find_token(request)?;
+        let grant = self.verifier.verify(&token, self.clock.now()).await?;
+        if let Some(aud) = &self.audience
+            && !grant.audience.iter().any(|a| a == aud)
+        {
+            return Err(BearerError::InvalidToken);
+        }
+        if !required.iter().all(|s| grant.has_scope(s)) {
+            return Err(BearerError::InsufficientScope {
+                required: required.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        Ok(grant)
+    }
+
+    /// The token: from the `Authorization: Bearer` header, or (when enabled) the form body
+    /// or query; in more than one place is `invalid_request` (§2).
+    fn find_token(&self, request: &http::Request<Vec<u8>>) -> Result<String, BearerError> {
+        let mut found: Vec<String> = Vec::new();
+        if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+            let value =
+                value.to_str().map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
+            if let Some((scheme, token)) = value.split_once(' ')
+                && scheme.eq_ignore_ascii_case("bearer")
+            {
+                let token = token.trim();
+                if token.is_empty() || !token.bytes().all(is_b64token) {
+                    return Err(BearerError::InvalidToken);
+                }
+                found.push(token.to_owned());
+            }
+        }
+        if self.placement.form_body
+            && request.method() != http::Method::GET
+            && crate::oauth1::rfc5849::params::is_form(request.headers())
+            && let Ok(text) = std::str::from_utf8(request.body())
+        {
+            let form =
+                Form::parse_lenient(text).map_err(|_| BearerError::InvalidRequest("malformed body"))?;
+            found.extend(form.all("access_token"));
+        }
+        if self.placement.query
+            && let Some(q) = request.uri().query()
+        {
+            let form = Form::parse_lenient(q).map_err(|_| BearerError::InvalidRequest("malformed query"))?;
+            found.extend(form.all("access_token"));
+        }
+        match found.len() {
+            0 => Err(BearerError::Missing),
+            1 => Ok(found.remove(0)),
+            _ => Err(BearerError::InvalidRequest("the token is sent more than once")),
+        }
+    }
+}
+
+/// The `b64token` characters of RFC 6750 §2.1.
+fn is_b64token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
