@@ -222,6 +222,13 @@ pub async fn tokens_are_created_as_a_pair_and_looked_up_by_hash<S: OAuth2StoreUn
     store.create_tokens(&alone, None).await.unwrap();
     assert_eq!(store.get_token("access-2", NOW).await.unwrap().as_ref(), Some(&alone));
 
+    // A token stored revoked (a placeholder) stays revoked.
+    let mut inert = access("inert", "family-2");
+    inert.revoked = true;
+    store.create_tokens(&inert, None).await.unwrap();
+    assert_eq!(store.get_token("inert", NOW).await.unwrap(), None);
+    assert!(!store.revoke_token("inert").await.unwrap());
+
     // A hash is the key: a pair with a taken hash stores neither of its tokens.
     let fresh = access("access-3", "family-3");
     assert!(matches!(

@@ -41,13 +41,13 @@ use keyward::oauth2::provider::store::{
 use super::{BoxFuture, NonceRecorded, RedisStore, StoreError, from_json, map_err, set_nonce, to_json, ttl};
 
 /// Stores the tokens of `KEYS` and `ARGV` from `k` and `a` on: KEYS (3 per token) the
-/// token's key, its family set, its subject set; ARGV (6 per token) the record, kind,
-/// expires_at, ttl, family_id, whether it has a subject (1/0).
+/// token's key, its family set, its subject set; ARGV (7 per token) the record, kind,
+/// expires_at, ttl, family_id, whether it has a subject (1/0), whether it is revoked (1/0).
 const STORE_TOKEN: &str = r"
 local function store(k, a)
     local key, ttl = KEYS[k], tonumber(ARGV[a + 3])
     redis.call('HSET', key, 'record', ARGV[a], 'kind', ARGV[a + 1], 'expires_at', ARGV[a + 2],
-        'revoked', '0', 'family_id', ARGV[a + 4])
+        'revoked', ARGV[a + 6], 'family_id', ARGV[a + 4])
     redis.call('EXPIRE', key, ttl)
     local sets = {KEYS[k + 1]}
     if ARGV[a + 5] == '1' then sets[2] = KEYS[k + 2] end
@@ -73,7 +73,7 @@ static CREATE_TOKENS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
         "{STORE_TOKEN}
 if taken(1) then return 0 end
-for i = 1, #KEYS, 3 do store(i, 2 * i - 1) end
+for j = 0, #KEYS / 3 - 1 do store(1 + 3 * j, 1 + 7 * j) end
 return 1
 "
     ))
@@ -91,7 +91,7 @@ if not old[1] or old[2] ~= 'refresh' or tonumber(old[3]) <= tonumber(ARGV[1]) th
 if old[4] ~= '0' then return {{2, old[5]}} end
 if taken(2) then return {{3, ''}} end
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'revoked', '1') end
-for i = 2, #KEYS, 3 do store(i, 2 * i - 1) end
+for j = 0, (#KEYS - 1) / 3 - 1 do store(2 + 3 * j, 3 + 7 * j) end
 return {{1, old[1]}}
 "
     ))
@@ -217,7 +217,8 @@ impl RedisStore {
             .arg(t.expires_at)
             .arg(ttl(t.expires_at, now))
             .arg(&t.family_id)
-            .arg(if t.subject.is_some() { "1" } else { "0" });
+            .arg(if t.subject.is_some() { "1" } else { "0" })
+            .arg(if t.revoked { "1" } else { "0" });
         Ok(())
     }
 
