@@ -606,6 +606,73 @@ mod split {
 
         conformance_tests!(oauth1_store: make, purges = true);
 
+        mod oauth2 {
+            use super::{conformance_tests, make};
+            conformance_tests!(oauth2_store: make, purges = true);
+        }
+
+        /// Each OAuth 2 record kind lives in one part only: clients, tokens and grants in
+        /// the database, codes and single-use values in memory.
+        #[tokio::test]
+        async fn oauth2_records_go_to_their_part() {
+            use keyward::common::store::OnceStore;
+            use keyward_stores::conformance::NOW;
+            use keyward_stores::oauth2_store::*;
+            let store = make("oauth2_parts").await.unwrap();
+            store.create_registered_client(&RegisteredClient::public("c")).await.unwrap();
+            let token = TokenRecord {
+                token_hash: "t".into(),
+                kind: TokenKind::Access,
+                client_id: "c".into(),
+                subject: Some("u".into()),
+                scopes: vec![],
+                resources: vec![],
+                family_id: "f".into(),
+                issued_at: NOW,
+                expires_at: NOW + 60,
+                auth_time: None,
+                revoked: false,
+            };
+            store.create_tokens(&token, None).await.unwrap();
+            let grant = ConsentGrant {
+                subject: "u".into(),
+                client_id: "c".into(),
+                scopes: vec!["read".into()],
+                resources: vec![],
+                granted_at: NOW,
+                expires_at: None,
+            };
+            store.save_grant(&grant, NOW).await.unwrap();
+            let code = CodeRecord {
+                code_hash: "k".into(),
+                client_id: "c".into(),
+                redirect_uri: None,
+                subject: "u".into(),
+                scopes: vec![],
+                resources: vec![],
+                code_challenge: None,
+                auth_time: None,
+                nonce: None,
+                family_id: "f".into(),
+                issued_at: NOW,
+                expires_at: NOW + 60,
+            };
+            store.create_code(&code).await.unwrap();
+            assert!(store.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);
+
+            let (durable, ephemeral) = (store.durable(), store.ephemeral());
+            assert!(durable.get_registered_client("c").await.unwrap().is_some());
+            assert!(ephemeral.get_registered_client("c").await.unwrap().is_none());
+            assert!(durable.get_token("t", NOW).await.unwrap().is_some());
+            assert!(ephemeral.get_token("t", NOW).await.unwrap().is_none());
+            assert!(durable.get_grant("u", "c", NOW).await.unwrap().is_some());
+            assert!(ephemeral.get_grant("u", "c", NOW).await.unwrap().is_none());
+            assert_eq!(durable.take_code("k", NOW).await.unwrap(), TakeCode::Unknown);
+            assert!(matches!(ephemeral.take_code("k", NOW).await.unwrap(), TakeCode::Fresh(_)));
+            assert!(durable.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);
+            assert!(!ephemeral.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);
+        }
+
         /// Each record kind lives in one part only.
         #[tokio::test]
         async fn records_go_to_their_part() {
@@ -669,5 +736,10 @@ mod split {
         }
 
         conformance_tests!(oauth1_store: make, purges = false);
+
+        mod oauth2 {
+            use super::{conformance_tests, make};
+            conformance_tests!(oauth2_store: make, purges = false);
+        }
     }
 }

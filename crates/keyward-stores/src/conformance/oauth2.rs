@@ -455,7 +455,8 @@ pub async fn consent_grants_save_merge_list_revoke<S: OAuth2StoreUnderTest>(stor
 }
 
 /// The purges remove expired codes, tokens (revoked or not) and grants, and keep live
-/// ones (`purges`: whether the backend removes records on demand; Redis expires them itself).
+/// ones (`purges`: whether the backend removes every kind on demand; Redis expires them
+/// itself).
 pub async fn oauth2_purge_removes_expired_records<S: OAuth2StoreUnderTest>(store: Arc<S>, purges: bool) {
     let mut old_code = code("old");
     old_code.expires_at = NOW + 10;
@@ -487,7 +488,9 @@ pub async fn oauth2_purge_removes_expired_records<S: OAuth2StoreUnderTest>(store
         assert_eq!(store.get_grant("alice", "old", NOW).await.unwrap(), None);
         assert_eq!(store.purge_expired_oauth2(NOW + 30).await.unwrap(), 0);
     } else {
-        assert_eq!(removed, 0);
+        // A backend that expires records by itself removes none on demand; a split store
+        // over one may still purge its other part.
+        assert!(removed < 4, "{removed} removed");
     }
 }
 
