@@ -752,7 +752,8 @@ mod sqlite {
 
     use super::*;
 
-    /// The OAuth 1.0a stores in SQLite (a file, or memory), through sqlx.
+    /// The OAuth 1.0a stores and the OAuth 2 server's stores in SQLite (a file, or memory),
+    /// through sqlx.
     ///
     /// Writes are serialised by SQLite itself, which makes `DELETE … RETURNING` and the
     /// nonce upsert atomic across connections and processes sharing the file.
@@ -766,7 +767,8 @@ mod sqlite {
     /// the same bundled SQLite) that keep their prepared statements. A look-up by primary key
     /// takes microseconds; in WAL mode (as [`SqliteStore::connect`] opens a file) a read
     /// never waits for a writer. Nothing is cached: a client or token credential deleted
-    /// through any connection or process is gone for the next request. Writes, and every
+    /// through any connection or process is gone for the next request. The OAuth 2 server's
+    /// hot reads (a registered client, a token by hash) run the same way. Writes, and every
     /// read of an in-memory database, go through the sqlx pool. [`SqliteStore::read`] runs
     /// an application's own reads the same way.
     pub struct SqliteStore {
@@ -1152,8 +1154,8 @@ mod postgres {
 
     use super::*;
 
-    /// The OAuth 1.0a stores in PostgreSQL, through sqlx; safe for several provider
-    /// instances sharing one database.
+    /// The OAuth 1.0a stores and the OAuth 2 server's stores in PostgreSQL, through sqlx;
+    /// safe for several provider instances sharing one database.
     ///
     /// Tables live in the connection's `search_path` (by default `public`); to keep them in a
     /// schema of their own, set it in the connect options
