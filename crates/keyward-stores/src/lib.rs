@@ -70,6 +70,7 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+mod memory_device;
 mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
