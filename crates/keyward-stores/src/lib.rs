@@ -69,6 +69,8 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_device;
 mod memory;
 mod memory_device;
 mod memory_oauth2;
