@@ -81,6 +81,8 @@ mod redis_store;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_device;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
