@@ -77,6 +77,8 @@ mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]
+mod redis_device;
+#[cfg(feature = "redis")]
 mod redis_store;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

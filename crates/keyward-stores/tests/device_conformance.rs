@@ -103,3 +103,23 @@ mod postgres {
 
     device_conformance_tests!(make, purges = true);
 }
+
+mod redis {
+    use super::device_conformance_tests;
+    use keyward_stores::RedisStore;
+    use std::sync::Arc;
+
+    async fn make(test: &str) -> Option<Arc<RedisStore>> {
+        let url = keyward_testkit::require(
+            keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL"),
+            &format!("keyward-stores device redis::{test}"),
+            "Redis (KEYWARD_TEST_REDIS_URL)",
+            super::HOW,
+        )?;
+        let prefix = format!("kwtest:{}:", super::unique(test));
+        Some(Arc::new(RedisStore::connect(&url, prefix).await.expect("RedisStore")))
+    }
+
+    // Redis expires records itself (after a grace, so that late polls hear `expired_token`).
+    device_conformance_tests!(make, purges = false);
+}
