@@ -33,10 +33,11 @@ fn scopes_from_column(column: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(column).map_err(|e| StoreError::Corrupt(format!("device-code scopes: {e}")))
 }
 
-/// A status and its approval columns (subject, granted scopes, auth time).
-fn status_to_columns(
-    status: &DeviceStatus,
-) -> Result<(&'static str, Option<&str>, Option<String>, Option<i64>), StoreError> {
+/// The `status` column and the approval columns: subject, granted scopes, auth time.
+type StatusColumns<'a> = (&'static str, Option<&'a str>, Option<String>, Option<i64>);
+
+/// A status and its approval columns.
+fn status_to_columns(status: &DeviceStatus) -> Result<StatusColumns<'_>, StoreError> {
     Ok(match status {
         DeviceStatus::Pending => ("pending", None, None, None),
         DeviceStatus::Approved { subject, scopes, auth_time } => {
