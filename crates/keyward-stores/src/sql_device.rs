@@ -106,7 +106,8 @@ macro_rules! sql_device_impls {
                 Box::pin(async move {
                     // An expired row gives up its user code.
                     sqlx::query(
-                        "DELETE FROM keyward_oauth2_device_codes WHERE user_code_hash = $1 AND expires_at <= $2",
+                        "DELETE FROM keyward_oauth2_device_codes \
+                         WHERE user_code_hash = $1 AND expires_at <= $2",
                     )
                     .bind(&record.user_code_hash)
                     .bind(now)
@@ -115,9 +116,10 @@ macro_rules! sql_device_impls {
                     .map_err(map_err)?;
                     let (status, subject, granted, auth_time) = status_to_columns(&record.status)?;
                     sqlx::query(
-                        "INSERT INTO keyward_oauth2_device_codes (device_code_hash, user_code_hash, client_id, \
-                         scopes, interval_secs, last_poll, issued_at, expires_at, status, subject, \
-                         granted_scopes, auth_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        "INSERT INTO keyward_oauth2_device_codes (device_code_hash, user_code_hash, \
+                         client_id, scopes, interval_secs, last_poll, issued_at, expires_at, status, \
+                         subject, granted_scopes, auth_time) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
                     .bind(&record.device_code_hash)
                     .bind(&record.user_code_hash)
@@ -184,7 +186,8 @@ macro_rules! sql_device_impls {
                         return Ok(DeviceDecide::Decided(Self::device_record_from_row(&row, false)?));
                     }
                     let live = sqlx::query(
-                        "SELECT 1 FROM keyward_oauth2_device_codes WHERE user_code_hash = $1 AND expires_at > $2",
+                        "SELECT 1 FROM keyward_oauth2_device_codes \
+                         WHERE user_code_hash = $1 AND expires_at > $2",
                     )
                     .bind(user_code_hash)
                     .bind(now)
@@ -222,7 +225,11 @@ macro_rules! sql_device_impls {
                     if let Some(row) = pending {
                         let slowed: i64 = row.try_get("slowed").map_err(map_err)?;
                         let interval: i64 = row.try_get("interval_secs").map_err(map_err)?;
-                        return Ok(if slowed == 1 { DevicePoll::SlowDown { interval } } else { DevicePoll::Pending });
+                        return Ok(if slowed == 1 {
+                            DevicePoll::SlowDown { interval }
+                        } else {
+                            DevicePoll::Pending
+                        });
                     }
                     // Approved: take it.
                     let taken = sqlx::query(&format!(
@@ -263,7 +270,9 @@ macro_rules! sql_device_impls {
                             // Decided between the statements above: the next poll sees it.
                             "pending" | "approved" => DevicePoll::Pending,
                             other => {
-                                return Err(StoreError::Corrupt(format!("unknown device-code status {other:?}")));
+                                return Err(StoreError::Corrupt(format!(
+                                    "unknown device-code status {other:?}"
+                                )));
                             }
                         }
                     })
@@ -304,12 +313,13 @@ macro_rules! sql_device_impls {
                         .await
                         .map_err(map_err)?
                         .rows_affected();
-                    let attempts = sqlx::query("DELETE FROM keyward_oauth2_device_attempts WHERE expires_at <= $1")
-                        .bind(now)
-                        .execute(self.pool())
-                        .await
-                        .map_err(map_err)?
-                        .rows_affected();
+                    let attempts =
+                        sqlx::query("DELETE FROM keyward_oauth2_device_attempts WHERE expires_at <= $1")
+                            .bind(now)
+                            .execute(self.pool())
+                            .await
+                            .map_err(map_err)?
+                            .rows_affected();
                     Ok(codes + attempts)
                 })
             }

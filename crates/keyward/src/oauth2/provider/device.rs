@@ -28,6 +28,54 @@
 //! application can add a second, global key (`"*"`) with a higher limit of its own.
 //! Approving and denying take the [`DeviceVerification`] the look-up returned, so they are
 //! no guessing oracle of their own.
+//!
+//! # The flow
+//! ```
+//! use std::sync::Arc;
+//! use keyward::oauth2::provider::store::OAuth2ClientStore;
+//! use keyward::oauth2::provider::{
+//!     AuthorizationServer, DeviceConfig, Grant, GrantType, RegisteredClient, ServerConfig,
+//! };
+//! use keyward_stores::MemoryStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let tv = RegisteredClient::public("tv")
+//!     .with_scopes(["read"])
+//!     .with_grant_types([GrantType::DeviceCode, GrantType::RefreshToken]);
+//! store.create_registered_client(&tv).await.unwrap();
+//! let issuer = "https://as.example";
+//! let server = AuthorizationServer::builder(store.clone(), ServerConfig::new(issuer))
+//!     .device_codes(store, DeviceConfig::new(issuer))
+//!     .build();
+//! let post = |body: &str| {
+//!     http::Request::post("https://as.example/")
+//!         .header("content-type", "application/x-www-form-urlencoded")
+//!         .body(body.as_bytes().to_vec())
+//!         .unwrap()
+//! };
+//!
+//! // The device asks (§3.1) and shows the user code.
+//! let response = server.device_authorization(&post("client_id=tv&scope=read")).await;
+//! let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+//! let device_code = body["device_code"].as_str().unwrap();
+//! let user_code = body["user_code"].as_str().unwrap();
+//! let grant_type = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+//! let poll = format!("grant_type={grant_type}&client_id=tv&device_code={device_code}");
+//! assert_eq!(server.token(&post(&poll)).await.status(), 400); // authorization_pending
+//!
+//! // The user types the code on the verification page, signed in, and approves.
+//! let typed = user_code.to_lowercase().replace('-', " ");
+//! let verification = server.verify_user_code(&typed, "203.0.113.7").await.unwrap();
+//! assert_eq!(verification.client_id, "tv");
+//! assert_eq!(verification.scopes, ["read"]);
+//! server.approve_device(&verification, Grant::new("alice", ["read"])).await.unwrap();
+//!
+//! // The device's next poll gets the tokens, once.
+//! assert_eq!(server.token(&post(&poll)).await.status(), 200);
+//! assert_eq!(server.token(&post(&poll)).await.status(), 400); // invalid_grant
+//! # });
+//! ```
 
 use std::fmt;
 use std::sync::Arc;

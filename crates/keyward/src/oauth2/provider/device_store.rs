@@ -3,7 +3,8 @@
 //! rate-limit verification attempts (§5.1, §5.2).
 //!
 //! It is a trait apart from [`OAuth2Store`](super::store::OAuth2Store): a server without it
-//! has no device grant. [`AuthorizationServerBuilder::device_codes`](super::AuthorizationServerBuilder::device_codes)
+//! has no device grant;
+//! [`AuthorizationServerBuilder::device_codes`](super::AuthorizationServerBuilder::device_codes)
 //! turns the grant on. Like the other stores it never reads a clock (every call takes `now`)
 //! and keeps only hashes of the codes: the device code exists only in the device
 //! authorization response, the user code only there and on the user's screen.
