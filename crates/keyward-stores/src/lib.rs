@@ -76,10 +76,15 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_device;
 mod memory;
+mod memory_device;
 mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
+#[cfg(feature = "redis")]
+mod redis_device;
 #[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(all(feature = "client", any(feature = "redis", feature = "postgres")))]
@@ -87,6 +92,8 @@ mod refresh_lock;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_device;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]

@@ -41,6 +41,7 @@ pub struct MemoryStore {
     digest: RandomState,
     epoch: FirstCall,
     pub(crate) oauth2: crate::memory_oauth2::OAuth2Memory,
+    pub(crate) device: crate::memory_device::DeviceMemory,
 }
 
 /// Temporary credentials, and for each client the tokens and expiries of its pending

@@ -51,7 +51,7 @@ mod oauth2;
 /// The store's connection: its own ([`RedisStore::connect`]) or the caller's manager
 /// ([`RedisStore::new`]).
 #[derive(Clone)]
-enum Conn {
+pub(crate) enum Conn {
     Own(Connection),
     Manager(ConnectionManager),
 }
@@ -92,7 +92,7 @@ impl ConnectionLike for Conn {
 /// the provider's clock is treated as absent even while Redis still holds it.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: Conn,
+    pub(crate) conn: Conn,
     prefix: String,
     /// Tags the nonces this store records in look-ups: random per store, then a counter, so
     /// that every recording has its own value across instances, without a random draw per
@@ -106,7 +106,7 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn map_err(e: redis::RedisError) -> StoreError {
+pub(crate) fn map_err(e: redis::RedisError) -> StoreError {
     // A demoted primary (`READONLY`) is a fail-over under way: unavailable for now.
     if e.is_io_error()
         || e.is_timeout()

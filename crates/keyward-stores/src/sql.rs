@@ -40,7 +40,7 @@ mod oauth2;
 /// (insufficient resources: too many connections), `57` (operator intervention: shutting
 /// down, starting up, statement timeout) and `40001`/`40P01` (serialization failure,
 /// deadlock), and SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED` (the busy timeout ran out).
-fn map_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
         sqlx::Error::Database(db) if db.code().is_some_and(|code| temporary_code(&code)) => {
@@ -956,6 +956,7 @@ mod sqlite {
             (2, "redirect_uris", include_str!("../migrations/sqlite/0002_redirect_uris.sql")),
             (3, "pending_and_grants", include_str!("../migrations/sqlite/0003_pending_and_grants.sql")),
             (4, "oauth2", include_str!("../migrations/sqlite/0004_oauth2.sql")),
+            (5, "device_codes", include_str!("../migrations/sqlite/0005_device_codes.sql")),
         ]);
 
         /// None: SQLite runs one write statement at a time, the count with it.
@@ -1174,6 +1175,7 @@ mod postgres {
             (2, "redirect_uris", include_str!("../migrations/postgres/0002_redirect_uris.sql")),
             (3, "pending_and_grants", include_str!("../migrations/postgres/0003_pending_and_grants.sql")),
             (4, "oauth2", include_str!("../migrations/postgres/0004_oauth2.sql")),
+            (5, "device_codes", include_str!("../migrations/postgres/0005_device_codes.sql")),
         ]);
 
         /// Serialises the capped inserts of one client, to the end of their transaction

@@ -37,6 +37,8 @@ pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod config;
+pub mod device;
+pub mod device_store;
 pub mod error;
 pub mod introspection;
 pub mod metadata;
@@ -51,6 +53,7 @@ pub use client::{
     AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, RegisteredClient, SecretForm,
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
+pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
 pub use error::{AuthorizeError, ProviderError};
 pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};

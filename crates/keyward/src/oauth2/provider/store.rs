@@ -23,8 +23,9 @@
 //!   exactly one gets [`RotateRefresh::Rotated`] (RFC 9700 §4.14.2);
 //! - [`OnceStore::record_once`] (insert-if-absent).
 //!
-//! Device authorization codes (RFC 8628 §3.2) will get a store trait of their own beside
-//! these, joining [`OAuth2Store`].
+//! Device authorization codes (RFC 8628 §3.2) have a store trait of their own,
+//! [`DeviceCodeStore`](super::device_store::DeviceCodeStore), outside [`OAuth2Store`]: the
+//! server takes it only when the device grant is on.
 
 use std::sync::Arc;
 
