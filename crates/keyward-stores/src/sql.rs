@@ -288,7 +288,14 @@ macro_rules! sql_store_impls {
             /// server's codes, tokens, grants and single-use values.
             async fn purge(&self, now: i64) -> Result<u64, StoreError> {
                 let mut oauth2 = 0;
-                for table in ["keyward_oauth2_codes", "keyward_oauth2_tokens", "keyward_oauth2_grants", "keyward_once"] {
+                for table in [
+                    "keyward_oauth2_codes",
+                    "keyward_oauth2_tokens",
+                    "keyward_oauth2_grants",
+                    "keyward_once",
+                    "keyward_oauth2_device_codes",
+                    "keyward_oauth2_device_attempts",
+                ] {
                     let sql = format!("DELETE FROM {table} WHERE expires_at <= $1");
                     oauth2 += sqlx::query(&sql).bind(now).execute(&self.pool).await.map_err(map_err)?.rows_affected();
                 }
