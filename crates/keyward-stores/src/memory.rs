@@ -205,7 +205,7 @@ impl MemoryStore {
         let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now)
             + lock(&self.once).sweep(|expires_at| *expires_at > now);
         let temporary = lock(&self.temporary).sweep(now);
-        (nonces + temporary) as u64 + self.oauth2.purge(now) + lock(&self.device.state).sweep(now)
+        (nonces + temporary) as u64 + self.oauth2.purge(now) + self.device.purge(now)
     }
 }
 

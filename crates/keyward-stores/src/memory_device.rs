@@ -33,6 +33,13 @@ struct State {
     sweep_at: usize,
 }
 
+impl DeviceMemory {
+    /// Sweeps expired device codes and attempt counters; how many were removed.
+    pub(crate) fn purge(&self, now: i64) -> u64 {
+        lock(&self.state).sweep(now)
+    }
+}
+
 impl State {
     /// Removes expired records and counters; how many.
     fn sweep(&mut self, now: i64) -> u64 {
