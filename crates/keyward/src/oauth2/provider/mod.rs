@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod introspection;
 pub mod metadata;
+pub mod request;
 pub mod resource;
 pub mod revocation;
 pub mod server;
@@ -25,5 +26,6 @@ pub use client::{
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use error::{AuthorizeError, ProviderError};
+pub use request::{OAuth2Provider, RequestOptions};
 pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};
