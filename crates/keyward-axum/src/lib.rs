@@ -4,6 +4,8 @@
 //!
 //! - [`client`]: the login redirect, the callback extractor, registry errors as responses.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
+//! - [`oauth2_provider`]: the OAuth 2.1 authorization server's endpoints, the authorization
+//!   request extractor and the bearer-token extractor.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
 //!   as Keyward's [`Session`].
@@ -13,6 +15,7 @@
 //!   login fails with a state mismatch.
 
 pub mod client;
+pub mod oauth2_provider;
 pub mod provider;
 
 // The crate README's axum example (the same as the repository README's, which a test keeps
