@@ -946,3 +946,57 @@ async fn the_bearer_protector() {
     f2.clock.advance(3600);
     assert_eq!(f2.server.resource_protector().validate(&q, &[]).await.unwrap_err().status(), 401);
 }
+
+#[tokio::test]
+async fn a_public_client_uses_pkce_and_its_refresh_tokens_rotate() {
+    let f = fixture_with(
+        ServerConfig::new(ISSUER)
+            .with_refresh_rotation(keyward::oauth2::provider::RefreshRotation::PublicClientsOnly),
+    )
+    .await;
+    let q = auth_query("app", "http://127.0.0.1:8123/cb", "read", &[]);
+    let request = f.server.authorization_request(&get(&q)).await.unwrap();
+    let r = f.server.grant(&request, Grant::new("alice", ["read"])).await.unwrap();
+    let (base, params) = location_params(&r);
+    assert_eq!(base, "http://127.0.0.1:8123/cb");
+    let code = param(&params, "code").unwrap();
+    let token = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("client_id", "app")];
+        all.extend_from_slice(pairs);
+        post_form(&all, None)
+    };
+    let r = f
+        .server
+        .token(&token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:8123/cb"),
+            ("code_verifier", VERIFIER),
+        ]))
+        .await;
+    assert_eq!(r.status(), 200);
+    let refresh1 = json_body(&r)["refresh_token"].as_str().unwrap().to_owned();
+    let r = f.server.token(&token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh1)])).await;
+    assert_eq!(r.status(), 200);
+    let refresh2 = json_body(&r)["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(refresh1, refresh2);
+    // Another client cannot use it.
+    let r = f
+        .server
+        .token(&post_form(
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh2)],
+            Some(("web", "web-secret")),
+        ))
+        .await;
+    assert_error(&r, 400, "invalid_grant");
+
+    // A confidential client keeps its refresh token under this policy.
+    let code = code_for(&f, "web", "https://web.example/cb", "read").await;
+    let body = json_body(&exchange(&f, &code, "https://web.example/cb").await);
+    let kept = body["refresh_token"].as_str().unwrap();
+    for _ in 0..2 {
+        let r = refresh(&f, kept).await;
+        assert_eq!(r.status(), 200);
+        assert!(json_body(&r).get("refresh_token").is_none());
+    }
+}

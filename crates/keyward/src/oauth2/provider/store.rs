@@ -298,8 +298,8 @@ pub trait OAuth2ClientStore: Send + Sync {
         client: &'a RegisteredClient,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
-    /// Deletes a client; whether it existed. Its tokens die with it: the server refuses
-    /// tokens of an unknown client.
+    /// Deletes a client; whether it existed. From then on it cannot authenticate, so its
+    /// codes and refresh tokens are useless; its access tokens stay valid until they expire.
     fn delete_registered_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
