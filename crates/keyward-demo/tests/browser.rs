@@ -1,7 +1,9 @@
 //! The demo in headless Chromium (Debian's `chromium` and `chromedriver`, installed by
 //! `.ci/run`): a person clicks through a sign-in with the demo's own OAuth 1.0a provider
 //! (provider sign-in, Grant, the profile from `/api/me`) and through npm's `oidc-provider`
-//! configured as an OpenID provider of the demo. A screenshot of each step is saved under
+//! configured as an OpenID provider of the demo, and through the demo's own OAuth 2.1 server
+//! ("Sign in with Keyward (OAuth 2)": sign-in, the consent page's scopes, Grant, the profile
+//! from `/api/me` with the bearer token). A screenshot of each step is saved under
 //! `target/keyward-demo-screenshots/`.
 //!
 //! Skipped visibly without Chromium (or without the OIDC peer), failed under CI=true.
@@ -107,4 +109,58 @@ async fn openid_login_through_oidc_provider_in_chromium() {
     chrome.click("#call-again").await;
     chrome.wait_for_text("Fetched 2 time(s)").await;
     chrome.screenshot("api-called-again").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_login_through_the_demo_authorization_server_in_chromium() {
+    let (browser, driver) =
+        require_or_skip!(webdriver::installed(), "Debian's chromium and chromium-driver", "run .ci/run");
+    let dir = TempDir::new("chromium-oauth2");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut chrome = Chromium::start(&browser, &driver, "oauth2").await;
+
+    chrome.goto(&format!("{base}/")).await;
+    chrome.wait_for("#login-keyward-oauth2").await;
+    assert_eq!(chrome.text("#login-keyward-oauth2").await, "Sign in with Keyward (OAuth 2)");
+    chrome.screenshot("home").await;
+    chrome.click("#login-keyward-oauth2").await;
+
+    chrome.wait_for("#signin input[name=username]").await;
+    assert!(chrome.url().await.starts_with(&format!("{base}/signin?next=")));
+    chrome.type_into("#signin input[name=username]", "alice").await;
+    chrome.type_into("#signin input[name=password]", "alice-password").await;
+    chrome.screenshot("provider-sign-in").await;
+    chrome.click("#signin button[type=submit]").await;
+
+    chrome.wait_for("#consent #grant").await;
+    assert!(chrome.url().await.starts_with(&format!("{base}/oauth2/consent?request=")));
+    assert_eq!(chrome.text("#app-name").await, "Keyward demo site");
+    assert!(chrome.text("#scopes").await.contains("profile"), "the scopes are listed");
+    chrome.screenshot("consent").await;
+    chrome.click("#grant").await;
+
+    chrome.wait_for("#who").await;
+    assert_eq!(chrome.url().await, format!("{base}/profile"));
+    assert_eq!(chrome.text("#app").await, "keyward-oauth2");
+    assert_eq!(chrome.text("#who").await, "alice");
+    let profile = chrome.text("#profile").await;
+    assert!(
+        profile.contains("\"client_id\": \"keyward-demo-site-oauth2\""),
+        "the user from /api/me: {profile}"
+    );
+    let token = chrome.text("#token").await;
+    assert!(token.contains("access_token ••••••"), "{token}");
+    chrome.screenshot("profile").await;
+
+    chrome.click("#call-again").await;
+    chrome.wait_for_text("Fetched 2 time(s)").await;
+    chrome.screenshot("api-called-again").await;
+
+    // What alice granted, on the provider's "Connected applications" page.
+    chrome.goto(&format!("{base}/connected")).await;
+    chrome.wait_for("#oauth2-grants").await;
+    assert!(chrome.text("#oauth2-grants").await.contains("Keyward demo site"));
+    chrome.screenshot("connected").await;
 }
