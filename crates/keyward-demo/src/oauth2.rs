@@ -96,6 +96,31 @@ async fn kept(session: &Session, id: &str, take: bool) -> Result<AuthorizationRe
     }
 }
 
+/// The SHA-256 (base64) of the `form_post` page's one script, its `onload` attribute
+/// `document.forms[0].submit()`, allowed by [`to_client`]'s policy.
+const FORM_POST_SCRIPT: &str = "'sha256-ePniVEkSivX/c7XWBGafqh8tSpiRrKiqYeqbG7N1TOE='";
+
+/// An authorization response on its way to the client at `redirect_uri`: a redirect goes as
+/// it is; a `form_post` page (HTML) gets a policy that lets its one script run and its form
+/// post to the redirect URI's origin, and nothing else.
+fn to_client(mut response: Response, redirect_uri: &str) -> Response {
+    let html = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let csp = consent_csp(Some(redirect_uri)).replace(
+            "default-src 'none';",
+            &format!("default-src 'none'; script-src 'unsafe-hashes' {FORM_POST_SCRIPT};"),
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    response
+}
+
 fn consent_path(id: &str) -> String {
     format!("/oauth2/consent?request={id}")
 }
@@ -116,7 +141,11 @@ pub(crate) async fn authorize(
 ) -> Response {
     let request = match request {
         Ok(OAuth2Authorize(request)) => request,
-        Err(rejection) if rejection.error.is_redirected() => return rejection.into_response(),
+        Err(rejection) if rejection.error.is_redirected() => {
+            let redirect_uri =
+                rejection.error.redirect.as_ref().map(|t| t.redirect_uri.clone()).unwrap_or_default();
+            return to_client(rejection.into_response(), &redirect_uri);
+        }
         Err(rejection) => {
             tracing::info!(error = ?clip(&rejection.error.error.to_string()), "OAuth 2 authorization request refused");
             return ErrorPage::new(
@@ -135,7 +164,11 @@ pub(crate) async fn authorize(
         let server = state.oauth2.server();
         let Some(user) = signed_in(&session).await? else {
             if request.prompt_none() {
-                return Ok(authorize_error_response(server, &request, ProviderError::LoginRequired));
+                let uri = request.target.redirect_uri.clone();
+                return Ok(to_client(
+                    authorize_error_response(server, &request, ProviderError::LoginRequired),
+                    &uri,
+                ));
             }
             let id = keep(&session, request).await?;
             return Ok(Redirect::to(&sign_in_path(&consent_path(&id))).into_response());
@@ -147,10 +180,15 @@ pub(crate) async fn authorize(
         if !needed {
             tracing::info!(user = ?user, client_id = ?clip(&request.client_id), "OAuth 2 consent remembered");
             let scopes = request.scopes.clone();
-            return Ok(grant_response(server, &request, Grant::new(user, scopes)).await);
+            let response = grant_response(server, &request, Grant::new(user, scopes)).await;
+            return Ok(to_client(response, &request.target.redirect_uri));
         }
         if request.prompt_none() {
-            return Ok(authorize_error_response(server, &request, ProviderError::ConsentRequired));
+            let uri = request.target.redirect_uri.clone();
+            return Ok(to_client(
+                authorize_error_response(server, &request, ProviderError::ConsentRequired),
+                &uri,
+            ));
         }
         let id = keep(&session, request).await?;
         Ok::<_, ErrorPage>(Redirect::to(&consent_path(&id)).into_response())
@@ -193,7 +231,8 @@ pub(crate) async fn consent_page(
     if !needed {
         kept(&session, &q.request, true).await?;
         let scopes = request.scopes.clone();
-        return Ok(grant_response(server, &request, Grant::new(user, scopes)).await);
+        let response = grant_response(server, &request, Grant::new(user, scopes)).await;
+        return Ok(to_client(response, &request.target.redirect_uri));
     }
     let csrf = csrf_token(&session).await?;
     let app_name = request.client_name.clone().unwrap_or_else(|| request.client_id.clone());
@@ -278,10 +317,11 @@ pub(crate) async fn decide(
     let server = state.oauth2.server();
     tracing::info!(user = ?user, client_id = ?clip(&request.client_id), decision = ?form.decision, "OAuth 2 authorization decided");
     if form.decision == "deny" {
-        return Ok(deny_response(server, &request));
+        return Ok(to_client(deny_response(server, &request), &request.target.redirect_uri));
     }
     let scopes = request.scopes.clone();
-    Ok(grant_response(server, &request, Grant::new(user, scopes)).await)
+    let response = grant_response(server, &request, Grant::new(user, scopes)).await;
+    Ok(to_client(response, &request.target.redirect_uri))
 }
 
 /// The registered client of a seeded one, checked; the problem names the key to fix.

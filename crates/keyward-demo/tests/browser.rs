@@ -164,3 +164,47 @@ async fn oauth2_login_through_the_demo_authorization_server_in_chromium() {
     assert!(chrome.text("#oauth2-grants").await.contains("Keyward demo site"));
     chrome.screenshot("connected").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_form_post_response_mode_reaches_the_client_in_chromium() {
+    let (browser, driver) =
+        require_or_skip!(webdriver::installed(), "Debian's chromium and chromium-driver", "run .ci/run");
+    let dir = TempDir::new("chromium-form-post");
+    let (listener, mut config) = common::config(&dir.sqlite_url()).await;
+    let base = config.base_url();
+    // A second client of the demo's own server whose authorization response comes back as
+    // a self-submitting form (response_mode=form_post) that the browser posts to /auth/fp.
+    config.oauth2_clients.push(keyward_demo::SeedOAuth2Client {
+        client_id: "form-post-client".into(),
+        client_secret: Some(keyward::common::secret::SecretString::new("form-post-secret")),
+        redirect_uris: vec![format!("{base}/auth/fp")],
+        grant_types: Vec::new(),
+        public: false,
+        name: Some("Form post app".into()),
+    });
+    config.toml = Some(format!(
+        "[clients.fp]\nclient_id = \"form-post-client\"\nclient_secret = \"form-post-secret\"\n\
+         authorize_url = \"{base}/oauth2/authorize\"\naccess_token_url = \"{base}/oauth2/token\"\n\
+         userinfo_endpoint = \"{base}/api/me\"\nauthorize_params = {{ response_mode = \"form_post\" }}\n\
+         client_kwargs = {{ scope = \"profile\", code_challenge_method = \"S256\" }}\n"
+    ));
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut chrome = Chromium::start(&browser, &driver, "oauth2-form-post").await;
+
+    chrome.goto(&format!("{base}/login/fp")).await;
+    chrome.wait_for("#signin input[name=username]").await;
+    chrome.type_into("#signin input[name=username]", "alice").await;
+    chrome.type_into("#signin input[name=password]", "alice-password").await;
+    chrome.click("#signin button[type=submit]").await;
+    chrome.wait_for("#consent #grant").await;
+    assert_eq!(chrome.text("#app-name").await, "Form post app");
+    chrome.click("#grant").await;
+
+    // The form_post page's script ran under the page's policy and posted the code.
+    chrome.wait_for("#who").await;
+    assert_eq!(chrome.url().await, format!("{base}/profile"));
+    assert_eq!(chrome.text("#app").await, "fp");
+    assert_eq!(chrome.text("#who").await, "alice");
+    chrome.screenshot("profile").await;
+}
