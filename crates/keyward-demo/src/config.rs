@@ -531,9 +531,14 @@ or [demo] oauth1_signature_methods = [\"HMAC-SHA1\", …] (default HMAC-SHA1, HM
 RSA-SHA1, RSA-SHA256; PLAINTEXT only when listed, and then only over https or loopback).
 An unknown name stops the start.
 
+Its OAuth 2.1 server (issuer: the public URL): /oauth2/authorize, /oauth2/token,
+/oauth2/revoke, /oauth2/introspect, metadata at /.well-known/oauth-authorization-server.
+Its OAuth 2 clients and grants are kept in memory (they end with the process).
+
 Its protected API: GET or POST /api/me (POST takes a form body, which may carry the OAuth
-parameters), signed with a token credential; answers and errors are JSON
-({\"error\": …, \"error_description\": …}), a 401 with WWW-Authenticate: OAuth realm=\"…\".
+parameters), signed with a token credential, or with Authorization: Bearer and an OAuth 2
+access token of scope profile; answers and errors are JSON ({\"error\": …,
+\"error_description\": …}), a 401 with WWW-Authenticate: OAuth realm=\"…\" (and Bearer).
 
 Timeouts, caps and sign-in throttling have safe defaults (keyward_demo::Limits): 30 s to
 send request headers, 429 with Retry-After when password checks queue or guesses pile up.

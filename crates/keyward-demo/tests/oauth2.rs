@@ -342,3 +342,143 @@ async fn denial_unknown_clients_and_prompt_none() {
     let back = none.location.unwrap_or_else(|| panic!("{}", none.body));
     assert!(back.starts_with(&format!("{CALLBACK}?error=consent_required")), "{back}");
 }
+
+/// Signs `browser` in as alice (going to `/developer`) and returns the developer page.
+async fn developer_page(browser: &mut Browser, base: &str) -> String {
+    let page = browser.get(&format!("{base}/signin?next=/developer")).await;
+    let signed = browser
+        .post_form(
+            &format!("{base}/signin"),
+            &[
+                ("csrf", &common::input_value(&page.body, "csrf")),
+                ("next", "/developer"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    browser.get(&format!("{base}/developer")).await.body
+}
+
+/// The text of the element `id="{id}"` (up to the next `<`).
+fn element_text(html: &str, id: &str) -> String {
+    let rest = html.split(&format!("id=\"{id}\">")).nth(1).unwrap_or_else(|| panic!("no #{id} in {html}"));
+    rest.split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn developer_registers_confidential_and_public_oauth2_clients() {
+    let dir = common::TempDir::new("oauth2-developer");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut browser = Browser::new();
+    let developer = developer_page(&mut browser, base).await;
+    assert!(developer.contains("id=\"register-oauth2\""), "{developer}");
+    assert!(developer.contains(&format!("{base}/oauth2/token")), "{developer}");
+    let csrf = hidden_after(&developer, "id=\"register-oauth2\"", "csrf");
+
+    // A confidential client with client_credentials: its generated secret is shown once.
+    let made = browser
+        .post_form(
+            &format!("{base}/developer/oauth2"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Batch job"),
+                ("kind", "confidential"),
+                ("redirect_uris", "https://job.example/cb\r\n"),
+                ("grant_types", "authorization_code"),
+                ("grant_types", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let client_id = element_text(&made.body, "oauth2-client-id");
+    let secret = element_text(&made.body, "oauth2-client-secret");
+    assert!(secret.len() >= 43, "at least 256 bits, base64url: {secret}");
+    assert!(made.body.contains("<td><code>https://job.example/cb</code></td>"), "listed: {}", made.body);
+    let again = browser.get(&format!("{base}/developer")).await;
+    assert!(again.body.contains(&client_id) && !again.body.contains(&secret), "the secret is shown once");
+
+    let token = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200, "{}", token.text().await.unwrap());
+    let wrong = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(&client_id, Some("not-the-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    // A public client has no secret; it may not use client_credentials.
+    let refused = browser
+        .post_form(
+            &format!("{base}/developer/oauth2"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Phone app"),
+                ("kind", "public"),
+                ("redirect_uris", "http://127.0.0.1/cb"),
+                ("grant_types", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let public = browser
+        .post_form(
+            &format!("{base}/developer/oauth2"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Phone app"),
+                ("kind", "public"),
+                ("redirect_uris", "http://127.0.0.1/cb"),
+                ("grant_types", "authorization_code"),
+            ],
+        )
+        .await;
+    assert_eq!(public.status, 200, "{}", public.body);
+    assert!(!public.body.contains("id=\"oauth2-client-secret\""), "{}", public.body);
+    let public_id = element_text(&public.body, "oauth2-client-id");
+
+    // Its consent page says the name is not verified; a loopback redirect matches any port.
+    let authorize = format!(
+        "{base}/oauth2/authorize?response_type=code&client_id={public_id}&redirect_uri={}\
+         &scope=profile&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        urlencode("http://127.0.0.1:4711/cb")
+    );
+    let to_consent = browser.get(&authorize).await;
+    assert_eq!(to_consent.status, 303, "{}", to_consent.body);
+    let consent = browser.get(&to_consent.location.unwrap()).await;
+    assert!(consent.body.contains("id=\"unverified\""), "{}", consent.body);
+
+    // Names are unique across OAuth 1 and OAuth 2 clients.
+    let taken = browser
+        .post_form(
+            &format!("{base}/developer/oauth2"),
+            &[
+                ("csrf", &csrf),
+                ("name", "batch  JOB"),
+                ("kind", "confidential"),
+                ("grant_types", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, 400, "{}", taken.body);
+    assert!(taken.body.contains("already registered"), "{}", taken.body);
+    // And without the CSRF field nothing is registered.
+    let forged = browser
+        .post_form(
+            &format!("{base}/developer/oauth2"),
+            &[("name", "Forged"), ("kind", "confidential"), ("grant_types", "client_credentials")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+}
