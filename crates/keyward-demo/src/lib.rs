@@ -8,8 +8,14 @@
 //!   sign-up pages, Argon2 password hashes), the signature methods of
 //!   [`Config::oauth1_signature_methods`], and a developer page (`/developer`) that registers
 //!   OAuth 1 clients.
+//! - **An OAuth 2.1 authorization server** on the same users and sign-in, its issuer the
+//!   public URL: `/oauth2/authorize` (sign-in, then a consent page listing the scopes, skipped
+//!   when the user's stored consent covers the request), `/oauth2/token`, `/oauth2/revoke`,
+//!   `/oauth2/introspect` and the RFC 8414 metadata, through `keyward-axum`'s glue;
+//!   `/developer` registers OAuth 2 clients, `/connected` lists and revokes their grants,
+//!   `/api/me` takes their bearer tokens. Its records are kept in memory for now.
 //! - **A client website**: "Sign in with …" for every registered remote app (the demo's own
-//!   provider over OAuth 1.0a, always; any other from `keyward.toml` or `{NAME}_…`
+//!   provider over OAuth 1.0a and over OAuth 2, always; any other from `keyward.toml` or `{NAME}_…`
 //!   environment variables, presets applying), `/login/{name}`, `/auth/{name}`, and a
 //!   profile page with the token (secrets masked) and the user's profile from the app's
 //!   `userinfo_endpoint`.
