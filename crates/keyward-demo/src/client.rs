@@ -154,6 +154,11 @@ fn login_error(app: &str, e: &Error) -> ErrorPage {
     if kind.start_again() { page.with_action(start_again_path(app), "Start again") } else { page }
 }
 
+/// Whether the visitor is signed in to the client website.
+pub(crate) async fn signed_in_here(session: &Session) -> Result<bool, ErrorPage> {
+    Ok(current_login(session).await?.is_some())
+}
+
 async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
     session.get(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("reading the session", &e))
 }

@@ -63,7 +63,7 @@ async fn keep(session: &Session, request: AuthorizationRequest) -> Result<String
             None => break,
         };
     }
-    if signed_in(session).await?.is_none() {
+    if signed_in(session).await?.is_none() && !crate::client::signed_in_here(session).await? {
         // A visitor signed in nowhere keeps this session only as long as a login may take.
         session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::seconds(crate::LOGIN_TTL),

@@ -163,6 +163,17 @@ async fn oauth2_login_through_the_demo_authorization_server_in_chromium() {
     chrome.wait_for("#oauth2-grants").await;
     assert!(chrome.text("#oauth2-grants").await.contains("Keyward demo site"));
     chrome.screenshot("connected").await;
+
+    // The developer page registers OAuth 2 clients.
+    chrome.goto(&format!("{base}/developer")).await;
+    chrome.wait_for("#register-oauth2").await;
+    chrome.type_into("#register-oauth2 input[name=name]", "Notes app").await;
+    chrome.type_into("#register-oauth2 textarea[name=redirect_uris]", "https://notes.example/cb").await;
+    chrome.click("#register-oauth2 button[type=submit]").await;
+    chrome.wait_for("#oauth2-client-secret").await;
+    assert!(chrome.text("#oauth2-client-secret").await.len() >= 43);
+    assert!(chrome.text("#oauth2-clients").await.contains("Notes app"));
+    chrome.screenshot("oauth2-client-registered").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
