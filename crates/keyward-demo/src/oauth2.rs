@@ -11,6 +11,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward::common::random::{OsRandom, RandomSource};
+use keyward::common::secret::SecretString;
+use keyward::oauth2::provider::store::{OAuth2Store, StoreError};
 use keyward::oauth2::provider::{
     AuthorizationRequest, ClientAuthMethod, ClientKind, Grant, GrantType, ProviderError, RegisteredClient,
 };
@@ -389,37 +391,63 @@ pub(crate) fn seeded_client(seed: &crate::SeedOAuth2Client) -> Result<Registered
     Ok(client)
 }
 
-/// Registers `client`, or replaces the one with its identifier.
-pub(crate) async fn put_client(
-    state_store: &dyn keyward::oauth2::provider::store::OAuth2Store,
-    client: &RegisteredClient,
-) -> Result<(), DemoError> {
-    if !state_store.update_registered_client(client).await? {
-        state_store.create_registered_client(client).await?;
+/// Registers `client`, or replaces the one with its identifier (instances starting together
+/// may both try to create it: the one that finds it made replaces it).
+pub(crate) async fn put_client(store: &dyn OAuth2Store, client: &RegisteredClient) -> Result<(), DemoError> {
+    if store.update_registered_client(client).await? {
+        return Ok(());
     }
-    Ok(())
+    match store.create_registered_client(client).await {
+        Err(StoreError::Duplicate) => {
+            store.update_registered_client(client).await?;
+            Ok(())
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The demo site's own OAuth 2 client at its own server (confidential, `client_secret_basic`,
-/// code + PKCE, redirect to `{base}/auth/{OWN_OAUTH2_APP}`), made once and then kept with its
-/// secret; returns the secret the registry uses.
+/// code + PKCE, redirect to `{base}/auth/{OWN_OAUTH2_APP}`): made once with a random secret,
+/// then kept with it (so that instances sharing a store share the secret); returns the
+/// secret the registry uses.
 pub(crate) async fn ensure_own_client(
-    store: &dyn keyward::oauth2::provider::store::OAuth2Store,
+    store: &dyn OAuth2Store,
     base_url: &str,
-) -> Result<keyward::common::secret::SecretString, DemoError> {
+) -> Result<SecretString, DemoError> {
     let now = crate::now();
-    let existing = store.get_registered_client(crate::OWN_OAUTH2_CLIENT_ID).await?;
-    let secret = existing
-        .as_ref()
-        .and_then(|c| c.secrets.iter().find_map(|s| s.plain_value(now).cloned()))
+    let stored_secret = |c: &RegisteredClient| c.secrets.iter().find_map(|s| s.plain_value(now).cloned());
+    let own = |secret: &SecretString, created_at: i64| {
+        let mut client = RegisteredClient::confidential(crate::OWN_OAUTH2_CLIENT_ID, secret.secret())
+            .with_redirect_uris([format!("{base_url}/auth/{}", crate::OWN_OAUTH2_APP)])
+            .with_scopes([PROFILE_SCOPE]);
+        client.client_name = Some("Keyward demo site".into());
+        client.created_at = created_at;
+        client
+    };
+    let mut existing = store.get_registered_client(crate::OWN_OAUTH2_CLIENT_ID).await?;
+    if existing.as_ref().and_then(stored_secret).is_none() {
         // 43 alphanumerics: over 256 bits.
-        .unwrap_or_else(|| keyward::common::secret::SecretString::new(OsRandom.alphanumeric(43)));
-    let mut client = RegisteredClient::confidential(crate::OWN_OAUTH2_CLIENT_ID, secret.secret())
-        .with_redirect_uris([format!("{base_url}/auth/{}", crate::OWN_OAUTH2_APP)])
-        .with_scopes([PROFILE_SCOPE]);
-    client.client_name = Some("Keyward demo site".into());
-    client.created_at = existing.map_or(now, |c| c.created_at);
-    put_client(store, &client).await?;
+        let fresh = own(&SecretString::new(OsRandom.alphanumeric(43)), now);
+        let made = match existing {
+            Some(_) => store.update_registered_client(&fresh).await.map(|_| ()),
+            None => store.create_registered_client(&fresh).await,
+        };
+        match made {
+            Ok(()) | Err(StoreError::Duplicate) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Another instance may have made it first: its secret is the one.
+        existing = store.get_registered_client(crate::OWN_OAUTH2_CLIENT_ID).await?;
+    }
+    let existing =
+        existing.ok_or_else(|| StoreError::Corrupt("the site's OAuth 2 client is missing".into()))?;
+    let secret = stored_secret(&existing)
+        .ok_or_else(|| StoreError::Corrupt("the site's OAuth 2 client has no usable secret".into()))?;
+    // The public URL may have changed since it was made.
+    let wanted = own(&secret, existing.created_at);
+    if existing.redirect_uris != wanted.redirect_uris || existing.client_name != wanted.client_name {
+        store.update_registered_client(&wanted).await?;
+    }
     Ok(secret)
 }
 
@@ -698,4 +726,49 @@ pub(crate) async fn revoke_grant(
         .map_err(|e| ErrorPage::internal("revoking the grant", &e))?;
     tracing::info!(user = ?user, client_id = ?clip(&form.client_id), revoked, "OAuth 2 grant revoked");
     Ok(Redirect::to("/connected").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward::oauth2::provider::store::OAuth2ClientStore;
+
+    #[tokio::test]
+    async fn the_own_client_keeps_its_secret_across_starts_and_follows_the_public_url() {
+        let store = keyward_stores::MemoryStore::new();
+        let (a, b) = tokio::join!(
+            ensure_own_client(&store, "http://127.0.0.1:8000"),
+            ensure_own_client(&store, "http://127.0.0.1:8000")
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.secret(), b.secret(), "instances starting together share one secret");
+        assert!(a.secret().len() >= 43);
+        let moved = ensure_own_client(&store, "https://demo.example").await.unwrap();
+        assert_eq!(moved.secret(), a.secret());
+        let client = store.get_registered_client(crate::OWN_OAUTH2_CLIENT_ID).await.unwrap().unwrap();
+        assert_eq!(client.redirect_uris, ["https://demo.example/auth/keyward-oauth2"]);
+        assert!(client.secret_matches(a.secret(), crate::now()));
+    }
+
+    #[tokio::test]
+    async fn a_seeded_client_is_created_then_replaced() {
+        let store = keyward_stores::MemoryStore::new();
+        let mut seed = crate::SeedOAuth2Client {
+            client_id: "app".into(),
+            client_secret: Some(SecretString::new("first")),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: Vec::new(),
+            public: false,
+            name: None,
+        };
+        put_client(&store, &seeded_client(&seed).unwrap()).await.unwrap();
+        seed.client_secret = Some(SecretString::new("second"));
+        put_client(&store, &seeded_client(&seed).unwrap()).await.unwrap();
+        let client = store.get_registered_client("app").await.unwrap().unwrap();
+        assert!(
+            client.secret_matches("second", crate::now()) && !client.secret_matches("first", crate::now())
+        );
+        assert_eq!(client.grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        assert_eq!(client.scopes, [PROFILE_SCOPE]);
+    }
 }
