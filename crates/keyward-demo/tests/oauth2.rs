@@ -26,6 +26,19 @@ async fn me(base: &str, token: &str) -> (u16, String, serde_json::Value) {
     (status, challenge, serde_json::from_str(&resp.text().await.unwrap()).unwrap())
 }
 
+/// `POST {base}/oauth2/introspect` of `token`, authenticated as the seeded client.
+async fn introspect(base: &str, token: &str) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/oauth2/introspect"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    serde_json::from_str(&resp.text().await.unwrap()).unwrap()
+}
+
 /// The `value` of the hidden input named `name` that follows `after` in `html`.
 fn hidden_after(html: &str, after: &str, name: &str) -> String {
     let rest = html.split(after).nth(1).unwrap_or_else(|| panic!("no {after} in {html}"));
@@ -230,6 +243,7 @@ async fn a_seeded_client_gets_a_bearer_token_for_api_me_until_the_grant_is_revok
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["username"], "alice");
     assert_eq!(body["client_id"], CLIENT_ID);
+    assert_eq!(introspect(base, &access).await["active"], true);
 
     // A client_credentials token acts for no user: refused at /api/me.
     let cc: serde_json::Value = reqwest::Client::new()
@@ -267,6 +281,7 @@ async fn a_seeded_client_gets_a_bearer_token_for_api_me_until_the_grant_is_revok
     let (status, challenge, body) = me(base, &access).await;
     assert_eq!(status, 401, "{body}");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert_eq!(introspect(base, &access).await, serde_json::json!({ "active": false }));
     let refresh = token.refresh_token.as_ref().unwrap().secret().to_owned();
     let refused = reqwest::Client::new()
         .post(format!("{base}/oauth2/token"))
@@ -312,6 +327,14 @@ async fn denial_unknown_clients_and_prompt_none() {
     assert!(back.contains("state=s1"), "{back}");
 
     let consent = common::sign_in_to_consent(&mut browser, base, &authorize, "alice", "alice-password").await;
+    // A decision without the page's CSRF field changes nothing.
+    let forged = browser
+        .post_form(
+            &format!("{base}/oauth2/consent"),
+            &[("request", &common::input_value(&consent, "request")), ("decision", "grant")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
     let denied = browser
         .post_form(
             &format!("{base}/oauth2/consent"),
