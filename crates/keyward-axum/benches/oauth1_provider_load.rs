@@ -32,7 +32,8 @@
 //! With `TARGET=host:port` nothing else runs: the phases load a server of another process
 //! (the demo), its `CHEAP_PATH` (default `/healthz`, answering `CHEAP_STATUS`, default
 //! `200`) against its `/api/me`, signed with the bench's credentials, which must be
-//! registered there; `TARGET_PID` adds that process's CPU time (see BENCHMARKS.md).
+//! registered there; `TARGET_PID` adds that process's CPU time (a comma-separated list sums
+//! several processes, such as a server's workers; see BENCHMARKS.md).
 //!
 //! `LOAD=0` runs only the in-process part, whose three loops are functions that callgrind
 //! can count alone (instructions per request = count / `SAMPLES`):
@@ -427,7 +428,9 @@ async fn external(target: &str, connections: u64, seconds: u64) {
     let cheap = Target { path: cheap_path, status: cheap_status, body: None };
     let protected = Target { path: "/api/me", status: "200", body: None };
     let accounting = Accounting {
-        server: std::env::var("TARGET_PID").ok().map(|pid| ("target", vec![pid])),
+        server: std::env::var("TARGET_PID")
+            .ok()
+            .map(|pids| ("target", pids.split(',').map(|p| p.trim().to_owned()).collect())),
         ..Accounting::default()
     };
     let name = format!("the server at {target}, {cheap_path} against /api/me");

@@ -4,6 +4,11 @@
 //! - [`AuthlibProvider`]: an OAuth 1.0a provider built with Python's Authlib
 //!   (tests/peers/python/authlib_provider.py) on 127.0.0.1.
 //! - [`Browser`]: a cookie jar over plain HTTP, no redirects followed by itself.
+//! - [`run_oauth2_client`]: a third-party OAuth 2 client library ([`OAuth2Lib`]: Authlib,
+//!   requests-oauthlib, openid-client) driven by a script through code + PKCE, refresh,
+//!   client_credentials, revocation, introspection and the device flow against a server on
+//!   127.0.0.1, the harness playing the user ([`PeerUser`]); its JSON lines come back as a
+//!   [`PeerRun`].
 //!
 //! Each peer is stopped when dropped.
 
@@ -180,6 +185,12 @@ impl Browser {
         self.jar.remove(&origin(url));
     }
 
+    /// The `Cookie` header this browser sends to `url`'s origin, if it holds any cookie.
+    pub fn cookie_header(&self, url: &str) -> Option<String> {
+        let jar = self.jar.get(&origin(url)).filter(|c| !c.is_empty())?;
+        Some(jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
     /// `GET url`.
     pub async fn get(&mut self, url: &str) -> Page {
         self.send(reqwest::Method::GET, url, None).await
@@ -272,4 +283,377 @@ fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+impl Browser {
+    /// Plays the user from `url`: follows redirects and submits each page's first form
+    /// (every named input with its value; `login` and a password filled in where empty)
+    /// until a page without a form, whose body it returns. Walks the OIDC peer's device
+    /// code confirmation, login and consent pages.
+    pub async fn submit_forms(&mut self, url: &str, login: &str) -> String {
+        let mut url = url.to_owned();
+        let mut page = self.get(&url).await;
+        for _ in 0..30 {
+            if let Some(location) = page.location.clone() {
+                url = location;
+                page = self.get(&url).await;
+                continue;
+            }
+            assert_eq!(page.status, 200, "unexpected page at {url}: {}", page.body);
+            let Some((action, fields)) = first_form(&page.body, login) else { return page.body };
+            let target = match action {
+                Some(a) if a.starts_with('/') => format!("{}{a}", origin(&url)),
+                Some(a) => a,
+                None => url.clone(),
+            };
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            page = self.post_form(&target, &fields).await;
+            url = target;
+        }
+        panic!("the walk from {url} did not end");
+    }
+}
+
+/// The value of an attribute in one HTML tag (whitespace folded to spaces).
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = tag[start..].find('"')? + start;
+    Some(tag[start..end].to_owned())
+}
+
+/// A form to submit: its `action`, if it has one, and its fields.
+type Form = (Option<String>, Vec<(String, String)>);
+
+/// A page's first form.
+fn first_form(page: &str, login: &str) -> Option<Form> {
+    let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+    let at = page.find("<form")?;
+    let form_tag = &page[at..at + page[at..].find('>')?];
+    let mut fields = Vec::new();
+    for chunk in page[at..].split("<input").skip(1) {
+        let tag = format!(" {}", &chunk[..chunk.find('>').unwrap_or(chunk.len())]);
+        let Some(name) = attr(&tag, "name") else { continue };
+        let value = match (name.as_str(), attr(&tag, "value")) {
+            (_, Some(v)) => v,
+            ("login", None) => login.to_owned(),
+            ("password", None) => "x".to_owned(),
+            _ => continue,
+        };
+        fields.push((name, value));
+    }
+    Some((attr(&format!(" {form_tag}"), "action"), fields))
+}
+
+/// A third-party OAuth 2 client library, driven by a script against an authorization
+/// server on 127.0.0.1: tests/peers/python/oauth2_client.py (Authlib, requests-oauthlib)
+/// or tests/peers/node/oauth2_client.mjs (openid-client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuth2Lib {
+    /// Python Authlib's `OAuth2Session` (requests integration).
+    Authlib,
+    /// Python requests-oauthlib's `OAuth2Session` over oauthlib.
+    RequestsOAuthlib,
+    /// npm `openid-client` (panva).
+    OpenidClient,
+}
+
+impl OAuth2Lib {
+    /// Every library, in a fixed order.
+    pub const ALL: [Self; 3] = [Self::Authlib, Self::RequestsOAuthlib, Self::OpenidClient];
+
+    /// Its name in messages and in the scripts' output (`lib` of the `done` line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Authlib => "authlib",
+            Self::RequestsOAuthlib => "requests-oauthlib",
+            Self::OpenidClient => "openid-client",
+        }
+    }
+
+    /// The command that runs its script, or `None` when the peer is not installed (use
+    /// with [`require_or_skip!`](crate::require_or_skip) and [`OAuth2Lib::HOW`]).
+    pub fn command(self) -> Option<tokio::process::Command> {
+        let root = crate::workspace_root();
+        match self {
+            Self::Authlib | Self::RequestsOAuthlib => {
+                let mut cmd = tokio::process::Command::new(crate::python()?);
+                cmd.arg(root.join("tests/peers/python/oauth2_client.py")).args(["--lib", self.name()]);
+                Some(cmd)
+            }
+            Self::OpenidClient => {
+                let modules = crate::node_modules().filter(|p| p.join("openid-client").exists())?;
+                let node_ok = std::process::Command::new("node")
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if !node_ok {
+                    return None;
+                }
+                let mut cmd = tokio::process::Command::new("node");
+                cmd.arg(root.join("tests/peers/node/oauth2_client.mjs")).env("KEYWARD_NODE_MODULES", modules);
+                Some(cmd)
+            }
+        }
+    }
+
+    /// How to install the peers, for a skip message.
+    pub const HOW: &'static str = "run .ci/run (pip installs tests/peers/python/requirements.txt into \
+                                   .peers/venv, `npm ci` tests/peers/node into .peers/node)";
+}
+
+/// The steps the OAuth 2 client scripts know, in the order they run them.
+pub const OAUTH2_STEPS: [&str; 6] =
+    ["code", "refresh", "introspect", "revoke", "client_credentials", "device"];
+
+/// Where an OAuth 2 client script finds the server's endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    /// RFC 8414 metadata at `/.well-known/oauth-authorization-server`.
+    Rfc8414,
+    /// OpenID Connect Discovery at `/.well-known/openid-configuration`.
+    OpenidConnect,
+    /// None: only [`OAuth2ClientArgs::endpoints`] (the issuer is what `iss` must be).
+    None,
+}
+
+/// What an OAuth 2 client script is told: the server, the client, what to do.
+#[derive(Clone, Debug)]
+pub struct OAuth2ClientArgs {
+    /// The server's issuer.
+    pub issuer: String,
+    /// How the endpoints are found ([`Discovery::Rfc8414`] by default).
+    pub discovery: Discovery,
+    /// Endpoints given explicitly, over the discovered ones: (`authorization`, `token`,
+    /// `revocation`, `introspection` or `device-authorization`, URL).
+    pub endpoints: Vec<(&'static str, String)>,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret, for `client_secret_basic` and `client_secret_post`.
+    pub client_secret: Option<String>,
+    /// `client_secret_basic` (the default), `client_secret_post` or `none`.
+    pub auth_method: String,
+    /// The registered redirect URI (the `code` step needs one).
+    pub redirect_uri: Option<String>,
+    /// The scope to ask for.
+    pub scope: Option<String>,
+    /// The steps to run, a subset of [`OAUTH2_STEPS`] (all by default).
+    pub steps: Vec<&'static str>,
+    /// Headers the script sends when it GETs the authorization URL itself, for a server
+    /// that approves at once for a signed-in user (`--user get`). Empty: the harness plays
+    /// the user through [`PeerUser`] (`--user stdio`).
+    pub login_headers: Vec<(String, String)>,
+    /// Let the script GET the authorization URL itself even with no login header.
+    pub script_gets_authorization: bool,
+}
+
+impl OAuth2ClientArgs {
+    /// Client `client_id` of the server at `issuer`, with `client_secret_basic` and every
+    /// step.
+    pub fn new(issuer: &str, client_id: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            discovery: Discovery::Rfc8414,
+            endpoints: Vec::new(),
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            auth_method: "client_secret_basic".to_owned(),
+            redirect_uri: None,
+            scope: None,
+            steps: OAUTH2_STEPS.to_vec(),
+            login_headers: Vec::new(),
+            script_gets_authorization: false,
+        }
+    }
+
+    fn to_args(&self) -> Vec<String> {
+        let mut a: Vec<String> =
+            ["--issuer", &self.issuer, "--client-id", &self.client_id, "--auth-method", &self.auth_method]
+                .map(str::to_owned)
+                .into();
+        let discovery = match self.discovery {
+            Discovery::Rfc8414 => "oauth",
+            Discovery::OpenidConnect => "oidc",
+            Discovery::None => "none",
+        };
+        a.extend(["--discovery".into(), discovery.into()]);
+        for (name, url) in &self.endpoints {
+            a.extend([format!("--{name}-endpoint"), url.clone()]);
+        }
+        for (flag, value) in [
+            ("--client-secret", &self.client_secret),
+            ("--redirect-uri", &self.redirect_uri),
+            ("--scope", &self.scope),
+        ] {
+            if let Some(v) = value {
+                a.extend([flag.to_owned(), v.clone()]);
+            }
+        }
+        a.extend(["--steps".into(), self.steps.join(",")]);
+        let get = self.script_gets_authorization || !self.login_headers.is_empty();
+        a.extend(["--user".into(), if get { "get" } else { "stdio" }.into()]);
+        for (name, value) in &self.login_headers {
+            a.extend(["--login-header".into(), format!("{name}: {value}")]);
+        }
+        a
+    }
+}
+
+/// The user's part of the flows, played by the harness while a script waits.
+pub trait PeerUser {
+    /// Goes through the authorization endpoint from `url` (sign-in, consent) and returns
+    /// the URL the server redirected to (the redirect URI with `code`, `state`, `iss`).
+    fn authorize(&mut self, url: &str) -> impl Future<Output = String> + Send;
+
+    /// Approves the device authorization whose `device_pending` line is `pending`
+    /// (`user_code`, `verification_uri`, `verification_uri_complete`).
+    fn approve_device(&mut self, pending: &serde_json::Value) -> impl Future<Output = ()> + Send;
+}
+
+/// The user `login` at the [`OidcPeer`]: signs in and consents through its development
+/// interactions.
+#[derive(Debug)]
+pub struct OidcPeerUser {
+    /// The account to sign in as.
+    pub login: String,
+}
+
+impl PeerUser for OidcPeerUser {
+    async fn authorize(&mut self, url: &str) -> String {
+        let query = Browser::new().login_at_oidc(url, &self.login).await;
+        format!("{OIDC_REDIRECT}?{query}")
+    }
+
+    async fn approve_device(&mut self, pending: &serde_json::Value) {
+        let url = pending["verification_uri_complete"].as_str().expect("verification_uri_complete");
+        let page = Browser::new().submit_forms(url, &self.login).await;
+        assert!(page.contains("Sign-in Success"), "the device was not approved: {page}");
+    }
+}
+
+/// The JSON lines an OAuth 2 client script printed, in order.
+#[derive(Debug)]
+pub struct PeerRun {
+    /// Every line, each an object with a `step` member.
+    pub lines: Vec<serde_json::Value>,
+}
+
+impl PeerRun {
+    /// The lines of step `name`.
+    pub fn all(&self, name: &str) -> Vec<&serde_json::Value> {
+        self.lines.iter().filter(|l| l["step"] == name).collect()
+    }
+
+    /// The only line of step `name`; panics when there is none or more than one.
+    pub fn one(&self, name: &str) -> &serde_json::Value {
+        match self.all(name).as_slice() {
+            [line] => line,
+            lines => panic!("{} lines of step {name} in:\n{self}", lines.len()),
+        }
+    }
+
+    /// The `introspect` line about `token` (e.g. `access_token`, `revoked_refresh_token`).
+    pub fn introspection(&self, token: &str) -> &serde_json::Value {
+        let lines: Vec<_> = self.all("introspect").into_iter().filter(|l| l["token"] == token).collect();
+        match lines.as_slice() {
+            [line] => line,
+            _ => panic!("no single introspection of {token} in:\n{self}"),
+        }
+    }
+}
+
+impl std::fmt::Display for PeerRun {
+    /// One JSON line per line, as the script printed them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for line in &self.lines {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A script that failed: its exit status, what it printed before, and its stderr.
+#[derive(Debug)]
+pub struct PeerFailure {
+    /// The library.
+    pub lib: OAuth2Lib,
+    /// How it ended.
+    pub status: String,
+    /// The JSON lines it printed before failing.
+    pub lines: Vec<serde_json::Value>,
+    /// Its stderr (the failure's message).
+    pub stderr: String,
+}
+
+impl std::fmt::Display for PeerFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} client script failed ({}): {}", self.lib.name(), self.status, self.stderr.trim())?;
+        for line in &self.lines {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PeerFailure {}
+
+/// How long one script may take, device polling included.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs `lib`'s script with `args`, answering its questions through `user`; returns its
+/// lines when it exits 0. `None` when the library is not installed (use with
+/// [`require_or_skip!`](crate::require_or_skip)).
+pub async fn run_oauth2_client(
+    lib: OAuth2Lib,
+    args: &OAuth2ClientArgs,
+    user: &mut impl PeerUser,
+) -> Option<Result<PeerRun, PeerFailure>> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut cmd = lib.command()?;
+    let mut child = cmd
+        .args(args.to_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the {} client script: {e}", lib.name()));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stderr_pipe = child.stderr.take().expect("stderr");
+    let stderr = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s).await;
+        s
+    });
+    let mut lines = Vec::new();
+    let talk = async {
+        while let Some(line) = stdout.next_line().await.expect("read the script's stdout") {
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {line}", lib.name()));
+            let answer = match value["await"].as_str() {
+                Some("callback") => Some(user.authorize(value["url"].as_str().expect("url")).await),
+                Some("approval") => {
+                    user.approve_device(&value).await;
+                    Some("approved".to_owned())
+                }
+                Some(other) => panic!("{}: unknown question {other:?}", lib.name()),
+                None => None,
+            };
+            lines.push(value);
+            if let Some(answer) = answer {
+                // A script that died meanwhile reports it through its exit status.
+                let _ = stdin.write_all(format!("{answer}\n").as_bytes()).await;
+                let _ = stdin.flush().await;
+            }
+        }
+        child.wait().await.expect("wait for the script")
+    };
+    let status = match tokio::time::timeout(SCRIPT_TIMEOUT, talk).await {
+        Ok(status) if status.success() => return Some(Ok(PeerRun { lines })),
+        Ok(status) => status.to_string(),
+        Err(_) => format!("no exit within {} s", SCRIPT_TIMEOUT.as_secs()),
+    };
+    let stderr = tokio::time::timeout(Duration::from_secs(5), stderr).await.ok().and_then(Result::ok);
+    Some(Err(PeerFailure { lib, status, lines, stderr: stderr.unwrap_or_default() }))
 }

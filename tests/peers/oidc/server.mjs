@@ -70,6 +70,16 @@ const clients = [
   },
 ];
 
+// The third-party OAuth 2 clients (tests/peers/python/oauth2_client.py,
+// tests/peers/node/oauth2_client.mjs): one client per token endpoint authentication method,
+// each allowed every grant those scripts drive.
+const peerGrants = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'];
+clients.push(
+  { ...common, client_id: 'peer-basic', client_secret: secret, token_endpoint_auth_method: 'client_secret_basic', grant_types: peerGrants },
+  { ...common, client_id: 'peer-post', client_secret: secret, token_endpoint_auth_method: 'client_secret_post', grant_types: peerGrants },
+  { ...common, client_id: 'peer-public', token_endpoint_auth_method: 'none', grant_types: peerGrants.filter((g) => g !== 'client_credentials') },
+);
+
 const server = createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -103,6 +113,11 @@ const provider = new Provider(issuer, {
 });
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
 server.on('request', provider.callback());
+// RFC 8414 metadata for the OAuth 2 peer clients: the discovery document under the name
+// an OAuth 2 authorization server publishes it (oidc-provider serves only OpenID Discovery's).
+server.prependListener('request', (req) => {
+  if (req.url === '/.well-known/oauth-authorization-server') req.url = '/.well-known/openid-configuration';
+});
 
 console.log(`KEYWARD_OIDC_READY ${issuer}`);
 
