@@ -7,19 +7,20 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use keyward::common::encoding::{encode_form, parse_form};
 use keyward::oauth2::provider::store::OAuth2ClientStore;
 use keyward::oauth2::provider::{
-    AuthorizationServer, Grant, GrantType, OAuth2Provider, RegisteredClient, RequestOptions, ServerConfig,
+    AuthorizationServer, BearerPlacement, Grant, GrantType, OAuth2Provider, RegisteredClient, RequestOptions,
+    ServerConfig,
 };
 use keyward::oauth2::rfc8414::OAUTH_WELL_KNOWN;
 use keyward_axum::oauth2_provider::{
-    OAuth2Authorize, OAuth2Bearer, deny_response, grant_response, introspection_endpoint, metadata_endpoint,
-    revocation_endpoint, token_endpoint,
+    AuthorizeRejection, OAuth2Authorize, OAuth2Bearer, deny_response, grant_response, introspection_endpoint,
+    metadata_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
 use oauth2::basic::BasicClient;
@@ -54,6 +55,17 @@ async fn me(auth: OAuth2Bearer) -> axum::Json<Value> {
 
 async fn write(auth: OAuth2Bearer<Write>) -> String {
     format!("written for {}", auth.client_id)
+}
+
+/// An authorization handler that renders its own page for the errors not redirected.
+async fn own_page(auth: Result<OAuth2Authorize, AuthorizeRejection>) -> Response {
+    match auth {
+        Ok(OAuth2Authorize(req)) => format!("consent page for {}", req.client_id).into_response(),
+        Err(e) if !e.error.is_redirected() => {
+            (StatusCode::BAD_REQUEST, format!("our own page: {}", e.error.error.code())).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 struct TestServer {
@@ -167,6 +179,11 @@ async fn assert_error(r: reqwest::Response, status: StatusCode, error: &str) {
 }
 
 async fn start() -> TestServer {
+    start_with(|config| config).await
+}
+
+/// The test server, its configuration changed by `configure`.
+async fn start_with(configure: impl FnOnce(ServerConfig) -> ServerConfig) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(MemoryStore::new());
@@ -182,7 +199,7 @@ async fn start() -> TestServer {
     for c in [web, app_client] {
         store.create_registered_client(&c).await.unwrap();
     }
-    let config = ServerConfig::new(base.clone()).with_scopes_supported(["read", "write"]);
+    let config = configure(ServerConfig::new(base.clone()).with_scopes_supported(["read", "write"]));
     let server = AuthorizationServer::builder(store, config).build();
     let provider = OAuth2Provider::with_options(server, RequestOptions::default().body_limit(BODY_LIMIT));
     let app = Router::new()
@@ -193,6 +210,7 @@ async fn start() -> TestServer {
         .route(OAUTH_WELL_KNOWN, get(metadata_endpoint))
         .route("/api/me", get(me))
         .route("/api/write", get(write))
+        .route("/own-page", get(own_page))
         .with_state(provider);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -587,4 +605,32 @@ async fn malformed_bodies_are_400_invalid_request_never_5xx() {
     }
     let r = s.post_form("/token", &[("grant_type", "password")], basic).await;
     assert_error(r, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
+}
+
+#[tokio::test]
+async fn the_application_may_render_its_own_error_page() {
+    let s = start().await;
+    let r = s.http.get(s.url("/own-page?client_id=nobody")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.text().await.unwrap(), "our own page: invalid_request");
+    // A redirected error keeps the server's response.
+    let r = s.http.get(s.url("/own-page?client_id=web&response_type=code")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(param(&location(&r).1, "error"), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn query_tokens_are_read_when_the_server_enables_them() {
+    let s = start_with(|c| c.with_bearer_placement(BearerPlacement { form_body: false, query: true })).await;
+    let pairs = [("grant_type", "client_credentials"), ("scope", "read")];
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let query = encode_form([("access_token", token.as_str())]);
+    let r = s.http.get(format!("{}?{query}", s.url("/api/me"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(r).await["client_id"], "web");
+    // In the header and the query at once: 400 invalid_request (RFC 6750 §2).
+    let r = s.http.get(format!("{}?{query}", s.url("/api/me"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_request\"");
 }
