@@ -16,7 +16,8 @@
 //! - [`OAuth2Bearer`]: an extractor that checks the bearer token (RFC 6750) and gives the
 //!   handler its subject, client and scopes; `OAuth2Bearer<R>` also requires the scopes of
 //!   `R: `[`RequiredScopes`] (see [`required_scopes!`](crate::required_scopes)). It rejects
-//!   with `401`/`403` and `WWW-Authenticate: Bearer` (§3).
+//!   with `401`/`403` and `WWW-Authenticate: Bearer` (§3); `Option<OAuth2Bearer>` is `None`
+//!   when no bearer token was sent.
 //!
 //! ```no_run
 //! use axum::{Router, routing::{any, get}};
@@ -56,7 +57,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::{self, HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use keyward::oauth2::provider::{
@@ -225,7 +226,7 @@ pub fn authorize_error_response(
 
 /// The scopes a bearer-protected handler requires, as a type: the parameter of
 /// [`OAuth2Bearer`]. Declare one with [`required_scopes!`](crate::required_scopes).
-pub trait RequiredScopes: Send + Sync + 'static {
+pub trait RequiredScopes: 'static {
     /// The scopes the token must carry (all of them).
     const SCOPES: &'static [&'static str];
 }
@@ -333,5 +334,25 @@ where
         let request = bearer_request(&parts.method, &parts.uri, &parts.headers);
         let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
         Ok(Self { grant, _scopes: PhantomData })
+    }
+}
+
+/// `Option<OAuth2Bearer<R>>`: `None` when the request carries no bearer token (for a
+/// resource that also takes other credentials, or none); a token that is there but invalid,
+/// or lacks a scope, still rejects.
+impl<S, R> OptionalFromRequestParts<S> for OAuth2Bearer<R>
+where
+    OAuth2Provider: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScopes,
+{
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(bearer) => Ok(Some(bearer)),
+            Err(BearerRejection(BearerError::Missing)) => Ok(None),
+            Err(rejection) => Err(rejection),
+        }
     }
 }

@@ -57,6 +57,14 @@ async fn write(auth: OAuth2Bearer<Write>) -> String {
     format!("written for {}", auth.client_id)
 }
 
+/// A resource that also serves callers without a bearer token.
+async fn maybe(auth: Option<OAuth2Bearer>) -> String {
+    match auth {
+        Some(auth) => format!("token of {}", auth.client_id),
+        None => "no token".to_owned(),
+    }
+}
+
 /// An authorization handler that renders its own page for the errors not redirected.
 async fn own_page(auth: Result<OAuth2Authorize, AuthorizeRejection>) -> Response {
     match auth {
@@ -211,6 +219,7 @@ async fn start_with(configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Tes
         .route("/api/me", get(me))
         .route("/api/write", get(write))
         .route("/own-page", get(own_page))
+        .route("/api/maybe", get(maybe))
         .with_state(provider);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -555,6 +564,13 @@ async fn bearer_failures_follow_rfc_6750() {
     // A token in the query is not looked at by default.
     let r = s.http.get(format!("{}?access_token={read_only}", s.url("/api/me"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Optional: no token is None, a bad token still rejects.
+    let r = s.http.get(s.url("/api/maybe")).header("authorization", "OAuth oauth_token=\"x\"").send().await;
+    assert_eq!(r.unwrap().text().await.unwrap(), "no token");
+    assert_eq!(s.bearer("/api/maybe", &read_only).await.text().await.unwrap(), "token of web");
+    let r = s.bearer("/api/maybe", "unknown").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_token\"");
     // Missing scope: 403 insufficient_scope, naming the scope.
     let r = s.bearer("/api/write", &read_only).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
