@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use keyward::common::encoding::{encode_form, parse_form};
@@ -19,8 +19,8 @@ use keyward::oauth2::provider::{
 };
 use keyward::oauth2::rfc8414::OAUTH_WELL_KNOWN;
 use keyward_axum::oauth2_provider::{
-    AuthorizeRejection, OAuth2Authorize, OAuth2Bearer, deny_response, grant_response, introspection_endpoint,
-    metadata_endpoint, revocation_endpoint, token_endpoint,
+    AuthorizeRejection, OAuth2Authorize, OAuth2Bearer, OAuth2BearerForm, deny_response, grant_response,
+    introspection_endpoint, metadata_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
 use oauth2::basic::BasicClient;
@@ -55,6 +55,11 @@ async fn me(auth: OAuth2Bearer) -> axum::Json<Value> {
 
 async fn write(auth: OAuth2Bearer<Write>) -> String {
     format!("written for {}", auth.client_id)
+}
+
+/// A resource that may take its token in the form body.
+async fn form(auth: OAuth2BearerForm<Write>) -> String {
+    format!("{} sent {} bytes", auth.client_id, auth.request.body().len())
 }
 
 /// A resource that also serves callers without a bearer token.
@@ -220,6 +225,7 @@ async fn start_with(configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Tes
         .route("/api/write", get(write))
         .route("/own-page", get(own_page))
         .route("/api/maybe", get(maybe))
+        .route("/api/form", post(form))
         .with_state(provider);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -649,4 +655,39 @@ async fn query_tokens_are_read_when_the_server_enables_them() {
     let r = s.http.get(format!("{}?{query}", s.url("/api/me"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_request\"");
+}
+
+#[tokio::test]
+async fn form_body_tokens_are_read_when_the_server_enables_them() {
+    let placement = BearerPlacement { form_body: true, query: false };
+    let s = start_with(|c| c.with_bearer_placement(placement)).await;
+    let pairs = [("grant_type", "client_credentials"), ("scope", "read write")];
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let body = encode_form([("access_token", token.as_str()), ("note", "hi")]);
+    let r = s.post("/api/form", body.clone(), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), format!("web sent {} bytes", body.len()));
+    // In the header too: 400 invalid_request.
+    let r = s
+        .http
+        .post(s.url("/api/form"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A body over the limit: 400, never 5xx.
+    let r = s.post("/api/form", vec![b'a'; BODY_LIMIT + 1], None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_request\"");
+    // Not enabled: the body is not looked at.
+    let s = start().await;
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let r = s.post("/api/form", encode_form([("access_token", token.as_str())]), None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer");
 }
