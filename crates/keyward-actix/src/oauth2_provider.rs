@@ -327,9 +327,8 @@ macro_rules! required_scopes {
 ///
 /// The token is read from the `Authorization` header, and from the query when the server's
 /// [`BearerPlacement`](keyward::oauth2::provider::BearerPlacement) enables it; the body is
-/// left to the handler (a form-body token, RFC 6750 §2.2, is for
-/// [`ResourceProtector::validate`](keyward::oauth2::provider::ResourceProtector::validate)
-/// over [`core_request`]). Fails with [`BearerRejection`].
+/// left to the handler (for a form-body token, RFC 6750 §2.2, take [`OAuth2BearerForm`]).
+/// Fails with [`BearerRejection`].
 pub struct OAuth2Bearer<R: RequiredScopes = AnyScope> {
     /// What the token grants.
     pub grant: AccessGrant,
@@ -398,6 +397,55 @@ impl<R: RequiredScopes> FromRequest for OAuth2Bearer<R> {
                 .map_err(|_| BearerRejection(BearerError::InvalidRequest("the request cannot be read")))?;
             let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
             Ok(Self { grant, _scopes: PhantomData })
+        })
+    }
+}
+
+/// A request with a valid OAuth 2 bearer token carrying the scopes of `R`, which may also sit
+/// in the form body (RFC 6750 §2.2) when the server's
+/// [`BearerPlacement`](keyward::oauth2::provider::BearerPlacement) enables it. The body is
+/// read (up to the options' limit) to look for it: read it from
+/// [`request`](Self::request). Derefs to the token's [`AccessGrant`]; fails with
+/// [`BearerRejection`] (a body that cannot be read is `400 invalid_request`).
+pub struct OAuth2BearerForm<R: RequiredScopes = AnyScope> {
+    /// What the token grants.
+    pub grant: AccessGrant,
+    /// The request, with an absolute URI and the body read.
+    pub request: http::Request<Vec<u8>>,
+    _scopes: PhantomData<fn() -> R>,
+}
+
+impl<R: RequiredScopes> fmt::Debug for OAuth2BearerForm<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2BearerForm")
+            .field("grant", &self.grant)
+            .field("required", &R::SCOPES)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: RequiredScopes> Deref for OAuth2BearerForm<R> {
+    type Target = AccessGrant;
+
+    fn deref(&self) -> &AccessGrant {
+        &self.grant
+    }
+}
+
+impl<R: RequiredScopes> FromRequest for OAuth2BearerForm<R> {
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Self, actix_web::Error>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, mut payload) = (req.clone(), payload.take());
+        Box::pin(async move {
+            let provider = provider_of(&req)?;
+            let body = web::Payload::from_request(&req, &mut payload).await?;
+            let request = core_request(&req, body, &provider)
+                .await
+                .map_err(|_| BearerRejection(BearerError::InvalidRequest("the request cannot be read")))?;
+            let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
+            Ok(Self { grant, request, _scopes: PhantomData })
         })
     }
 }

@@ -14,8 +14,8 @@ use keyward::oauth2::provider::{
     AuthorizationServer, Grant, GrantType, OAuth2Provider, RegisteredClient, RequestOptions, ServerConfig,
 };
 use keyward_actix::oauth2_provider::{
-    OAUTH_WELL_KNOWN, OAuth2Authorize, OAuth2Bearer, deny_response, grant_response, introspection_endpoint,
-    metadata_endpoint, revocation_endpoint, token_endpoint,
+    OAUTH_WELL_KNOWN, OAuth2Authorize, OAuth2Bearer, OAuth2BearerForm, deny_response, grant_response,
+    introspection_endpoint, metadata_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
 use oauth2::basic::BasicClient;
@@ -49,6 +49,11 @@ async fn me(auth: OAuth2Bearer) -> HttpResponse {
 
 async fn write(auth: OAuth2Bearer<Write>) -> String {
     format!("written for {}", auth.client_id)
+}
+
+/// A resource that reads the body after the token check.
+async fn form(auth: OAuth2BearerForm<Write>) -> String {
+    format!("{} sent {} bytes", auth.client_id, auth.request.body().len())
 }
 
 struct TestServer {
@@ -141,6 +146,7 @@ async fn start() -> TestServer {
             .route(OAUTH_WELL_KNOWN, web::get().to(metadata_endpoint))
             .route("/api/me", web::get().to(me))
             .route("/api/write", web::get().to(write))
+            .route("/api/form", web::post().to(form))
     })
     .workers(1)
     .disable_signals()
@@ -318,4 +324,32 @@ async fn the_negative_rules_hold_through_the_glue() {
         let r = s.http.get(s.url(path)).send().await.unwrap();
         assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "invalid_request").await;
     }
+}
+
+#[actix_web::test]
+async fn the_body_reading_extractor_checks_the_token_and_keeps_the_body() {
+    let s = start().await;
+    let pairs = [("grant_type", "client_credentials"), ("scope", "read write")];
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let body = encode_form([("note", "hi")]);
+    let send = |token: Option<String>, body: Vec<u8>| {
+        let mut r =
+            s.http.post(s.url("/api/form")).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.body(body).send()
+    };
+    let r = send(Some(token.clone()), body.clone().into_bytes()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), format!("web sent {} bytes", body.len()));
+    // The form body is not looked at unless the server enables it.
+    let r = send(None, encode_form([("access_token", token.as_str())]).into_bytes()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer");
+    // A body over the limit: 400, never 5xx.
+    let r = send(Some(token), vec![b'a'; BODY_LIMIT + 1]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_request\"");
 }

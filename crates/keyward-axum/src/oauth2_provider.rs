@@ -16,7 +16,8 @@
 //! - [`OAuth2Bearer`]: an extractor that checks the bearer token (RFC 6750) and gives the
 //!   handler its subject, client and scopes; `OAuth2Bearer<R>` also requires the scopes of
 //!   `R: `[`RequiredScopes`] (see [`required_scopes!`](crate::required_scopes)). It rejects
-//!   with `401`/`403` and `WWW-Authenticate: Bearer` (§3).
+//!   with `401`/`403` and `WWW-Authenticate: Bearer` (§3); `Option<OAuth2Bearer>` is `None`
+//!   when no bearer token was sent.
 //!
 //! ```no_run
 //! use axum::{Router, routing::{any, get}};
@@ -56,7 +57,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::{self, HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use keyward::oauth2::provider::{
@@ -225,7 +226,7 @@ pub fn authorize_error_response(
 
 /// The scopes a bearer-protected handler requires, as a type: the parameter of
 /// [`OAuth2Bearer`]. Declare one with [`required_scopes!`](crate::required_scopes).
-pub trait RequiredScopes: Send + Sync + 'static {
+pub trait RequiredScopes: 'static {
     /// The scopes the token must carry (all of them).
     const SCOPES: &'static [&'static str];
 }
@@ -259,9 +260,8 @@ macro_rules! required_scopes {
 ///
 /// The token is read from the `Authorization` header, and from the query when the server's
 /// [`BearerPlacement`](keyward::oauth2::provider::BearerPlacement) enables it; the body is
-/// left to the handler (a form-body token, RFC 6750 §2.2, is for
-/// [`ResourceProtector::validate`](keyward::oauth2::provider::ResourceProtector::validate)
-/// over [`core_request`]). Rejects with [`BearerRejection`].
+/// left to the handler (for a form-body token, RFC 6750 §2.2, take [`OAuth2BearerForm`]).
+/// Rejects with [`BearerRejection`].
 pub struct OAuth2Bearer<R: RequiredScopes = AnyScope> {
     /// What the token grants.
     pub grant: AccessGrant,
@@ -333,5 +333,74 @@ where
         let request = bearer_request(&parts.method, &parts.uri, &parts.headers);
         let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
         Ok(Self { grant, _scopes: PhantomData })
+    }
+}
+
+/// `Option<OAuth2Bearer<R>>`: `None` when the request carries no bearer token (for a
+/// resource that also takes other credentials, or none); a token that is there but invalid,
+/// or lacks a scope, still rejects.
+impl<S, R> OptionalFromRequestParts<S> for OAuth2Bearer<R>
+where
+    OAuth2Provider: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScopes,
+{
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(bearer) => Ok(Some(bearer)),
+            Err(BearerRejection(BearerError::Missing)) => Ok(None),
+            Err(rejection) => Err(rejection),
+        }
+    }
+}
+
+/// A request with a valid OAuth 2 bearer token carrying the scopes of `R`, which may also sit
+/// in the form body (RFC 6750 §2.2) when the server's
+/// [`BearerPlacement`](keyward::oauth2::provider::BearerPlacement) enables it. The body is
+/// read (up to the options' limit) to look for it: read it from
+/// [`request`](Self::request). Derefs to the token's [`AccessGrant`]; rejects with
+/// [`BearerRejection`] (a body that cannot be read is `400 invalid_request`).
+pub struct OAuth2BearerForm<R: RequiredScopes = AnyScope> {
+    /// What the token grants.
+    pub grant: AccessGrant,
+    /// The request, with an absolute URI and the body read.
+    pub request: http::Request<Vec<u8>>,
+    _scopes: PhantomData<fn() -> R>,
+}
+
+impl<R: RequiredScopes> std::fmt::Debug for OAuth2BearerForm<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2BearerForm")
+            .field("grant", &self.grant)
+            .field("required", &R::SCOPES)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: RequiredScopes> Deref for OAuth2BearerForm<R> {
+    type Target = AccessGrant;
+
+    fn deref(&self) -> &AccessGrant {
+        &self.grant
+    }
+}
+
+impl<S, R> FromRequest<S> for OAuth2BearerForm<R>
+where
+    OAuth2Provider: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScopes,
+{
+    type Rejection = BearerRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let provider = OAuth2Provider::from_ref(state);
+        let request = core_request(req, &provider)
+            .await
+            .map_err(|_| BearerRejection(BearerError::InvalidRequest("the request cannot be read")))?;
+        let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
+        Ok(Self { grant, request, _scopes: PhantomData })
     }
 }

@@ -7,19 +7,20 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
-use axum::routing::{any, get};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use keyward::common::encoding::{encode_form, parse_form};
 use keyward::oauth2::provider::store::OAuth2ClientStore;
 use keyward::oauth2::provider::{
-    AuthorizationServer, Grant, GrantType, OAuth2Provider, RegisteredClient, RequestOptions, ServerConfig,
+    AuthorizationServer, BearerPlacement, Grant, GrantType, OAuth2Provider, RegisteredClient, RequestOptions,
+    ServerConfig,
 };
 use keyward::oauth2::rfc8414::OAUTH_WELL_KNOWN;
 use keyward_axum::oauth2_provider::{
-    OAuth2Authorize, OAuth2Bearer, deny_response, grant_response, introspection_endpoint, metadata_endpoint,
-    revocation_endpoint, token_endpoint,
+    AuthorizeRejection, OAuth2Authorize, OAuth2Bearer, OAuth2BearerForm, deny_response, grant_response,
+    introspection_endpoint, metadata_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
 use oauth2::basic::BasicClient;
@@ -54,6 +55,30 @@ async fn me(auth: OAuth2Bearer) -> axum::Json<Value> {
 
 async fn write(auth: OAuth2Bearer<Write>) -> String {
     format!("written for {}", auth.client_id)
+}
+
+/// A resource that may take its token in the form body.
+async fn form(auth: OAuth2BearerForm<Write>) -> String {
+    format!("{} sent {} bytes", auth.client_id, auth.request.body().len())
+}
+
+/// A resource that also serves callers without a bearer token.
+async fn maybe(auth: Option<OAuth2Bearer>) -> String {
+    match auth {
+        Some(auth) => format!("token of {}", auth.client_id),
+        None => "no token".to_owned(),
+    }
+}
+
+/// An authorization handler that renders its own page for the errors not redirected.
+async fn own_page(auth: Result<OAuth2Authorize, AuthorizeRejection>) -> Response {
+    match auth {
+        Ok(OAuth2Authorize(req)) => format!("consent page for {}", req.client_id).into_response(),
+        Err(e) if !e.error.is_redirected() => {
+            (StatusCode::BAD_REQUEST, format!("our own page: {}", e.error.error.code())).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 struct TestServer {
@@ -167,6 +192,11 @@ async fn assert_error(r: reqwest::Response, status: StatusCode, error: &str) {
 }
 
 async fn start() -> TestServer {
+    start_with(|config| config).await
+}
+
+/// The test server, its configuration changed by `configure`.
+async fn start_with(configure: impl FnOnce(ServerConfig) -> ServerConfig) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(MemoryStore::new());
@@ -182,7 +212,7 @@ async fn start() -> TestServer {
     for c in [web, app_client] {
         store.create_registered_client(&c).await.unwrap();
     }
-    let config = ServerConfig::new(base.clone()).with_scopes_supported(["read", "write"]);
+    let config = configure(ServerConfig::new(base.clone()).with_scopes_supported(["read", "write"]));
     let server = AuthorizationServer::builder(store, config).build();
     let provider = OAuth2Provider::with_options(server, RequestOptions::default().body_limit(BODY_LIMIT));
     let app = Router::new()
@@ -193,6 +223,9 @@ async fn start() -> TestServer {
         .route(OAUTH_WELL_KNOWN, get(metadata_endpoint))
         .route("/api/me", get(me))
         .route("/api/write", get(write))
+        .route("/own-page", get(own_page))
+        .route("/api/maybe", get(maybe))
+        .route("/api/form", post(form))
         .with_state(provider);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -537,6 +570,13 @@ async fn bearer_failures_follow_rfc_6750() {
     // A token in the query is not looked at by default.
     let r = s.http.get(format!("{}?access_token={read_only}", s.url("/api/me"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Optional: no token is None, a bad token still rejects.
+    let r = s.http.get(s.url("/api/maybe")).header("authorization", "OAuth oauth_token=\"x\"").send().await;
+    assert_eq!(r.unwrap().text().await.unwrap(), "no token");
+    assert_eq!(s.bearer("/api/maybe", &read_only).await.text().await.unwrap(), "token of web");
+    let r = s.bearer("/api/maybe", "unknown").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_token\"");
     // Missing scope: 403 insufficient_scope, naming the scope.
     let r = s.bearer("/api/write", &read_only).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -587,4 +627,67 @@ async fn malformed_bodies_are_400_invalid_request_never_5xx() {
     }
     let r = s.post_form("/token", &[("grant_type", "password")], basic).await;
     assert_error(r, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
+}
+
+#[tokio::test]
+async fn the_application_may_render_its_own_error_page() {
+    let s = start().await;
+    let r = s.http.get(s.url("/own-page?client_id=nobody")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.text().await.unwrap(), "our own page: invalid_request");
+    // A redirected error keeps the server's response.
+    let r = s.http.get(s.url("/own-page?client_id=web&response_type=code")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(param(&location(&r).1, "error"), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn query_tokens_are_read_when_the_server_enables_them() {
+    let s = start_with(|c| c.with_bearer_placement(BearerPlacement { form_body: false, query: true })).await;
+    let pairs = [("grant_type", "client_credentials"), ("scope", "read")];
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let query = encode_form([("access_token", token.as_str())]);
+    let r = s.http.get(format!("{}?{query}", s.url("/api/me"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(r).await["client_id"], "web");
+    // In the header and the query at once: 400 invalid_request (RFC 6750 §2).
+    let r = s.http.get(format!("{}?{query}", s.url("/api/me"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_request\"");
+}
+
+#[tokio::test]
+async fn form_body_tokens_are_read_when_the_server_enables_them() {
+    let placement = BearerPlacement { form_body: true, query: false };
+    let s = start_with(|c| c.with_bearer_placement(placement)).await;
+    let pairs = [("grant_type", "client_credentials"), ("scope", "read write")];
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let body = encode_form([("access_token", token.as_str()), ("note", "hi")]);
+    let r = s.post("/api/form", body.clone(), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), format!("web sent {} bytes", body.len()));
+    // In the header too: 400 invalid_request.
+    let r = s
+        .http
+        .post(s.url("/api/form"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A body over the limit: 400, never 5xx.
+    let r = s.post("/api/form", vec![b'a'; BODY_LIMIT + 1], None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer error=\"invalid_request\"");
+    // Not enabled: the body is not looked at.
+    let s = start().await;
+    let r = s.post_form("/token", &pairs, Some(("web", "web-secret"))).await;
+    let token = json(r).await["access_token"].as_str().unwrap().to_owned();
+    let r = s.post("/api/form", encode_form([("access_token", token.as_str())]), None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer");
 }
