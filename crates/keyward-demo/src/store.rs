@@ -347,6 +347,28 @@ impl Stores {
             .map_err(db_err))
     }
 
+    /// Records that `owner` registered the client `client_id` (an OAuth 2 client, kept in
+    /// the authorization server's store).
+    pub(crate) async fn put_owner(&self, client_id: &str, owner: &str) -> Result<(), StoreError> {
+        let sql = "INSERT INTO keyward_demo_client_owners (client_id, owner) VALUES ($1, $2)";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(client_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(drop)
+            .map_err(db_err))
+    }
+
+    /// The identifiers of every client a user registered (for name checks), at most 10,000.
+    pub(crate) async fn owned_client_ids(&self) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT client_id FROM keyward_demo_client_owners ORDER BY client_id LIMIT 10000";
+        with_pool!(&self.db, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<String>, _>>().map_err(db_err)
+        })
+    }
+
     /// The identifiers of the clients `owner` registered, in identifier order.
     pub(crate) async fn client_ids_of(&self, owner: &str) -> Result<Vec<String>, StoreError> {
         let sql =

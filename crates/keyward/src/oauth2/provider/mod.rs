@@ -42,6 +42,7 @@ pub mod device_store;
 pub mod error;
 pub mod introspection;
 pub mod metadata;
+pub mod request;
 pub mod resource;
 pub mod revocation;
 pub mod server;
@@ -55,5 +56,6 @@ pub use client::{
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
 pub use error::{AuthorizeError, ProviderError};
+pub use request::{OAuth2Provider, RequestOptions};
 pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};
