@@ -533,7 +533,7 @@ An unknown name stops the start.
 
 Its OAuth 2.1 server (issuer: the public URL): /oauth2/authorize, /oauth2/token,
 /oauth2/revoke, /oauth2/introspect, metadata at /.well-known/oauth-authorization-server.
-Its OAuth 2 clients and grants are kept in memory (they end with the process).
+Its OAuth 2 clients, tokens and grants are kept in the database, its codes beside the nonces.
 
 Its protected API: GET or POST /api/me (POST takes a form body, which may carry the OAuth
 parameters), signed with a token credential, or with Authorization: Bearer and an OAuth 2

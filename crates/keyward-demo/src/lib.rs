@@ -54,7 +54,6 @@ use keyward::oauth2::provider::store::OAuth2Store;
 use keyward::oauth2::provider::{AuthorizationServer as AuthorizationServer2, OAuth2Provider, ServerConfig};
 use keyward_axum::oauth2_provider;
 use keyward_client::registry::{AppConfig, ClientKwargs, ConfigSources, OAuth};
-use keyward_stores::MemoryStore;
 use keyward_stores::store::{Client, StoreError};
 use sessions::{MemorySessions, RedisSessions, Sessions};
 use std::sync::Arc;
@@ -179,9 +178,9 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     let provider = OAuth1Provider::with_options(server, RequestOptions::default().https(https));
 
     // The OAuth 2.1 server, on the same users and sign-in; its issuer is the public URL.
-    // Its records (clients, codes, tokens, consent grants, assertion ids) are kept in this
-    // instance's memory for now: registered OAuth 2 clients and grants end with the process.
-    let oauth2_store: Arc<dyn OAuth2Store> = Arc::new(MemoryStore::new());
+    // Its clients, tokens and consent grants are in the database; codes and assertion ids
+    // in the short-lived store (memory, or Redis), as OAuth 1's temporary credentials are.
+    let oauth2_store: Arc<dyn OAuth2Store> = stores.oauth2.clone();
     for seed in &config.oauth2_clients {
         let client = oauth2::seeded_client(seed)?;
         oauth2::put_client(oauth2_store.as_ref(), &client).await?;
