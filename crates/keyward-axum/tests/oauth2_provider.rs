@@ -691,3 +691,44 @@ async fn form_body_tokens_are_read_when_the_server_enables_them() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(&r, "www-authenticate"), "Bearer");
 }
+
+/// The handlers and extractors work with an application's own state that holds the
+/// provider (`FromRef`).
+#[tokio::test]
+async fn the_glue_works_under_an_application_state() {
+    use axum::extract::FromRef;
+    use tower::ServiceExt as _;
+
+    #[derive(Clone)]
+    struct AppState {
+        oauth2: OAuth2Provider,
+        name: &'static str,
+    }
+    impl FromRef<AppState> for OAuth2Provider {
+        fn from_ref(state: &AppState) -> Self {
+            state.oauth2.clone()
+        }
+    }
+    async fn hello(State(app): State<AppState>, auth: Option<OAuth2Bearer<Write>>) -> String {
+        format!("{} says hello to {:?}", app.name, auth.map(|a| a.client_id.clone()))
+    }
+
+    let store = Arc::new(MemoryStore::new());
+    let server = AuthorizationServer::builder(store, ServerConfig::new("https://as.example")).build();
+    let state = AppState { oauth2: OAuth2Provider::new(server), name: "app" };
+    let app = Router::new()
+        .route("/authorize", any(authorize))
+        .route("/token", any(token_endpoint))
+        .route(OAUTH_WELL_KNOWN, get(metadata_endpoint))
+        .route("/hello", get(hello))
+        .with_state(state);
+    let request =
+        |uri: &str| http::Request::get(uri).header("host", "as.example").body(axum::body::Body::empty());
+    let r = app.clone().oneshot(request(OAUTH_WELL_KNOWN).unwrap()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.clone().oneshot(request("/hello").unwrap()).await.unwrap();
+    let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"app says hello to None");
+    let r = app.oneshot(request("/authorize?client_id=nobody").unwrap()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
