@@ -46,6 +46,8 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use crate::StoreAdmin;
 use crate::redis_conn::Connection;
 
+mod oauth2;
+
 /// The store's connection: its own ([`RedisStore::connect`]) or the caller's manager
 /// ([`RedisStore::new`]).
 #[derive(Clone)]
@@ -82,7 +84,8 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// The OAuth 1.0a stores in Redis.
+/// The OAuth 1.0a stores and the OAuth 2 server's stores in Redis (for the latter's keys
+/// and scripts, see `redis_store/oauth2.rs`).
 ///
 /// Redis expires temporary credentials and nonces by itself (their TTL is `expires_at −
 /// now`, with `now` from the provider's clock); an entry whose `expires_at` has passed by

@@ -1000,3 +1000,199 @@ async fn a_public_client_uses_pkce_and_its_refresh_tokens_rotate() {
         assert!(json_body(&r).get("refresh_token").is_none());
     }
 }
+
+#[tokio::test]
+async fn resource_indicators_select_and_narrow_the_audience() {
+    let f = fixture().await;
+    let mut c = web_client().with_resources(["https://api.example/", "https://files.example/"]);
+    c.client_id = "res".into();
+    f.store.create_registered_client(&c).await.unwrap();
+    let q = auth_query(
+        "res",
+        "https://web.example/cb",
+        "read",
+        &[("resource", "https://api.example/"), ("resource", "https://files.example/")],
+    );
+    let request = f.server.authorization_request(&get(&q)).await.unwrap();
+    assert_eq!(request.resources, ["https://api.example/", "https://files.example/"]);
+    let r = f.server.grant(&request, Grant::new("alice", ["read"])).await.unwrap();
+    let (_, params) = location_params(&r);
+    let code = param(&params, "code").unwrap().to_owned();
+    let exchange_for = |resource: &'static str| {
+        post_form(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://web.example/cb"),
+                ("code_verifier", VERIFIER),
+                ("resource", resource),
+            ],
+            Some(("res", "web-secret")),
+        )
+    };
+    // A resource outside the grant is refused; the code is spent all the same.
+    assert_error(&f.server.token(&exchange_for("https://other.example/")).await, 400, "invalid_target");
+
+    let q = auth_query(
+        "res",
+        "https://web.example/cb",
+        "read",
+        &[("resource", "https://api.example/"), ("resource", "https://files.example/")],
+    );
+    let request = f.server.authorization_request(&get(&q)).await.unwrap();
+    let r = f.server.grant(&request, Grant::new("alice", ["read"])).await.unwrap();
+    let (_, params) = location_params(&r);
+    let code = param(&params, "code").unwrap().to_owned();
+    let req = post_form(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://web.example/cb"),
+            ("code_verifier", VERIFIER),
+            ("resource", "https://files.example/"),
+        ],
+        Some(("res", "web-secret")),
+    );
+    let body = json_body(&f.server.token(&req).await);
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&f, access).await["aud"], json!(["https://files.example/"]));
+    // The refresh token may be exchanged for the other resource of the grant.
+    let r = f
+        .server
+        .token(&post_form(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                ("resource", "https://api.example/"),
+            ],
+            Some(("res", "web-secret")),
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        introspect(&f, json_body(&r)["access_token"].as_str().unwrap()).await["aud"],
+        json!(["https://api.example/"])
+    );
+    // A relative or fragment resource is invalid_target at the authorization endpoint.
+    for bad in ["/relative", "https://api.example/#frag"] {
+        let q = auth_query("res", "https://web.example/cb", "read", &[("resource", bad)]);
+        assert_eq!(
+            f.server.authorization_request(&get(&q)).await.unwrap_err().error.code(),
+            "invalid_target"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_takes_a_posted_form_and_refuses_bad_ones_unredirected() {
+    let f = fixture().await;
+    let body = auth_query("web", "https://web.example/cb", "read", &[]);
+    let post = |body: Vec<u8>, ct: &str| {
+        http::Request::post("https://as.example/authorize").header("content-type", ct).body(body).unwrap()
+    };
+    let request = f
+        .server
+        .authorization_request(&post(body.clone().into_bytes(), "application/x-www-form-urlencoded"))
+        .await
+        .unwrap();
+    assert_eq!(request.client_id, "web");
+    for (bytes, ct) in [
+        (body.clone().into_bytes(), "application/json"),
+        (b"client_id=web&redirect_uri=%zz".to_vec(), "application/x-www-form-urlencoded"),
+        (b"client_id=w\xffeb".to_vec(), "application/x-www-form-urlencoded"),
+        (vec![b'a'; 70_000], "application/x-www-form-urlencoded"),
+        (b"client_id=web&client_id=app".to_vec(), "application/x-www-form-urlencoded"),
+    ] {
+        let err = f.server.authorization_request(&post(bytes, ct)).await.unwrap_err();
+        assert!(!err.is_redirected());
+        assert_eq!(err.error.code(), "invalid_request");
+        assert_eq!(f.server.authorize_error_response(&err).status(), 400);
+    }
+}
+
+/// A stand-in for the server's key set: HS256 under a fixed key, `typ: at+jwt`.
+struct TestJwt;
+
+impl keyward::oauth2::provider::JwtAccessTokens for TestJwt {
+    fn sign(&self, c: &keyward::oauth2::provider::AccessTokenClaims) -> Result<String, ProviderError> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        let claims = json!({
+            "iss": c.issuer, "sub": c.subject, "client_id": c.client_id, "scope": c.scopes.join(" "),
+            "aud": c.audience, "jti": c.jti, "iat": c.issued_at, "exp": c.expires_at,
+        });
+        Ok(jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(b"k")).unwrap())
+    }
+
+    fn verify(&self, token: &str, now: i64) -> Option<keyward::oauth2::provider::AccessTokenClaims> {
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        v.validate_aud = false;
+        v.validate_exp = false;
+        let c = jsonwebtoken::decode::<Value>(token, &jsonwebtoken::DecodingKey::from_secret(b"k"), &v)
+            .ok()?
+            .claims;
+        if c["exp"].as_i64()? <= now {
+            return None;
+        }
+        Some(keyward::oauth2::provider::AccessTokenClaims {
+            issuer: c["iss"].as_str()?.into(),
+            subject: c["sub"].as_str().map(Into::into),
+            client_id: c["client_id"].as_str()?.into(),
+            scopes: c["scope"].as_str()?.split(' ').map(Into::into).collect(),
+            audience: serde_json::from_value(c["aud"].clone()).ok()?,
+            jti: c["jti"].as_str()?.into(),
+            issued_at: c["iat"].as_i64()?,
+            expires_at: c["exp"].as_i64()?,
+            auth_time: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_go_through_the_signer_seam() {
+    let store = Arc::new(MemoryStore::new());
+    let mut c = web_client();
+    c.access_token_format = Some(keyward::oauth2::provider::AccessTokenFormat::Jwt);
+    store.create_registered_client(&c).await.unwrap();
+    let clock = FixedClock::new(T0);
+    let cc =
+        post_form(&[("grant_type", "client_credentials"), ("scope", "read")], Some(("web", "web-secret")));
+
+    // Without a signer: a server error, never a token of another format.
+    let bare =
+        AuthorizationServer::builder(store.clone(), ServerConfig::new(ISSUER)).clock(clock.clone()).build();
+    assert_error(&bare.token(&cc).await, 500, "server_error");
+
+    let server = AuthorizationServer::builder(store, ServerConfig::new(ISSUER))
+        .clock(clock.clone())
+        .jwt_access_tokens(Arc::new(TestJwt))
+        .build();
+    let r = server.token(&cc).await;
+    assert_eq!(r.status(), 200);
+    let token = json_body(&r)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.matches('.').count(), 2);
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    let req = http::Request::get("https://api.example/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Vec::new())
+        .unwrap();
+    let grant = server.resource_protector().validate(&req, &["read"]).await.unwrap();
+    assert_eq!(grant.client_id, "web");
+    assert_eq!(grant.subject.as_deref(), Some("web"));
+    assert_eq!(grant.audience, [ISSUER]);
+    // Tampered: refused.
+    let tampered = format!("{}x", token);
+    let req = http::Request::get("https://api.example/")
+        .header("authorization", format!("Bearer {tampered}"))
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(server.resource_protector().validate(&req, &[]).await.unwrap_err().status(), 401);
+    clock.advance(3600);
+    let req = http::Request::get("https://api.example/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(server.resource_protector().validate(&req, &[]).await.unwrap_err().status(), 401);
+}

@@ -228,8 +228,9 @@ impl Form {
 
     /// Refuses a name given twice (other than the repeatable ones).
     pub(crate) fn check_duplicates(&self) -> Result<(), ProviderError> {
-        for (i, (k, _)) in self.pairs.iter().enumerate() {
-            if !REPEATABLE.contains(&k.as_str()) && self.pairs[..i].iter().any(|(p, _)| p == k) {
+        let mut seen = std::collections::HashSet::with_capacity(self.pairs.len());
+        for (k, _) in &self.pairs {
+            if !REPEATABLE.contains(&k.as_str()) && !seen.insert(k.as_str()) {
                 return Err(ProviderError::InvalidRequest("a parameter is repeated"));
             }
         }
@@ -298,6 +299,7 @@ pub(crate) fn json_ok(value: &serde_json::Value) -> http::Response<Vec<u8>> {
 pub(crate) fn parse_scope(value: Option<&str>) -> Result<Vec<String>, ProviderError> {
     let mut scopes: Vec<String> = Vec::new();
     let Some(value) = value else { return Ok(scopes) };
+    let mut seen = std::collections::HashSet::new();
     for s in value.split(' ') {
         if s.is_empty() {
             continue;
@@ -305,7 +307,7 @@ pub(crate) fn parse_scope(value: Option<&str>) -> Result<Vec<String>, ProviderEr
         if !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
             return Err(ProviderError::InvalidScope);
         }
-        if !scopes.iter().any(|x| x == s) {
+        if seen.insert(s) {
             scopes.push(s.to_owned());
         }
     }
