@@ -37,6 +37,11 @@
 //! requests/s and the CPU time per request (user + system, from `/proc`) of the server's
 //! process, of the generator, and of the local `redis-server` in the Redis phases.
 //!
+//! Before the load, without HTTP, the bench times `SAMPLES` (default 20 000) requests through
+//! the core alone on a fresh memory store: the token endpoint, introspection and the
+//! resource protector's `validate`. `LOAD=0` runs only that; its three loops are functions
+//! that callgrind can count alone (instructions per request = count / `SAMPLES`).
+//!
 //! With `TARGET=host:port` only the anchor's phases run, against another process (another
 //! OAuth 2 server with the `service` client and secret, at `TOKEN_PATH` and
 //! `INTROSPECTION_PATH`); `TARGET_PID` adds that process's CPU time.
@@ -47,6 +52,8 @@
 //!     KEYWARD_PEERS=$PWD/.peers cargo bench -p keyward-axum --bench oauth2_provider_load
 //! TARGET=127.0.0.1:3000 TARGET_PID=$pid TOKEN_PATH=/token INTROSPECTION_PATH=/token/introspection \
 //!     cargo bench -p keyward-axum --bench oauth2_provider_load
+//! LOAD=0 SAMPLES=2000 valgrind --tool=callgrind --toggle-collect='*measure_token*' \
+//!     target/release/deps/oauth2_provider_load-* --bench
 //! ```
 
 use std::net::SocketAddr;
@@ -61,7 +68,7 @@ use base64::Engine as _;
 use keyward::common::secret::SecretString;
 use keyward::oauth2::provider::store::{OAuth2ClientStore, OAuth2Store};
 use keyward::oauth2::provider::{
-    AuthorizationServer, ClientSecret, GrantType, RegisteredClient, ServerConfig,
+    AuthorizationServer, ClientSecret, GrantType, RegisteredClient, ResourceProtector, ServerConfig,
 };
 use keyward_axum::oauth2_provider::{OAuth2Bearer, OAuth2Provider, introspection_endpoint, token_endpoint};
 use keyward_stores::{MemoryStore, RedisStore};
@@ -582,6 +589,95 @@ async fn redis_cleanup(url: &str, prefix: &str) {
     }
 }
 
+/// A request as the core takes it: `POST {path}` with Basic credentials and a form body.
+fn core_post(path: &str, body: &str) -> http::Request<Vec<u8>> {
+    http::Request::post(format!("http://127.0.0.1:8080{path}"))
+        .header(http::header::AUTHORIZATION, basic())
+        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.as_bytes().to_vec())
+        .unwrap()
+}
+
+/// Polls `f` on this thread until it is ready. The memory store never waits, so this runs
+/// an endpoint without a runtime, in one function callgrind can count.
+fn run_ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The token endpoint (client_credentials) on every request; the issued tokens. Not
+/// inlined, so that `valgrind --tool=callgrind --toggle-collect='*measure_token*'` counts
+/// it alone.
+#[inline(never)]
+fn measure_token(server: &AuthorizationServer, reqs: &[http::Request<Vec<u8>>]) -> Vec<String> {
+    reqs.iter()
+        .map(|r| {
+            let response = run_ready(server.token(r));
+            assert_eq!(response.status(), 200);
+            let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            json["access_token"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The introspection endpoint on every request (see [`measure_token`]).
+#[inline(never)]
+fn measure_introspect(server: &AuthorizationServer, reqs: &[http::Request<Vec<u8>>]) {
+    for r in reqs {
+        let response = run_ready(server.introspect(r));
+        assert!(contains(response.body(), b"\"active\":true"));
+    }
+}
+
+/// The resource protector on every request (see [`measure_token`]).
+#[inline(never)]
+fn measure_validate(protector: &ResourceProtector, reqs: &[http::Request<Vec<u8>>]) {
+    for r in reqs {
+        run_ready(protector.validate(r, &[])).unwrap();
+    }
+}
+
+/// Microseconds per request of the token endpoint, introspection and the resource
+/// protector in the core, without HTTP, on a fresh memory store.
+async fn breakdown(samples: usize) -> (f64, f64, f64) {
+    let store = Arc::new(MemoryStore::new());
+    let mut client =
+        RegisteredClient::confidential(CLIENT_ID, "").with_grant_types([GrantType::ClientCredentials]);
+    client.secrets = vec![ClientSecret::hashed(&SecretString::new(CLIENT_SECRET))];
+    store.create_registered_client(&client).await.unwrap();
+    let server = AuthorizationServer::builder(store, ServerConfig::new("http://127.0.0.1:8080")).build();
+    let per_request = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+
+    let reqs: Vec<_> = (0..samples).map(|_| core_post("/token", "grant_type=client_credentials")).collect();
+    let started = Instant::now();
+    let tokens = measure_token(&server, &reqs);
+    let token = per_request(started);
+
+    let reqs: Vec<_> = tokens.iter().map(|t| core_post("/introspect", &format!("token={t}"))).collect();
+    let started = Instant::now();
+    measure_introspect(&server, &reqs);
+    let introspect = per_request(started);
+
+    let protector = server.resource_protector();
+    let reqs: Vec<_> = tokens
+        .iter()
+        .map(|t| {
+            http::Request::get("http://127.0.0.1:8080/api/me")
+                .header(http::header::AUTHORIZATION, format!("Bearer {t}"))
+                .body(Vec::new())
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    measure_validate(&protector, &reqs);
+    (token, introspect, per_request(started))
+}
+
 fn ratio(a: &[f64], b: &[f64]) -> String {
     if a.is_empty() || b.is_empty() { "-".into() } else { format!("{:.2}", mean(a) / mean(b)) }
 }
@@ -604,6 +700,15 @@ fn main() {
             let accounting = Accounting { server: std::env::var("TARGET_PID").ok(), store: None };
             let label = format!("the server at {target}");
             anchor_phases(&label, endpoints, tokens, connections, seconds, &accounting).await;
+            return;
+        }
+        let samples = env("SAMPLES", 20_000) as usize;
+        let (token, introspect, validate) = breakdown(samples).await;
+        println!(
+            "in-process, memory store, {samples} requests: token {token:.2} us, introspect {introspect:.2} us, \
+             ResourceProtector::validate {validate:.2} us"
+        );
+        if env("LOAD", 1) == 0 {
             return;
         }
         let own = Accounting { server: Some("self".into()), store: None };
