@@ -44,7 +44,8 @@
 //!
 //! With `TARGET=host:port` only the anchor's phases run, against another process (another
 //! OAuth 2 server with the `service` client and secret, at `TOKEN_PATH` and
-//! `INTROSPECTION_PATH`); `TARGET_PID` adds that process's CPU time.
+//! `INTROSPECTION_PATH`); `TARGET_PID` adds that process's CPU time. `ONLY=token` (or
+//! `bare`, `introspect`, `bearer`) runs only the phases whose name starts so, to profile one.
 //!
 //! ```text
 //! KEYWARD_PEERS=$PWD/.peers cargo bench -p keyward-axum --bench oauth2_provider_load
@@ -359,6 +360,10 @@ struct Accounting {
 
 /// One phase: prints requests/s and CPU time per request; returns requests/s.
 async fn phase(name: &str, load: &Load, connections: u64, seconds: u64, accounting: &Accounting) -> f64 {
+    // ONLY=token (say): only the phases whose name starts so, for a profiler.
+    if std::env::var("ONLY").is_ok_and(|only| !name.starts_with(&only)) {
+        return 0.0;
+    }
     let sample = || {
         (
             accounting.server.as_deref().and_then(cpu_seconds),
