@@ -72,6 +72,7 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+mod memory_keys;
 mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
@@ -84,6 +85,7 @@ mod split;
 mod sql;
 
 pub use memory::MemoryStore;
+pub use memory_keys::MemoryKeyStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 #[cfg(all(feature = "client", feature = "postgres"))]

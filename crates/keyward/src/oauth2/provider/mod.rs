@@ -34,11 +34,13 @@
 //! ```
 
 pub mod authorize;
+pub mod cache;
 pub mod client;
 pub mod client_auth;
 pub mod config;
 pub mod error;
 pub mod introspection;
+pub mod jwt;
 pub mod metadata;
 pub mod resource;
 pub mod revocation;
@@ -47,10 +49,12 @@ pub mod store;
 pub mod token;
 
 pub use authorize::{AuthorizationRequest, Grant, ResponseMode, ResponseTarget};
+pub use cache::{CacheConfig, CachingVerifier, TokenCache};
 pub use client::{
     AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, RegisteredClient, SecretForm,
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use error::{AuthorizeError, ProviderError};
+pub use jwt::KeySetAccessTokens;
 pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};
