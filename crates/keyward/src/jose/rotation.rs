@@ -99,7 +99,7 @@ impl SharedKeySet {
 /// A serialized key set as stored, with its version.
 #[derive(Debug, Clone)]
 pub struct StoredKeys {
-    /// Incremented by every successful [`KeyStore::save`]; the first save is version 1.
+    /// Incremented by every successful [`KeyStore::save_keys`]; the first save is version 1.
     pub version: u64,
     /// The serialized document (JSON), private keys included: a secret.
     pub document: SecretString,
@@ -109,7 +109,7 @@ pub struct StoredKeys {
 /// §10.1.1: "several instances share them").
 ///
 /// The store keeps one document per `name` (e.g. `"access-tokens"`) with a version.
-/// [`save`](Self::save) is a compare-and-set: it writes only when the stored version is
+/// [`save_keys`](Self::save_keys) is a compare-and-set: it writes only when the stored version is
 /// still `expected` (`None`: nothing is stored yet), so of several instances that rotate at
 /// once exactly one wins and the others reload. The document holds private keys: a backend
 /// should keep it where only the server reads it.
