@@ -77,15 +77,21 @@ mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]
+mod redis_keys;
+#[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(all(feature = "client", any(feature = "redis", feature = "postgres")))]
 mod refresh_lock;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql_keys;
 
 pub use memory::MemoryStore;
 pub use memory_keys::MemoryKeyStore;
+#[cfg(feature = "redis")]
+pub use redis_keys::RedisKeyStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 #[cfg(all(feature = "client", feature = "postgres"))]
@@ -102,6 +108,10 @@ pub use sql::PostgresStore;
 pub use sql::SqlTimeouts;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
+#[cfg(feature = "postgres")]
+pub use sql_keys::PostgresKeyStore;
+#[cfg(feature = "sqlite")]
+pub use sql_keys::SqliteKeyStore;
 
 /// The store traits and records, re-exported from the core.
 pub use keyward::oauth1::rfc5849::store;
