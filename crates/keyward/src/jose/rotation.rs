@@ -12,6 +12,11 @@
 //!   rotates when the [`RotationPolicy`] says so (the next key was published a whole period
 //!   earlier) and prunes retired keys after their last token. It does no IO of its own and
 //!   reads no clock: the application runs `tick` from a timer (every minute is plenty).
+//!   An instance that has not ticked since another one rotated keeps signing with the key
+//!   just retired; its tokens verify as long as that key stays published
+//!   (`max_token_lifetime` after the rotation), so tick well within that time, and count the
+//!   tick interval in `max_token_lifetime`. A rotation generates a key (for RSA, tens of
+//!   milliseconds of CPU): run the timer off the request path (e.g. its own task).
 
 use std::borrow::Cow;
 use std::fmt;
