@@ -19,6 +19,31 @@
 //! so sees a revocation only when the token expires. Keep access-token lifetimes short, or
 //! have resource servers that must see revocation at once introspect instead.
 //!
+//! Wiring it into a server, with keys kept in a store and rotated on a timer:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use keyward::jose::rotation::{KeyManager, RotationPolicy};
+//! use keyward::oauth2::provider::{AuthorizationServer, KeySetAccessTokens, ServerConfig};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let now = 1_800_000_000;
+//! let keys = Arc::new(keyward_stores::MemoryKeyStore::new());
+//! let manager = KeyManager::start(keys, "access-tokens", RotationPolicy::default(), now).await?;
+//! let jwt = Arc::new(KeySetAccessTokens::new(manager.keys(), "https://as.example"));
+//! let store = Arc::new(keyward_stores::MemoryStore::new());
+//! let server = AuthorizationServer::builder(store, ServerConfig::new("https://as.example"))
+//!     .jwt_access_tokens(jwt)
+//!     .build();
+//! // Serve `manager.keys().snapshot().key_set().jwks(now)` at `jwks_uri`, and from a timer:
+//! manager.tick(now + 60).await?;
+//! # let _ = server;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! Signing and verifying directly:
+//!
 //! ```
 //! use std::sync::Arc;
 //! use keyward::jose::{KeySet, SigningAlg, rotation::SharedKeySet};
