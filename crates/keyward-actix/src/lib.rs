@@ -5,6 +5,8 @@
 //! - [`client`]: the login redirect, the callback, registry errors as responses.
 //! - [`logout`]: the RP-initiated logout redirect and the back-channel logout endpoint.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
+//! - [`oauth2_provider`]: the OAuth 2.1 authorization server's endpoints, the authorization
+//!   request extractor and the bearer-token extractor.
 //!
 //! actix-session's [`actix_session::Session`] is tied to its thread, while Keyward's drivers
 //! are `Send`. [`SessionBridge`] copies Keyward's few session keys into a sendable session
@@ -15,6 +17,7 @@
 
 pub mod client;
 pub mod logout;
+pub mod oauth2_provider;
 pub mod provider;
 
 use actix_session::Session as ActixSession;

@@ -5,6 +5,8 @@
 //! - [`client`]: the login redirect, the callback extractor, registry errors as responses.
 //! - [`logout`]: the back-channel logout endpoint and the RP-initiated logout redirect.
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
+//! - [`oauth2_provider`]: the OAuth 2.1 authorization server's endpoints, the authorization
+//!   request extractor and the bearer-token extractor.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
 //!   as Keyward's [`Session`].
@@ -15,6 +17,7 @@
 
 pub mod client;
 pub mod logout;
+pub mod oauth2_provider;
 pub mod provider;
 
 // The crate README's axum example (the same as the repository README's, which a test keeps

@@ -95,6 +95,9 @@ fn label(app: &RemoteApp) -> String {
     if app.name() == OWN_APP {
         return "the Keyward demo provider (OAuth 1.0a)".to_owned();
     }
+    if app.name() == crate::OWN_OAUTH2_APP {
+        return "Keyward (OAuth 2)".to_owned();
+    }
     let protocol = match app.protocol() {
         Protocol::OAuth1 => "OAuth 1.0a",
         Protocol::OAuth2 if app.config().server_metadata_url.is_some() => "OpenID Connect",
@@ -149,6 +152,11 @@ fn login_error(app: &str, e: &Error) -> ErrorPage {
         }
     };
     if kind.start_again() { page.with_action(start_again_path(app), "Start again") } else { page }
+}
+
+/// Whether the visitor is signed in to the client website.
+pub(crate) async fn signed_in_here(session: &Session) -> Result<bool, ErrorPage> {
+    Ok(current_login(session).await?.is_some())
 }
 
 async fn current_login(session: &Session) -> Result<Option<Login>, ErrorPage> {
@@ -212,12 +220,12 @@ pub(crate) async fn home(
             .into(),
     };
     let body = format!(
-        "<p>This one program is both an <b>OAuth 1.0a provider</b> (with its own users, a consent page and \
-         a protected API) and a <b>client website</b> that signs people in through it and through any \
+        "<p>This one program is both a provider, <b>OAuth 1.0a</b> and <b>OAuth 2.1</b> (with its own users, \
+         a consent page and a protected API), and a <b>client website</b> that signs people in through it and through any \
          OAuth 2.0 / OpenID Connect provider you configure. Each half has its own sign-in and sign-out.</p>\
          {left}<h2>Client website</h2>{login}{buttons}\
-         <h2>Provider</h2>{provider}<p><a href=\"/developer\">Register an OAuth 1 client</a> to use this \
-         provider from other software.</p>"
+         <h2>Provider</h2>{provider}<p><a href=\"/developer\">Register an OAuth 1 or OAuth 2 client</a> to use \
+         this provider from other software.</p>"
     );
     Ok(page("Keyward demo", &body).into_response())
 }

@@ -110,6 +110,32 @@ pub struct SeedClient {
     pub name: Option<String>,
 }
 
+/// An OAuth 2 client to register (or update) in the demo's authorization server at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedOAuth2Client {
+    /// The client identifier (RFC 6749 §2.2).
+    pub client_id: String,
+    /// The client secret, kept as given (a configured secret may be short, so it is not
+    /// hashed like a generated one); required unless `public`.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// The redirect URIs, matched exactly (a loopback `http://127.0.0.1:…` one apart from the
+    /// port).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// The grant types by their RFC names (`authorization_code`, `refresh_token`,
+    /// `client_credentials`); empty: `authorization_code` and `refresh_token`.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// A public client (no secret, authentication `none`; PKCE as for every client).
+    #[serde(default)]
+    pub public: bool,
+    /// The name shown on the consent page.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// The `[demo]` table of `keyward.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +155,8 @@ struct DemoTable {
     oauth1_clients: Vec<SeedClient>,
     #[serde(default)]
     oauth1_signature_methods: Option<Vec<String>>,
+    #[serde(default)]
+    oauth2_clients: Vec<SeedOAuth2Client>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,6 +249,8 @@ pub struct Config {
     pub users: Vec<SeedUser>,
     /// OAuth 1 clients registered at start-up.
     pub oauth1_clients: Vec<SeedClient>,
+    /// OAuth 2 clients registered at start-up.
+    pub oauth2_clients: Vec<SeedOAuth2Client>,
     /// The OAuth 1 signature methods the provider accepts, by their RFC 5849 names
     /// (default [`DEFAULT_SIGNATURE_METHODS`]); [`Config::from_args`] refuses unknown names.
     pub oauth1_signature_methods: Vec<String>,
@@ -253,6 +283,7 @@ impl std::fmt::Debug for Config {
             .field("env", &self.env)
             .field("users", &self.users)
             .field("oauth1_clients", &self.oauth1_clients)
+            .field("oauth2_clients", &self.oauth2_clients)
             .field("oauth1_signature_methods", &self.oauth1_signature_methods)
             .field("secure_cookies", &self.secure_cookies)
             .field("limits", &self.limits)
@@ -273,6 +304,7 @@ impl Config {
             env: false,
             users: Vec::new(),
             oauth1_clients: Vec::new(),
+            oauth2_clients: Vec::new(),
             oauth1_signature_methods: DEFAULT_SIGNATURE_METHODS.map(str::to_owned).to_vec(),
             secure_cookies: false,
             limits: Limits::default(),
@@ -385,6 +417,34 @@ impl Config {
                 name: env("KEYWARD_DEMO_OAUTH1_NAME"),
             });
         }
+        config.oauth2_clients = file.oauth2_clients;
+        if let Some(client_id) = env("KEYWARD_DEMO_OAUTH2_CLIENT_ID") {
+            let list = |var: &str| -> Vec<String> {
+                env(var)
+                    .map(|l| {
+                        l.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let public = match env("KEYWARD_DEMO_OAUTH2_PUBLIC").as_deref().map(str::trim) {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(invalid(
+                        "KEYWARD_DEMO_OAUTH2_PUBLIC",
+                        format!("`{other}`: expected true or false"),
+                    ));
+                }
+            };
+            config.oauth2_clients.push(SeedOAuth2Client {
+                client_id,
+                client_secret: env("KEYWARD_DEMO_OAUTH2_CLIENT_SECRET").map(SecretString::new),
+                redirect_uris: list("KEYWARD_DEMO_OAUTH2_REDIRECT_URIS"),
+                grant_types: list("KEYWARD_DEMO_OAUTH2_GRANT_TYPES"),
+                public,
+                name: env("KEYWARD_DEMO_OAUTH2_NAME"),
+            });
+        }
         if let Some(list) = env("KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS") {
             let names: Vec<String> = list.split(',').map(str::to_owned).collect();
             config.oauth1_signature_methods =
@@ -439,7 +499,8 @@ pub const VERSION: &str = concat!("keyward-demo ", env!("CARGO_PKG_VERSION"));
 
 /// The `--help` text.
 pub const USAGE: &str = "\
-keyward-demo: an OAuth 1.0a provider and a client website in one program
+keyward-demo: an OAuth 1.0a provider, an OAuth 2.1 authorization server and a client
+website in one program
 
 USAGE: keyward-demo [--addr HOST:PORT] [--public-url URL] [--database-url URL]
                     [--redis-url URL] [--config keyward.toml]
@@ -461,15 +522,23 @@ GITHUB_CLIENT_ID=… GITHUB_CLIENT_SECRET=… turns on GitHub). Provider users:
 KEYWARD_DEMO_USERS=alice:password,… An OAuth 1 client: KEYWARD_DEMO_OAUTH1_CLIENT_ID,
 …_CLIENT_SECRET, …_CALLBACK_URI, …_REDIRECT_URIS (comma-separated), …_RSA_PUBLIC_KEY (a PEM
 file).
+An OAuth 2 client: KEYWARD_DEMO_OAUTH2_CLIENT_ID, …_CLIENT_SECRET, …_REDIRECT_URIS and
+…_GRANT_TYPES (comma-separated), …_PUBLIC=true (a public client, no secret), …_NAME; or
+[[demo.oauth2_clients]] in keyward.toml.
 
 The provider's OAuth 1 signature methods: KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS=HMAC-SHA1,…
 or [demo] oauth1_signature_methods = [\"HMAC-SHA1\", …] (default HMAC-SHA1, HMAC-SHA256,
 RSA-SHA1, RSA-SHA256; PLAINTEXT only when listed, and then only over https or loopback).
 An unknown name stops the start.
 
+Its OAuth 2.1 server (issuer: the public URL): /oauth2/authorize, /oauth2/token,
+/oauth2/revoke, /oauth2/introspect, metadata at /.well-known/oauth-authorization-server.
+Its OAuth 2 clients, tokens and grants are kept in the database, its codes beside the nonces.
+
 Its protected API: GET or POST /api/me (POST takes a form body, which may carry the OAuth
-parameters), signed with a token credential; answers and errors are JSON
-({\"error\": …, \"error_description\": …}), a 401 with WWW-Authenticate: OAuth realm=\"…\".
+parameters), signed with a token credential, or with Authorization: Bearer and an OAuth 2
+access token of scope profile; answers and errors are JSON ({\"error\": …,
+\"error_description\": …}), a 401 with WWW-Authenticate: OAuth realm=\"…\" (and Bearer).
 
 Timeouts, caps and sign-in throttling have safe defaults (keyward_demo::Limits): 30 s to
 send request headers, 429 with Retry-After when password checks queue or guesses pile up.

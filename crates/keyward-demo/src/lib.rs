@@ -8,8 +8,14 @@
 //!   sign-up pages, Argon2 password hashes), the signature methods of
 //!   [`Config::oauth1_signature_methods`], and a developer page (`/developer`) that registers
 //!   OAuth 1 clients.
+//! - **An OAuth 2.1 authorization server** on the same users and sign-in, its issuer the
+//!   public URL: `/oauth2/authorize` (sign-in, then a consent page listing the scopes, skipped
+//!   when the user's stored consent covers the request), `/oauth2/token`, `/oauth2/revoke`,
+//!   `/oauth2/introspect` and the RFC 8414 metadata, through `keyward-axum`'s glue;
+//!   `/developer` registers OAuth 2 clients, `/connected` lists and revokes their grants,
+//!   `/api/me` takes their bearer tokens. Its records are kept in memory for now.
 //! - **A client website**: "Sign in with …" for every registered remote app (the demo's own
-//!   provider over OAuth 1.0a, always; any other from `keyward.toml` or `{NAME}_…`
+//!   provider over OAuth 1.0a and over OAuth 2, always; any other from `keyward.toml` or `{NAME}_…`
 //!   environment variables, presets applying), `/login/{name}`, `/auth/{name}`, and a
 //!   profile page with the token (secrets masked) and the user's profile from the app's
 //!   `userinfo_endpoint`.
@@ -24,11 +30,12 @@ pub mod config;
 mod guard;
 mod health;
 mod html;
+mod oauth2;
 mod provider;
 mod sessions;
 mod store;
 
-pub use config::{Config, ConfigError, Limits, SeedClient, SeedUser};
+pub use config::{Config, ConfigError, Limits, SeedClient, SeedOAuth2Client, SeedUser};
 
 use axum::Router;
 use axum::extract::{FromRef, Request};
@@ -43,7 +50,10 @@ use keyward::oauth1::rfc5849::provider::{
     AuthorizationServer, OAuth1Provider, ProviderConfig, RequestOptions,
 };
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
-use keyward_client::registry::{AppConfig, ConfigSources, OAuth};
+use keyward::oauth2::provider::store::OAuth2Store;
+use keyward::oauth2::provider::{AuthorizationServer as AuthorizationServer2, OAuth2Provider, ServerConfig};
+use keyward_axum::oauth2_provider;
+use keyward_client::registry::{AppConfig, ClientKwargs, ConfigSources, OAuth};
 use keyward_stores::store::{Client, StoreError};
 use sessions::{MemorySessions, RedisSessions, Sessions};
 use std::sync::Arc;
@@ -55,6 +65,13 @@ pub const OWN_APP: &str = "keyward";
 
 /// The client identifier of the demo's own client website at its provider.
 pub const OWN_CLIENT_ID: &str = "keyward-demo-site";
+
+/// The name the demo's own OAuth 2.1 authorization server is registered under in the client
+/// website's registry.
+pub const OWN_OAUTH2_APP: &str = "keyward-oauth2";
+
+/// The client identifier of the demo's own client website at its OAuth 2.1 server.
+pub const OWN_OAUTH2_CLIENT_ID: &str = "keyward-demo-site-oauth2";
 
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +95,8 @@ pub enum DemoError {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) provider: OAuth1Provider,
+    /// The OAuth 2.1 authorization server, its bearer protector and request options.
+    pub(crate) oauth2: OAuth2Provider,
     pub(crate) oauth: OAuth,
     pub(crate) stores: Arc<Stores>,
     pub(crate) base_url: Arc<str>,
@@ -93,6 +112,12 @@ pub(crate) struct AppState {
 impl FromRef<AppState> for OAuth1Provider {
     fn from_ref(state: &AppState) -> Self {
         state.provider.clone()
+    }
+}
+
+impl FromRef<AppState> for OAuth2Provider {
+    fn from_ref(state: &AppState) -> Self {
+        state.oauth2.clone()
     }
 }
 
@@ -152,6 +177,28 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .build();
     let provider = OAuth1Provider::with_options(server, RequestOptions::default().https(https));
 
+    // The OAuth 2.1 server, on the same users and sign-in; its issuer is the public URL.
+    // Its clients, tokens and consent grants are in the database; codes and assertion ids
+    // in the short-lived store (memory, or Redis), as OAuth 1's temporary credentials are.
+    let oauth2_store: Arc<dyn OAuth2Store> = stores.oauth2.clone();
+    for seed in &config.oauth2_clients {
+        let client = oauth2::seeded_client(seed)?;
+        oauth2::put_client(oauth2_store.as_ref(), &client).await?;
+        tracing::info!(client_id = %client.client_id, "OAuth 2 client seeded");
+    }
+    let own_oauth2_secret = oauth2::ensure_own_client(oauth2_store.as_ref(), &base_url).await?;
+    let mut server_config =
+        ServerConfig::new(base_url.clone()).with_scopes_supported([oauth2::PROFILE_SCOPE]);
+    server_config.authorization_endpoint = format!("{base_url}/oauth2/authorize");
+    server_config.token_endpoint = format!("{base_url}/oauth2/token");
+    server_config.revocation_endpoint = Some(format!("{base_url}/oauth2/revoke"));
+    server_config.introspection_endpoint = Some(format!("{base_url}/oauth2/introspect"));
+    server_config.max_body = MAX_BODY;
+    let oauth2 = OAuth2Provider::with_options(
+        AuthorizationServer2::builder(oauth2_store, server_config).build(),
+        RequestOptions::default().https(https).body_limit(MAX_BODY),
+    );
+
     let mut sources = ConfigSources::none();
     if let Some(text) = &config.toml {
         sources = sources.with_toml(text).map_err(keyward_client::registry::Error::from)?;
@@ -173,8 +220,26 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
             ..AppConfig::default()
         },
     )?;
+    oauth.register(
+        OWN_OAUTH2_APP,
+        AppConfig {
+            client_id: Some(OWN_OAUTH2_CLIENT_ID.to_owned()),
+            client_secret: Some(own_oauth2_secret),
+            authorize_url: Some(format!("{base_url}/oauth2/authorize")),
+            access_token_url: Some(format!("{base_url}/oauth2/token")),
+            api_base_url: Some(format!("{base_url}/api/")),
+            userinfo_endpoint: Some(format!("{base_url}/api/me")),
+            client_kwargs: ClientKwargs {
+                scope: Some(oauth2::PROFILE_SCOPE.to_owned()),
+                token_endpoint_auth_method: Some("client_secret_basic".to_owned()),
+                code_challenge_method: Some("S256".to_owned()),
+                ..ClientKwargs::default()
+            },
+            ..AppConfig::default()
+        },
+    )?;
     for name in oauth.configured_names() {
-        if name != OWN_APP {
+        if name != OWN_APP && name != OWN_OAUTH2_APP {
             // Configured in the file on purpose: a mistake there stops the start.
             oauth.register(&name, AppConfig::default())?;
             tracing::info!(app = %name, "remote app registered from the configuration file");
@@ -195,6 +260,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     let limits = config.limits.clone();
     let state = AppState {
         provider,
+        oauth2,
         oauth,
         stores,
         base_url: base_url.into(),
@@ -233,10 +299,18 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/oauth/initiate", any(keyward_axum::provider::temporary_credential_endpoint))
         .route("/oauth/authorize", get(provider::authorize_page).post(provider::authorize))
         .route("/oauth/token", any(keyward_axum::provider::token_endpoint))
+        .route("/oauth2/authorize", get(oauth2::authorize).post(oauth2::authorize))
+        .route("/oauth2/consent", get(oauth2::consent_page).post(oauth2::decide))
+        .route("/oauth2/token", any(oauth2_provider::token_endpoint))
+        .route("/oauth2/revoke", any(oauth2_provider::revocation_endpoint))
+        .route("/oauth2/introspect", any(oauth2_provider::introspection_endpoint))
+        .route(oauth2_provider::OAUTH_WELL_KNOWN, get(oauth2_provider::metadata_endpoint))
         .route("/api/me", get(provider::me).post(provider::me))
         .route("/developer", get(provider::developer_page).post(provider::register_client))
         .route("/connected", get(provider::connected_page))
         .route("/connected/revoke", post(provider::revoke_grant))
+        .route("/connected/revoke-oauth2", post(oauth2::revoke_grant))
+        .route("/developer/oauth2", post(oauth2::register_client))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)

@@ -13,6 +13,8 @@ use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth1::rfc5849::provider::{Consent, ProviderError};
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
+use keyward::oauth2::provider::BearerError;
+use keyward_axum::oauth2_provider::{BearerRejection, OAuth2Bearer};
 use keyward_axum::provider::{OAuth1Protected, ProviderRejection, core_request, into_response};
 use keyward_stores::store::Client;
 use serde::Deserialize;
@@ -24,10 +26,10 @@ const USER_KEY: &str = "demo_provider_user";
 /// The longest password read (Argon2 takes any length; a megabyte of one is an attack).
 const MAX_PASSWORD: usize = 1024;
 /// The longest application name.
-const MAX_APP_NAME: usize = 100;
+pub(crate) const MAX_APP_NAME: usize = 100;
 /// The longest callback URL, and how many one client registers at most.
-const MAX_CALLBACK: usize = 2048;
-const MAX_CALLBACKS: usize = 10;
+pub(crate) const MAX_CALLBACK: usize = 2048;
+pub(crate) const MAX_CALLBACKS: usize = 10;
 /// The longest RSA public key (PEM); a 4096-bit key is under 1 KiB.
 const MAX_PEM: usize = 8 * 1024;
 
@@ -319,7 +321,7 @@ fn authorize_error(e: &ProviderError) -> ErrorPage {
 
 /// The consent page's policy: browsers check the redirect that follows the form against
 /// `form-action`, so the callback's origin (which the provider validated) is allowed too.
-fn consent_csp(redirect_uri: Option<&str>) -> String {
+pub(crate) fn consent_csp(redirect_uri: Option<&str>) -> String {
     match redirect_uri.map(url::Url::parse) {
         Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => crate::CSP.replace(
             "form-action 'self'",
@@ -441,24 +443,48 @@ pub(crate) async fn authorize(State(state): State<AppState>, session: Session, r
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The protected API: the user the token acts for (RFC 5849 §3). `GET`, or `POST` with a
-/// form body (whose parameters, the OAuth ones among them, are signed, §3.4.1.3). Answers
-/// and errors are JSON.
-pub(crate) async fn me(
-    State(state): State<AppState>,
-    auth: Result<OAuth1Protected, ProviderRejection>,
-) -> Response {
-    let auth = match auth {
-        Ok(auth) => auth,
-        Err(ProviderRejection(e)) => return api_provider_error(&state, &e),
+/// Whether the request's `Authorization` header uses the `Bearer` scheme (RFC 6750 §2.1).
+fn has_bearer(req: &Request) -> bool {
+    req.headers()
+        .get_all(axum::http::header::AUTHORIZATION)
+        .iter()
+        .any(|v| v.as_bytes().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer ")))
+}
+
+/// The protected API: the user the token acts for. An OAuth 2 bearer token (RFC 6750 §2.1,
+/// scope `profile`) in the `Authorization` header, or an OAuth 1 signature (RFC 5849 §3):
+/// `GET`, or `POST` with a form body (whose parameters, the OAuth ones among them, are
+/// signed, §3.4.1.3). Answers and errors are JSON.
+pub(crate) async fn me(State(state): State<AppState>, req: Request) -> Response {
+    use axum::extract::{FromRequest, FromRequestParts};
+    let (username, client_id) = if has_bearer(&req) {
+        let (mut parts, _) = req.into_parts();
+        match OAuth2Bearer::<crate::oauth2::Profile>::from_request_parts(&mut parts, &state).await {
+            Ok(auth) => match auth.grant.subject.clone() {
+                Some(subject) => (subject, auth.grant.client_id.clone()),
+                None => {
+                    return api_error(
+                        StatusCode::FORBIDDEN,
+                        "insufficient_scope",
+                        "This token acts for no user (a client_credentials token); /api/me needs a user's token.",
+                    );
+                }
+            },
+            Err(BearerRejection(e)) => return api_bearer_error(&state, &e),
+        }
+    } else {
+        match OAuth1Protected::from_request(req, &state).await {
+            Ok(auth) => (auth.user_id().to_owned(), auth.client.client_id.clone()),
+            Err(ProviderRejection(e)) => return api_provider_error(&state, &e),
+        }
     };
-    match state.stores.user(auth.user_id()).await {
+    match state.stores.user(&username).await {
         Ok(Some(user)) => Json(serde_json::json!({
             "sub": user.username,
             "username": user.username,
             "name": user.username,
             "created_at": user.created_at,
-            "client_id": auth.client.client_id,
+            "client_id": client_id,
         }))
         .into_response(),
         Ok(None) => api_error(
@@ -507,6 +533,36 @@ fn api_provider_error(state: &AppState, e: &ProviderError) -> Response {
     }
     if e.status() == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, challenge(&state.base_url));
+        // The API takes OAuth 2 bearer tokens too (RFC 6750 §3): both schemes are offered.
+        let bearer = BearerError::Missing.challenge(Some(&state.base_url));
+        if let Ok(v) = axum::http::HeaderValue::from_str(&bearer) {
+            response.headers_mut().append(axum::http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    response
+}
+
+/// A refused bearer token as JSON, with the RFC 6750 §3 challenge.
+fn api_bearer_error(state: &AppState, e: &BearerError) -> Response {
+    let (code, description) = match e {
+        BearerError::Missing => ("invalid_request", "No bearer token was sent.".to_owned()),
+        BearerError::InvalidRequest(why) => ("invalid_request", format!("The request is malformed: {why}.")),
+        BearerError::InvalidToken => {
+            ("invalid_token", "The access token is unknown, expired or revoked.".to_owned())
+        }
+        BearerError::InsufficientScope { required } => {
+            ("insufficient_scope", format!("The token lacks the scope {}.", required.join(" ")))
+        }
+        _ => ("temporarily_unavailable", "The provider's store is unavailable; try again.".to_owned()),
+    };
+    let mut response = api_error(e.status(), code, &description);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&e.challenge(Some(&state.base_url))) {
+        response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+    }
+    if e.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
     }
     response
 }
@@ -522,7 +578,11 @@ pub(crate) fn challenge(realm: &str) -> axum::http::HeaderValue {
         .unwrap_or(axum::http::HeaderValue::from_static("OAuth"))
 }
 
-async fn developer_body(state: &AppState, session: &Session, user: &str) -> Result<String, ErrorPage> {
+pub(crate) async fn developer_body(
+    state: &AppState,
+    session: &Session,
+    user: &str,
+) -> Result<String, ErrorPage> {
     let csrf = csrf_token(session).await?;
     // Each user sees the clients they registered, and no one else's.
     let ids =
@@ -560,7 +620,7 @@ async fn developer_body(state: &AppState, session: &Session, user: &str) -> Resu
          <tr><th>User (protected)</th><td><code>GET {base}/api/me</code>, or <code>POST</code> with a form \
          body; JSON answers</td></tr>\
          <tr><th>Signatures</th><td id=\"signature-methods\">{methods}</td></tr></table>\
-         <h2>Register a client</h2>\
+         <h2>Register an OAuth 1 client</h2>\
          <form method=\"post\" action=\"/developer\" id=\"register\">{csrf}\
          <label>Application name (unique) <input name=\"name\" required maxlength=\"{MAX_APP_NAME}\"></label>\
          <label>Callback URLs, one per line: where people are sent back after they grant access. The \
@@ -571,14 +631,15 @@ async fn developer_body(state: &AppState, session: &Session, user: &str) -> Resu
          <label>RSA public key, PEM (optional, for RSA-SHA1/RSA-SHA256) <textarea name=\"rsa_public_key\" \
          rows=\"5\" maxlength=\"{MAX_PEM}\"></textarea></label>\
          <button class=\"primary\" type=\"submit\">Register</button></form>\
-         <h2>Your clients</h2><p>{count} of at most {max}.</p><table><tr><th>Client key</th><th>Name</th>\
-         <th>Callbacks</th><th>Signature</th></tr>{rows}</table>",
+         <h2>Your OAuth 1 clients</h2><p>{count} of at most {max}.</p><table><tr><th>Client key</th><th>Name</th>\
+         <th>Callbacks</th><th>Signature</th></tr>{rows}</table>{oauth2}",
         user = esc(user),
         base = esc(base),
         methods = esc(&state.signature_methods.join(", ")),
         csrf = csrf_field(&csrf),
         count = ids.len(),
         max = state.limits.max_clients_per_user,
+        oauth2 = crate::oauth2::developer_section(state, &csrf, &ids).await?,
     ))
 }
 
@@ -730,7 +791,7 @@ async fn connected_body(state: &AppState, session: &Session, user: &str) -> Resu
         ));
     }
     let list = if grants.is_empty() {
-        "<p id=\"no-grants\">You have granted no application access to your account.</p>".to_owned()
+        "<p id=\"no-grants\">You have granted no OAuth 1 application access to your account.</p>".to_owned()
     } else {
         format!(
             "<table id=\"grants\"><tr><th>Application</th><th>Client key</th><th>Granted at (Unix time)</th>\
@@ -739,8 +800,10 @@ async fn connected_body(state: &AppState, session: &Session, user: &str) -> Resu
     };
     Ok(format!(
         "<p>Signed in to the provider as <b>{user}</b>. These applications hold a token that acts for you \
-         at <code>/api/me</code>. Revoking one takes effect at once: its next request is refused.</p>{list}",
+         at <code>/api/me</code>. Revoking one takes effect at once: its next request is refused.</p>\
+         <h2>OAuth 1.0a</h2>{list}{oauth2}",
         user = esc(user),
+        oauth2 = crate::oauth2::connected_section(state, &csrf, user).await?,
     ))
 }
 

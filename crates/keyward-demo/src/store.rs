@@ -6,6 +6,7 @@
 use argon2::password_hash::{PasswordHash, SaltString};
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
+use keyward::oauth2::provider::store::OAuth2Store;
 use keyward_stores::store::{Client, ClientStore, OAuth1Store, StoreError};
 use keyward_stores::{MemoryStore, Ping, PostgresStore, RedisStore, SplitStore, SqliteStore, StoreAdmin};
 use sqlx::Row;
@@ -39,6 +40,9 @@ pub(crate) struct User {
 /// Everything the demo stores, opened from its URLs.
 pub(crate) struct Stores {
     pub(crate) provider: Arc<dyn OAuth1Store>,
+    /// The OAuth 2.1 server's records: clients, tokens and consent grants in the database;
+    /// authorization codes and single-use values in the short-lived store, as for OAuth 1.
+    pub(crate) oauth2: Arc<dyn OAuth2Store>,
     pub(crate) admin: Arc<dyn StoreAdmin>,
     pub(crate) db: Db,
     /// With SQLite: the store, whose reads on the calling thread serve the user look-up of
@@ -124,12 +128,12 @@ impl Stores {
     ) -> Result<Self, StoreError> {
         let mut sqlite = None;
         // The database as the provider's store, as the admin store, as a pool, as a ping.
-        type Opened = (Arc<dyn OAuth1Store>, Arc<dyn StoreAdmin>, Db, Arc<dyn Ping>);
-        let (durable, admin, db, database): Opened =
+        type Opened = (Arc<dyn OAuth1Store>, Arc<dyn OAuth2Store>, Arc<dyn StoreAdmin>, Db, Arc<dyn Ping>);
+        let (durable, durable2, admin, db, database): Opened =
             if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
                 let store = Arc::new(PostgresStore::connect(database_url).await?);
                 let db = Db::Postgres(store.pool().clone());
-                (store.clone(), store.clone(), db, store)
+                (store.clone(), store.clone(), store.clone(), db, store)
             } else {
                 let url = if database_url.starts_with("sqlite:") {
                     database_url.to_owned()
@@ -139,15 +143,19 @@ impl Stores {
                 let store = Arc::new(SqliteStore::connect(&url).await?);
                 let db = Db::Sqlite(store.pool().clone());
                 sqlite = Some(store.clone());
-                (store.clone(), store.clone(), db, store)
+                (store.clone(), store.clone(), store.clone(), db, store)
             };
-        let (ephemeral, redis): (Arc<dyn OAuth1Store>, Option<Arc<dyn Ping>>) = match redis_url {
+        type Ephemeral = (Arc<dyn OAuth1Store>, Arc<dyn OAuth2Store>, Option<Arc<dyn Ping>>);
+        let (ephemeral, ephemeral2, redis): Ephemeral = match redis_url {
             Some(url) => {
                 let store =
                     start_replay_epoch(Arc::new(RedisStore::connect(url, "keyward-demo:").await?)).await?;
-                (store.clone(), Some(store))
+                (store.clone(), store.clone(), Some(store))
             }
-            None => (start_replay_epoch(Arc::new(MemoryStore::new())).await?, None),
+            None => {
+                let store = start_replay_epoch(Arc::new(MemoryStore::new())).await?;
+                (store.clone(), store, None)
+            }
         };
         let kind = match db {
             Db::Sqlite(_) => "sqlite",
@@ -159,6 +167,7 @@ impl Stores {
         // the short-lived store.
         let stores = Self {
             provider: Arc::new(SplitStore::new(durable, ephemeral)),
+            oauth2: Arc::new(SplitStore::new(durable2, ephemeral2)),
             admin,
             db,
             sqlite,
@@ -345,6 +354,28 @@ impl Stores {
             .await
             .map(drop)
             .map_err(db_err))
+    }
+
+    /// Records that `owner` registered the client `client_id` (an OAuth 2 client, kept in
+    /// the authorization server's store).
+    pub(crate) async fn put_owner(&self, client_id: &str, owner: &str) -> Result<(), StoreError> {
+        let sql = "INSERT INTO keyward_demo_client_owners (client_id, owner) VALUES ($1, $2)";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(client_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(drop)
+            .map_err(db_err))
+    }
+
+    /// The identifiers of every client a user registered (for name checks), at most 10,000.
+    pub(crate) async fn owned_client_ids(&self) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT client_id FROM keyward_demo_client_owners ORDER BY client_id LIMIT 10000";
+        with_pool!(&self.db, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(db_err)?;
+            rows.iter().map(|r| r.try_get(0)).collect::<Result<Vec<String>, _>>().map_err(db_err)
+        })
     }
 
     /// The identifiers of the clients `owner` registered, in identifier order.

@@ -177,9 +177,19 @@ fn help_names_every_variable_and_version_answers() {
     let config_line =
         usage.lines().skip_while(|l| !l.trim_start().starts_with("--config")).take(2).collect::<String>();
     assert!(config_line.contains("KEYWARD_DEMO_CONFIG"), "{usage}");
-    for needle in
-        ["--version", "KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS", "…_REDIRECT_URIS", "POST /api/me", "realm"]
-    {
+    for needle in [
+        "--version",
+        "KEYWARD_DEMO_OAUTH1_SIGNATURE_METHODS",
+        "…_REDIRECT_URIS",
+        "POST /api/me",
+        "realm",
+        "KEYWARD_DEMO_OAUTH2_CLIENT_ID",
+        "…_GRANT_TYPES",
+        "…_PUBLIC=true",
+        "[[demo.oauth2_clients]]",
+        "/.well-known/oauth-authorization-server",
+        "Bearer",
+    ] {
         assert!(usage.contains(needle), "{needle} in {usage}");
     }
     for flag in ["--version", "-V"] {
@@ -189,5 +199,102 @@ fn help_names_every_variable_and_version_answers() {
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[test]
+fn oauth2_clients_come_from_the_file_and_the_environment() {
+    let dir = TempDir::new("config-oauth2");
+    let file = dir.0.join("keyward.toml");
+    std::fs::write(
+        &file,
+        r#"
+        [[demo.oauth2_clients]]
+        client_id = "spa"
+        public = true
+        redirect_uris = ["http://127.0.0.1:5173/cb"]
+        name = "A single-page app"
+
+        [[demo.oauth2_clients]]
+        client_id = "backend"
+        client_secret = "backend-secret"
+        grant_types = ["client_credentials"]
+        "#,
+    )
+    .unwrap();
+    let c = Config::from_args(
+        args(&["--config", file.to_str().unwrap()]),
+        env(&[
+            ("KEYWARD_DEMO_OAUTH2_CLIENT_ID", "from-env"),
+            ("KEYWARD_DEMO_OAUTH2_CLIENT_SECRET", "env-secret"),
+            ("KEYWARD_DEMO_OAUTH2_REDIRECT_URIS", "https://a.example/cb, https://b.example/cb,"),
+            ("KEYWARD_DEMO_OAUTH2_GRANT_TYPES", "authorization_code,refresh_token"),
+            ("KEYWARD_DEMO_OAUTH2_PUBLIC", "false"),
+        ]),
+    )
+    .unwrap();
+    let ids: Vec<&str> = c.oauth2_clients.iter().map(|o| o.client_id.as_str()).collect();
+    assert_eq!(ids, ["spa", "backend", "from-env"]);
+    let spa = &c.oauth2_clients[0];
+    assert!(spa.public && spa.client_secret.is_none());
+    assert_eq!(spa.name.as_deref(), Some("A single-page app"));
+    assert_eq!(c.oauth2_clients[1].grant_types, ["client_credentials"]);
+    let from_env = &c.oauth2_clients[2];
+    assert_eq!(from_env.redirect_uris, ["https://a.example/cb", "https://b.example/cb"]);
+    assert_eq!(from_env.grant_types, ["authorization_code", "refresh_token"]);
+    assert_eq!(from_env.client_secret.as_ref().map(|s| s.secret()), Some("env-secret"));
+    assert!(!format!("{c:?}").contains("env-secret"), "secrets stay out of Debug");
+
+    let e = Config::from_args(
+        args(&[]),
+        env(&[("KEYWARD_DEMO_OAUTH2_CLIENT_ID", "x"), ("KEYWARD_DEMO_OAUTH2_PUBLIC", "yes please")]),
+    )
+    .unwrap_err();
+    assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "KEYWARD_DEMO_OAUTH2_PUBLIC"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_oauth2_seeds_stop_the_start_with_the_key_named() {
+    let dir = TempDir::new("config-oauth2-bad");
+    let cases: [(&str, keyward_demo::SeedOAuth2Client); 3] = [
+        (
+            "client_secret",
+            keyward_demo::SeedOAuth2Client {
+                client_id: "no-secret".into(),
+                client_secret: None,
+                redirect_uris: vec!["https://a.example/cb".into()],
+                grant_types: Vec::new(),
+                public: false,
+                name: None,
+            },
+        ),
+        (
+            "grant_types",
+            keyward_demo::SeedOAuth2Client {
+                client_id: "typo".into(),
+                client_secret: Some(keyward::common::secret::SecretString::new("s")),
+                redirect_uris: vec!["https://a.example/cb".into()],
+                grant_types: vec!["implicit".into()],
+                public: false,
+                name: None,
+            },
+        ),
+        (
+            "redirect_uris",
+            keyward_demo::SeedOAuth2Client {
+                client_id: "relative".into(),
+                client_secret: None,
+                redirect_uris: vec!["/cb".into()],
+                grant_types: Vec::new(),
+                public: true,
+                name: None,
+            },
+        ),
+    ];
+    for (key, seed) in cases {
+        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.sqlite_url());
+        config.oauth2_clients.push(seed);
+        let Err(e) = keyward_demo::build_app(config).await else { panic!("{key}: started") };
+        assert!(e.to_string().contains(key), "{key}: {e}");
     }
 }

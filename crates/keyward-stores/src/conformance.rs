@@ -30,6 +30,11 @@
 //! # fn main() {}
 //! ```
 //!
+//! `conformance_tests!(oauth2_store: make, purges = BOOL)` runs the cases of the OAuth 2
+//! authorization server's stores: clients, codes taken once, tokens rotated once, families
+//! revoked, consent grants merged, and single-use values ([`OnceStore`](keyward::common::store::OnceStore))
+//! recorded once with the store's replay epoch.
+//!
 //! With the `client` feature too, `conformance_tests!(state_cache: make)` runs the cases of a
 //! `keyward_client` `StateCache` (the client's flow state: set with expiry, taken once).
 
@@ -75,6 +80,11 @@ pub fn run<F: std::future::Future<Output = ()>>(case: F) {
 ///   for a fresh store (`None` skips the case). `purges` says whether
 ///   `StoreAdmin::purge_expired` removes expired records on demand (`false` for a backend
 ///   that expires them itself, such as Redis).
+/// - `conformance_tests!(oauth2_store: make, purges = BOOL)`: the OAuth 2 authorization
+///   server's stores ([`keyward::oauth2::provider::store::OAuth2Store`], with
+///   [`OnceStore`](keyward::common::store::OnceStore)); `make` returns an `Arc<S>` where `S`
+///   is an [`OAuth2StoreUnderTest`](crate::conformance::OAuth2StoreUnderTest). `purges` says
+///   whether the `purge_expired_*` methods remove expired records on demand.
 /// - `conformance_tests!(state_cache: make)` (feature `client`): a `keyward_client`
 ///   `StateCache`; `make` is an `async fn(&str) -> Option<Arc<C>>`.
 ///
@@ -107,6 +117,23 @@ macro_rules! conformance_tests {
             replay_epoch_is_read_with_the_nonce,
             secrets_never_in_debug,
             purge_removes_expired_records,
+        );
+    };
+    (oauth2_store: $make:path, purges = $purges:expr $(,)?) => {
+        $crate::conformance_tests!(@each $make, $purges,
+            oauth2_clients_round_trip,
+            code_is_taken_once,
+            concurrent_code_takes_exactly_one_fresh,
+            used_code_tombstone_is_purged,
+            tokens_are_created_as_a_pair_and_looked_up_by_hash,
+            refresh_token_rotates_once,
+            concurrent_rotations_exactly_one_rotated,
+            revoke_family_revokes_every_token_of_it,
+            consent_grants_save_merge_list_revoke,
+            oauth2_purge_removes_expired_records,
+            once_values_are_recorded_once,
+            concurrent_once_values_exactly_one_fresh,
+            oauth2_secrets_never_in_debug,
         );
     };
     (state_cache: $make:path $(,)?) => {
@@ -317,7 +344,7 @@ pub async fn take_of_an_expired_credential_gives_nothing<S: StoreUnderTest>(stor
 /// each returned, in task order.
 async fn race<S, T, F, Fut>(store: &Arc<S>, step: F) -> Vec<T>
 where
-    S: StoreUnderTest,
+    S: Send + Sync + 'static,
     T: Send + 'static,
     F: Fn(Arc<S>, usize) -> Fut,
     Fut: std::future::Future<Output = T> + Send + 'static,
@@ -743,6 +770,9 @@ pub async fn two_instances_share_one_backend<S: StoreUnderTest>(a: Arc<S>, b: Ar
     assert_eq!(taken, 1, "{taken} instances took one temporary credential");
     assert_eq!(fresh, 1, "{fresh} instances accepted one nonce");
 }
+
+mod oauth2;
+pub use oauth2::*;
 
 #[cfg(feature = "client")]
 pub use state_cache::*;

@@ -1,7 +1,9 @@
 //! # Keyward stores
 //!
 //! Implementations of the OAuth 1.0a provider's store traits
-//! ([`keyward::oauth1::rfc5849::store`]) for:
+//! ([`keyward::oauth1::rfc5849::store`]), the OAuth 2 authorization server's
+//! ([`keyward::oauth2::provider::store`], re-exported as [`oauth2_store`]) and
+//! [`OnceStore`](keyward::common::store::OnceStore) for:
 //!
 //! | backend | type | feature |
 //! |---|---|---|
@@ -18,13 +20,16 @@
 //!
 //! Every backend passes one conformance suite (the `conformance` module, behind the feature
 //! of that name: run it on a backend of your own with one macro call), which checks, among
-//! the rest, that the two operations the protocol's safety rests on are atomic under concurrency:
+//! the rest, that the operations the protocols' safety rests on are atomic under concurrency:
 //!
 //! - nonce insertion is insert-if-absent (a unique key with `INSERT … ON CONFLICT` in SQL,
 //!   `SET NX EX` in Redis), so a replayed request is refused even when the copies arrive at
 //!   once on several instances;
 //! - a temporary credential is taken once (`DELETE … RETURNING` in SQL, an atomic
-//!   `HGETALL`+`DEL` script in Redis), so a verifier is exchanged for at most one token.
+//!   `HGETALL`+`DEL` script in Redis), so a verifier is exchanged for at most one token;
+//! - for the OAuth 2 server, an authorization code is taken once and a refresh token
+//!   rotated once (`UPDATE … WHERE used = FALSE … RETURNING`, `… WHERE revoked = FALSE`
+//!   in SQL; Lua scripts in Redis), and a single-use `jti` is recorded once (as a nonce is).
 //!
 //! The SQL backends ship their migrations (`migrations/{sqlite,postgres}`), embedded in the
 //! binary and applied by `migrate()`.
@@ -71,11 +76,16 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_device;
 mod memory;
+mod memory_device;
 mod memory_keys;
 mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
+#[cfg(feature = "redis")]
+mod redis_device;
 #[cfg(feature = "redis")]
 mod redis_keys;
 #[cfg(feature = "redis")]
@@ -85,6 +95,8 @@ mod refresh_lock;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_device;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql_keys;
 

@@ -46,10 +46,12 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use crate::StoreAdmin;
 use crate::redis_conn::Connection;
 
+mod oauth2;
+
 /// The store's connection: its own ([`RedisStore::connect`]) or the caller's manager
 /// ([`RedisStore::new`]).
 #[derive(Clone)]
-enum Conn {
+pub(crate) enum Conn {
     Own(Connection),
     Manager(ConnectionManager),
 }
@@ -82,14 +84,15 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// The OAuth 1.0a stores in Redis.
+/// The OAuth 1.0a stores and the OAuth 2 server's stores in Redis (for the latter's keys
+/// and scripts, see `redis_store/oauth2.rs`).
 ///
 /// Redis expires temporary credentials and nonces by itself (their TTL is `expires_at −
 /// now`, with `now` from the provider's clock); an entry whose `expires_at` has passed by
 /// the provider's clock is treated as absent even while Redis still holds it.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: Conn,
+    pub(crate) conn: Conn,
     prefix: String,
     /// Tags the nonces this store records in look-ups: random per store, then a counter, so
     /// that every recording has its own value across instances, without a random draw per
@@ -103,7 +106,7 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn map_err(e: redis::RedisError) -> StoreError {
+pub(crate) fn map_err(e: redis::RedisError) -> StoreError {
     // A demoted primary (`READONLY`) is a fail-over under way: unavailable for now.
     if e.is_io_error()
         || e.is_timeout()

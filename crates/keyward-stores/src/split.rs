@@ -7,6 +7,12 @@ use keyward::oauth1::rfc5849::store::{
     TokenCredentialStore,
 };
 
+use keyward::common::store::OnceStore;
+use keyward::oauth2::provider::store::{
+    AuthorizationCodeStore, CodeRecord, ConsentGrant, ConsentStore, OAuth2ClientStore, OAuth2Store,
+    RegisteredClient, RotateRefresh, TakeCode, TokenRecord, TokenStore,
+};
+
 use crate::StoreAdmin;
 
 /// An [`OAuth1Store`] that keeps clients and token credentials in `durable` (a database:
@@ -25,6 +31,13 @@ use crate::StoreAdmin;
 ///
 /// As a [`StoreAdmin`] (when both parts are), clients are registered in `durable`, and a
 /// purge purges both.
+///
+/// As the OAuth 2 authorization server's store ([`OAuth2Store`]), the records that last —
+/// registered clients, access and refresh tokens, consent grants — are in `durable`, and
+/// the short-lived single-use ones — authorization codes (a minute) and the values of
+/// [`OnceStore`] (client-assertion `jti`s), written and taken once by every exchange — in
+/// `ephemeral`. Each part keeps its own operations atomic: a code is taken once in
+/// `ephemeral`, a refresh token rotated once in `durable`.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -178,6 +191,151 @@ impl<D: OAuth1Store, E: OAuth1Store> OAuth1Store for SplitStore<D, E> {
             Ok(SignedLookup::new(found.client, found.token))
         })
     }
+}
+
+impl<D: OAuth2ClientStore, E: Send + Sync> OAuth2ClientStore for SplitStore<D, E> {
+    fn get_registered_client<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RegisteredClient>, StoreError>> {
+        self.durable.get_registered_client(client_id)
+    }
+
+    fn create_registered_client<'a>(
+        &'a self,
+        client: &'a RegisteredClient,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.durable.create_registered_client(client)
+    }
+
+    fn update_registered_client<'a>(
+        &'a self,
+        client: &'a RegisteredClient,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.update_registered_client(client)
+    }
+
+    fn delete_registered_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.delete_registered_client(client_id)
+    }
+}
+
+impl<D: Send + Sync, E: AuthorizationCodeStore> AuthorizationCodeStore for SplitStore<D, E> {
+    fn create_code<'a>(&'a self, code: &'a CodeRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.ephemeral.create_code(code)
+    }
+
+    fn take_code<'a>(&'a self, code_hash: &'a str, now: i64) -> BoxFuture<'a, Result<TakeCode, StoreError>> {
+        self.ephemeral.take_code(code_hash, now)
+    }
+
+    fn purge_expired_codes(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.ephemeral.purge_expired_codes(now)
+    }
+}
+
+impl<D: TokenStore, E: Send + Sync> TokenStore for SplitStore<D, E> {
+    fn create_tokens<'a>(
+        &'a self,
+        access: &'a TokenRecord,
+        refresh: Option<&'a TokenRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.durable.create_tokens(access, refresh)
+    }
+
+    fn get_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>> {
+        self.durable.get_token(token_hash, now)
+    }
+
+    fn rotate_refresh<'a>(
+        &'a self,
+        old_hash: &'a str,
+        new_access: &'a TokenRecord,
+        new_refresh: Option<&'a TokenRecord>,
+        now: i64,
+    ) -> BoxFuture<'a, Result<RotateRefresh, StoreError>> {
+        self.durable.rotate_refresh(old_hash, new_access, new_refresh, now)
+    }
+
+    fn revoke_token<'a>(&'a self, token_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.revoke_token(token_hash)
+    }
+
+    fn revoke_family<'a>(&'a self, family_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.durable.revoke_family(family_id)
+    }
+
+    fn revoke_subject_tokens<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.durable.revoke_subject_tokens(subject, client_id)
+    }
+
+    fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.durable.purge_expired_tokens(now)
+    }
+}
+
+impl<D: ConsentStore, E: Send + Sync> ConsentStore for SplitStore<D, E> {
+    fn get_grant<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<ConsentGrant>, StoreError>> {
+        self.durable.get_grant(subject, client_id, now)
+    }
+
+    fn save_grant<'a>(&'a self, grant: &'a ConsentGrant, now: i64) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.durable.save_grant(grant, now)
+    }
+
+    fn list_grants<'a>(
+        &'a self,
+        subject: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<ConsentGrant>, StoreError>> {
+        self.durable.list_grants(subject, now)
+    }
+
+    fn revoke_grant<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.durable.revoke_grant(subject, client_id)
+    }
+
+    fn purge_expired_grants(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.durable.purge_expired_grants(now)
+    }
+}
+
+/// Single-use values in `ephemeral`, with its replay epoch.
+impl<D: Send + Sync, E: OnceStore> OnceStore for SplitStore<D, E> {
+    fn record_once<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        expires_at: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        self.ephemeral.record_once(namespace, key, expires_at, now)
+    }
+}
+
+/// Clients, tokens and grants in `durable`; codes and single-use values in `ephemeral`.
+impl<D, E> OAuth2Store for SplitStore<D, E>
+where
+    D: OAuth2ClientStore + TokenStore + ConsentStore,
+    E: AuthorizationCodeStore + OnceStore,
+{
 }
 
 impl<D: StoreAdmin, E: StoreAdmin> StoreAdmin for SplitStore<D, E> {

@@ -31,6 +31,8 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use crate::{PURGE_EVERY, StoreAdmin};
 
+mod oauth2;
+
 /// Maps a sqlx error to the store's error kinds.
 ///
 /// Besides the connection's own failures, a database that says it cannot serve now is
@@ -38,7 +40,7 @@ use crate::{PURGE_EVERY, StoreAdmin};
 /// (insufficient resources: too many connections), `57` (operator intervention: shutting
 /// down, starting up, statement timeout) and `40001`/`40P01` (serialization failure,
 /// deadlock), and SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED` (the busy timeout ran out).
-fn map_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
         sqlx::Error::Database(db) if db.code().is_some_and(|code| temporary_code(&code)) => {
@@ -282,7 +284,21 @@ macro_rules! sql_store_impls {
                 Ok(SignedLookup::new(client, token))
             }
 
+            /// Deletes every expired record: nonces and temporary credentials, and the OAuth 2
+            /// server's codes, tokens, grants and single-use values.
             async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+                let mut oauth2 = 0;
+                for table in [
+                    "keyward_oauth2_codes",
+                    "keyward_oauth2_tokens",
+                    "keyward_oauth2_grants",
+                    "keyward_once",
+                    "keyward_oauth2_device_codes",
+                    "keyward_oauth2_device_attempts",
+                ] {
+                    let sql = format!("DELETE FROM {table} WHERE expires_at <= $1");
+                    oauth2 += sqlx::query(&sql).bind(now).execute(&self.pool).await.map_err(map_err)?.rows_affected();
+                }
                 let nonces = sqlx::query("DELETE FROM keyward_oauth1_nonces WHERE expires_at <= $1")
                     .bind(now)
                     .execute(&self.pool)
@@ -296,7 +312,7 @@ macro_rules! sql_store_impls {
                         .await
                         .map_err(map_err)?
                         .rows_affected();
-                Ok(nonces + temporary)
+                Ok(nonces + temporary + oauth2)
             }
         }
 
@@ -743,7 +759,8 @@ mod sqlite {
 
     use super::*;
 
-    /// The OAuth 1.0a stores in SQLite (a file, or memory), through sqlx.
+    /// The OAuth 1.0a stores and the OAuth 2 server's stores in SQLite (a file, or memory),
+    /// through sqlx.
     ///
     /// Writes are serialised by SQLite itself, which makes `DELETE … RETURNING` and the
     /// nonce upsert atomic across connections and processes sharing the file.
@@ -757,7 +774,8 @@ mod sqlite {
     /// the same bundled SQLite) that keep their prepared statements. A look-up by primary key
     /// takes microseconds; in WAL mode (as [`SqliteStore::connect`] opens a file) a read
     /// never waits for a writer. Nothing is cached: a client or token credential deleted
-    /// through any connection or process is gone for the next request. Writes, and every
+    /// through any connection or process is gone for the next request. The OAuth 2 server's
+    /// hot reads (a registered client, a token by hash) run the same way. Writes, and every
     /// read of an in-memory database, go through the sqlx pool. [`SqliteStore::read`] runs
     /// an application's own reads the same way.
     pub struct SqliteStore {
@@ -815,7 +833,7 @@ mod sqlite {
     }
 
     /// Maps a rusqlite error to the store's error kinds, as [`map_err`] does sqlx's.
-    fn map_rusqlite_err(e: rusqlite::Error) -> StoreError {
+    pub(super) fn map_rusqlite_err(e: rusqlite::Error) -> StoreError {
         use rusqlite::ErrorCode;
         match e {
             rusqlite::Error::SqliteFailure(f, _)
@@ -944,6 +962,8 @@ mod sqlite {
             (1, "oauth1", include_str!("../migrations/sqlite/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/sqlite/0002_redirect_uris.sql")),
             (3, "pending_and_grants", include_str!("../migrations/sqlite/0003_pending_and_grants.sql")),
+            (4, "oauth2", include_str!("../migrations/sqlite/0004_oauth2.sql")),
+            (5, "device_codes", include_str!("../migrations/sqlite/0005_device_codes.sql")),
         ]);
 
         /// None: SQLite runs one write statement at a time, the count with it.
@@ -1075,6 +1095,33 @@ mod sqlite {
     }
 
     sql_store_impls!(SqliteStore);
+    super::oauth2::sql_oauth2_impls!(SqliteStore, sqlx::Sqlite);
+
+    /// The OAuth 2 reads of every token request and protected resource, on a reader
+    /// connection (a file) or through sqlx (memory).
+    impl SqliteStore {
+        async fn oauth2_client_row(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError> {
+            match self.readers().await? {
+                Some(readers) => {
+                    readers.read(|conn| super::oauth2::sqlite_reads::read_client(conn, client_id))
+                }
+                None => self.oauth2_client_by_sqlx(client_id).await,
+            }
+        }
+
+        async fn oauth2_token_row(
+            &self,
+            token_hash: &str,
+            now: i64,
+        ) -> Result<Option<TokenRecord>, StoreError> {
+            match self.readers().await? {
+                Some(readers) => {
+                    readers.read(|conn| super::oauth2::sqlite_reads::read_token(conn, token_hash, now))
+                }
+                None => self.oauth2_token_by_sqlx(token_hash, now).await,
+            }
+        }
+    }
 
     /// Client and token credential in one query, on a reader connection (a file) or
     /// through sqlx (memory); the nonce is recorded after the signature ([`NonceStore::insert_nonce`]).
@@ -1115,8 +1162,8 @@ mod postgres {
 
     use super::*;
 
-    /// The OAuth 1.0a stores in PostgreSQL, through sqlx; safe for several provider
-    /// instances sharing one database.
+    /// The OAuth 1.0a stores and the OAuth 2 server's stores in PostgreSQL, through sqlx;
+    /// safe for several provider instances sharing one database.
     ///
     /// Tables live in the connection's `search_path` (by default `public`); to keep them in a
     /// schema of their own, set it in the connect options
@@ -1134,6 +1181,8 @@ mod postgres {
             (1, "oauth1", include_str!("../migrations/postgres/0001_oauth1.sql")),
             (2, "redirect_uris", include_str!("../migrations/postgres/0002_redirect_uris.sql")),
             (3, "pending_and_grants", include_str!("../migrations/postgres/0003_pending_and_grants.sql")),
+            (4, "oauth2", include_str!("../migrations/postgres/0004_oauth2.sql")),
+            (5, "device_codes", include_str!("../migrations/postgres/0005_device_codes.sql")),
         ]);
 
         /// Serialises the capped inserts of one client, to the end of their transaction
@@ -1199,6 +1248,21 @@ mod postgres {
     }
 
     sql_store_impls!(PostgresStore);
+    super::oauth2::sql_oauth2_impls!(PostgresStore, sqlx::Postgres);
+
+    impl PostgresStore {
+        async fn oauth2_client_row(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError> {
+            self.oauth2_client_by_sqlx(client_id).await
+        }
+
+        async fn oauth2_token_row(
+            &self,
+            token_hash: &str,
+            now: i64,
+        ) -> Result<Option<TokenRecord>, StoreError> {
+            self.oauth2_token_by_sqlx(token_hash, now).await
+        }
+    }
 
     /// Client and token credential in one query, one round trip; the nonce is recorded
     /// after the signature ([`NonceStore::insert_nonce`]).

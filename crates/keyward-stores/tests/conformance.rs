@@ -6,7 +6,7 @@
 //! The PostgreSQL and Redis tests skip visibly when their server is not configured and fail
 //! under `CI=true`. Each test has its own schema or key prefix, so they run in parallel.
 
-use keyward_stores::conformance::two_instances_share_one_backend;
+use keyward_stores::conformance::{two_instances_share_one_backend, two_instances_share_one_oauth2_backend};
 use keyward_stores::conformance_tests;
 
 const HOW: &str = "run `source tests/peers/servers.sh start` or `bash .ci/run`";
@@ -28,6 +28,11 @@ mod memory {
     }
 
     conformance_tests!(oauth1_store: make, purges = true);
+
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
 }
 
 mod sqlite_memory {
@@ -40,6 +45,11 @@ mod sqlite_memory {
     }
 
     conformance_tests!(oauth1_store: make, purges = true);
+
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
 
     #[tokio::test]
     async fn a_half_authorized_row_is_corrupt() {
@@ -134,12 +144,72 @@ mod sqlite_file {
 
     conformance_tests!(oauth1_store: make, purges = true);
 
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
         let url = url("two_instances");
         let a = SqliteStore::connect(&url).await.unwrap();
         let b = SqliteStore::connect(&url).await.unwrap();
         super::two_instances_share_one_backend(Arc::new(a), Arc::new(b)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_oauth2_backend() {
+        let url = url("two_instances_oauth2");
+        let a = SqliteStore::connect(&url).await.unwrap();
+        let b = SqliteStore::connect(&url).await.unwrap();
+        super::two_instances_share_one_oauth2_backend(Arc::new(a), Arc::new(b)).await;
+    }
+
+    /// The token and client reads that run on the calling thread see another instance's
+    /// revocation and deletion at once, and a corrupt row is an error.
+    #[tokio::test]
+    async fn oauth2_reads_on_the_calling_thread_see_other_instances_writes() {
+        use keyward_stores::oauth2_store::{
+            OAuth2ClientStore, RegisteredClient, StoreError, TokenKind, TokenRecord, TokenStore,
+        };
+        let url = url("oauth2_reads_inline");
+        let (a, b) = (SqliteStore::connect(&url).await.unwrap(), SqliteStore::connect(&url).await.unwrap());
+        assert!(a.read(|_| Ok(())).await.is_some(), "a file is read on the calling thread");
+        let token = TokenRecord {
+            token_hash: "h".into(),
+            kind: TokenKind::Access,
+            client_id: "c".into(),
+            subject: None,
+            scopes: vec!["read".into()],
+            resources: vec![],
+            family_id: "f".into(),
+            issued_at: 0,
+            expires_at: 100,
+            auth_time: None,
+            revoked: false,
+        };
+        b.create_tokens(&token, None).await.unwrap();
+        b.create_registered_client(&RegisteredClient::public("c")).await.unwrap();
+        assert_eq!(a.get_token("h", 10).await.unwrap(), Some(token));
+        assert!(a.get_registered_client("c").await.unwrap().is_some());
+        assert!(b.revoke_token("h").await.unwrap());
+        assert!(b.delete_registered_client("c").await.unwrap());
+        assert_eq!(a.get_token("h", 10).await.unwrap(), None);
+        assert_eq!(a.get_registered_client("c").await.unwrap(), None);
+
+        sqlx::query("INSERT INTO keyward_oauth2_clients (client_id, record) VALUES ('bad', '{')")
+            .execute(b.pool())
+            .await
+            .unwrap();
+        assert!(matches!(a.get_registered_client("bad").await, Err(StoreError::Corrupt(_))));
+        sqlx::query(
+            "INSERT INTO keyward_oauth2_tokens (token_hash, kind, client_id, scopes, resources, family_id, \
+             issued_at, expires_at) VALUES ('bad', 'bearer', 'c', '[]', '[]', 'f', 0, 100)",
+        )
+        .execute(b.pool())
+        .await
+        .unwrap();
+        assert!(matches!(a.get_token("bad", 10).await, Err(StoreError::Corrupt(_))));
     }
 
     /// The reads that run on the calling thread, on the store's own connections, see what
@@ -230,6 +300,11 @@ mod postgres {
 
     conformance_tests!(oauth1_store: make, purges = true);
 
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = true);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_instances_share_one_backend() {
         let Some(a) = make("two_instances").await else { return };
@@ -237,6 +312,15 @@ mod postgres {
         let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(a.pool()).await.unwrap();
         let b = connect(&url, &schema).await;
         super::two_instances_share_one_backend(a, Arc::new(b)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_oauth2_backend() {
+        let Some(a) = make("two_instances_oauth2").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL").unwrap();
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(a.pool()).await.unwrap();
+        let b = connect(&url, &schema).await;
+        super::two_instances_share_one_oauth2_backend(a, Arc::new(b)).await;
     }
 
     /// No server needed: nothing listens on port 1.
@@ -271,6 +355,77 @@ mod redis {
     }
 
     conformance_tests!(oauth1_store: make, purges = false);
+
+    mod oauth2 {
+        use super::{conformance_tests, make};
+        conformance_tests!(oauth2_store: make, purges = false);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_share_one_oauth2_backend() {
+        let Some(a) = make("two_instances_oauth2").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let b = RedisStore::connect(&url, a.prefix()).await.unwrap();
+        super::two_instances_share_one_oauth2_backend(a, Arc::new(b)).await;
+    }
+
+    /// The single-use values share the nonces' replay epoch: one marker per prefix, and a
+    /// Redis that lost it (here, the marker deleted) starts a new epoch at the next call.
+    #[tokio::test]
+    async fn once_values_share_the_nonces_replay_epoch() {
+        use keyward::common::replay::{ReplayEpoch, ReplayVerdict};
+        use keyward::common::store::OnceStore;
+        let Some(store) = make("once_epoch").await else { return };
+        let nonce = NonceToRecord {
+            key: NonceKey { client_id: "c".into(), token: None, timestamp: NOW, nonce: "n".into() },
+            expires_at: NOW + 300,
+        };
+        assert_eq!(store.insert_nonce(&nonce, NOW - 50).await.unwrap().epoch, ReplayEpoch::Since(NOW - 50));
+        let first = store.record_once("client-assertion", "jti-1", NOW + 300, NOW).await.unwrap();
+        assert_eq!((first.fresh, first.epoch), (true, ReplayEpoch::Since(NOW - 50)));
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let mut conn = ::redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let _: i64 = ::redis::cmd("DEL")
+            .arg(format!("{}replay-epoch", store.prefix()))
+            .arg(format!("{}once:client-assertion:jti-1", store.prefix()))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // Forgotten, so fresh again: but the new epoch refuses a `jti` issued before it.
+        let again = store.record_once("client-assertion", "jti-1", NOW + 300, NOW + 10).await.unwrap();
+        assert_eq!((again.fresh, again.epoch), (true, ReplayEpoch::Since(NOW + 10)));
+        assert_eq!(again.verdict(NOW), ReplayVerdict::BeforeEpoch);
+    }
+
+    /// Undecodable OAuth 2 records are corrupt, not absent.
+    #[tokio::test]
+    async fn undecodable_oauth2_records_are_corrupt() {
+        use keyward_stores::oauth2_store::{ConsentStore, OAuth2ClientStore, StoreError, TokenStore};
+        let Some(store) = make("undecodable_oauth2").await else { return };
+        let url = keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL").unwrap();
+        let mut conn = ::redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let prefix = store.prefix();
+        let _: () = ::redis::cmd("MSET")
+            .arg(format!("{prefix}o2c:c"))
+            .arg("{not json")
+            .arg(format!("{prefix}o2g:alice:c"))
+            .arg("[]")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: () = ::redis::cmd("HSET")
+            .arg(format!("{prefix}o2t:h"))
+            .arg("record")
+            .arg("{")
+            .arg("revoked")
+            .arg("0")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(matches!(store.get_registered_client("c").await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_grant("alice", "c", NOW).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_token("h", NOW).await, Err(StoreError::Corrupt(_))));
+    }
 
     /// Whether a look-up finds `nonce` fresh (and so records it).
     async fn fresh_once(store: &RedisStore, nonce: &NonceToRecord) -> bool {
@@ -451,6 +606,73 @@ mod split {
 
         conformance_tests!(oauth1_store: make, purges = true);
 
+        mod oauth2 {
+            use super::{conformance_tests, make};
+            conformance_tests!(oauth2_store: make, purges = true);
+        }
+
+        /// Each OAuth 2 record kind lives in one part only: clients, tokens and grants in
+        /// the database, codes and single-use values in memory.
+        #[tokio::test]
+        async fn oauth2_records_go_to_their_part() {
+            use keyward::common::store::OnceStore;
+            use keyward_stores::conformance::NOW;
+            use keyward_stores::oauth2_store::*;
+            let store = make("oauth2_parts").await.unwrap();
+            store.create_registered_client(&RegisteredClient::public("c")).await.unwrap();
+            let token = TokenRecord {
+                token_hash: "t".into(),
+                kind: TokenKind::Access,
+                client_id: "c".into(),
+                subject: Some("u".into()),
+                scopes: vec![],
+                resources: vec![],
+                family_id: "f".into(),
+                issued_at: NOW,
+                expires_at: NOW + 60,
+                auth_time: None,
+                revoked: false,
+            };
+            store.create_tokens(&token, None).await.unwrap();
+            let grant = ConsentGrant {
+                subject: "u".into(),
+                client_id: "c".into(),
+                scopes: vec!["read".into()],
+                resources: vec![],
+                granted_at: NOW,
+                expires_at: None,
+            };
+            store.save_grant(&grant, NOW).await.unwrap();
+            let code = CodeRecord {
+                code_hash: "k".into(),
+                client_id: "c".into(),
+                redirect_uri: None,
+                subject: "u".into(),
+                scopes: vec![],
+                resources: vec![],
+                code_challenge: None,
+                auth_time: None,
+                nonce: None,
+                family_id: "f".into(),
+                issued_at: NOW,
+                expires_at: NOW + 60,
+            };
+            store.create_code(&code).await.unwrap();
+            assert!(store.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);
+
+            let (durable, ephemeral) = (store.durable(), store.ephemeral());
+            assert!(durable.get_registered_client("c").await.unwrap().is_some());
+            assert!(ephemeral.get_registered_client("c").await.unwrap().is_none());
+            assert!(durable.get_token("t", NOW).await.unwrap().is_some());
+            assert!(ephemeral.get_token("t", NOW).await.unwrap().is_none());
+            assert!(durable.get_grant("u", "c", NOW).await.unwrap().is_some());
+            assert!(ephemeral.get_grant("u", "c", NOW).await.unwrap().is_none());
+            assert_eq!(durable.take_code("k", NOW).await.unwrap(), TakeCode::Unknown);
+            assert!(matches!(ephemeral.take_code("k", NOW).await.unwrap(), TakeCode::Fresh(_)));
+            assert!(durable.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);
+            assert!(!ephemeral.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);
+        }
+
         /// Each record kind lives in one part only.
         #[tokio::test]
         async fn records_go_to_their_part() {
@@ -514,5 +736,10 @@ mod split {
         }
 
         conformance_tests!(oauth1_store: make, purges = false);
+
+        mod oauth2 {
+            use super::{conformance_tests, make};
+            conformance_tests!(oauth2_store: make, purges = false);
+        }
     }
 }

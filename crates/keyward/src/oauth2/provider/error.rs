@@ -70,6 +70,10 @@ pub enum ProviderError {
     /// token endpoint takes POST).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// `400` with a device-flow code (RFC 8628 §3.5): `authorization_pending`, `slow_down`,
+    /// `access_denied` or `expired_token`.
+    #[error("{0}")]
+    Device(super::device::DeviceGrantError),
     /// `500 server_error`: the server is not set up for what the request needs (a client
     /// configured for JWT access tokens on a server without a signer).
     #[error("server misconfigured: {0}")]
@@ -98,6 +102,7 @@ impl ProviderError {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::Device(e) => e.code(),
             Self::Store(StoreError::Unavailable(_)) => "temporarily_unavailable",
             Self::Store(_) | Self::Misconfigured(_) => "server_error",
         }

@@ -44,9 +44,11 @@ impl AuthorizationServer {
             grant_types_supported: Some(
                 [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials]
                     .iter()
+                    .chain(self.inner.device.as_ref().map(|_| &GrantType::DeviceCode))
                     .map(|g| g.as_str().to_owned())
                     .collect(),
             ),
+            device_authorization_endpoint: self.inner.device.as_ref().map(|d| d.config.endpoint.clone()),
             token_endpoint_auth_methods_supported: Some(
                 auth_methods.iter().map(|s| (*s).to_owned()).collect(),
             ),

@@ -38,10 +38,13 @@ pub mod cache;
 pub mod client;
 pub mod client_auth;
 pub mod config;
+pub mod device;
+pub mod device_store;
 pub mod error;
 pub mod introspection;
 pub mod jwt;
 pub mod metadata;
+pub mod request;
 pub mod resource;
 pub mod revocation;
 pub mod server;
@@ -54,7 +57,9 @@ pub use client::{
     AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, RegisteredClient, SecretForm,
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
+pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
 pub use error::{AuthorizeError, ProviderError};
 pub use jwt::KeySetAccessTokens;
+pub use request::{OAuth2Provider, RequestOptions};
 pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};

@@ -60,6 +60,7 @@ pub(crate) struct Inner {
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) config: ServerConfig,
     pub(crate) jwt: Option<Arc<dyn JwtAccessTokens>>,
+    pub(crate) device: Option<super::device::DeviceSetup>,
 }
 
 /// Builds an [`AuthorizationServer`].
@@ -87,6 +88,7 @@ impl AuthorizationServerBuilder {
                 random: Arc::new(OsRandom),
                 config,
                 jwt: None,
+                device: None,
             },
         }
     }
@@ -106,6 +108,18 @@ impl AuthorizationServerBuilder {
     /// Signs and verifies JWT access tokens with `jwt` (RFC 9068).
     pub fn jwt_access_tokens(mut self, jwt: Arc<dyn JwtAccessTokens>) -> Self {
         self.inner.jwt = Some(jwt);
+        self
+    }
+
+    /// Turns on the device authorization grant (RFC 8628) over `store`, with `config`: the
+    /// device authorization endpoint, the verification-page calls and the token endpoint's
+    /// `device_code` grant (see [`device`](super::device)).
+    pub fn device_codes(
+        mut self,
+        store: Arc<dyn super::device_store::DeviceCodeStore>,
+        config: super::device::DeviceConfig,
+    ) -> Self {
+        self.inner.device = Some(super::device::DeviceSetup { store, config });
         self
     }
 

@@ -19,12 +19,13 @@
 //! - [`AuthorizationCodeStore::take_code`]: of many concurrent exchanges of one code, exactly
 //!   one gets [`TakeCode::Fresh`]; the others, and any later one until the code's expiry, get
 //!   [`TakeCode::Used`] (RFC 6749 §4.1.2: a second use revokes the tokens issued from it);
-//! - [`TokenStore::rotate_refresh`]: of many concurrent refreshes with one token, exactly one
-//!   gets [`RotateRefresh::Rotated`] (RFC 9700 §4.14.2);
+//! - [`TokenStore::rotate_refresh`]: of many concurrent refreshes that rotate one token,
+//!   exactly one gets [`RotateRefresh::Rotated`] (RFC 9700 §4.14.2);
 //! - [`OnceStore::record_once`] (insert-if-absent).
 //!
-//! Device authorization codes (RFC 8628 §3.2) will get a store trait of their own beside
-//! these, joining [`OAuth2Store`].
+//! Device authorization codes (RFC 8628 §3.2) have a store trait of their own,
+//! [`DeviceCodeStore`](super::device_store::DeviceCodeStore), outside [`OAuth2Store`]: the
+//! server takes it only when the device grant is on.
 
 use std::sync::Arc;
 
@@ -182,10 +183,13 @@ pub trait TokenStore: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>>;
 
     /// Atomically: if `old_hash` is an active refresh token, revokes it and stores the new
-    /// pair (`new_refresh` is `None` when the refresh token is kept: only a new access token
-    /// is stored; the old token then stays active); of many concurrent calls with one
-    /// `old_hash`, at most one is [`RotateRefresh::Rotated`]. See [`RotateRefresh`] for the
-    /// rest.
+    /// pair; of many concurrent calls with one `old_hash` and a `new_refresh`, at most one
+    /// is [`RotateRefresh::Rotated`]. When `new_refresh` is `None` the refresh token is kept
+    /// (a confidential client under
+    /// [`RefreshRotation::PublicClientsOnly`](super::config::RefreshRotation::PublicClientsOnly)):
+    /// only the new access token is stored, the old refresh token stays active, and every
+    /// concurrent call is `Rotated` — with nothing rotated out there is no reuse to detect.
+    /// See [`RotateRefresh`] for the rest.
     fn rotate_refresh<'a>(
         &'a self,
         old_hash: &'a str,

@@ -55,7 +55,7 @@ impl AuthorizationServer {
         let grant_type =
             form.get("grant_type").ok_or(ProviderError::InvalidRequest("grant_type is missing"))?;
         let grant: GrantType = grant_type.parse().map_err(|_| ProviderError::UnsupportedGrantType)?;
-        if grant == GrantType::DeviceCode {
+        if grant == GrantType::DeviceCode && self.inner.device.is_none() {
             return Err(ProviderError::UnsupportedGrantType);
         }
         if !client.allows_grant(grant) {
@@ -65,7 +65,7 @@ impl AuthorizationServer {
             GrantType::AuthorizationCode => self.authorization_code_grant(&client, &form).await,
             GrantType::RefreshToken => self.refresh_token_grant(&client, &form).await,
             GrantType::ClientCredentials => self.client_credentials_grant(&client, &form).await,
-            GrantType::DeviceCode => Err(ProviderError::UnsupportedGrantType),
+            GrantType::DeviceCode => self.device_code_grant(&client, &form).await,
         }
     }
 
@@ -250,6 +250,32 @@ impl AuthorizationServer {
         };
         let issued = self.issue(&issue, false, Vec::new(), now)?;
         self.inner.store.create_tokens(&issued.access, None).await?;
+        Ok(token_response(&issued, now))
+    }
+
+    /// Issues and stores the tokens of a grant that carries no family of its own (the device
+    /// grant, RFC 8628 §3.5): a new family, the server's default audience, and a refresh token
+    /// when the server issues them and the client may use the `refresh_token` grant.
+    pub(super) async fn issue_for_grant(
+        &self,
+        client: &RegisteredClient,
+        subject: Option<String>,
+        scopes: Vec<String>,
+        auth_time: Option<i64>,
+        now: i64,
+    ) -> Result<http::Response<Vec<u8>>, ProviderError> {
+        let issue = Issue {
+            client,
+            subject,
+            scopes,
+            resources: Vec::new(),
+            family_id: self.random_value(),
+            auth_time,
+        };
+        let with_refresh =
+            self.inner.config.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
+        let issued = self.issue(&issue, with_refresh, Vec::new(), now)?;
+        self.inner.store.create_tokens(&issued.access, issued.refresh.as_ref().map(|(r, _)| r)).await?;
         Ok(token_response(&issued, now))
     }
 
