@@ -1,7 +1,7 @@
-//! Signing-key stores over SQL ([`SqliteKeyStore`], [`PostgresKeyStore`]): the serialized
+//! Signing-key stores over SQL (`SqliteKeyStore`, `PostgresKeyStore`): the serialized
 //! key set of each name in one row, saved by compare-and-set on its version.
 //!
-//! The table has its own idempotent migration ([`migrate`](SqliteKeyStore::migrate), a
+//! The table has its own idempotent migration (each store's `migrate`, a
 //! `CREATE TABLE IF NOT EXISTS`), apart from the OAuth stores' numbered migrations, so the
 //! key store can live in a database of its own:
 //!
