@@ -80,11 +80,14 @@ pub mod conformance;
 pub mod conformance_device;
 mod memory;
 mod memory_device;
+mod memory_keys;
 mod memory_oauth2;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]
 mod redis_device;
+#[cfg(feature = "redis")]
+mod redis_keys;
 #[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(all(feature = "client", any(feature = "redis", feature = "postgres")))]
@@ -94,8 +97,13 @@ mod split;
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_device;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql_keys;
 
 pub use memory::MemoryStore;
+pub use memory_keys::MemoryKeyStore;
+#[cfg(feature = "redis")]
+pub use redis_keys::RedisKeyStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 #[cfg(all(feature = "client", feature = "postgres"))]
@@ -112,6 +120,10 @@ pub use sql::PostgresStore;
 pub use sql::SqlTimeouts;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
+#[cfg(feature = "postgres")]
+pub use sql_keys::PostgresKeyStore;
+#[cfg(feature = "sqlite")]
+pub use sql_keys::SqliteKeyStore;
 
 /// The store traits and records, re-exported from the core.
 pub use keyward::oauth1::rfc5849::store;

@@ -20,6 +20,8 @@
 //! random source (the one place this module draws randomness). The module does no IO: a
 //! store persists a [`KeySet`] through its serde form.
 
+pub mod rotation;
+
 use crate::common::secret::SecretString;
 use crate::oidc::jwks;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};

@@ -155,6 +155,19 @@ pub fn verify(
     now: i64,
     leeway: i64,
 ) -> Result<AccessTokenClaims, AccessTokenError> {
+    verify_with(token, keys, issuer, Some(audience), now, leeway)
+}
+
+/// [`verify`], with the audience check left to the caller when `audience` is `None` (a
+/// protector that checks `aud` against its own configuration after this call).
+pub fn verify_with(
+    token: &str,
+    keys: &jwks::KeySet,
+    issuer: &str,
+    audience: Option<&str>,
+    now: i64,
+    leeway: i64,
+) -> Result<AccessTokenClaims, AccessTokenError> {
     // The header is read by hand first so that `alg: none` and unknown algorithms get
     // their own error rather than a parse failure.
     let header_b64 = token.split('.').next().unwrap_or_default();
@@ -194,7 +207,7 @@ pub fn verify(
     if claims.iss != issuer {
         return Err(AccessTokenError::WrongIssuer(claims.iss));
     }
-    if !claims.aud.contains(audience) {
+    if audience.is_some_and(|aud| !claims.aud.contains(aud)) {
         return Err(AccessTokenError::WrongAudience);
     }
     if now > claims.exp.saturating_add(leeway) {

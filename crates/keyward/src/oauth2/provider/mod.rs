@@ -34,6 +34,7 @@
 //! ```
 
 pub mod authorize;
+pub mod cache;
 pub mod client;
 pub mod client_auth;
 pub mod config;
@@ -41,6 +42,7 @@ pub mod device;
 pub mod device_store;
 pub mod error;
 pub mod introspection;
+pub mod jwt;
 pub mod metadata;
 pub mod request;
 pub mod resource;
@@ -50,12 +52,14 @@ pub mod store;
 pub mod token;
 
 pub use authorize::{AuthorizationRequest, Grant, ResponseMode, ResponseTarget};
+pub use cache::{CacheConfig, CachingVerifier, TokenCache};
 pub use client::{
     AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, RegisteredClient, SecretForm,
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
 pub use error::{AuthorizeError, ProviderError};
+pub use jwt::KeySetAccessTokens;
 pub use request::{OAuth2Provider, RequestOptions};
 pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};

@@ -3,9 +3,10 @@
 //! answers failures with `WWW-Authenticate: Bearer` (§3).
 //!
 //! Opaque tokens are looked up in the store; JWT access tokens (RFC 9068) go through the
-//! server's [`JwtAccessTokens`] when it has one. A protector for a resource server that is a
-//! separate service (RFC 7662 introspection with a bounded cache) would implement
-//! [`TokenVerifier`] the same way.
+//! server's [`JwtAccessTokens`] when it has one (see [`super::jwt`] for how revocation
+//! interacts). A resource server that is a separate service implements [`TokenVerifier`] the
+//! same way (`keyward-client`'s RFC 7662 introspection verifier), and any verifier can sit
+//! behind the bounded cache of [`super::cache`] ([`ResourceProtector::with_cache`]).
 
 use std::sync::Arc;
 
@@ -190,6 +191,13 @@ impl ResourceProtector {
     /// A protector over any [`TokenVerifier`].
     pub fn new(verifier: Arc<dyn TokenVerifier>, clock: Arc<dyn Clock>, placement: BearerPlacement) -> Self {
         Self { verifier, clock, placement, audience: None }
+    }
+
+    /// Caches what the verifier answers, within `config` (see [`super::cache`]: bounded,
+    /// never past a token's expiry; a revoked token stays accepted until its entry expires).
+    pub fn with_cache(mut self, config: super::cache::CacheConfig) -> Self {
+        self.verifier = Arc::new(super::cache::CachingVerifier::new(self.verifier, config));
+        self
     }
 
     /// Accepts only tokens whose audience holds `audience` (RFC 8707; RFC 9068 §4): a token
