@@ -213,8 +213,13 @@ fn bad_tokens_are_refused_with_their_reason() {
     );
 
     // Time, issuer and audience.
-    assert_eq!(verify(&token, &keys, T0 + 300 + 31), Err(AccessTokenError::Expired));
-    assert!(verify(&token, &keys, T0 + 300 + 30).is_ok(), "within the leeway");
+    assert_eq!(verify(&token, &keys, T0 + 300 + 30), Err(AccessTokenError::Expired), "at exp + leeway");
+    assert!(verify(&token, &keys, T0 + 300 + 29).is_ok(), "within the leeway");
+    assert_eq!(
+        rfc9068::verify(&token, &keys, ISS, AUD, T0 + 300, 0),
+        Err(AccessTokenError::Expired),
+        "RFC 7519 §4.1.4: not valid at the second of exp itself"
+    );
     assert_eq!(verify(&token, &keys, T0 - 31), Err(AccessTokenError::NotYetValid));
     assert_eq!(
         rfc9068::verify(&token, &keys, "https://other.example.com", AUD, T0, 0),

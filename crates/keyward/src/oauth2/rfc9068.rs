@@ -210,7 +210,8 @@ pub fn verify_with(
     if audience.is_some_and(|aud| !claims.aud.contains(aud)) {
         return Err(AccessTokenError::WrongAudience);
     }
-    if now > claims.exp.saturating_add(leeway) {
+    // RFC 7519 §4.1.4: the time must be before `exp` (plus the leeway).
+    if now >= claims.exp.saturating_add(leeway) {
         return Err(AccessTokenError::Expired);
     }
     let nbf = match nbf {
