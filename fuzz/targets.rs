@@ -8,10 +8,16 @@ use keyward::common::encoding::{decode, decode_form_component, parse_form};
 use keyward::common::http_client::HttpError;
 use keyward::common::random::RandomSource;
 use keyward::common::secret::SecretString;
+use keyward::common::store::OnceStore;
 use keyward::oauth1::rfc5849::SignedRequest;
 use keyward::oauth1::rfc5849::params::parse_authorization_params;
 use keyward::oauth1::rfc5849::provider::AuthorizationServer;
 use keyward::oauth1::rfc5849::store::Client;
+use keyward::oauth2::provider::store::OAuth2ClientStore;
+use keyward::oauth2::provider::{
+    AuthorizationServer as OAuth2Server, ClientAuthMethod, Grant, GrantType, RegisteredClient, ResponseMode,
+    ResponseTarget, ServerConfig,
+};
 use keyward::oauth2::rfc6749::parse_token_response;
 use keyward::oidc::Algorithm;
 use keyward::oidc::core::{IdTokenCheck, IdTokenValidator};
@@ -20,6 +26,7 @@ use keyward::oidc::jwks::{KeySet, parse_jwks_response};
 use keyward_client::registry::{AppConfig, Callback, OAuth, RemoteApp};
 use keyward_client::session::MemorySession;
 use keyward_stores::{MemoryStore, StoreAdmin};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// A target's body.
@@ -36,6 +43,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jwks", jwks),
     ("id_token", id_token),
     ("callback", callback),
+    ("oauth2_authorize", oauth2_authorize),
+    ("oauth2_token", oauth2_token),
+    ("client_assertion", client_assertion),
+    ("oauth2_endpoints", oauth2_endpoints),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -247,4 +258,476 @@ pub fn callback(data: &[u8]) {
             assert!(app.authorize_access_token(&session, &cb).await.is_err(), "a state used twice");
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// The OAuth 2.1 authorization server (`keyward::oauth2::provider`).
+
+/// Draws `n, n, n, …` on its `n`-th call (from 1), so that a fresh server's codes and
+/// tokens are known in advance ([`AS_CODE_WEB`], [`AS_CODE_APP`], [`AS_REFRESH`],
+/// [`AS_ACCESS`]) and the fuzzer's seeds can reach the grants that take them.
+struct Counting(AtomicU8);
+
+impl RandomSource for Counting {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(self.0.fetch_add(1, Ordering::Relaxed).wrapping_add(1));
+    }
+}
+
+/// The OAuth 2 server's issuer.
+pub const AS_ISSUER: &str = "https://as.example";
+/// The token endpoint (an accepted client-assertion `aud`, like the issuer).
+pub const AS_TOKEN_ENDPOINT: &str = "https://as.example/token";
+/// The secret of `web` (`client_secret_basic`).
+pub const AS_SECRET_WEB: &str = "secret-web";
+/// The secret of `post` (`client_secret_post`).
+pub const AS_SECRET_POST: &str = "secret-post";
+/// The secret of `hmac` (`client_secret_jwt`): the HMAC key of its assertions.
+pub const AS_SECRET_HMAC: &str = "secret-hmac-0123456789abcdef0123456789abcdef";
+/// The PKCE verifier of the fixture's codes (RFC 7636 Appendix B), and its challenge.
+pub const AS_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const AS_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// The fixture's unused code for `web` (redirect URI given), with [`AS_VERIFIER`].
+pub const AS_CODE_WEB: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE";
+/// The fixture's unused code for the public client `app` (redirect URI not given).
+pub const AS_CODE_APP: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM";
+/// The access token the fixture holds for `web`.
+pub const AS_ACCESS: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
+/// The refresh token the fixture holds for `web`.
+pub const AS_REFRESH: &str = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg";
+
+/// The public half of the `pk` client's P-256 key (`private_key_jwt`); the private half
+/// signed the checked-in seed and was not kept.
+fn pk_jwks() -> serde_json::Value {
+    serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "pk-1", "alg": "ES256", "use": "sig",
+        "x": "TQdp6Wmn8Sit-Vb7Njjp0wIWDmWPA5w3vfTz7WHM4O4",
+        "y": "IiMmuJk7MEI-B02BaKYlO6Hdcg6m-J4c0HYC7i0XwKY",
+    }]})
+}
+
+/// The registered clients: `web` (confidential, Basic, every grant, two redirect URIs one
+/// of them loopback, a resource), `post` (`client_secret_post`), `legacy` (confidential
+/// without PKCE), `app` (public, one redirect URI with a query), `hmac`
+/// (`client_secret_jwt`) and `pk` (`private_key_jwt`).
+fn as_clients() -> Vec<RegisteredClient> {
+    use GrantType::{AuthorizationCode, ClientCredentials, RefreshToken};
+    let mut legacy = RegisteredClient::confidential("legacy", "secret-legacy")
+        .with_redirect_uris(["https://legacy.example/cb"])
+        .with_scopes(["read"]);
+    legacy.pkce_required = false;
+    let mut pk = RegisteredClient::confidential("pk", "")
+        .with_auth_method(ClientAuthMethod::PrivateKeyJwt)
+        .with_grant_types([ClientCredentials])
+        .with_scopes(["read"]);
+    pk.secrets.clear();
+    pk.jwks = Some(pk_jwks());
+    vec![
+        RegisteredClient::confidential("web", AS_SECRET_WEB)
+            .with_redirect_uris(["https://web.example/cb", "http://127.0.0.1/cb"])
+            .with_scopes(["read", "write"])
+            .with_resources(["https://api.example/"])
+            .with_grant_types([AuthorizationCode, RefreshToken, ClientCredentials]),
+        RegisteredClient::confidential("post", AS_SECRET_POST)
+            .with_auth_method(ClientAuthMethod::ClientSecretPost)
+            .with_grant_types([ClientCredentials])
+            .with_scopes(["read"]),
+        legacy,
+        RegisteredClient::public("app")
+            .with_redirect_uris(["https://app.example/cb?x=1"])
+            .with_scopes(["read"]),
+        RegisteredClient::confidential("hmac", AS_SECRET_HMAC)
+            .with_auth_method(ClientAuthMethod::ClientSecretJwt)
+            .with_grant_types([ClientCredentials])
+            .with_scopes(["read"]),
+        pk,
+    ]
+}
+
+fn form_request(
+    method: http::Method,
+    uri: &str,
+    content_type: &[u8],
+    authorization: &[u8],
+    body: Vec<u8>,
+) -> Option<http::Request<Vec<u8>>> {
+    let mut req = http::Request::builder().method(method).uri(uri);
+    if !content_type.is_empty() {
+        req = req.header("content-type", http::HeaderValue::from_bytes(content_type).ok()?);
+    }
+    if !authorization.is_empty() {
+        req = req.header("authorization", http::HeaderValue::from_bytes(authorization).ok()?);
+    }
+    req.body(body).ok()
+}
+
+fn post_form(body: &str, authorization: &str) -> http::Request<Vec<u8>> {
+    form_request(
+        http::Method::POST,
+        AS_TOKEN_ENDPOINT,
+        b"application/x-www-form-urlencoded",
+        authorization.as_bytes(),
+        body.as_bytes().to_vec(),
+    )
+    .unwrap()
+}
+
+/// The value of `name` in a redirect's query.
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let query = location.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A fresh OAuth 2 server over a fresh memory store, at [`NOW`], with [`as_clients`]; with
+/// `tokens`, also holding [`AS_CODE_WEB`], [`AS_CODE_APP`], and [`AS_ACCESS`] and
+/// [`AS_REFRESH`] of a third code already exchanged.
+async fn as_fixture(tokens: bool) -> OAuth2Server {
+    let store = Arc::new(MemoryStore::new());
+    for client in as_clients() {
+        store.create_registered_client(&client).await.unwrap();
+    }
+    // The memory store's replay epoch is its first call's time, and it refuses an assertion
+    // issued then (it could not judge it after a restart): start it an hour before NOW, as a
+    // server that has been up for a while.
+    store.record_once("fuzz-warm-up", "start", NOW, NOW - 3600).await.unwrap();
+    let server = OAuth2Server::builder(store, ServerConfig::new(AS_ISSUER))
+        .clock(FixedClock::new(NOW))
+        .random(Counting(AtomicU8::new(0)))
+        .build();
+    if tokens {
+        let pkce = format!("&code_challenge={AS_CHALLENGE}&code_challenge_method=S256");
+        let mut codes = Vec::new();
+        for query in [
+            format!(
+                "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=read+write{pkce}"
+            ),
+            format!("response_type=code&client_id=app&scope=read{pkce}"),
+            format!(
+                "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=read{pkce}"
+            ),
+        ] {
+            let get = http::Request::get(format!("{AS_ISSUER}/authorize?{query}")).body(Vec::new()).unwrap();
+            let request = server.authorization_request(&get).await.unwrap();
+            let response = server.grant(&request, Grant::new("alice", request.scopes.clone())).await.unwrap();
+            let location = response.headers()["location"].to_str().unwrap();
+            codes.push(query_param(location, "code").unwrap());
+        }
+        assert_eq!([codes[0].as_str(), codes[1].as_str()], [AS_CODE_WEB, AS_CODE_APP]);
+        let body = format!(
+            "grant_type=authorization_code&code={}&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&code_verifier={AS_VERIFIER}",
+            codes[2]
+        );
+        let response = server.token(&post_form(&body, "Basic d2ViOnNlY3JldC13ZWI=")).await;
+        let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(json["access_token"], AS_ACCESS, "{json}");
+        assert_eq!(json["refresh_token"], AS_REFRESH, "{json}");
+    }
+    server
+}
+
+/// Whether `s` is made of the characters RFC 6749 §5.2 allows in `error` and
+/// `error_description`: `%x20-21 / %x23-5B / %x5D-7E`.
+fn nqschar(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+/// Checks a token, revocation or introspection response: never a 5xx,
+/// `Cache-Control: no-store`, and an error is a §5.2 JSON object whose status fits its code
+/// (`401` exactly for `invalid_client`, with `WWW-Authenticate` exactly when the request had
+/// an `Authorization` header, which is only accepted as Basic). Returns the JSON body.
+fn check_json_endpoint(response: &http::Response<Vec<u8>>, had_authorization: bool) -> serde_json::Value {
+    let status = response.status();
+    assert!(!status.is_server_error(), "{status}: {}", text(response.body()));
+    assert_eq!(response.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    if status == http::StatusCode::OK {
+        return if response.body().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(response.body()).expect("a JSON 200 body")
+        };
+    }
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(response.body()).expect("a JSON error body");
+    let object = body.as_object().expect("an error body is an object");
+    assert!(
+        object.keys().all(|k| ["error", "error_description", "error_uri"].contains(&k.as_str())),
+        "{body}"
+    );
+    let code = object["error"].as_str().expect("error is a string");
+    assert!(
+        [
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "invalid_target",
+            "unsupported_token_type",
+        ]
+        .contains(&code),
+        "{body}"
+    );
+    if let Some(d) = object.get("error_description") {
+        assert!(d.as_str().is_some_and(nqschar), "{body}");
+    }
+    let expected = match code {
+        "invalid_client" => http::StatusCode::UNAUTHORIZED,
+        "invalid_request" if status == http::StatusCode::METHOD_NOT_ALLOWED => status,
+        _ => http::StatusCode::BAD_REQUEST,
+    };
+    assert_eq!(status, expected, "{body}");
+    let challenged = response.headers().contains_key("www-authenticate");
+    assert_eq!(challenged, status == http::StatusCode::UNAUTHORIZED && had_authorization, "{body}");
+    body
+}
+
+/// The form pairs of `text`, decoded leniently (for the checks; the server's own parser
+/// is the one under test).
+fn pairs_of(text: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// The non-empty values of `name` among `pairs`.
+fn values<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs.iter().filter(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str()).collect()
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Checks that an authorization response went to `target` and carries exactly `state`.
+fn check_authorization_response(
+    response: &http::Response<Vec<u8>>,
+    target: &ResponseTarget,
+    state: Option<&str>,
+) {
+    assert_eq!(response.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    match target.response_mode {
+        ResponseMode::Query => {
+            assert_eq!(response.status(), http::StatusCode::FOUND);
+            let location = response.headers()["location"].to_str().unwrap();
+            assert!(location.starts_with(&target.redirect_uri), "{location}");
+            assert_eq!(query_param(location, "state").as_deref(), state, "{location}");
+            assert_eq!(query_param(location, "iss").as_deref(), Some(AS_ISSUER), "{location}");
+        }
+        ResponseMode::FormPost => {
+            let page = text(response.body());
+            assert!(page.contains(&format!("action=\"{}\"", escape_html(&target.redirect_uri))), "{page}");
+            let field = state.map(|s| format!("name=\"state\" value=\"{}\"", escape_html(s)));
+            assert_eq!(page.contains("name=\"state\""), field.is_some(), "{page}");
+            if let Some(field) = field {
+                assert!(page.contains(&field), "{page}");
+            }
+        }
+    }
+}
+
+/// The authorization endpoint (RFC 6749 §4.1.1, §4.1.2.1; RFC 7636; RFC 9207):
+/// `method \n content-type \n query \n body` into
+/// `AuthorizationServer::authorization_request` over [`as_clients`]. Checks that an error
+/// is redirected only when the input names exactly one registered client and a redirect URI
+/// registered to it (or none, and the client has one); that every redirected error and
+/// every answer to a valid request (deny, grant) carries the exact `state`, and `iss`.
+pub fn oauth2_authorize(data: &[u8]) {
+    let [method, content_type, query, body] = parts(data);
+    let method = http::Method::from_bytes(&method).unwrap_or(http::Method::GET);
+    let query: String = text(&query).chars().filter(|c| c.is_ascii_graphic()).collect();
+    let uri = format!("{AS_ISSUER}/authorize?{query}");
+    let Some(req) = form_request(method, &uri, &content_type, b"", body) else { return };
+    let sent = if req.method() == http::Method::POST {
+        String::from_utf8_lossy(req.body()).into_owned()
+    } else {
+        req.uri().query().unwrap_or("").to_owned()
+    };
+    let pairs = pairs_of(&sent);
+    let state = match (values(&pairs, "state").as_slice(), pairs.iter().filter(|(k, _)| k == "state").count())
+    {
+        ([one], 1) => Some(one.to_string()),
+        _ => None,
+    };
+    let clients = as_clients();
+    runtime().block_on(async {
+        let server = as_fixture(false).await;
+        match server.authorization_request(&req).await {
+            Err(e) => {
+                let response = server.authorize_error_response(&e);
+                if let Some(target) = &e.redirect {
+                    // Established: one client_id, registered; one redirect_uri, registered to
+                    // it, or none and the client has exactly one.
+                    let ids = values(&pairs, "client_id");
+                    assert_eq!(pairs.iter().filter(|(k, _)| k == "client_id").count(), 1, "{e}");
+                    let client = clients.iter().find(|c| c.client_id == ids[0]).expect("a registered client");
+                    match values(&pairs, "redirect_uri").as_slice() {
+                        [given] => {
+                            assert_eq!(*given, target.redirect_uri);
+                            assert!(client.redirect_uri_matches(given));
+                        }
+                        [] => assert_eq!(client.redirect_uris, std::slice::from_ref(&target.redirect_uri)),
+                        _ => panic!("a redirected error with a repeated redirect_uri"),
+                    }
+                    assert_eq!(target.state, state);
+                    check_authorization_response(&response, target, state.as_deref());
+                } else {
+                    assert!(matches!(response.status().as_u16(), 400 | 405), "{}", response.status());
+                    assert!(!response.headers().contains_key("location"));
+                }
+            }
+            Ok(request) => {
+                assert_eq!(request.target.state, state);
+                let client = clients.iter().find(|c| c.client_id == request.client_id).unwrap();
+                assert!(client.redirect_uri_matches(&request.target.redirect_uri));
+                assert!(request.code_challenge.is_some() || !client.requires_pkce());
+                check_authorization_response(&server.deny(&request), &request.target, state.as_deref());
+                let response =
+                    server.grant(&request, Grant::new("alice", request.scopes.clone())).await.unwrap();
+                check_authorization_response(&response, &request.target, state.as_deref());
+            }
+        }
+    });
+}
+
+/// The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §5, §6): `method \n content-type \n
+/// authorization \n body` into `AuthorizationServer::token` of a fresh server holding
+/// [`AS_CODE_WEB`], [`AS_CODE_APP`] and [`AS_REFRESH`]. Checks [`check_json_endpoint`],
+/// and that a code, a refresh token or a client assertion that succeeded once fails the
+/// second time.
+pub fn oauth2_token(data: &[u8]) {
+    let [method, content_type, authorization, body] = parts(data);
+    let method = http::Method::from_bytes(&method).unwrap_or(http::Method::POST);
+    let Some(req) = form_request(method, AS_TOKEN_ENDPOINT, &content_type, &authorization, body) else {
+        return;
+    };
+    let had_authorization = req.headers().contains_key("authorization");
+    runtime().block_on(async {
+        let server = as_fixture(true).await;
+        let response = server.token(&req).await;
+        let json = check_json_endpoint(&response, had_authorization);
+        if response.status() != http::StatusCode::OK {
+            return;
+        }
+        assert_eq!(json["token_type"], "Bearer", "{json}");
+        assert!(json["access_token"].as_str().is_some_and(|t| t.len() >= 43), "{json}");
+        assert!(json["expires_in"].as_i64().is_some_and(|e| e > 0), "{json}");
+        let pairs = pairs_of(&text(req.body()));
+        let grant = values(&pairs, "grant_type");
+        if grant != ["client_credentials"] || !values(&pairs, "client_assertion").is_empty() {
+            // A code, a refresh token (rotated) or an assertion's jti is spent.
+            let again = server.token(&req).await;
+            check_json_endpoint(&again, had_authorization);
+            assert_ne!(again.status(), http::StatusCode::OK, "{grant:?} accepted twice");
+        }
+    });
+}
+
+/// Client authentication by JWT assertion (RFC 7523 §2.2, §3): the input, as
+/// `client_assertion`, to a `client_credentials` request naming `hmac` (whose
+/// `client_secret_jwt` key is [`AS_SECRET_HMAC`], so a token signed with it reaches the claim
+/// checks), then naming `pk` (`private_key_jwt`), then naming no client (the `sub` picks
+/// it), then the first again. Checks [`check_json_endpoint`]; that an accepted assertion
+/// names its client as `iss` and `sub`, the server as `aud`, and has an `exp` and a `jti`;
+/// and that at most one of the four is accepted (a `jti` is used once).
+pub fn client_assertion(data: &[u8]) {
+    let assertion: String = url::form_urlencoded::byte_serialize(data).collect();
+    let base = format!(
+        "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+    );
+    runtime().block_on(async {
+        let server = as_fixture(false).await;
+        let mut accepted = 0;
+        for client_id in [Some("hmac"), Some("pk"), None, Some("hmac")] {
+            let body = match client_id {
+                Some(id) => format!("{base}&client_id={id}"),
+                None => base.clone(),
+            };
+            let response = server.token(&post_form(&body, "")).await;
+            check_json_endpoint(&response, false);
+            if response.status() != http::StatusCode::OK {
+                continue;
+            }
+            accepted += 1;
+            let claims = unverified_claims(&text(data)).expect("an accepted assertion has claims");
+            let client = claims["iss"].as_str().expect("iss");
+            assert!(["hmac", "pk"].contains(&client) && client_id.is_none_or(|id| id == client), "{claims}");
+            assert_eq!(claims["sub"], client, "{claims}");
+            let aud = match &claims["aud"] {
+                serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>(),
+                v => v.as_str().into_iter().collect(),
+            };
+            assert!(aud.iter().any(|a| [AS_ISSUER, AS_TOKEN_ENDPOINT].contains(a)), "{claims}");
+            assert!(claims["exp"].as_i64().is_some_and(|e| e > NOW - 60), "{claims}");
+            assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()), "{claims}");
+        }
+        assert!(accepted <= 1, "one assertion accepted {accepted} times");
+    });
+}
+
+/// The payload of a compact JWS, unverified.
+fn unverified_claims(jws: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let payload = jws.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Revocation (RFC 7009 §2) and introspection (RFC 7662 §2): `method \n content-type \n
+/// authorization \n body` into `AuthorizationServer::introspect`, then `revoke`, then
+/// `introspect` again, of a fresh server holding [`AS_ACCESS`] and [`AS_REFRESH`] for `web`.
+/// Checks [`check_json_endpoint`]; that revocation answers `200` with an empty body unless
+/// it is an error; that an inactive token is `{"active":false}` and nothing more; that an
+/// active one is `web`'s; and that after a successful revocation of a token the same
+/// introspection finds it inactive.
+pub fn oauth2_endpoints(data: &[u8]) {
+    let [method, content_type, authorization, body] = parts(data);
+    let method = http::Method::from_bytes(&method).unwrap_or(http::Method::POST);
+    let Some(req) = form_request(method, AS_TOKEN_ENDPOINT, &content_type, &authorization, body) else {
+        return;
+    };
+    let had_authorization = req.headers().contains_key("authorization");
+    let check_introspection = |response: &http::Response<Vec<u8>>| {
+        let json = check_json_endpoint(response, had_authorization);
+        if response.status() == http::StatusCode::OK {
+            match json["active"].as_bool() {
+                Some(false) => assert_eq!(json, serde_json::json!({"active": false})),
+                Some(true) => assert_eq!(json["client_id"], "web", "{json}"),
+                None => panic!("no active member: {json}"),
+            }
+        }
+        json
+    };
+    runtime().block_on(async {
+        let server = as_fixture(true).await;
+        let before = check_introspection(&server.introspect(&req).await);
+        let revoked = server.revoke(&req).await;
+        check_json_endpoint(&revoked, had_authorization);
+        if revoked.status() == http::StatusCode::OK {
+            assert!(revoked.body().is_empty());
+        }
+        let after = check_introspection(&server.introspect(&req).await);
+        // Revocation by another client leaves the token alone (RFC 7009 §2.1).
+        let pairs = pairs_of(&text(req.body()));
+        let by_web =
+            values(&pairs, "client_id") == ["web"] || basic_client_id(&req).as_deref() == Some("web");
+        if before["active"] == true && revoked.status() == http::StatusCode::OK && by_web {
+            assert_eq!(after, serde_json::json!({"active": false}), "still active after revocation");
+        }
+    });
+}
+
+/// The client id of an `Authorization: Basic` header (RFC 6749 §2.3.1), decoded leniently.
+fn basic_client_id(req: &http::Request<Vec<u8>>) -> Option<String> {
+    use base64::Engine as _;
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, credentials) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).ok()?;
+    let id = String::from_utf8(decoded).ok()?.split_once(':')?.0.to_owned();
+    pairs_of(&format!("id={id}")).into_iter().next().map(|(_, v)| v)
 }
