@@ -2,12 +2,14 @@
 //! `/oauth2/device_authorization` and polls the token endpoint while the user signs in on
 //! `/device`, types the code and grants; the token then works at `/api/me`. Also: a denial
 //! reaching the device as `access_denied`, a wrong code shown on the page, the attempt
-//! limit, and a device client registered on `/developer`.
+//! limit, a device client registered on `/developer`, and third-party clients (Authlib,
+//! requests-oauthlib, openid-client, when installed) running their device step against
+//! the demo while the test plays the user on `/device`.
 
 mod common;
 
 use keyward_demo::{Config, SeedUser};
-use keyward_testkit::peers::{Browser, Page};
+use keyward_testkit::peers::{Browser, OAuth2ClientArgs, OAuth2Lib, Page, PeerUser, run_oauth2_client};
 use serde_json::Value;
 
 const DEVICE_CLIENT: &str = "tv-app";
@@ -307,4 +309,62 @@ async fn developer_registers_a_public_device_client_without_redirect_uris() {
     // The site's own client has no device grant.
     let (status, refused) = start_device(base, "keyward-demo-site-oauth2").await;
     assert_eq!(status / 100, 4, "{refused}");
+}
+
+/// A user of the demo who approves a device on `/device` (signed in as `user`, the code
+/// prefilled from `verification_uri_complete`); never asked for a code grant.
+struct DemoUser {
+    base: String,
+    user: &'static str,
+}
+
+impl PeerUser for DemoUser {
+    async fn authorize(&mut self, url: &str) -> String {
+        panic!("only the device step runs here, not {url}");
+    }
+
+    async fn approve_device(&mut self, pending: &Value) {
+        let base = self.base.clone();
+        let complete = pending["verification_uri_complete"].as_str().expect("verification_uri_complete");
+        let user_code = pending["user_code"].as_str().expect("user_code");
+        let mut browser = Browser::new();
+        let to_signin = browser.get(complete).await;
+        assert_eq!(to_signin.status, 303, "{}", to_signin.body);
+        let next = sign_in(&mut browser, &base, &to_signin.location.unwrap(), self.user).await;
+        let form = browser.get(&format!("{base}{next}")).await;
+        assert_eq!(common::input_value(&form.body, "user_code"), user_code);
+        let consent = enter_code(&mut browser, &base, &form.body, user_code).await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        let done = decide(&mut browser, &base, &consent.body, "grant").await;
+        assert!(done.body.contains("id=\"device-done\""), "{}", done.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_clients_run_their_device_step_against_the_demo() {
+    let dir = common::TempDir::new("device-peers");
+    let demo = device_demo(&dir).await;
+    let base = &demo.base;
+    let mut ran = 0;
+    for lib in OAuth2Lib::ALL {
+        let mut args = OAuth2ClientArgs::new(base, DEVICE_CLIENT);
+        args.auth_method = "none".to_owned();
+        args.scope = Some("profile".to_owned());
+        args.steps = vec!["device"];
+        let mut user = DemoUser { base: base.clone(), user: "alice" };
+        let Some(result) = run_oauth2_client(lib, &args, &mut user).await else {
+            eprintln!("{}: not installed, skipped", lib.name());
+            continue;
+        };
+        let run = result.unwrap_or_else(|e| panic!("{e}"));
+        let started = run.one("device_authorization");
+        assert_eq!(started["verification_uri"], format!("{base}/device"), "{run}");
+        assert_eq!(started["user_code_length"], 9, "XXXX-XXXX: {run}");
+        let token = run.one("device_token");
+        assert!(token["token_type"].as_str().unwrap_or_default().eq_ignore_ascii_case("bearer"), "{run}");
+        assert_eq!(token["scope"], "profile", "{run}");
+        assert_eq!(token["refresh_token"], true, "{run}");
+        ran += 1;
+    }
+    keyward_testkit::require_or_skip!((ran > 0).then_some(()), "an OAuth 2 client peer", OAuth2Lib::HOW);
 }
