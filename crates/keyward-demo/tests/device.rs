@@ -4,11 +4,13 @@
 //! reaching the device as `access_denied`, a wrong code shown on the page, the attempt
 //! limit, a device client registered on `/developer`, and third-party clients (Authlib,
 //! requests-oauthlib, openid-client, when installed) running their device step against
-//! the demo while the test plays the user on `/device`.
+//! the demo while the test plays the user on `/device`. With `KEYWARD_TEST_DATABASE_URL`
+//! and `KEYWARD_TEST_REDIS_URL`, two instances over one PostgreSQL and one Redis run one
+//! device flow between them (skipped visibly without them).
 
 mod common;
 
-use keyward_demo::{Config, SeedUser};
+use keyward_demo::{Config, SeedOAuth2Client, SeedUser};
 use keyward_testkit::peers::{Browser, OAuth2ClientArgs, OAuth2Lib, Page, PeerUser, run_oauth2_client};
 use serde_json::Value;
 
@@ -367,4 +369,64 @@ async fn third_party_clients_run_their_device_step_against_the_demo() {
         ran += 1;
     }
     keyward_testkit::require_or_skip!((ran > 0).then_some(()), "an OAuth 2 client peer", OAuth2Lib::HOW);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_postgres_and_redis_share_the_device_codes() {
+    let (database, redis) = keyward_testkit::require_or_skip!(
+        keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL")
+            .zip(keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL")),
+        "PostgreSQL and Redis servers (KEYWARD_TEST_DATABASE_URL, KEYWARD_TEST_REDIS_URL)",
+        "run .ci/run, or tests/peers/servers.sh start"
+    );
+    // A client id of this run's own: the database outlives the test.
+    let client_id = format!("shared-tv-{}", std::process::id());
+    let mut demos = Vec::new();
+    for _ in 0..2 {
+        let (listener, mut config) = common::config(&database).await;
+        config.redis_url = Some(redis.clone());
+        config.oauth2_clients.push(SeedOAuth2Client {
+            client_id: client_id.clone(),
+            client_secret: None,
+            redirect_uris: Vec::new(),
+            grant_types: vec![DEVICE_GRANT.to_owned()],
+            public: true,
+            name: Some("Shared TV".to_owned()),
+        });
+        demos.push(common::start(listener, config).await);
+    }
+    let (a, b) = (&demos[0].base, &demos[1].base);
+
+    let (status, started) = start_device(a, &client_id).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["verification_uri"], format!("{a}/device"));
+    let device_code = started["device_code"].as_str().unwrap();
+    let user_code = started["user_code"].as_str().unwrap();
+    let (_, pending) = poll(a, &client_id, device_code).await;
+    assert_eq!(pending["error"], "authorization_pending");
+    // The other instance knows the code and when it was last polled.
+    let (_, slow) = poll(b, &client_id, device_code).await;
+    assert_eq!(slow["error"], "slow_down", "{slow}");
+
+    // The user approves on the other instance.
+    let mut browser = Browser::new();
+    sign_in(&mut browser, b, &format!("{b}/signin?next=/device"), "alice").await;
+    let form = browser.get(&format!("{b}/device")).await;
+    let consent = enter_code(&mut browser, b, &form.body, user_code).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("id=\"app-name\">Shared TV</b>"), "{}", consent.body);
+    let done = decide(&mut browser, b, &consent.body, "grant").await;
+    assert!(done.body.contains("id=\"device-done\""), "{}", done.body);
+
+    let (status, tokens) = poll(a, &client_id, device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, spent) = poll(b, &client_id, device_code).await;
+    assert_eq!(spent["error"], "invalid_grant", "taken once across instances: {spent}");
+    let me = reqwest::Client::new()
+        .get(format!("{b}/api/me"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
 }
