@@ -18,6 +18,13 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use tower_sessions::Session;
 
+/// Device codes a signed-in user may type from one address per [`ATTEMPT_WINDOW`] (RFC 8628
+/// §5.1), right or wrong.
+pub(crate) const MAX_ATTEMPTS: u64 = 10;
+
+/// The window of [`MAX_ATTEMPTS`], in seconds.
+pub(crate) const ATTEMPT_WINDOW: i64 = 600;
+
 /// The session key of the device authorizations looked up and waiting for the user's
 /// decision: an id (in the consent form) → the user who looked it up and the authorization.
 const WAITING_KEY: &str = "demo_device_waiting";
@@ -127,8 +134,8 @@ pub(crate) async fn enter_code(
         Err(VerificationError::TooManyAttempts) => {
             tracing::info!(user = ?user, ip = ?ip, "device code attempts over the limit");
             return Ok(crate::guard::too_many(
-                std::time::Duration::from_secs(60),
-                "You typed too many device codes. Wait a few minutes, then try again.",
+                std::time::Duration::from_secs(ATTEMPT_WINDOW.unsigned_abs()),
+                "You typed too many device codes. Wait ten minutes, then try again.",
             ));
         }
         Err(e @ (VerificationError::UnknownCode | VerificationError::AlreadyDecided)) => {

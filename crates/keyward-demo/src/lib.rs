@@ -203,7 +203,8 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     // page at `/device`.
     let device_config = DeviceConfig::new(&base_url)
         .with_endpoint(format!("{base_url}/oauth2/device_authorization"))
-        .with_verification_uri(format!("{base_url}/device"));
+        .with_verification_uri(format!("{base_url}/device"))
+        .with_attempt_limit(device::MAX_ATTEMPTS, device::ATTEMPT_WINDOW);
     let oauth2 = OAuth2Provider::with_options(
         AuthorizationServer2::builder(oauth2_store, server_config)
             .device_codes(stores.device.clone(), device_config)
