@@ -449,3 +449,17 @@ impl<R: RequiredScopes> FromRequest for OAuth2BearerForm<R> {
         })
     }
 }
+
+/// The device authorization endpoint (RFC 8628 §3.1): the device asks for a device code and
+/// a user code. Mount it with `web::route()` like [`token_endpoint`]; without a device store
+/// the server answers `400 unsupported_grant_type`.
+pub async fn device_authorization_endpoint(
+    provider: web::Data<OAuth2Provider>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match core_request(&req, payload, &provider).await {
+        Ok(req) => into_response(provider.server().device_authorization(&req).await),
+        Err(e) => into_response(e.to_response()),
+    }
+}

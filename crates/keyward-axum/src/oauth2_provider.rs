@@ -404,3 +404,13 @@ where
         Ok(Self { grant, request, _scopes: PhantomData })
     }
 }
+
+/// The device authorization endpoint (RFC 8628 §3.1): the device asks for a device code and
+/// a user code. Mount it with `any(..)` like [`token_endpoint`]; without a device store the
+/// server answers `400 unsupported_grant_type`.
+pub async fn device_authorization_endpoint(State(provider): State<OAuth2Provider>, req: Request) -> Response {
+    match core_request(req, &provider).await {
+        Ok(req) => into_response(provider.server().device_authorization(&req).await),
+        Err(e) => OAuth2Rejection(e).into_response(),
+    }
+}

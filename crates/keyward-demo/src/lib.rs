@@ -11,7 +11,9 @@
 //! - **An OAuth 2.1 authorization server** on the same users and sign-in, its issuer the
 //!   public URL: `/oauth2/authorize` (sign-in, then a consent page listing the scopes, skipped
 //!   when the user's stored consent covers the request), `/oauth2/token`, `/oauth2/revoke`,
-//!   `/oauth2/introspect` and the RFC 8414 metadata, through `keyward-axum`'s glue;
+//!   `/oauth2/introspect` and the RFC 8414 metadata, through `keyward-axum`'s glue; the
+//!   device grant (RFC 8628) at `/oauth2/device_authorization`, with its verification page
+//!   `/device` (sign-in, the user code, a consent page);
 //!   `/developer` registers OAuth 2 clients, `/connected` lists and revokes their grants,
 //!   `/api/me` takes their bearer tokens. Its records are kept in memory for now.
 //! - **A client website**: "Sign in with …" for every registered remote app (the demo's own
@@ -27,6 +29,7 @@
 
 mod client;
 pub mod config;
+mod device;
 mod guard;
 mod health;
 mod html;
@@ -51,7 +54,9 @@ use keyward::oauth1::rfc5849::provider::{
 };
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
 use keyward::oauth2::provider::store::OAuth2Store;
-use keyward::oauth2::provider::{AuthorizationServer as AuthorizationServer2, OAuth2Provider, ServerConfig};
+use keyward::oauth2::provider::{
+    AuthorizationServer as AuthorizationServer2, DeviceConfig, OAuth2Provider, ServerConfig,
+};
 use keyward_axum::oauth2_provider;
 use keyward_client::registry::{AppConfig, ClientKwargs, ConfigSources, OAuth};
 use keyward_stores::store::{Client, StoreError};
@@ -194,8 +199,16 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     server_config.revocation_endpoint = Some(format!("{base_url}/oauth2/revoke"));
     server_config.introspection_endpoint = Some(format!("{base_url}/oauth2/introspect"));
     server_config.max_body = MAX_BODY;
+    // The device grant (RFC 8628): its codes in the short-lived store, its verification
+    // page at `/device`.
+    let device_config = DeviceConfig::new(&base_url)
+        .with_endpoint(format!("{base_url}/oauth2/device_authorization"))
+        .with_verification_uri(format!("{base_url}/device"))
+        .with_attempt_limit(device::MAX_ATTEMPTS, device::ATTEMPT_WINDOW);
     let oauth2 = OAuth2Provider::with_options(
-        AuthorizationServer2::builder(oauth2_store, server_config).build(),
+        AuthorizationServer2::builder(oauth2_store, server_config)
+            .device_codes(stores.device.clone(), device_config)
+            .build(),
         RequestOptions::default().https(https).body_limit(MAX_BODY),
     );
 
@@ -302,6 +315,9 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/oauth2/authorize", get(oauth2::authorize).post(oauth2::authorize))
         .route("/oauth2/consent", get(oauth2::consent_page).post(oauth2::decide))
         .route("/oauth2/token", any(oauth2_provider::token_endpoint))
+        .route("/oauth2/device_authorization", any(oauth2_provider::device_authorization_endpoint))
+        .route("/device", get(device::device_page).post(device::enter_code))
+        .route("/device/consent", post(device::decide))
         .route("/oauth2/revoke", any(oauth2_provider::revocation_endpoint))
         .route("/oauth2/introspect", any(oauth2_provider::introspection_endpoint))
         .route(oauth2_provider::OAUTH_WELL_KNOWN, get(oauth2_provider::metadata_endpoint))

@@ -29,7 +29,7 @@ pub(crate) const PROFILE_SCOPE: &str = "profile";
 keyward_axum::required_scopes!(pub(crate) Profile = "profile");
 
 /// What a scope lets the application do, in the user's words.
-fn scope_words(scope: &str) -> String {
+pub(crate) fn scope_words(scope: &str) -> String {
     match scope {
         PROFILE_SCOPE => "read your profile (user name and when the account was made) at /api/me".to_owned(),
         other => format!("the scope {other}"),
@@ -362,7 +362,8 @@ pub(crate) fn seeded_client(seed: &crate::SeedOAuth2Client) -> Result<Registered
             invalid(
                 "grant_types",
                 format!(
-                    "unknown grant type `{name}` (authorization_code, refresh_token, client_credentials)"
+                    "unknown grant type `{name}` (authorization_code, refresh_token, client_credentials, \
+                     urn:ietf:params:oauth:grant-type:device_code)"
                 ),
             )
         })?;
@@ -486,10 +487,12 @@ pub(crate) async fn developer_section(
     let base = esc(&state.base_url);
     Ok(format!(
         "<h2>OAuth 2.1</h2><p>The same users also sign in to OAuth 2 clients (authorization code with PKCE \
-         S256, refresh tokens, client credentials):</p>\
+         S256, refresh tokens, client credentials, device codes):</p>\
          <table id=\"oauth2-endpoints\"><tr><th>Metadata (RFC 8414)</th><td><code>GET {base}/.well-known/oauth-authorization-server</code></td></tr>\
          <tr><th>Authorization</th><td><code>GET {base}/oauth2/authorize</code></td></tr>\
          <tr><th>Token</th><td><code>POST {base}/oauth2/token</code></td></tr>\
+         <tr><th>Device authorization (RFC 8628)</th><td><code>POST {base}/oauth2/device_authorization</code>; \
+         the user types the code at <a href=\"/device\"><code>{base}/device</code></a></td></tr>\
          <tr><th>Revocation</th><td><code>POST {base}/oauth2/revoke</code></td></tr>\
          <tr><th>Introspection</th><td><code>POST {base}/oauth2/introspect</code></td></tr>\
          <tr><th>User (protected)</th><td><code>GET {base}/api/me</code> with <code>Authorization: Bearer …</code>, \
@@ -506,7 +509,8 @@ pub(crate) async fn developer_section(
          <p>Grant types: \
          <label style=\"display:inline\"><input type=\"checkbox\" name=\"grant_types\" value=\"authorization_code\" checked style=\"width:auto\"> authorization_code</label> \
          <label style=\"display:inline\"><input type=\"checkbox\" name=\"grant_types\" value=\"refresh_token\" checked style=\"width:auto\"> refresh_token</label> \
-         <label style=\"display:inline\"><input type=\"checkbox\" name=\"grant_types\" value=\"client_credentials\" style=\"width:auto\"> client_credentials</label></p>\
+         <label style=\"display:inline\"><input type=\"checkbox\" name=\"grant_types\" value=\"client_credentials\" style=\"width:auto\"> client_credentials</label> \
+         <label style=\"display:inline\"><input type=\"checkbox\" name=\"grant_types\" value=\"urn:ietf:params:oauth:grant-type:device_code\" style=\"width:auto\"> device_code (a TV or command-line app: the user types a code at <code>{base}/device</code>)</label></p>\
          <button class=\"primary\" type=\"submit\">Register the OAuth 2 client</button></form>\
          <h3>Your OAuth 2 clients</h3><table id=\"oauth2-clients\"><tr><th>Client id</th><th>Name</th><th>Type</th>\
          <th>Redirect URIs</th><th>Grant types</th></tr>{rows}</table>",
@@ -577,6 +581,7 @@ pub(crate) async fn register_client(
             "authorization_code" => GrantType::AuthorizationCode,
             "refresh_token" => GrantType::RefreshToken,
             "client_credentials" => GrantType::ClientCredentials,
+            "urn:ietf:params:oauth:grant-type:device_code" => GrantType::DeviceCode,
             _ => return Err(bad("Choose grant types from the list.".into())),
         };
         if !grants.contains(&grant) {
