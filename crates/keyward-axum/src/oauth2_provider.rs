@@ -224,36 +224,10 @@ pub fn authorize_error_response(
     into_response(server.authorize_error(request, error))
 }
 
-/// The scopes a bearer-protected handler requires, as a type: the parameter of
-/// [`OAuth2Bearer`]. Declare one with [`required_scopes!`](crate::required_scopes).
-pub trait RequiredScopes: 'static {
-    /// The scopes the token must carry (all of them).
-    const SCOPES: &'static [&'static str];
-}
-
-/// No scope required: any valid access token.
-#[derive(Debug, Clone, Copy)]
-pub struct AnyScope;
-
-impl RequiredScopes for AnyScope {
-    const SCOPES: &'static [&'static str] = &[];
-}
-
-/// Declares a [`RequiredScopes`] type for [`OAuth2Bearer`]:
-/// `required_scopes!(pub WriteNotes = "notes:write", "notes:read");`
-#[macro_export]
-macro_rules! required_scopes {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $($scope:literal),+ $(,)?) => {
-        $(#[$meta])*
-        #[doc = concat!("Requires the scopes ", $("`", $scope, "` ",)+ "(an OAuth 2 bearer token's).")]
-        #[derive(Debug, Clone, Copy)]
-        $vis struct $name;
-
-        impl $crate::oauth2_provider::RequiredScopes for $name {
-            const SCOPES: &'static [&'static str] = &[$($scope),+];
-        }
-    };
-}
+/// The scopes a bearer-protected handler requires, as a type (declared with
+/// [`required_scopes!`](crate::required_scopes)), and the default, no scope: defined once in
+/// the core, for both frameworks' extractors.
+pub use keyward::oauth2::provider::{AnyScope, RequiredScopes};
 
 /// A request with a valid OAuth 2 bearer token (RFC 6750) carrying the scopes of `R`:
 /// derefs to the token's [`AccessGrant`] (`auth.subject`, `auth.client_id`, `auth.scopes`).

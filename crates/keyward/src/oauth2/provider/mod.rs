@@ -61,5 +61,5 @@ pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, Verificatio
 pub use error::{AuthorizeError, ProviderError};
 pub use jwt::KeySetAccessTokens;
 pub use request::{OAuth2Provider, RequestOptions};
-pub use resource::{AccessGrant, BearerError, ResourceProtector, TokenVerifier};
+pub use resource::{AccessGrant, AnyScope, BearerError, RequiredScopes, ResourceProtector, TokenVerifier};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};

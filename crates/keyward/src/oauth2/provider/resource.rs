@@ -18,6 +18,39 @@ use super::store::{OAuth2Store, TokenKind};
 use crate::common::clock::Clock;
 use crate::common::store::BoxFuture;
 
+/// The scopes a bearer-protected handler requires, as a type: the parameter of
+/// a framework's bearer extractor (`OAuth2Bearer<R>` in `keyward-axum` and
+/// `keyward-actix`). Declare one with [`required_scopes!`](crate::required_scopes).
+pub trait RequiredScopes: 'static {
+    /// The scopes the token must carry (all of them).
+    const SCOPES: &'static [&'static str];
+}
+
+/// No scope required: any valid access token.
+#[derive(Debug, Clone, Copy)]
+pub struct AnyScope;
+
+impl RequiredScopes for AnyScope {
+    const SCOPES: &'static [&'static str] = &[];
+}
+
+/// Declares a [`RequiredScopes`](crate::oauth2::provider::RequiredScopes) type for the
+/// frameworks' `OAuth2Bearer<R>`:
+/// `required_scopes!(pub WriteNotes = "notes:write", "notes:read");`
+#[macro_export]
+macro_rules! required_scopes {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $($scope:literal),+ $(,)?) => {
+        $(#[$meta])*
+        #[doc = concat!("Requires the scopes ", $("`", $scope, "` ",)+ "(an OAuth 2 bearer token's).")]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+
+        impl $crate::oauth2::provider::RequiredScopes for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+        }
+    };
+}
+
 /// What a valid access token grants the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessGrant {
