@@ -270,10 +270,7 @@ pub async fn grant_response(
     request: &AuthorizationRequest,
     grant: Grant,
 ) -> HttpResponse {
-    match server.grant(request, grant).await {
-        Ok(response) => into_response(response),
-        Err(error) => into_response(server.authorize_error_response(&error)),
-    }
+    into_response(server.grant_response(request, grant).await)
 }
 
 /// Denies `request`: `access_denied` back to the client (RFC 6749 §4.1.2.1).
@@ -327,12 +324,7 @@ impl<R: RequiredScopes> OAuth2Bearer<R> {
     /// Checks further scopes at run time: `403 insufficient_scope` unless the token carries
     /// every one of `scopes`.
     pub fn require(&self, scopes: &[&str]) -> Result<(), BearerRejection> {
-        if scopes.iter().all(|s| self.grant.has_scope(s)) {
-            Ok(())
-        } else {
-            let required = scopes.iter().map(|s| (*s).to_owned()).collect();
-            Err(BearerRejection(BearerError::InsufficientScope { required }))
-        }
+        self.grant.require(scopes).map_err(BearerRejection)
     }
 }
 

@@ -293,6 +293,21 @@ impl AuthorizationServer {
         Ok(!grant.is_some_and(|g| g.covers(&request.scopes, &request.resources)))
     }
 
+    /// [`grant`](Self::grant), answered either way: the redirect (or `form_post` page)
+    /// carrying the code, or, when the request no longer holds, the error response
+    /// ([`authorize_error_response`](Self::authorize_error_response): a page for errors not
+    /// redirected). What the frameworks' grant helpers convert.
+    pub async fn grant_response(
+        &self,
+        request: &AuthorizationRequest,
+        grant: Grant,
+    ) -> http::Response<Vec<u8>> {
+        match self.grant(request, grant).await {
+            Ok(response) => response,
+            Err(error) => self.authorize_error_response(&error),
+        }
+    }
+
     /// Grants `request` (RFC 6749 §4.1.2): issues a code of 256 bits (its SHA-256 stored, for
     /// [`ServerConfig::code_ttl`](super::config::ServerConfig::code_ttl)), remembers the
     /// consent when asked, and answers with the redirect (or `form_post` page) carrying

@@ -71,6 +71,19 @@ impl AccessGrant {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
+
+    /// `Ok` if the token carries every scope of `required`, else
+    /// [`BearerError::InsufficientScope`] naming them (RFC 6750 §3.1): the one scope check of
+    /// the protector and of the frameworks' extractors.
+    pub fn require(&self, required: &[&str]) -> Result<(), BearerError> {
+        if required.iter().all(|s| self.has_scope(s)) {
+            Ok(())
+        } else {
+            Err(BearerError::InsufficientScope {
+                required: required.iter().map(|s| (*s).to_owned()).collect(),
+            })
+        }
+    }
 }
 
 /// Why a request was refused (RFC 6750 §3.1).
@@ -254,11 +267,7 @@ impl ResourceProtector {
         {
             return Err(BearerError::InvalidToken);
         }
-        if !required.iter().all(|s| grant.has_scope(s)) {
-            return Err(BearerError::InsufficientScope {
-                required: required.iter().map(|s| (*s).to_owned()).collect(),
-            });
-        }
+        grant.require(required)?;
         Ok(grant)
     }
 
