@@ -6,7 +6,7 @@
 
 use crate::guard::PeerIp;
 use crate::html::{ErrorPage, csrf_field, esc, page};
-use crate::oauth2::scope_words;
+use crate::oauth2::{DecisionForm, scope_words};
 use crate::provider::signed_in;
 use crate::{AppState, HtmlForm, check_csrf, clip, csrf_token};
 use axum::extract::{Query, State};
@@ -206,16 +206,6 @@ pub(crate) async fn enter_code(
         id = esc(&id),
     );
     Ok(no_store("Connect a device", &body, StatusCode::OK))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct DecisionForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    request: String,
-    #[serde(default)]
-    decision: String,
 }
 
 /// `POST /device/consent`: the user's decision on a looked-up device authorization; the

@@ -287,14 +287,16 @@ pub(crate) async fn consent_page(
         .into_response())
 }
 
+/// A consent form's answer (the OAuth 2 page and the device page): the CSRF field, the id
+/// of the request kept in the session, and `decision=grant|deny`.
 #[derive(Deserialize)]
 pub(crate) struct DecisionForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
     #[serde(default)]
-    request: String,
+    pub(crate) request: String,
     #[serde(default)]
-    decision: String,
+    pub(crate) decision: String,
 }
 
 /// The consent form's answer: the code (and the consent remembered) or `access_denied`,
