@@ -391,6 +391,8 @@ mod tests {
             expires_at,
             auth_time: None,
             revoked: false,
+            session: None,
+            jkt: None,
         }
     }
 
@@ -437,6 +439,8 @@ mod tests {
             family_id: "f".into(),
             issued_at: 0,
             expires_at: 60,
+            session: None,
+            dpop_jkt: None,
         };
         store.create_code(&code).await.unwrap();
         assert!(matches!(store.create_code(&code).await, Err(StoreError::Duplicate)));

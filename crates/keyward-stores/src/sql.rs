@@ -964,6 +964,7 @@ mod sqlite {
             (3, "pending_and_grants", include_str!("../migrations/sqlite/0003_pending_and_grants.sql")),
             (4, "oauth2", include_str!("../migrations/sqlite/0004_oauth2.sql")),
             (5, "device_codes", include_str!("../migrations/sqlite/0005_device_codes.sql")),
+            (6, "oidc_sessions", include_str!("../migrations/sqlite/0006_oidc_sessions.sql")),
         ]);
 
         /// None: SQLite runs one write statement at a time, the count with it.
@@ -1183,6 +1184,7 @@ mod postgres {
             (3, "pending_and_grants", include_str!("../migrations/postgres/0003_pending_and_grants.sql")),
             (4, "oauth2", include_str!("../migrations/postgres/0004_oauth2.sql")),
             (5, "device_codes", include_str!("../migrations/postgres/0005_device_codes.sql")),
+            (6, "oidc_sessions", include_str!("../migrations/postgres/0006_oidc_sessions.sql")),
         ]);
 
         /// Serialises the capped inserts of one client, to the end of their transaction

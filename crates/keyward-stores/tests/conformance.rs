@@ -187,6 +187,8 @@ mod sqlite_file {
             expires_at: 100,
             auth_time: None,
             revoked: false,
+            session: None,
+            jkt: None,
         };
         b.create_tokens(&token, None).await.unwrap();
         b.create_registered_client(&RegisteredClient::public("c")).await.unwrap();
@@ -632,6 +634,8 @@ mod split {
                 expires_at: NOW + 60,
                 auth_time: None,
                 revoked: false,
+                session: None,
+                jkt: None,
             };
             store.create_tokens(&token, None).await.unwrap();
             let grant = ConsentGrant {
@@ -656,6 +660,8 @@ mod split {
                 family_id: "f".into(),
                 issued_at: NOW,
                 expires_at: NOW + 60,
+                session: None,
+                dpop_jkt: None,
             };
             store.create_code(&code).await.unwrap();
             assert!(store.record_once("client-assertion", "jti", NOW + 60, NOW).await.unwrap().fresh);

@@ -6,9 +6,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use keyward::common::replay::ReplayEpoch;
+use keyward::oauth2::provider::SubjectType;
 use keyward::oauth2::provider::store::{
-    AccessTokenFormat, ClientAuthMethod, ClientSecret, CodeRecord, ConsentGrant, GrantType, OAuth2Store,
-    RegisteredClient, RotateRefresh, StoreError, TakeCode, TokenKind, TokenRecord,
+    AccessTokenFormat, AuthSession, ClientAuthMethod, ClientSecret, CodeRecord, ConsentGrant, GrantType,
+    OAuth2Store, RegisteredClient, RotateRefresh, StoreError, TakeCode, TokenKind, TokenRecord,
 };
 
 use super::{NOW, RACERS, race};
@@ -36,7 +37,30 @@ fn registered(id: &str) -> RegisteredClient {
     c.pkce_required = false;
     c.access_token_format = Some(AccessTokenFormat::Jwt);
     c.created_at = NOW;
+    c.id_token_signed_response_alg = Some("EdDSA".into());
+    c.subject_type = SubjectType::Pairwise;
+    c.sector_identifier_uri = Some("https://client.example/sector.json".into());
+    c.require_auth_time = true;
+    c.default_max_age = Some(600);
+    c.post_logout_redirect_uris = vec!["https://client.example/bye?a=b".into()];
+    c.backchannel_logout_uri = Some("https://client.example/backchannel".into());
+    c.backchannel_logout_session_required = true;
+    c.require_pushed_authorization_requests = true;
+    c.dpop_bound_access_tokens = true;
+    c.registration_token_hash = Some("ab".repeat(32));
+    c.metadata.insert("contacts".into(), serde_json::json!(["ops@client.example"]));
     c
+}
+
+/// OpenID Connect details with every field set.
+fn session() -> AuthSession {
+    AuthSession {
+        sid: Some("sid-☃-1".into()),
+        acr: Some("urn:mace:incommon:iap:silver".into()),
+        amr: vec!["pwd".into(), "otp".into()],
+        claims: Some(serde_json::json!({"userinfo": {"email": {"essential": true}}})),
+        auth_time_required: true,
+    }
 }
 
 /// A code issued at `NOW`, live 60 s, of family `family-{hash}`.
@@ -54,6 +78,8 @@ fn code(hash: &str) -> CodeRecord {
         family_id: format!("family-{hash}"),
         issued_at: NOW,
         expires_at: NOW + 60,
+        session: Some(session()),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -71,6 +97,8 @@ fn token(hash: &str, kind: TokenKind, family: &str, expires_at: i64) -> TokenRec
         expires_at,
         auth_time: Some(NOW - 30),
         revoked: false,
+        session: Some(session()),
+        jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -152,6 +180,7 @@ pub async fn code_is_taken_once<S: OAuth2StoreUnderTest>(store: Arc<S>, _: bool)
     // A code with every optional field absent.
     let mut bare = code("code-2");
     (bare.redirect_uri, bare.code_challenge, bare.auth_time, bare.nonce) = (None, None, None, None);
+    (bare.session, bare.dpop_jkt) = (None, None);
     (bare.scopes, bare.resources) = (Vec::new(), Vec::new());
     store.create_code(&bare).await.unwrap();
     assert_eq!(store.take_code("code-2", NOW).await.unwrap(), TakeCode::Fresh(bare));
@@ -219,6 +248,7 @@ pub async fn tokens_are_created_as_a_pair_and_looked_up_by_hash<S: OAuth2StoreUn
     // An access token alone (client_credentials): no subject, no scopes.
     let mut alone = access("access-2", "family-2");
     (alone.subject, alone.auth_time, alone.scopes, alone.resources) = (None, None, Vec::new(), Vec::new());
+    (alone.session, alone.jkt) = (None, None);
     store.create_tokens(&alone, None).await.unwrap();
     assert_eq!(store.get_token("access-2", NOW).await.unwrap().as_ref(), Some(&alone));
 

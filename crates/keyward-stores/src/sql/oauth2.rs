@@ -37,6 +37,13 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T,
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A nullable JSON column as a record.
+pub(super) fn optional_json<T: serde::de::DeserializeOwned>(
+    json: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    json.as_deref().map(from_json).transpose()
+}
+
 /// The `kind` column of a token.
 pub(super) fn kind_column(kind: TokenKind) -> &'static str {
     match kind {
@@ -55,7 +62,7 @@ pub(super) fn kind_from_column(column: &str) -> Result<TokenKind, StoreError> {
 }
 
 /// The columns of a token, in the order the readers decode them.
-pub(super) const TOKEN_COLUMNS: &str = "token_hash, kind, client_id, subject, scopes, resources, family_id, issued_at, expires_at, auth_time, revoked";
+pub(super) const TOKEN_COLUMNS: &str = "token_hash, kind, client_id, subject, scopes, resources, family_id, issued_at, expires_at, auth_time, revoked, session, jkt";
 
 /// `stored` merged with `new` as [`ConsentStore::save_grant`] says: the union of scopes and
 /// resources (stored ones first), the new grant's times.
@@ -88,7 +95,9 @@ macro_rules! sql_oauth2_impls {
             RegisteredClient, RotateRefresh, TakeCode, TokenRecord, TokenStore,
         };
 
-        use super::oauth2::{from_json, kind_column, kind_from_column, merge_grant, to_json, TOKEN_COLUMNS};
+        use super::oauth2::{
+            from_json, kind_column, kind_from_column, merge_grant, optional_json, to_json, TOKEN_COLUMNS,
+        };
 
         /// A token row, decoded.
         fn oauth2_token_from_row(row: &<$db as sqlx::Database>::Row) -> Result<TokenRecord, StoreError> {
@@ -107,6 +116,8 @@ macro_rules! sql_oauth2_impls {
                 expires_at: row.try_get("expires_at").map_err(map_err)?,
                 auth_time: row.try_get("auth_time").map_err(map_err)?,
                 revoked: row.try_get("revoked").map_err(map_err)?,
+                session: optional_json(row.try_get::<Option<String>, _>("session").map_err(map_err)?)?,
+                jkt: row.try_get("jkt").map_err(map_err)?,
             })
         }
 
@@ -129,8 +140,8 @@ macro_rules! sql_oauth2_impls {
         ) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO keyward_oauth2_tokens (token_hash, kind, client_id, subject, scopes, resources, \
-                 family_id, issued_at, expires_at, auth_time, revoked) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 family_id, issued_at, expires_at, auth_time, revoked, session, jkt) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&t.token_hash)
             .bind(kind_column(t.kind))
@@ -143,6 +154,8 @@ macro_rules! sql_oauth2_impls {
             .bind(t.expires_at)
             .bind(t.auth_time)
             .bind(t.revoked)
+            .bind(t.session.as_ref().map(to_json).transpose()?)
+            .bind(&t.jkt)
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
@@ -571,7 +584,7 @@ pub(super) mod sqlite_reads {
     use keyward::oauth2::provider::store::{RegisteredClient, StoreError, TokenRecord};
     use rusqlite::OptionalExtension;
 
-    use super::{TOKEN_COLUMNS, from_json, kind_from_column};
+    use super::{TOKEN_COLUMNS, from_json, kind_from_column, optional_json};
     use crate::sql::sqlite::map_rusqlite_err;
 
     /// The client with this id.
@@ -599,8 +612,21 @@ pub(super) mod sqlite_reads {
                  WHERE token_hash = ?1 AND revoked = FALSE AND expires_at > ?2"
             ))
             .map_err(map_rusqlite_err)?;
-        type Columns =
-            (String, String, String, Option<String>, String, String, String, i64, i64, Option<i64>, bool);
+        type Columns = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            bool,
+            Option<String>,
+            Option<String>,
+        );
         let row: Option<Columns> = stmt
             .query_row(rusqlite::params![token_hash, now], |r| {
                 Ok((
@@ -615,6 +641,8 @@ pub(super) mod sqlite_reads {
                     r.get(8)?,
                     r.get(9)?,
                     r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
                 ))
             })
             .optional()
@@ -631,6 +659,8 @@ pub(super) mod sqlite_reads {
             expires_at,
             auth_time,
             revoked,
+            session,
+            jkt,
         )) = row
         else {
             return Ok(None);
@@ -647,6 +677,8 @@ pub(super) mod sqlite_reads {
             expires_at,
             auth_time,
             revoked,
+            session: optional_json(session)?,
+            jkt,
         }))
     }
 }

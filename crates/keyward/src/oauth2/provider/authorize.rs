@@ -355,6 +355,8 @@ impl AuthorizationServer {
             family_id: self.random_value(),
             issued_at: now,
             expires_at: now + self.inner.config.code_ttl,
+            session: None,
+            dpop_jkt: None,
         };
         self.inner.store.create_code(&record).await.map_err(|e| fail(e.into()))?;
         if grant.remember {

@@ -254,6 +254,59 @@ pub struct RegisteredClient {
     /// When the client was registered (seconds since the Unix epoch).
     #[serde(default)]
     pub created_at: i64,
+    /// The algorithm of the client's ID tokens (OpenID Connect Registration §2
+    /// `id_token_signed_response_alg`): `RS256` when `None`; `ES256` or `EdDSA` from the
+    /// server's key set; `HS256` keyed by the client secret, only when it is kept plain.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
+    /// Public or pairwise subject identifiers (OpenID Connect Core §8).
+    #[serde(default)]
+    pub subject_type: SubjectType,
+    /// The sector identifier of pairwise subjects (§8.1): the host of this URI, or without
+    /// one the host of the client's single redirect URI.
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
+    /// Whether ID tokens always carry `auth_time` (Registration §2 `require_auth_time`).
+    #[serde(default)]
+    pub require_auth_time: bool,
+    /// The `max_age` applied when a request gives none (Registration §2 `default_max_age`).
+    #[serde(default)]
+    pub default_max_age: Option<i64>,
+    /// Where RP-Initiated Logout may send the user back (RP-Initiated Logout 1.0 §3.1),
+    /// compared as exact strings.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed (Back-Channel Logout 1.0 §2.2).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid`, and ID tokens with it (§2.2).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    /// Whether the client must use pushed authorization requests (RFC 9126 §6).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// Whether the client's access tokens are always DPoP-bound (RFC 9449 §5.2).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// The SHA-256 (lowercase hex) of the registration access token of a dynamically
+    /// registered client (RFC 7592 §3); `None` for clients configured by the application.
+    #[serde(default)]
+    pub registration_token_hash: Option<String>,
+    /// Other registered metadata (RFC 7591 §2: `client_uri`, `logo_uri`, `contacts`, …), kept
+    /// as given and returned by client configuration reads.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The kind of subject identifier a client receives (OpenID Connect Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The same `sub` for every client (§8).
+    #[default]
+    Public,
+    /// A different `sub` per sector identifier (§8.1).
+    Pairwise,
 }
 
 fn yes() -> bool {
@@ -278,6 +331,18 @@ impl RegisteredClient {
             pkce_required: true,
             access_token_format: None,
             created_at: 0,
+            id_token_signed_response_alg: None,
+            subject_type: SubjectType::Public,
+            sector_identifier_uri: None,
+            require_auth_time: false,
+            default_max_age: None,
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
+            registration_token_hash: None,
+            metadata: serde_json::Map::new(),
         }
     }
 

@@ -67,6 +67,36 @@ pub struct CodeRecord {
     pub issued_at: i64,
     /// When it expires (60 s after issue by default).
     pub expires_at: i64,
+    /// The OpenID Connect details of the authentication, carried to the tokens.
+    #[serde(default)]
+    pub session: Option<AuthSession>,
+    /// The DPoP key thumbprint the code is bound to (RFC 9449 §10 `dpop_jkt`): the token
+    /// request must carry a proof made with that key.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
+}
+
+/// The OpenID Connect details of an authentication (OpenID Connect Core §2, §3.1.2.1, §5.5),
+/// carried from the code to the tokens issued from it and to their refreshes: what the ID
+/// tokens and the UserInfo endpoint need later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSession {
+    /// The session id at the provider (`sid`, Front- and Back-Channel Logout §2.1).
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// The authentication context class satisfied (`acr`).
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// The authentication methods used (`amr`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The `claims` request parameter (§5.5), as the client gave it.
+    #[serde(default)]
+    pub claims: Option<serde_json::Value>,
+    /// Whether ID tokens must carry `auth_time` (`max_age` was asked, or the client
+    /// registered `require_auth_time`).
+    #[serde(default)]
+    pub auth_time_required: bool,
 }
 
 /// What [`AuthorizationCodeStore::take_code`] found.
@@ -140,6 +170,13 @@ pub struct TokenRecord {
     /// Revoked (RFC 7009), rotated out, or revoked with its family. A revoked token stays
     /// until its expiry, so a rotated-out refresh token that comes back is recognised.
     pub revoked: bool,
+    /// The OpenID Connect details of the authentication the grant came from.
+    #[serde(default)]
+    pub session: Option<AuthSession>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6 `cnf.jkt`); `None`:
+    /// a bearer token.
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 impl TokenRecord {

@@ -160,6 +160,8 @@ impl AuthorizationServer {
                 expires_at: now,
                 auth_time: None,
                 revoked: true,
+                session: None,
+                jkt: None,
             };
             if let RotateRefresh::Reused { family_id } =
                 self.inner.store.rotate_refresh(&hash, &inert, None, now).await?
@@ -328,6 +330,8 @@ impl AuthorizationServer {
             expires_at,
             auth_time: issue.auth_time,
             revoked: false,
+            session: None,
+            jkt: None,
         };
         let refresh = with_refresh.then(|| {
             let value = self.random_value();
