@@ -5,6 +5,7 @@ pub mod core;
 pub mod discovery;
 pub mod jwks;
 pub mod logout;
+pub mod provider;
 pub mod userinfo;
 
 mod error;
