@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
+use super::OpenIdConfig;
 use crate::common::encoding::encode_form;
 use crate::common::secret::SecretString;
 use crate::oauth2::provider::client::RegisteredClient;
@@ -114,6 +115,16 @@ pub fn logout_token_claims(
     claims
 }
 
+/// Adds `backchannel_logout_supported` and `backchannel_logout_session_supported` (§2.1,
+/// both `true`: logout tokens carry `sid` whenever it is known) to a discovery document when
+/// [`OpenIdConfig::backchannel_logout`] is on.
+pub(crate) fn discovery_members(config: &OpenIdConfig, document: &mut Map<String, Value>) {
+    if config.backchannel_logout {
+        document.insert("backchannel_logout_supported".into(), Value::Bool(true));
+        document.insert("backchannel_logout_session_supported".into(), Value::Bool(true));
+    }
+}
+
 impl AuthorizationServer {
     /// The logouts to deliver when `subject`'s session `sid` ends (Back-Channel Logout
     /// §2.4–§2.5): for each client `subject` holds a live consent grant with that registered
@@ -163,10 +174,13 @@ impl AuthorizationServer {
         if client.backchannel_logout_session_required && sid.is_none() {
             return Ok(None);
         }
-        let sub = self.subject_for(client, subject);
+        let Some(openid) = self.inner.openid.as_ref() else {
+            return Err(ProviderError::Misconfigured("back-channel logout needs an OpenID Provider"));
+        };
+        let sub = self.subject_for(client, subject)?;
         let jti = self.random_value();
         let claims = logout_token_claims(&self.inner.config.issuer, &client.client_id, &sub, sid, &jti, now);
-        let token = self.sign_for_client(client, Some(LOGOUT_JWT_TYPE), &claims)?;
+        let token = openid.signer(client, now)?.sign(Some(LOGOUT_JWT_TYPE), &claims)?;
         Ok(Some(LogoutDelivery::new(
             client.client_id.clone(),
             uri,

@@ -189,11 +189,18 @@ impl AuthorizationServer {
             None => None,
         };
         let client_id = match (get("client_id")?, &hint) {
-            (Some(given), Some(hint)) if given != hint.client_id => {
-                return Err(EndSessionError::ClientMismatch);
+            (Some(given), Some(hint)) => {
+                let issued_to = match &hint.client_id {
+                    Some(id) => *id == given,
+                    None => hint.audience.contains(&given),
+                };
+                if !issued_to {
+                    return Err(EndSessionError::ClientMismatch);
+                }
+                Some(given)
             }
-            (Some(given), _) => Some(given),
-            (None, Some(hint)) => Some(hint.client_id.clone()),
+            (Some(given), None) => Some(given),
+            (None, Some(hint)) => hint.client_id.clone(),
             (None, None) => None,
         };
         let client = match &client_id {
@@ -236,7 +243,7 @@ impl AuthorizationServer {
         let Some(client) = self.inner.store.get_registered_client(client_id).await? else {
             return Ok(true);
         };
-        Ok(self.subject_for(&client, user) != *hint_subject)
+        Ok(self.subject_for(&client, user)? != *hint_subject)
     }
 
     /// The answer once the application has ended its session (RP-Initiated Logout §3): a
