@@ -48,6 +48,7 @@ mod error;
 mod hooks;
 mod introspection;
 mod logout;
+mod notifier;
 mod oidc;
 mod par;
 mod refresh;
@@ -59,6 +60,7 @@ pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
 pub use introspection::IntrospectionVerifier;
 pub use logout::LogoutError;
+pub use notifier::{BackchannelNotifier, NotifierConfig, NotifierStats};
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;
 

@@ -21,6 +21,10 @@ pub struct OpenIdConfig {
     pub jwks_uri: String,
     /// The RP-Initiated Logout endpoint (RP-Initiated Logout 1.0 §2), when served.
     pub end_session_endpoint: Option<String>,
+    /// Whether the provider sends Back-Channel Logout tokens (Back-Channel Logout 1.0 §2.1:
+    /// published as `backchannel_logout_supported` and `backchannel_logout_session_supported`;
+    /// see [`backchannel`](super::backchannel)). Default `false`.
+    pub backchannel_logout: bool,
     /// The Dynamic Client Registration endpoint (RFC 7591 §3), when served.
     pub registration_endpoint: Option<String>,
     /// The claims published in `claims_supported` (Discovery §3): by default the protocol's
@@ -50,12 +54,26 @@ impl OpenIdConfig {
             userinfo_endpoint: format!("{base}/userinfo"),
             jwks_uri: format!("{base}/jwks"),
             end_session_endpoint: None,
+            backchannel_logout: false,
             registration_endpoint: None,
             claims_supported: PROTOCOL_CLAIMS.iter().map(|c| (*c).to_owned()).collect(),
             acr_values_supported: Vec::new(),
             pairwise_salt: None,
             jwks_max_age: 3600,
         }
+    }
+
+    /// Serves RP-Initiated Logout at `endpoint` (published as `end_session_endpoint`; see
+    /// [`end_session`](super::end_session)).
+    pub fn with_end_session_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.end_session_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Announces Back-Channel Logout (see [`backchannel`](super::backchannel)).
+    pub fn with_backchannel_logout(mut self) -> Self {
+        self.backchannel_logout = true;
+        self
     }
 
     /// Sets the ID-token lifetime.

@@ -55,6 +55,7 @@ impl AuthorizationServer {
         if let Some(endpoint) = &config.end_session_endpoint {
             map.insert("end_session_endpoint".into(), json!(endpoint));
         }
+        super::backchannel::discovery_members(config, map);
         if let Some(endpoint) = &config.registration_endpoint {
             map.insert("registration_endpoint".into(), json!(endpoint));
         }

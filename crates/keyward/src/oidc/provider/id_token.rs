@@ -64,8 +64,8 @@ pub(crate) struct IdTokenInput<'a> {
     pub(crate) now: i64,
 }
 
-/// Who signs a client's ID tokens.
-enum Signer {
+/// Who signs a client's ID tokens (and its logout tokens).
+pub(crate) enum Signer {
     Key(SigningKey),
     Hmac(SecretString),
 }
@@ -78,12 +78,20 @@ impl Signer {
         }
     }
 
-    fn sign(&self, claims: &Map<String, Value>) -> Result<String, ProviderError> {
+    /// Signs `claims` as a compact JWS whose header carries `typ` when given.
+    pub(crate) fn sign(
+        &self,
+        typ: Option<&str>,
+        claims: &Map<String, Value>,
+    ) -> Result<String, ProviderError> {
         let failed = |_| ProviderError::Misconfigured("the ID token could not be signed");
         match self {
-            Self::Key(key) => key.sign(None, claims).map_err(failed),
+            Self::Key(key) => key.sign(typ, claims).map_err(failed),
             Self::Hmac(secret) => {
-                let header = json!({ "alg": "HS256" });
+                let header = match typ {
+                    Some(typ) => json!({ "alg": "HS256", "typ": typ }),
+                    None => json!({ "alg": "HS256" }),
+                };
                 let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
                 token.push('.');
                 let payload = serde_json::to_vec(claims)
@@ -102,7 +110,7 @@ impl Signer {
 impl OpenIdProvider {
     /// The signer of `client`'s ID tokens at `now` (Registration §2
     /// `id_token_signed_response_alg`).
-    fn signer(&self, client: &RegisteredClient, now: i64) -> Result<Signer, ProviderError> {
+    pub(crate) fn signer(&self, client: &RegisteredClient, now: i64) -> Result<Signer, ProviderError> {
         let alg = match client.id_token_signed_response_alg.as_deref() {
             None | Some("RS256") => SigningAlg::RS256,
             Some("ES256") => SigningAlg::ES256,
@@ -181,7 +189,7 @@ impl AuthorizationServer {
             }
         }
         claims.insert("at_hash".into(), json!(left_half_hash(alg, input.access_token)));
-        signer.sign(&claims).map(Some)
+        signer.sign(None, &claims).map(Some)
     }
 
     /// The ID token issued with the access token `access` (whose value is `access_value`),

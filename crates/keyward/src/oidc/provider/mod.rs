@@ -21,9 +21,11 @@
 //! request with a [`Grant`](crate::oauth2::provider::Grant) that carries the authentication
 //! time, `acr`, `amr` and session id.
 
+pub mod backchannel;
 pub mod claims;
 pub mod config;
 pub mod discovery;
+pub mod end_session;
 pub mod id_token;
 pub mod request;
 pub mod subject;
