@@ -23,13 +23,16 @@ use keyward::oauth2::provider::{
     AuthorizationRequest, AuthorizationServer, ClientAuthMethod, Grant, GrantType, OAuth2Provider,
     RegisteredClient, ServerConfig,
 };
+use keyward::oidc::provider::end_session::LogoutRequest;
 use keyward::oidc::provider::{ClaimsRequest, OpenIdConfig, OpenIdProvider};
 use keyward_axum::oauth2_provider::{
     AuthorizeRejection, OAuth2Authorize, OAuth2Rejection, authorize_error_response, core_request,
     grant_response, token_endpoint,
 };
 use keyward_stores::MemoryStore;
-use keyward_testkit::peers::{Browser, OAuth2Lib, OidcClientArgs, PeerRun, PeerUser, run_oidc_client};
+use keyward_testkit::peers::{
+    Browser, OAuth2Lib, OIDC_STEPS, OidcClientArgs, PeerRun, PeerUser, run_oidc_client,
+};
 use keyward_testkit::require_or_skip;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
@@ -64,6 +67,8 @@ struct Op {
     sessions: Arc<Mutex<HashMap<String, SignedIn>>>,
     /// Authorization requests waiting for sign-in or consent, by id.
     waiting: Arc<Mutex<HashMap<String, AuthorizationRequest>>>,
+    /// Logout requests waiting for confirmation, by id.
+    logouts: Arc<Mutex<HashMap<String, LogoutRequest>>>,
 }
 
 impl axum::extract::FromRef<Op> for OAuth2Provider {
@@ -181,6 +186,52 @@ async fn consent(State(op): State<Op>, headers: HeaderMap, Form(form): Fields) -
     }
 }
 
+/// The end-session endpoint (RP-Initiated Logout 1.0): the request validated by the core;
+/// a confirmation page when the hint does not name the signed-in user; the session ended;
+/// the redirect to the post-logout URI.
+async fn end_session(State(op): State<Op>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let server = op.provider.server();
+    let request = match core_request(req, &op.provider).await {
+        Ok(req) => server.end_session_request(&req).await,
+        Err(e) => return OAuth2Rejection(e).into_response(),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return into_axum(e.to_response()),
+    };
+    let session = op.session(&headers);
+    let user = session.as_ref().map(|(_, s)| s.user.as_str());
+    if server.logout_confirmation_needed(&request, user).await.unwrap() {
+        let id = format!("l{}", rand_id());
+        op.logouts.lock().unwrap().insert(id.clone(), request);
+        return Html(format!(
+            "<p>Sign out?</p><form method=\"post\" action=\"/end_session/confirm\">\
+             <input type=\"hidden\" name=\"request\" value=\"{id}\"><button>Sign out</button></form>"
+        ))
+        .into_response();
+    }
+    log_out(&op, session.map(|(id, _)| id), &request).await
+}
+
+async fn confirm_end_session(State(op): State<Op>, headers: HeaderMap, Form(form): Fields) -> Response {
+    let Some(request) = op.logouts.lock().unwrap().remove(&field(&form, "request")) else {
+        return (StatusCode::BAD_REQUEST, "unknown logout").into_response();
+    };
+    log_out(&op, op.session(&headers).map(|(id, _)| id), &request).await
+}
+
+async fn log_out(op: &Op, cookie: Option<String>, request: &LogoutRequest) -> Response {
+    if let Some(cookie) = cookie {
+        op.sessions.lock().unwrap().remove(&cookie);
+    }
+    let mut response = into_axum(op.provider.server().end_session_response(request).await);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, format!("{COOKIE}=; Path=/; Max-Age=0").parse().unwrap());
+    response
+}
+
 fn into_axum(response: http::Response<Vec<u8>>) -> Response {
     let (parts, body) = response.into_parts();
     (parts, body).into_response()
@@ -242,11 +293,17 @@ async fn start() -> String {
     ]);
     openid.userinfo_endpoint = format!("{issuer}/userinfo");
     openid.jwks_uri = format!("{issuer}/jwks");
+    openid.end_session_endpoint = Some(format!("{issuer}/end_session"));
     let keys = Arc::new(SharedKeySet::new(KeySet::generate(SigningAlg::RS256).unwrap()));
     let server = AuthorizationServer::builder(store, config)
         .openid(OpenIdProvider::new(openid, keys, Arc::new(claims)))
         .build();
-    let op = Op { provider: OAuth2Provider::new(server), sessions: Arc::default(), waiting: Arc::default() };
+    let op = Op {
+        provider: OAuth2Provider::new(server),
+        sessions: Arc::default(),
+        waiting: Arc::default(),
+        logouts: Arc::default(),
+    };
     let app = Router::new()
         .route("/authorize", any(authorize))
         .route("/login", post(login))
@@ -255,6 +312,8 @@ async fn start() -> String {
         .route("/userinfo", any(userinfo))
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwks", get(jwks))
+        .route("/end_session", any(end_session))
+        .route("/end_session/confirm", post(confirm_end_session))
         .with_state(op);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     issuer
@@ -267,11 +326,12 @@ struct User {
     login: String,
     logins: usize,
     consents: usize,
+    confirmations: usize,
 }
 
 impl User {
     fn new(login: &str) -> Self {
-        Self { browser: Browser::new(), login: login.to_owned(), logins: 0, consents: 0 }
+        Self { browser: Browser::new(), login: login.to_owned(), logins: 0, consents: 0, confirmations: 0 }
     }
 }
 
@@ -298,18 +358,22 @@ impl PeerUser for User {
             assert_eq!(page.status, 200, "unexpected page at {url}: {}", page.body);
             let request =
                 hidden(&page.body, "request").unwrap_or_else(|| panic!("no form at {url}: {}", page.body));
-            if page.body.contains("action=\"/login\"") {
-                self.logins += 1;
-                url = format!("{origin}/login");
-                page = self
-                    .browser
-                    .post_form(&url, &[("request", &request), ("login", &self.login), ("password", "x")])
-                    .await;
-            } else {
-                self.consents += 1;
-                url = format!("{origin}/consent");
-                page = self.browser.post_form(&url, &[("request", &request), ("decision", "grant")]).await;
+            let action =
+                page.body.split("action=\"").nth(1).and_then(|a| a.split('"').next()).unwrap_or_default();
+            url = format!("{origin}{action}");
+            let mut fields = vec![("request", request.as_str())];
+            match action {
+                "/login" => {
+                    self.logins += 1;
+                    fields.extend([("login", self.login.as_str()), ("password", "x")]);
+                }
+                "/consent" => {
+                    self.consents += 1;
+                    fields.push(("decision", "grant"));
+                }
+                _ => self.confirmations += 1,
             }
+            page = self.browser.post_form(&url, &fields).await;
         }
         panic!("the walk from {url} did not reach the client");
     }
@@ -450,21 +514,19 @@ fn check_id_token(issuer: &str, line: &Value, client_id: &str) {
     assert_eq!(line["signature_checked"], true);
 }
 
-/// The steps of this provider: all of them but RP-initiated logout.
-const STEPS: [&str; 5] = ["code", "userinfo", "refresh", "prompt_none", "max_age"];
-
 #[tokio::test]
 async fn openid_client_every_step() {
     let lib = OAuth2Lib::OpenidClient;
     require_or_skip!(lib.oidc_command(), "node and openid-client", OAuth2Lib::HOW);
     let issuer = start().await;
     let mut user = User::new("alice");
-    let run = run_oidc_client(lib, &args(&issuer, "rp-basic", "client_secret_basic", &STEPS), &mut user)
+    let run = run_oidc_client(lib, &args(&issuer, "rp-basic", "client_secret_basic", &OIDC_STEPS), &mut user)
         .await
         .expect("installed")
         .unwrap_or_else(|e| panic!("{e}"));
     check_openid_client(&issuer, &run);
     assert_eq!((user.logins, user.consents), (2, 1), "signed in twice (max_age=0), consented once");
+    assert_eq!(user.confirmations, 0, "a logout with the signed-in user's ID token needs no confirmation");
 }
 
 fn check_openid_client(issuer: &str, run: &PeerRun) {
@@ -508,6 +570,11 @@ fn check_openid_client(issuer: &str, run: &PeerRun) {
     let again = run.one("max_age");
     check_id_token(issuer, again, "rp-basic");
     assert_eq!(again["signed_in_again"], true, "{again}");
+
+    assert_eq!(meta["end_session_endpoint"], format!("{issuer}/end_session"));
+    let logout = run.one("logout");
+    assert_eq!(logout["state_matched"], true);
+    assert_eq!(logout["after_logout"], "login_required", "the session ended at the provider: {logout}");
 }
 
 #[tokio::test]
@@ -518,7 +585,7 @@ async fn authlib_code_flow_with_the_id_token_checked_against_the_jwks() {
     let mut user = User::new("alice");
     let run = run_oidc_client(
         lib,
-        &args(&issuer, "rp-post", "client_secret_post", &["code", "userinfo", "refresh"]),
+        &args(&issuer, "rp-post", "client_secret_post", &["code", "userinfo", "refresh", "logout"]),
         &mut user,
     )
     .await
@@ -537,6 +604,7 @@ async fn authlib_code_flow_with_the_id_token_checked_against_the_jwks() {
     assert_eq!(refresh["id_token"], true, "{refresh}");
     check_id_token(&issuer, refresh, "rp-post");
     assert_eq!(refresh["same_auth_time"], true);
+    assert_eq!(run.one("logout")["state_matched"], true);
     assert_eq!(run.one("done")["lib"], "authlib");
 }
 
