@@ -218,7 +218,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     let own_oauth2_secret = oauth2::ensure_own_client(oauth2_store.as_ref(), &base_url).await?;
     // The site's two relying parties of its own OpenID Provider: the client website, which
     // runs RP-initiated logout, and Notes, which the provider tells of logouts (back-channel).
-    let oidc_scopes = [oauth2::OPENID_SCOPE, oauth2::PROFILE_SCOPE, oauth2::EMAIL_SCOPE];
+    let oidc_scopes = oauth2::CLIENT_SCOPES;
     let mut own_oidc = RegisteredClient::confidential(OWN_OIDC_CLIENT_ID, "")
         .with_redirect_uris([format!("{base_url}/auth/{OWN_OIDC_APP}")])
         .with_scopes(oidc_scopes);
@@ -232,11 +232,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     notes.backchannel_logout_uri = Some(format!("{base_url}/backchannel-logout/{NOTES_APP}"));
     notes.backchannel_logout_session_required = true;
     let notes_secret = oauth2::ensure_site_client(oauth2_store.as_ref(), notes, "Notes").await?;
-    let mut server_config = ServerConfig::new(base_url.clone()).with_scopes_supported([
-        oauth2::PROFILE_SCOPE,
-        oauth2::OPENID_SCOPE,
-        oauth2::EMAIL_SCOPE,
-    ]);
+    let mut server_config = ServerConfig::new(base_url.clone()).with_scopes_supported(oidc_scopes);
     server_config.authorization_endpoint = format!("{base_url}/oauth2/authorize");
     server_config.token_endpoint = format!("{base_url}/oauth2/token");
     server_config.revocation_endpoint = Some(format!("{base_url}/oauth2/revoke"));

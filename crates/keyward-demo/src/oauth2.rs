@@ -33,6 +33,10 @@ pub(crate) const OPENID_SCOPE: &str = "openid";
 /// The user's email address (OpenID Connect Core §5.4).
 pub(crate) const EMAIL_SCOPE: &str = "email";
 
+/// The scopes a seeded or registered client may ask for: the profile at `/api/me`, and
+/// OpenID Connect with the profile and email claims.
+pub(crate) const CLIENT_SCOPES: [&str; 3] = [OPENID_SCOPE, PROFILE_SCOPE, EMAIL_SCOPE];
+
 keyward_axum::required_scopes!(pub(crate) Profile = "profile");
 
 /// What a scope lets the application do, in the user's words.
@@ -442,7 +446,7 @@ pub(crate) fn seeded_client(seed: &crate::SeedOAuth2Client) -> Result<Registered
     client.client_name = seed.name.clone();
     client.redirect_uris = uris;
     client.grant_types = grants;
-    client.scopes = vec![PROFILE_SCOPE.to_owned()];
+    client.scopes = CLIENT_SCOPES.map(str::to_owned).into();
     client.created_at = crate::now();
     Ok(client)
 }
@@ -703,7 +707,7 @@ pub(crate) async fn register_client(
     client.client_name = Some(name.to_owned());
     client.redirect_uris = redirect_uris;
     client.grant_types = grants;
-    client.scopes = vec![PROFILE_SCOPE.to_owned()];
+    client.scopes = CLIENT_SCOPES.map(str::to_owned).into();
     client.created_at = crate::now();
     server.store().create_registered_client(&client).await.map_err(store_err)?;
     state.stores.put_owner(&client_id, &user).await.map_err(store_err)?;
@@ -854,6 +858,6 @@ mod tests {
             client.secret_matches("second", crate::now()) && !client.secret_matches("first", crate::now())
         );
         assert_eq!(client.grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
-        assert_eq!(client.scopes, [PROFILE_SCOPE]);
+        assert_eq!(client.scopes, CLIENT_SCOPES);
     }
 }
