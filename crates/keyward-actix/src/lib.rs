@@ -18,6 +18,7 @@
 pub mod client;
 pub mod logout;
 pub mod oauth2_provider;
+pub mod oidc_provider;
 
 /// Declares the scopes an [`OAuth2Bearer<R>`](oauth2_provider::OAuth2Bearer) requires, as a
 /// type: `required_scopes!(pub WriteNotes = "notes:write");` (defined in the core).
