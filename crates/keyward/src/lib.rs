@@ -44,6 +44,7 @@ pub mod guides {
     #[doc = include_str!("../docs/oauth2-provider.md")]
     pub mod oauth2_provider {}
 
+    #[cfg(feature = "provider")]
     #[doc = include_str!("../docs/openid-provider.md")]
     pub mod openid_provider {}
 }
