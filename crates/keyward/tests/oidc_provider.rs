@@ -46,10 +46,13 @@ impl RandomSource for Counter {
     }
 }
 
+/// One call of the claims hook: the target, the names asked, the essential ones.
+type Asked = (ClaimsTarget, Vec<String>, Vec<String>);
+
 /// The application's users, and a log of what the provider asked for.
 #[derive(Default)]
 struct Users {
-    asked: Mutex<Vec<(ClaimsTarget, Vec<String>, Vec<String>)>>,
+    asked: Mutex<Vec<Asked>>,
 }
 
 impl ClaimsSource for Users {
