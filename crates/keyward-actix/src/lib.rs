@@ -16,6 +16,7 @@
 //! must come back on the provider's redirect to the callback); do not set it to `Strict`.
 
 pub mod client;
+pub mod end_session;
 pub mod logout;
 pub mod oauth2_provider;
 

@@ -16,6 +16,7 @@
 //!   login fails with a state mismatch.
 
 pub mod client;
+pub mod end_session;
 pub mod logout;
 pub mod oauth2_provider;
 
