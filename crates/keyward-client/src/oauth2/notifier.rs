@@ -1,16 +1,4 @@
-//! [`BackchannelNotifier`]: delivers an OpenID Provider's back-channel logout tokens
-//! (OpenID Connect Back-Channel Logout 1.0 §2.5) to its clients, away from the user's
-//! request.
-//!
-//! The core makes the deliveries
-//! ([`AuthorizationServer::backchannel_logout`](keyward::oauth2::provider::AuthorizationServer::backchannel_logout));
-//! this driver sends them. [`notify`](BackchannelNotifier::notify) puts a delivery on a
-//! bounded queue and returns at once: when the queue is full the delivery is dropped and
-//! logged, never waited for. A worker task sends each one (a bounded number at a time),
-//! with a timeout per request, and retries with exponential back-off until it is received
-//! (`200` or `204`, §2.8), a permanent refusal comes back (a `4xx` other than `408` and
-//! `429`: the token itself was refused and would be again), the attempts run out, the total
-//! time runs out, or the token expires.
+//! [`BackchannelNotifier`]: delivers an OpenID Provider's back-channel logout tokens.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,8 +84,36 @@ struct Counters {
     attempts: AtomicU64,
 }
 
-/// Sends back-channel logout tokens in the background (see the [module docs](self)).
-/// Cheap to clone; the worker stops when the last clone is dropped and the queue is empty.
+/// Delivers an OpenID Provider's back-channel logout tokens (OpenID Connect Back-Channel
+/// Logout 1.0 §2.5) to its clients, away from the user's request. Cheap to clone; the
+/// worker stops when the last clone is dropped and the queue is empty.
+///
+/// The core makes the deliveries
+/// ([`AuthorizationServer::backchannel_logout`](keyward::oauth2::provider::AuthorizationServer::backchannel_logout));
+/// this driver sends them. [`notify`](Self::notify) puts a delivery on a bounded queue and
+/// returns at once: when the queue is full the delivery is dropped and logged (`tracing`),
+/// never waited for. A worker task sends each one (at most
+/// [`max_in_flight`](NotifierConfig::max_in_flight) at a time), with a timeout per request,
+/// and retries with exponential back-off until it is received (`200` or `204`, §2.8), a
+/// permanent refusal comes back (a `4xx` other than `408` and `429`: the token itself was
+/// refused and would be again), the attempts run out, the total time runs out, or the
+/// token expires.
+///
+/// A retry resends the same token; a receiver that took the first attempt but whose answer
+/// was lost refuses the second as a replay, which counts as a failure here.
+///
+/// ```no_run
+/// # async fn run(server: keyward::oauth2::provider::AuthorizationServer) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use keyward_client::ReqwestClient;
+/// use keyward_client::oauth2::{BackchannelNotifier, NotifierConfig};
+///
+/// let notifier = BackchannelNotifier::start(Arc::new(ReqwestClient::new()), NotifierConfig::default());
+/// // When alice's session "s-1" ends:
+/// notifier.notify_all(server.backchannel_logout("alice", Some("s-1")).await?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct BackchannelNotifier {
     queue: mpsc::Sender<LogoutDelivery>,
