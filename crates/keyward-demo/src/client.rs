@@ -98,6 +98,9 @@ fn label(app: &RemoteApp) -> String {
     if app.name() == crate::OWN_OAUTH2_APP {
         return "Keyward (OAuth 2)".to_owned();
     }
+    if app.name() == crate::OWN_OIDC_APP {
+        return "Keyward (OpenID Connect)".to_owned();
+    }
     let protocol = match app.protocol() {
         Protocol::OAuth1 => "OAuth 1.0a",
         Protocol::OAuth2 if app.config().server_metadata_url.is_some() => "OpenID Connect",
@@ -178,6 +181,8 @@ pub(crate) async fn home(
         .oauth
         .apps()
         .into_iter()
+        // Notes is an application of its own, with its own page.
+        .filter(|app| app.name() != crate::NOTES_APP)
         .map(|app| {
             format!(
                 "<p><a class=\"button primary\" id=\"login-{id}\" href=\"/login/{id}\">Sign in with {label}</a></p>",
@@ -224,8 +229,11 @@ pub(crate) async fn home(
          a consent page and a protected API), and a <b>client website</b> that signs people in through it and through any \
          OAuth 2.0 / OpenID Connect provider you configure. Each half has its own sign-in and sign-out.</p>\
          {left}<h2>Client website</h2>{login}{buttons}\
+         <p><a href=\"/notes\" id=\"notes\">Notes</a>: a second application signing in through the provider \
+         with OpenID Connect, which the provider tells when your session there ends (back-channel logout).</p>\
          <h2>Provider</h2>{provider}<p><a href=\"/developer\">Register an OAuth 1 or OAuth 2 client</a> to use \
-         this provider from other software.</p>"
+         this provider from other software. Its OpenID Connect discovery document: \
+         <a href=\"/.well-known/openid-configuration\"><code>/.well-known/openid-configuration</code></a>.</p>"
     );
     Ok(page("Keyward demo", &body).into_response())
 }
@@ -256,6 +264,12 @@ fn left_notice(
             }),
         ),
         Some("both") => ("You signed out of the client website and of the provider.", None),
+        Some("everywhere") => (
+            "You signed out everywhere: of the client website, and of the provider through OpenID Connect \
+             RP-initiated logout. The provider told the applications registered for back-channel logout \
+             (<a href=\"/notes\">Notes</a>), which ended their sessions.",
+            None,
+        ),
         _ => return String::new(),
     };
     match (still, csrf) {
@@ -436,6 +450,17 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
         ),
         None => String::new(),
     };
+    // RP-initiated logout, for a login through an OpenID provider with an end_session
+    // endpoint (the demo's own, or one configured).
+    let everywhere = if login.token.userinfo().is_some() {
+        format!(
+            " <form class=\"inline\" method=\"post\" action=\"/logout/everywhere\">{}\
+             <button type=\"submit\" id=\"logout-everywhere\">Log out everywhere</button></form>",
+            csrf_field(&csrf)
+        )
+    } else {
+        String::new()
+    };
     let who = login
         .profile
         .as_ref()
@@ -452,7 +477,7 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
          <form class=\"inline\" method=\"post\" action=\"/logout\">{csrf}\
          <button type=\"submit\" id=\"logout\">Sign out of the client website</button></form> \
          <form class=\"inline\" method=\"post\" action=\"/signout/both\">{csrf}\
-         <button type=\"submit\" id=\"signout-both\">Sign out of the client website and the provider</button></form>\
+         <button type=\"submit\" id=\"signout-both\">Sign out of the client website and the provider</button></form>{everywhere}\
          <p><a href=\"/connected\" id=\"connected\">Connected applications</a>: what you granted at the \
          demo's provider, and revoking it.</p>\
          <h2>Token</h2><table id=\"token\">{rows}</table>{claims}",
@@ -463,6 +488,7 @@ pub(crate) async fn profile(session: Session) -> Result<Response, ErrorPage> {
         iso = esc(&utc_time(login.fetched_at).replacen(' ', "T", 1).replace(" UTC", "Z")),
         csrf = csrf_field(&csrf),
         rows = token_rows(&login.token),
+        everywhere = everywhere,
     );
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page("Profile", &body)).into_response())
 }
@@ -517,6 +543,68 @@ pub(crate) async fn logout(
     session.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
     crate::renew_csrf(&session).await?;
     Ok(Redirect::to("/?left=client").into_response())
+}
+
+/// The session key of the `state` sent with an RP-initiated logout, checked when the
+/// provider sends the browser back to `/signed-out`.
+const LOGOUT_STATE_KEY: &str = "demo_logout_state";
+
+/// "Log out everywhere": ends the client website's sign-in, then sends the browser to the
+/// OpenID provider's end-session endpoint (RP-Initiated Logout 1.0) with the ID token as
+/// `id_token_hint`, to come back at `/signed-out` with `state`.
+pub(crate) async fn log_out_everywhere(
+    State(state): State<AppState>,
+    session: KeywardSession,
+    HtmlForm(form): HtmlForm<CsrfForm>,
+) -> Result<Response, ErrorPage> {
+    check_csrf(&session.0, &form.csrf).await?;
+    let Some(login) = current_login(&session.0).await? else {
+        return Ok(Redirect::to("/?left=client").into_response());
+    };
+    let app = state.oauth.client(&login.app).map_err(|e| login_error(&login.app, &e))?;
+    let logout_state =
+        keyward::common::random::RandomSource::alphanumeric(&keyward::common::random::OsRandom, 24);
+    let back = format!("{}/signed-out", state.base_url);
+    let redirect = app
+        .logout_redirect(&session, Some(&back), Some(&logout_state))
+        .await
+        .map_err(|e| login_error(&login.app, &e))?;
+    session.0.remove::<Login>(LOGIN_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    session
+        .0
+        .insert(LOGOUT_STATE_KEY, &logout_state)
+        .await
+        .map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    tracing::info!(app = ?login.app, "RP-initiated logout started");
+    Ok(RedirectTo(redirect).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignedOutQuery {
+    #[serde(default)]
+    state: String,
+}
+
+/// Where the provider sends the browser after an RP-initiated logout: the `state` must be the
+/// one this browser sent.
+pub(crate) async fn signed_out(
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<SignedOutQuery>,
+) -> Result<Response, ErrorPage> {
+    let expected: Option<String> =
+        session.remove(LOGOUT_STATE_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
+    match expected {
+        Some(e)
+            if !q.state.is_empty() && keyward::common::secret::ct_eq(e.as_bytes(), q.state.as_bytes()) =>
+        {
+            Ok(Redirect::to("/?left=everywhere").into_response())
+        }
+        _ => Err(ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "This sign-out could not be matched",
+            "No sign-out from this site was under way in this browser, or the provider sent back another state.",
+        )),
+    }
 }
 
 /// Signs out of the client website and of the provider at once.

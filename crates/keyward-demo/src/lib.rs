@@ -34,6 +34,7 @@ mod guard;
 mod health;
 mod html;
 mod oauth2;
+mod oidc;
 mod provider;
 mod sessions;
 mod store;
@@ -55,8 +56,9 @@ use keyward::oauth1::rfc5849::provider::{
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
 use keyward::oauth2::provider::store::OAuth2Store;
 use keyward::oauth2::provider::{
-    AuthorizationServer as AuthorizationServer2, DeviceConfig, OAuth2Provider, ServerConfig,
+    AuthorizationServer as AuthorizationServer2, DeviceConfig, OAuth2Provider, RegisteredClient, ServerConfig,
 };
+use keyward::oidc::provider::{OpenIdConfig, OpenIdProvider};
 use keyward_axum::oauth2_provider;
 use keyward_client::registry::{AppConfig, ClientKwargs, ConfigSources, OAuth};
 use keyward_stores::store::{Client, StoreError};
@@ -78,6 +80,20 @@ pub const OWN_OAUTH2_APP: &str = "keyward-oauth2";
 /// The client identifier of the demo's own client website at its OAuth 2.1 server.
 pub const OWN_OAUTH2_CLIENT_ID: &str = "keyward-demo-site-oauth2";
 
+/// The name the demo's own OpenID Provider is registered under in the client website's
+/// registry (found through its discovery document).
+pub const OWN_OIDC_APP: &str = "keyward-oidc";
+
+/// The client identifier of the demo's own client website at its OpenID Provider.
+pub const OWN_OIDC_CLIENT_ID: &str = "keyward-demo-site-oidc";
+
+/// The registry name of Notes, the site's second relying party of its OpenID Provider
+/// (`/notes`), whose sessions a back-channel logout ends.
+pub const NOTES_APP: &str = "keyward-notes";
+
+/// The client identifier of Notes at the demo's OpenID Provider.
+pub const NOTES_CLIENT_ID: &str = "keyward-demo-notes";
+
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -94,6 +110,9 @@ pub enum DemoError {
     /// Listening or serving failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// The OpenID Provider's signing keys could not be loaded or made.
+    #[error("signing keys: {0}")]
+    Keys(#[from] keyward::jose::rotation::KeyManagerError),
 }
 
 /// The state every handler shares. Cheap to clone.
@@ -112,6 +131,11 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<Limits>,
     /// The OAuth 1 signature methods the provider accepts.
     pub(crate) signature_methods: Arc<[String]>,
+    /// The OpenID Provider's ID-token key set, kept loaded and rotated (its timer stops once
+    /// the state is gone).
+    pub(crate) _keys: Arc<keyward::jose::rotation::KeyManager>,
+    /// Sends the OpenID Provider's back-channel logout tokens, away from the user's request.
+    pub(crate) notifier: keyward_client::oauth2::BackchannelNotifier,
 }
 
 impl FromRef<AppState> for OAuth1Provider {
@@ -192,8 +216,23 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         tracing::info!(client_id = %client.client_id, "OAuth 2 client seeded");
     }
     let own_oauth2_secret = oauth2::ensure_own_client(oauth2_store.as_ref(), &base_url).await?;
-    let mut server_config =
-        ServerConfig::new(base_url.clone()).with_scopes_supported([oauth2::PROFILE_SCOPE]);
+    // The site's two relying parties of its own OpenID Provider: the client website, which
+    // runs RP-initiated logout, and Notes, which the provider tells of logouts (back-channel).
+    let oidc_scopes = oauth2::CLIENT_SCOPES;
+    let mut own_oidc = RegisteredClient::confidential(OWN_OIDC_CLIENT_ID, "")
+        .with_redirect_uris([format!("{base_url}/auth/{OWN_OIDC_APP}")])
+        .with_scopes(oidc_scopes);
+    own_oidc.post_logout_redirect_uris = vec![format!("{base_url}/signed-out")];
+    let own_oidc_secret =
+        oauth2::ensure_site_client(oauth2_store.as_ref(), own_oidc, "Keyward demo site (OpenID Connect)")
+            .await?;
+    let mut notes = RegisteredClient::confidential(NOTES_CLIENT_ID, "")
+        .with_redirect_uris([format!("{base_url}/notes/auth")])
+        .with_scopes(oidc_scopes);
+    notes.backchannel_logout_uri = Some(format!("{base_url}/backchannel-logout/{NOTES_APP}"));
+    notes.backchannel_logout_session_required = true;
+    let notes_secret = oauth2::ensure_site_client(oauth2_store.as_ref(), notes, "Notes").await?;
+    let mut server_config = ServerConfig::new(base_url.clone()).with_scopes_supported(oidc_scopes);
     server_config.authorization_endpoint = format!("{base_url}/oauth2/authorize");
     server_config.token_endpoint = format!("{base_url}/oauth2/token");
     server_config.revocation_endpoint = Some(format!("{base_url}/oauth2/revoke"));
@@ -205,9 +244,20 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .with_endpoint(format!("{base_url}/oauth2/device_authorization"))
         .with_verification_uri(format!("{base_url}/device"))
         .with_attempt_limit(device::MAX_ATTEMPTS, device::ATTEMPT_WINDOW);
+    // The OpenID Provider: ID tokens signed by a key set kept in the database (shared by the
+    // instances over it), the users' claims, UserInfo, the JWK set, RP-initiated and
+    // back-channel logout.
+    let keys = oidc::start_keys(&stores).await?;
+    let mut openid =
+        OpenIdConfig::new(&base_url).with_claims_supported(oidc::USER_CLAIMS).with_backchannel_logout();
+    openid.userinfo_endpoint = format!("{base_url}/oauth2/userinfo");
+    openid.jwks_uri = format!("{base_url}/oauth2/jwks");
+    openid.end_session_endpoint = Some(format!("{base_url}/oauth2/end_session"));
+    let claims = Arc::new(oidc::UserClaims { stores: stores.clone() });
     let oauth2 = OAuth2Provider::with_options(
         AuthorizationServer2::builder(oauth2_store, server_config)
             .device_codes(stores.device.clone(), device_config)
+            .openid(OpenIdProvider::new(openid, keys.keys(), claims))
             .build(),
         RequestOptions::default().https(https).body_limit(MAX_BODY),
     );
@@ -251,8 +301,22 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
             ..AppConfig::default()
         },
     )?;
+    let discovered = |client_id: &str, secret: SecretString| AppConfig {
+        client_id: Some(client_id.to_owned()),
+        client_secret: Some(secret),
+        server_metadata_url: Some(format!("{base_url}/.well-known/openid-configuration")),
+        client_kwargs: ClientKwargs {
+            scope: Some(oidc_scopes.join(" ")),
+            token_endpoint_auth_method: Some("client_secret_basic".to_owned()),
+            code_challenge_method: Some("S256".to_owned()),
+            ..ClientKwargs::default()
+        },
+        ..AppConfig::default()
+    };
+    oauth.register(OWN_OIDC_APP, discovered(OWN_OIDC_CLIENT_ID, own_oidc_secret))?;
+    oauth.register(NOTES_APP, discovered(NOTES_CLIENT_ID, notes_secret))?;
     for name in oauth.configured_names() {
-        if name != OWN_APP && name != OWN_OAUTH2_APP {
+        if ![OWN_APP, OWN_OAUTH2_APP, OWN_OIDC_APP, NOTES_APP].contains(&name.as_str()) {
             // Configured in the file on purpose: a mistake there stops the start.
             oauth.register(&name, AppConfig::default())?;
             tracing::info!(app = %name, "remote app registered from the configuration file");
@@ -270,6 +334,18 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         }
     }
 
+    // Notes' back-channel logout endpoint: logout tokens validated against the provider's
+    // keys, their `jti` recorded once in the short-lived store.
+    let once: Arc<dyn keyward::common::store::OnceStore> = stores.oauth2.clone();
+    let receiver = keyward_client::registry::BackchannelReceiver::new(
+        oauth.clone(),
+        once,
+        oidc::EndedSessions { stores: stores.clone() },
+    );
+    let notifier = keyward_client::oauth2::BackchannelNotifier::start(
+        Arc::new(keyward_client::ReqwestClient::new()),
+        keyward_client::oauth2::NotifierConfig::default(),
+    );
     let limits = config.limits.clone();
     let state = AppState {
         provider,
@@ -281,6 +357,8 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         throttle: Arc::new(guard::Throttle::new(&limits)),
         limits: Arc::new(limits.clone()),
         signature_methods: signature_methods.into(),
+        _keys: keys,
+        notifier,
     };
     // Sessions live in Redis when there is one (shared by every instance), else in this
     // instance's memory, bounded; a signed-in session ends after 8 idle hours, one that only
@@ -320,6 +398,16 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/device/consent", post(device::decide))
         .route("/oauth2/revoke", any(oauth2_provider::revocation_endpoint))
         .route("/oauth2/introspect", any(oauth2_provider::introspection_endpoint))
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/oauth2/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/oauth2/jwks", get(oidc::jwks))
+        .route("/oauth2/end_session", get(oidc::end_session).post(oidc::end_session))
+        .route("/oauth2/end_session/confirm", post(oidc::confirm_end_session))
+        .route("/logout/everywhere", post(client::log_out_everywhere))
+        .route("/signed-out", get(client::signed_out))
+        .route("/notes", get(oidc::notes_page))
+        .route("/notes/login", get(oidc::notes_login))
+        .route("/notes/auth", get(oidc::notes_callback_page))
         .route(oauth2_provider::OAUTH_WELL_KNOWN, get(oauth2_provider::metadata_endpoint))
         .route("/api/me", get(provider::me).post(provider::me))
         .route("/developer", get(provider::developer_page).post(provider::register_client))
@@ -330,7 +418,13 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
-        // Outside the session layer: probes carry no cookie and touch no session.
+        // Outside the session layer: probes and the provider's back-channel logout requests
+        // carry no cookie and touch no session.
+        .merge(
+            Router::new()
+                .route("/backchannel-logout/{name}", post(keyward_axum::logout::backchannel_logout))
+                .with_state(receiver),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

@@ -5,7 +5,7 @@
 //! the glue's handlers, mounted in `lib.rs`.
 
 use crate::html::{ErrorPage, csrf_field, esc, page};
-use crate::provider::{consent_csp, signed_in};
+use crate::provider::{consent_csp, provider_auth, signed_in};
 use crate::{AppState, DemoError, HtmlForm, check_callback, check_csrf, clip, csrf_token};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -23,8 +23,19 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use tower_sessions::Session;
 
-/// The one scope the demo's server knows: the user's profile at `/api/me`.
+/// The scope of the user's profile: at `/api/me`, and (with `openid`) the profile claims of
+/// OpenID Connect (name, preferred_username, updated_at).
 pub(crate) const PROFILE_SCOPE: &str = "profile";
+
+/// OpenID Connect's scope: an ID token, and the userinfo endpoint.
+pub(crate) const OPENID_SCOPE: &str = "openid";
+
+/// The user's email address (OpenID Connect Core §5.4).
+pub(crate) const EMAIL_SCOPE: &str = "email";
+
+/// The scopes a seeded or registered client may ask for: the profile at `/api/me`, and
+/// OpenID Connect with the profile and email claims.
+pub(crate) const CLIENT_SCOPES: [&str; 3] = [OPENID_SCOPE, PROFILE_SCOPE, EMAIL_SCOPE];
 
 keyward_axum::required_scopes!(pub(crate) Profile = "profile");
 
@@ -32,6 +43,8 @@ keyward_axum::required_scopes!(pub(crate) Profile = "profile");
 pub(crate) fn scope_words(scope: &str) -> String {
     match scope {
         PROFILE_SCOPE => "read your profile (user name and when the account was made) at /api/me".to_owned(),
+        OPENID_SCOPE => "sign you in with your identity at this provider (OpenID Connect)".to_owned(),
+        EMAIL_SCOPE => "know your email address".to_owned(),
         other => format!("the scope {other}"),
     }
 }
@@ -77,8 +90,9 @@ async fn keep(session: &Session, request: AuthorizationRequest) -> Result<String
     Ok(id)
 }
 
-/// The kept request `id`, still live; with `take`, removed from the session.
-async fn kept(session: &Session, id: &str, take: bool) -> Result<AuthorizationRequest, ErrorPage> {
+/// The kept request `id`, still live, and when it was kept; with `take`, removed from the
+/// session.
+async fn kept(session: &Session, id: &str, take: bool) -> Result<(AuthorizationRequest, i64), ErrorPage> {
     let mut map = waiting(session).await?;
     let found = if take { map.remove(id) } else { map.get(id).cloned() };
     if take {
@@ -88,7 +102,7 @@ async fn kept(session: &Session, id: &str, take: bool) -> Result<AuthorizationRe
             .map_err(|e| ErrorPage::internal("writing the session", &e))?;
     }
     match found {
-        Some((lapses, request)) if lapses > crate::now() => Ok(request),
+        Some((lapses, request)) if lapses > crate::now() => Ok((request, lapses - crate::LOGIN_TTL)),
         _ => Err(ErrorPage::new(
             StatusCode::BAD_REQUEST,
             "This authorization request has ended",
@@ -164,7 +178,12 @@ pub(crate) async fn authorize(
     };
     let result = async {
         let server = state.oauth2.server();
-        let Some(user) = signed_in(&session).await? else {
+        let user = signed_in(&session).await?;
+        let reauthenticate = match &user {
+            Some(_) => must_sign_in_again(&session, &request, None).await?,
+            None => true,
+        };
+        let Some(user) = user.filter(|_| !reauthenticate) else {
             if request.prompt_none() {
                 let uri = request.target.redirect_uri.clone();
                 return Ok(to_client(
@@ -181,8 +200,8 @@ pub(crate) async fn authorize(
             .map_err(|e| ErrorPage::internal("reading the consent grants", &e))?;
         if !needed {
             tracing::info!(user = ?user, client_id = ?clip(&request.client_id), "OAuth 2 consent remembered");
-            let scopes = request.scopes.clone();
-            let response = grant_response(server, &request, Grant::new(user, scopes)).await;
+            let grant = site_grant(&session, user, request.scopes.clone()).await?;
+            let response = grant_response(server, &request, grant).await;
             return Ok(to_client(response, &request.target.redirect_uri));
         }
         if request.prompt_none() {
@@ -197,6 +216,43 @@ pub(crate) async fn authorize(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Whether the signed-in user must sign in again before `request` is granted (OpenID
+/// Connect Core §3.1.2.1): `prompt=login` (since the request was kept at `kept_at`, when
+/// given: a sign-in after it counts), or a `max_age` older than the sign-in, whose time a
+/// session signed in before it was kept does not know.
+async fn must_sign_in_again(
+    session: &Session,
+    request: &AuthorizationRequest,
+    kept_at: Option<i64>,
+) -> Result<bool, ErrorPage> {
+    if !request.prompt_login() && request.max_age.is_none() {
+        return Ok(false);
+    }
+    let auth_time = provider_auth(session).await?.map(|a| a.auth_time);
+    if request.prompt_login() {
+        return Ok(match (kept_at, auth_time) {
+            (Some(kept_at), Some(t)) => t < kept_at,
+            _ => true,
+        });
+    }
+    // prompt=login is not asked here, so only max_age decides.
+    Ok(request.needs_reauthentication(auth_time, crate::now()))
+}
+
+/// The grant of `scopes` to `user`, with the provider sign-in's time and session id (for ID
+/// tokens' `auth_time` and `sid`) when the session has them.
+pub(crate) async fn site_grant(
+    session: &Session,
+    user: String,
+    scopes: Vec<String>,
+) -> Result<Grant, ErrorPage> {
+    let grant = Grant::new(user, scopes);
+    Ok(match provider_auth(session).await? {
+        Some(auth) => grant.auth_time(auth.auth_time).sid(auth.sid).amr(["pwd"]),
+        None => grant,
+    })
 }
 
 fn capitalised(text: &str) -> String {
@@ -221,9 +277,10 @@ pub(crate) async fn consent_page(
     session: Session,
     Query(q): Query<ConsentQuery>,
 ) -> Result<Response, ErrorPage> {
-    let request = kept(&session, &q.request, false).await?;
-    let Some(user) = signed_in(&session).await? else {
-        return Ok(Redirect::to(&sign_in_path(&consent_path(&q.request))).into_response());
+    let (request, kept_at) = kept(&session, &q.request, false).await?;
+    let user = match signed_in(&session).await? {
+        Some(user) if !must_sign_in_again(&session, &request, Some(kept_at)).await? => user,
+        _ => return Ok(Redirect::to(&sign_in_path(&consent_path(&q.request))).into_response()),
     };
     let server = state.oauth2.server();
     let needed = server
@@ -232,8 +289,8 @@ pub(crate) async fn consent_page(
         .map_err(|e| ErrorPage::internal("reading the consent grants", &e))?;
     if !needed {
         kept(&session, &q.request, true).await?;
-        let scopes = request.scopes.clone();
-        let response = grant_response(server, &request, Grant::new(user, scopes)).await;
+        let grant = site_grant(&session, user, request.scopes.clone()).await?;
+        let response = grant_response(server, &request, grant).await;
         return Ok(to_client(response, &request.target.redirect_uri));
     }
     let csrf = csrf_token(&session).await?;
@@ -317,14 +374,14 @@ pub(crate) async fn decide(
     if !matches!(form.decision.as_str(), "grant" | "deny") {
         return Err(ErrorPage::new(StatusCode::BAD_REQUEST, "No decision", "Choose Grant or Deny."));
     }
-    let request = kept(&session, &form.request, true).await?;
+    let (request, _) = kept(&session, &form.request, true).await?;
     let server = state.oauth2.server();
     tracing::info!(user = ?user, client_id = ?clip(&request.client_id), decision = ?form.decision, "OAuth 2 authorization decided");
     if form.decision == "deny" {
         return Ok(to_client(deny_response(server, &request), &request.target.redirect_uri));
     }
-    let scopes = request.scopes.clone();
-    let response = grant_response(server, &request, Grant::new(user, scopes)).await;
+    let grant = site_grant(&session, user, request.scopes.clone()).await?;
+    let response = grant_response(server, &request, grant).await;
     Ok(to_client(response, &request.target.redirect_uri))
 }
 
@@ -389,7 +446,7 @@ pub(crate) fn seeded_client(seed: &crate::SeedOAuth2Client) -> Result<Registered
     client.client_name = seed.name.clone();
     client.redirect_uris = uris;
     client.grant_types = grants;
-    client.scopes = vec![PROFILE_SCOPE.to_owned()];
+    client.scopes = CLIENT_SCOPES.map(str::to_owned).into();
     client.created_at = crate::now();
     Ok(client)
 }
@@ -417,17 +474,36 @@ pub(crate) async fn ensure_own_client(
     store: &dyn OAuth2Store,
     base_url: &str,
 ) -> Result<SecretString, DemoError> {
+    let own = RegisteredClient::confidential(crate::OWN_OAUTH2_CLIENT_ID, "")
+        .with_redirect_uris([format!("{base_url}/auth/{}", crate::OWN_OAUTH2_APP)])
+        .with_scopes([PROFILE_SCOPE]);
+    ensure_site_client(store, own, "Keyward demo site").await
+}
+
+/// One of the demo site's own clients at its own server, `wanted` as it should be (its
+/// secret aside): made once with a random secret, then kept with it (so that instances
+/// sharing a store share the secret), its metadata updated when the public URL changed;
+/// returns the secret the registry uses.
+pub(crate) async fn ensure_site_client(
+    store: &dyn OAuth2Store,
+    wanted: RegisteredClient,
+    name: &str,
+) -> Result<SecretString, DemoError> {
     let now = crate::now();
+    let id = wanted.client_id.clone();
     let stored_secret = |c: &RegisteredClient| c.secrets.iter().find_map(|s| s.plain_value(now).cloned());
     let own = |secret: &SecretString, created_at: i64| {
-        let mut client = RegisteredClient::confidential(crate::OWN_OAUTH2_CLIENT_ID, secret.secret())
-            .with_redirect_uris([format!("{base_url}/auth/{}", crate::OWN_OAUTH2_APP)])
-            .with_scopes([PROFILE_SCOPE]);
-        client.client_name = Some("Keyward demo site".into());
+        let mut client = RegisteredClient::confidential(&id, secret.secret());
+        client.redirect_uris = wanted.redirect_uris.clone();
+        client.scopes = wanted.scopes.clone();
+        client.post_logout_redirect_uris = wanted.post_logout_redirect_uris.clone();
+        client.backchannel_logout_uri = wanted.backchannel_logout_uri.clone();
+        client.backchannel_logout_session_required = wanted.backchannel_logout_session_required;
+        client.client_name = Some(name.into());
         client.created_at = created_at;
         client
     };
-    let mut existing = store.get_registered_client(crate::OWN_OAUTH2_CLIENT_ID).await?;
+    let mut existing = store.get_registered_client(&id).await?;
     if existing.as_ref().and_then(stored_secret).is_none() {
         // 43 alphanumerics: over 256 bits.
         let fresh = own(&SecretString::new(OsRandom.alphanumeric(43)), now);
@@ -440,15 +516,21 @@ pub(crate) async fn ensure_own_client(
             Err(e) => return Err(e.into()),
         }
         // Another instance may have made it first: its secret is the one.
-        existing = store.get_registered_client(crate::OWN_OAUTH2_CLIENT_ID).await?;
+        existing = store.get_registered_client(&id).await?;
     }
     let existing =
-        existing.ok_or_else(|| StoreError::Corrupt("the site's OAuth 2 client is missing".into()))?;
+        existing.ok_or_else(|| StoreError::Corrupt(format!("the site's client {id} is missing")))?;
     let secret = stored_secret(&existing)
-        .ok_or_else(|| StoreError::Corrupt("the site's OAuth 2 client has no usable secret".into()))?;
+        .ok_or_else(|| StoreError::Corrupt(format!("the site's client {id} has no usable secret")))?;
     // The public URL may have changed since it was made.
     let wanted = own(&secret, existing.created_at);
-    if existing.redirect_uris != wanted.redirect_uris || existing.client_name != wanted.client_name {
+    let changed = existing.redirect_uris != wanted.redirect_uris
+        || existing.client_name != wanted.client_name
+        || existing.scopes != wanted.scopes
+        || existing.post_logout_redirect_uris != wanted.post_logout_redirect_uris
+        || existing.backchannel_logout_uri != wanted.backchannel_logout_uri
+        || existing.backchannel_logout_session_required != wanted.backchannel_logout_session_required;
+    if changed {
         store.update_registered_client(&wanted).await?;
     }
     Ok(secret)
@@ -625,7 +707,7 @@ pub(crate) async fn register_client(
     client.client_name = Some(name.to_owned());
     client.redirect_uris = redirect_uris;
     client.grant_types = grants;
-    client.scopes = vec![PROFILE_SCOPE.to_owned()];
+    client.scopes = CLIENT_SCOPES.map(str::to_owned).into();
     client.created_at = crate::now();
     server.store().create_registered_client(&client).await.map_err(store_err)?;
     state.stores.put_owner(&client_id, &user).await.map_err(store_err)?;
@@ -776,6 +858,6 @@ mod tests {
             client.secret_matches("second", crate::now()) && !client.secret_matches("first", crate::now())
         );
         assert_eq!(client.grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
-        assert_eq!(client.scopes, [PROFILE_SCOPE]);
+        assert_eq!(client.scopes, CLIENT_SCOPES);
     }
 }

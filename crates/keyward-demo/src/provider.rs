@@ -23,6 +23,24 @@ use tower_sessions::Session;
 /// The session key holding the signed-in provider user's name.
 const USER_KEY: &str = "demo_provider_user";
 
+/// The session key of the provider sign-in's details for OpenID Connect: when the user
+/// signed in (`auth_time`) and the provider session's id (`sid`, in ID tokens and
+/// back-channel logout tokens).
+const AUTH_KEY: &str = "demo_provider_auth";
+
+/// When and in which provider session the signed-in user authenticated.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ProviderAuth {
+    pub(crate) auth_time: i64,
+    pub(crate) sid: String,
+}
+
+/// The provider sign-in's details, when the session has them (a session signed in before
+/// they were kept has none: such a user signs in again where `max_age` asks).
+pub(crate) async fn provider_auth(session: &Session) -> Result<Option<ProviderAuth>, ErrorPage> {
+    session.get(AUTH_KEY).await.map_err(|e| ErrorPage::internal("reading the session", &e))
+}
+
 /// The longest password read (Argon2 takes any length; a megabyte of one is an attack).
 const MAX_PASSWORD: usize = 1024;
 /// The longest application name.
@@ -177,6 +195,8 @@ async fn start_user_session(session: &Session, username: &str) -> Result<(), Err
     session.cycle_id().await.map_err(|e| ErrorPage::internal("renewing the session", &e))?;
     renew_csrf(session).await?;
     session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(crate::SIGNED_IN)));
+    let auth = ProviderAuth { auth_time: crate::now(), sid: OsRandom.alphanumeric(24) };
+    session.insert(AUTH_KEY, &auth).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
     session.insert(USER_KEY, username).await.map_err(|e| ErrorPage::internal("writing the session", &e))
 }
 
@@ -282,10 +302,12 @@ pub(crate) struct CsrfForm {
 }
 
 pub(crate) async fn signout(
+    State(state): State<AppState>,
     session: Session,
     HtmlForm(form): HtmlForm<CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     check_csrf(&session, &form.csrf).await?;
+    crate::oidc::notify_logout(&state, &session).await?;
     forget_user(&session).await?;
     renew_csrf(&session).await?;
     Ok(Redirect::to("/?left=provider").into_response())
@@ -293,6 +315,10 @@ pub(crate) async fn signout(
 
 /// Signs the provider user out of this session.
 pub(crate) async fn forget_user(session: &Session) -> Result<(), ErrorPage> {
+    session
+        .remove::<ProviderAuth>(AUTH_KEY)
+        .await
+        .map_err(|e| ErrorPage::internal("writing the session", &e))?;
     session
         .remove::<String>(USER_KEY)
         .await

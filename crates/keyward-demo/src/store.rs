@@ -191,13 +191,17 @@ impl Stores {
         const OWNERS: &str = "CREATE TABLE IF NOT EXISTS keyward_demo_client_owners (\
              client_id TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL)";
         const OWNERS_INDEX: &str = "CREATE INDEX IF NOT EXISTS keyward_demo_client_owners_owner ON keyward_demo_client_owners (owner)";
+        // The provider sessions a back-channel logout ended, per relying-party app: `key` is
+        // `sid:…` or `sub:…` (a logout token names one or both).
+        const RP_LOGOUTS: &str = "CREATE TABLE IF NOT EXISTS keyward_demo_rp_logouts (\
+             app TEXT NOT NULL, key TEXT NOT NULL, ended_at BIGINT NOT NULL, PRIMARY KEY (app, key))";
         // User names are compared case-folded (ASCII: user names are ASCII), so `alice` and
         // `Alice` are one account.
         const FOLDED: &str = "CREATE UNIQUE INDEX IF NOT EXISTS keyward_demo_users_folded \
              ON keyward_demo_users (lower(username))";
         let result = match &self.db {
             Db::Sqlite(pool) => {
-                for sql in [USERS, OWNERS, OWNERS_INDEX] {
+                for sql in [USERS, OWNERS, OWNERS_INDEX, RP_LOGOUTS] {
                     sqlx::query(sql).execute(pool).await.map_err(db_err)?;
                 }
                 Ok(())
@@ -211,7 +215,7 @@ impl Stores {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                for sql in [USERS, OWNERS, OWNERS_INDEX] {
+                for sql in [USERS, OWNERS, OWNERS_INDEX, RP_LOGOUTS] {
                     sqlx::query(sql).execute(&mut *tx).await.map_err(db_err)?;
                 }
                 tx.commit().await.map_err(db_err)
@@ -329,6 +333,99 @@ impl Stores {
                 .transpose()
                 .map_err(db_err)
         })
+    }
+
+    /// Records that the provider ended, for relying-party app `app`, the session `sid` or
+    /// every session of `sub` (a back-channel logout); markers older than a signed-in
+    /// session's life are dropped on the way.
+    pub(crate) async fn end_rp_sessions(
+        &self,
+        app: &str,
+        sub: Option<&str>,
+        sid: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let keys: Vec<String> = match (sid, sub) {
+            (Some(sid), _) => vec![format!("sid:{sid}")],
+            (None, Some(sub)) => vec![format!("sub:{sub}")],
+            (None, None) => Vec::new(),
+        };
+        let oldest = now - crate::SIGNED_IN.whole_seconds();
+        with_pool!(&self.db, pool => {
+            sqlx::query("DELETE FROM keyward_demo_rp_logouts WHERE ended_at < $1")
+                .bind(oldest)
+                .execute(pool)
+                .await
+                .map_err(db_err)?;
+            for key in keys {
+                sqlx::query(
+                    "INSERT INTO keyward_demo_rp_logouts (app, key, ended_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (app, key) DO UPDATE SET ended_at = $3",
+                )
+                .bind(app)
+                .bind(key)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether a back-channel logout ended, for `app`, the provider session `sid`, or every
+    /// session of `sub` at or after `signed_in_at`.
+    pub(crate) async fn rp_session_ended(
+        &self,
+        app: &str,
+        sub: Option<&str>,
+        sid: Option<&str>,
+        signed_in_at: i64,
+    ) -> Result<bool, StoreError> {
+        let sid_key = sid.map(|s| format!("sid:{s}")).unwrap_or_default();
+        let sub_key = sub.map(|s| format!("sub:{s}")).unwrap_or_default();
+        with_pool!(&self.db, pool => {
+            let row = sqlx::query(
+                "SELECT 1 FROM keyward_demo_rp_logouts WHERE app = $1 \
+                 AND (key = $2 OR (key = $3 AND ended_at >= $4))",
+            )
+            .bind(app)
+            .bind(sid_key)
+            .bind(sub_key)
+            .bind(signed_in_at)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?;
+            Ok(row.is_some())
+        })
+    }
+
+    /// The store of the OpenID Provider's signing keys, in the database (its table made if
+    /// missing).
+    pub(crate) async fn key_store(&self) -> Result<Arc<dyn keyward::jose::rotation::KeyStore>, StoreError> {
+        // Instances starting together may both create the table: the loser's error is
+        // followed by a retry that finds it made.
+        let mut attempt = 0;
+        loop {
+            let made: Result<Arc<dyn keyward::jose::rotation::KeyStore>, StoreError> = match &self.db {
+                Db::Sqlite(pool) => {
+                    let keys = keyward_stores::SqliteKeyStore::new(pool.clone());
+                    keys.migrate().await.map(|()| Arc::new(keys) as _)
+                }
+                Db::Postgres(pool) => {
+                    let keys = keyward_stores::PostgresKeyStore::new(pool.clone());
+                    keys.migrate().await.map(|()| Arc::new(keys) as _)
+                }
+            };
+            match made {
+                Err(e) if attempt < 2 => {
+                    tracing::info!(error = %e, "signing-key table: trying again");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Registers `client` unless its identifier is taken; returns the stored client.

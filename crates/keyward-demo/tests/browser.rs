@@ -3,8 +3,11 @@
 //! (provider sign-in, Grant, the profile from `/api/me`) and through npm's `oidc-provider`
 //! configured as an OpenID provider of the demo, and through the demo's own OAuth 2.1 server
 //! ("Sign in with Keyward (OAuth 2)": sign-in, the consent page's scopes, Grant, the profile
-//! from `/api/me` with the bearer token). A screenshot of each step is saved under
-//! `target/keyward-demo-screenshots/`.
+//! from `/api/me` with the bearer token), and through the demo's own OpenID Provider ("Sign in
+//! with Keyward (OpenID Connect)" by discovery: sign-in, the consent page's scopes, the
+//! validated ID-token claims on the profile; Notes, the second relying party; "Log out
+//! everywhere" by RP-initiated logout, after which the back-channel logout has ended Notes'
+//! session). A screenshot of each step is saved under `target/keyward-demo-screenshots/`.
 //!
 //! Skipped visibly without Chromium (or without the OIDC peer), failed under CI=true.
 
@@ -218,4 +221,98 @@ async fn oauth2_form_post_response_mode_reaches_the_client_in_chromium() {
     assert_eq!(chrome.text("#app").await, "fp");
     assert_eq!(chrome.text("#who").await, "alice");
     chrome.screenshot("profile").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_sign_in_and_logout_through_the_demo_openid_provider_in_chromium() {
+    let (browser, driver) =
+        require_or_skip!(webdriver::installed(), "Debian's chromium and chromium-driver", "run .ci/run");
+    let dir = TempDir::new("chromium-own-oidc");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = &demo.base;
+    let mut chrome = Chromium::start(&browser, &driver, "own-openid").await;
+
+    // The client website signs in through the demo's own OpenID Provider, found by discovery.
+    chrome.goto(&format!("{base}/")).await;
+    chrome.wait_for("#login-keyward-oidc").await;
+    assert_eq!(chrome.text("#login-keyward-oidc").await, "Sign in with Keyward (OpenID Connect)");
+    chrome.click("#login-keyward-oidc").await;
+
+    chrome.wait_for("#signin input[name=username]").await;
+    assert!(chrome.url().await.starts_with(&format!("{base}/signin?next=")));
+    chrome.type_into("#signin input[name=username]", "alice").await;
+    chrome.type_into("#signin input[name=password]", "alice-password").await;
+    chrome.click("#signin button[type=submit]").await;
+
+    chrome.wait_for("#consent #grant").await;
+    assert_eq!(chrome.text("#app-name").await, "Keyward demo site (OpenID Connect)");
+    let scopes = chrome.text("#scopes").await;
+    for scope in ["openid", "profile", "email"] {
+        assert!(scopes.contains(scope), "{scope} is listed: {scopes}");
+    }
+    chrome.screenshot("consent").await;
+    chrome.click("#grant").await;
+
+    chrome.wait_for("#who").await;
+    assert_eq!(chrome.url().await, format!("{base}/profile"));
+    assert_eq!(chrome.text("#app").await, "keyward-oidc");
+    assert_eq!(chrome.text("#who").await, "alice");
+    let claims = chrome.text("#claims").await;
+    for expected in [
+        format!("\"iss\": \"{base}\""),
+        "\"aud\": \"keyward-demo-site-oidc\"".to_owned(),
+        "\"sub\": \"alice\"".to_owned(),
+        "\"auth_time\"".to_owned(),
+        "\"sid\"".to_owned(),
+        "\"nonce\"".to_owned(),
+    ] {
+        assert!(claims.contains(&expected), "validated ID-token claims hold {expected}: {claims}");
+    }
+    let profile = chrome.text("#profile").await;
+    assert!(
+        profile.contains("\"preferred_username\": \"alice\"") && profile.contains("\"email\""),
+        "the userinfo endpoint's claims: {profile}"
+    );
+    chrome.screenshot("profile").await;
+
+    // Notes, the second relying party: the provider session is there, so only its consent.
+    chrome.goto(&format!("{base}/notes")).await;
+    chrome.wait_for("#notes-login").await;
+    chrome.click("#notes-login").await;
+    chrome.wait_for("#consent #grant").await;
+    assert_eq!(chrome.text("#app-name").await, "Notes");
+    chrome.click("#grant").await;
+    chrome.wait_for("#notes-who").await;
+    assert_eq!(chrome.text("#notes-who").await, "alice");
+    chrome.screenshot("notes-signed-in").await;
+
+    // Log out everywhere: RP-initiated logout at the provider (the ID token as the hint: no
+    // confirmation), back home with the state checked.
+    chrome.goto(&format!("{base}/profile")).await;
+    chrome.wait_for("#logout-everywhere").await;
+    chrome.click("#logout-everywhere").await;
+    chrome.wait_for("#signed-out").await;
+    assert!(chrome.url().await.ends_with("/?left=everywhere"), "{}", chrome.url().await);
+    assert!(chrome.text("#signed-out").await.contains("signed out everywhere"));
+    assert!(chrome.source().await.contains("Provider: not signed in."), "the provider session ended");
+    chrome.screenshot("signed-out-everywhere").await;
+
+    // The provider told Notes (back-channel logout, delivered off the user's request).
+    let mut ended = false;
+    for _ in 0..50 {
+        chrome.goto(&format!("{base}/notes")).await;
+        chrome.wait_for("h1").await;
+        if chrome.source().await.contains("id=\"notes-ended\"") {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ended, "Notes' session was ended by the back-channel logout: {}", chrome.source().await);
+    chrome.screenshot("notes-ended").await;
+
+    // Signing in again asks for the password: the provider session is gone.
+    chrome.goto(&format!("{base}/login/keyward-oidc")).await;
+    chrome.wait_for("#signin input[name=username]").await;
 }

@@ -621,11 +621,20 @@ pub async fn run_oauth2_client(
     args: &OAuth2ClientArgs,
     user: &mut impl PeerUser,
 ) -> Option<Result<PeerRun, PeerFailure>> {
+    run_script(lib, lib.command()?, args.to_args(), user).await
+}
+
+/// Runs one client script (`cmd` with `args`), answering its questions through `user`.
+async fn run_script(
+    lib: OAuth2Lib,
+    mut cmd: tokio::process::Command,
+    args: Vec<String>,
+    user: &mut impl PeerUser,
+) -> Option<Result<PeerRun, PeerFailure>> {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
-    let mut cmd = lib.command()?;
     let mut child = cmd
-        .args(args.to_args())
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -670,4 +679,113 @@ pub async fn run_oauth2_client(
     };
     let stderr = tokio::time::timeout(Duration::from_secs(5), stderr).await.ok().and_then(Result::ok);
     Some(Err(PeerFailure { lib, status, lines, stderr: stderr.unwrap_or_default() }))
+}
+
+/// The steps the OpenID Connect relying-party scripts know, in the order they run them
+/// (tests/peers/node/oidc_client.mjs runs them all; tests/peers/python/oidc_client.py knows
+/// `code`, `userinfo`, `refresh` and `logout`).
+pub const OIDC_STEPS: [&str; 6] = ["code", "userinfo", "refresh", "prompt_none", "max_age", "logout"];
+
+impl OAuth2Lib {
+    /// The command that runs its OpenID Connect relying-party script
+    /// (tests/peers/node/oidc_client.mjs for openid-client, tests/peers/python/oidc_client.py
+    /// for Authlib), or `None` when the peer is not installed or has no such script
+    /// (requests-oauthlib knows no OpenID Connect).
+    pub fn oidc_command(self) -> Option<tokio::process::Command> {
+        let root = crate::workspace_root();
+        match self {
+            Self::Authlib => {
+                let mut cmd = tokio::process::Command::new(crate::python()?);
+                cmd.arg(root.join("tests/peers/python/oidc_client.py"));
+                Some(cmd)
+            }
+            Self::OpenidClient => {
+                // The same node and package checks as the OAuth 2 script's.
+                let modules = self.command().and_then(|_| crate::node_modules())?;
+                let mut cmd = tokio::process::Command::new("node");
+                cmd.arg(root.join("tests/peers/node/oidc_client.mjs")).env("KEYWARD_NODE_MODULES", modules);
+                Some(cmd)
+            }
+            Self::RequestsOAuthlib => None,
+        }
+    }
+}
+
+/// What an OpenID Connect relying-party script is told: the provider (found through its
+/// discovery document), the client, what to do.
+#[derive(Clone, Debug)]
+pub struct OidcClientArgs {
+    /// The provider's issuer.
+    pub issuer: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret, for `client_secret_basic` and `client_secret_post`.
+    pub client_secret: Option<String>,
+    /// `client_secret_basic` (the default), `client_secret_post` or `none`.
+    pub auth_method: String,
+    /// The registered redirect URI.
+    pub redirect_uri: String,
+    /// The registered post-logout redirect URI (the `logout` step needs one).
+    pub post_logout_redirect_uri: Option<String>,
+    /// The scope to ask for (`openid profile email` by default).
+    pub scope: String,
+    /// The steps to run, a subset of [`OIDC_STEPS`] (all by default).
+    pub steps: Vec<&'static str>,
+}
+
+impl OidcClientArgs {
+    /// Client `client_id` of the provider at `issuer`, redirecting to `redirect_uri`, with
+    /// `client_secret_basic`, the scope `openid profile email` and every step.
+    pub fn new(issuer: &str, client_id: &str, redirect_uri: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            auth_method: "client_secret_basic".to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            post_logout_redirect_uri: None,
+            scope: "openid profile email".to_owned(),
+            steps: OIDC_STEPS.to_vec(),
+        }
+    }
+
+    fn to_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--issuer",
+            &self.issuer,
+            "--client-id",
+            &self.client_id,
+            "--auth-method",
+            &self.auth_method,
+            "--redirect-uri",
+            &self.redirect_uri,
+            "--scope",
+            &self.scope,
+        ]
+        .map(str::to_owned)
+        .into();
+        for (flag, value) in [
+            ("--client-secret", &self.client_secret),
+            ("--post-logout-redirect-uri", &self.post_logout_redirect_uri),
+        ] {
+            if let Some(v) = value {
+                a.extend([flag.to_owned(), v.clone()]);
+            }
+        }
+        a.extend(["--steps".into(), self.steps.join(",")]);
+        a
+    }
+}
+
+/// Runs `lib`'s OpenID Connect relying-party script with `args`, the harness playing the
+/// user through `user` (each `authorize`, `authorize_*` and `end_session` line is a URL to
+/// walk from, answered with the URL the browser ended at); returns its lines when it exits 0.
+/// `None` when the library is not installed (use with
+/// [`require_or_skip!`](crate::require_or_skip) and [`OAuth2Lib::oidc_command`]).
+pub async fn run_oidc_client(
+    lib: OAuth2Lib,
+    args: &OidcClientArgs,
+    user: &mut impl PeerUser,
+) -> Option<Result<PeerRun, PeerFailure>> {
+    run_script(lib, lib.oidc_command()?, args.to_args(), user).await
 }

@@ -10,6 +10,8 @@
 //! - [`OAuth2Session`]: a token in use: each request refreshes it first when it is
 //!   expired (once, however many requests find it expired at the same time), places it
 //!   (header, body or query) and runs the compliance hooks.
+//! - [`BackchannelNotifier`]: the provider's side of Back-Channel Logout, sending logout
+//!   tokens in the background with bounded retries.
 //!
 //! Every network call is one [`HttpClient::call`](keyward::HttpClient::call), so a test
 //! (or this example) can play the provider with a closure:
@@ -49,6 +51,7 @@ mod hooks;
 #[cfg(feature = "provider")]
 mod introspection;
 mod logout;
+mod notifier;
 mod oidc;
 mod par;
 mod refresh;
@@ -61,6 +64,7 @@ pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
 #[cfg(feature = "provider")]
 pub use introspection::IntrospectionVerifier;
 pub use logout::LogoutError;
+pub use notifier::{BackchannelNotifier, NotifierConfig, NotifierStats};
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;
 
