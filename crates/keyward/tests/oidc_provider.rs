@@ -406,6 +406,13 @@ async fn auth_time_when_required() {
     let c = validate(&f, "aged", &exchange(&f, "aged", &code).await, None);
     assert_eq!(c.raw["auth_time"], T0 - 10);
 
+    // A `sub` asked for with a value (Core §5.5.1): that user, or login_required.
+    let only_bob = r#"{"id_token":{"sub":{"value":"bob"}}}"#;
+    let req = request(&f, "rp", "openid", &[("claims", only_bob)]).await.unwrap();
+    let err = f.server.grant(&req, Grant::new("alice", ["openid"])).await.unwrap_err();
+    assert!(matches!(err.error, ProviderError::LoginRequired));
+    assert!(f.server.grant(&req, Grant::new("bob", ["openid"])).await.is_ok());
+
     for bad in ["-1", "1.5", "soon", "+5"] {
         assert!(matches!(
             request(&f, "rp", "openid", &[("max_age", bad)]).await,
