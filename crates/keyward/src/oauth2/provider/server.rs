@@ -61,6 +61,7 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) jwt: Option<Arc<dyn JwtAccessTokens>>,
     pub(crate) device: Option<super::device::DeviceSetup>,
+    pub(crate) registration: Option<super::registration::RegistrationConfig>,
 }
 
 /// Builds an [`AuthorizationServer`].
@@ -89,6 +90,7 @@ impl AuthorizationServerBuilder {
                 config,
                 jwt: None,
                 device: None,
+                registration: None,
             },
         }
     }
@@ -120,6 +122,13 @@ impl AuthorizationServerBuilder {
         config: super::device::DeviceConfig,
     ) -> Self {
         self.inner.device = Some(super::device::DeviceSetup { store, config });
+        self
+    }
+
+    /// Turns on dynamic client registration (RFC 7591) and client management (RFC 7592)
+    /// with `config` (see [`registration`](super::registration)).
+    pub fn registration(mut self, config: super::registration::RegistrationConfig) -> Self {
+        self.inner.registration = Some(config);
         self
     }
 
