@@ -53,7 +53,7 @@
 //!   response.
 //!
 //! Generated values: `client_id` of 128 random bits; for confidential clients a secret of
-//! 256 bits, stored as its SHA-256 ([`ClientSecret::hashed`]) and shown only in the
+//! 256 bits, stored as its SHA-256 ([`ClientSecret::hashed`](super::client::ClientSecret::hashed)) and shown only in the
 //! response that issues it (`client_secret_expires_at` `0`: it does not expire); a
 //! registration access token of 256 bits, stored as its SHA-256 in
 //! [`RegisteredClient::registration_token_hash`] and compared in constant time.
