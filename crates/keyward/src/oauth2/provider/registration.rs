@@ -363,12 +363,6 @@ const LINK_MEMBERS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri
 /// without the HMAC ones (no `client_secret_jwt` for registered clients).
 const ASSERTION_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
 
-/// The metadata of a registration or update, as read: the client to store (without its
-/// id, secret, token and creation time) and what the response needs.
-struct Validated {
-    client: RegisteredClient,
-}
-
 /// Takes the members out of a JSON object one by one; what is left is kept as metadata.
 struct Members(Map<String, Value>);
 
@@ -528,7 +522,7 @@ impl AuthorizationServer {
             }
         }
         let members = read_json(request, config.max_body)?;
-        let Validated { mut client } = self.validate_metadata(config, members, None)?;
+        let mut client = self.validate_metadata(config, members, None)?;
         let now = self.now();
         client.client_id = self.random_id();
         client.created_at = now;
@@ -618,7 +612,7 @@ impl AuthorizationServer {
                     return Err(bad_meta("client_secret is not the issued one, and cannot be chosen"));
                 }
             }
-            let Validated { client: mut updated } = self.validate_metadata(config, members, Some(&client))?;
+            let mut updated = self.validate_metadata(config, members, Some(&client))?;
             // What the registration does not carry stays: the id, the creation time, and what
             // the application set (resources, token format, PKCE).
             updated.client_id = client.client_id.clone();
@@ -658,13 +652,14 @@ impl AuthorizationServer {
     }
 
     /// Validates the metadata of a registration or update (RFC 7591 §2; OpenID Connect
-    /// Registration §2) into the client to store.
+    /// Registration §2) into the client to store, without its id, secret, token and
+    /// creation time.
     fn validate_metadata(
         &self,
         config: &RegistrationConfig,
         mut m: Members,
         existing: Option<&RegisteredClient>,
-    ) -> Result<Validated, RegistrationError> {
+    ) -> Result<RegisteredClient, RegistrationError> {
         if m.take("software_statement").is_some() {
             return Err(RegistrationError::UnapprovedSoftwareStatement);
         }
@@ -955,7 +950,7 @@ impl AuthorizationServer {
             metadata,
             ..RegisteredClient::public("")
         };
-        Ok(Validated { client })
+        Ok(client)
     }
 }
 
