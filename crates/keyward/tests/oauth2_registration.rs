@@ -738,6 +738,14 @@ async fn read_update_delete_with_the_registration_access_token() {
     let r = f.server.token(&refresh_request(&id, &new_secret, &refresh)).await;
     assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(r.body()));
     let refresh = json_body(&r)["refresh_token"].as_str().unwrap().to_owned();
+    let access = json_body(&r)["access_token"].as_str().unwrap().to_owned();
+    let api = || {
+        http::Request::get("https://api.example/me")
+            .header("authorization", format!("Bearer {access}"))
+            .body(Vec::new())
+            .unwrap()
+    };
+    assert!(f.server.resource_protector().validate(&api(), &[]).await.is_ok());
 
     // Delete: 204, then the client is gone, its token and its refresh token with it.
     let r = f.server.client_configuration(&config("DELETE", Some(&token5), None), &id).await;
@@ -750,6 +758,16 @@ async fn read_update_delete_with_the_registration_access_token() {
         "invalid_token",
     );
     assert_error(&f.server.token(&refresh_request(&id, &new_secret, &refresh)).await, 401, "invalid_client");
+    // Its access token is revoked with it (RFC 7592 §2.3), and so is its refresh token.
+    let refused = f.server.resource_protector().validate(&api(), &[]).await.unwrap_err();
+    assert_eq!(refused.status(), 401);
+    let refresh_hash = sha256_hex(&refresh);
+    assert!(
+        keyward::oauth2::provider::store::TokenStore::get_token(&*f.store, &refresh_hash, T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -64,11 +64,11 @@
 //! concurrent operations with one token may both succeed, and then only the later one's
 //! token works.
 //!
-//! Deleting a client (RFC 7592 §2.3) makes its codes and refresh tokens useless at once (the
-//! token endpoint no longer authenticates it); the access tokens it
-//! already holds stay valid until they expire, as for any deleted client
-//! ([`OAuth2ClientStore::delete_registered_client`]): the stores keep no index of tokens by
-//! client.
+//! Deleting a client (RFC 7592 §2.3) removes it, so that its codes no longer exchange (the
+//! token endpoint no longer authenticates it), and revokes every token issued to it
+//! ([`TokenStore::revoke_client_tokens`]): its opaque access tokens and refresh tokens stop
+//! working at once. JWT access tokens (RFC 9068) are checked without the store and live until
+//! they expire.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -85,7 +85,7 @@ use crate::oidc::jwks::KeySet;
 #[cfg(doc)]
 use super::server::AuthorizationServerBuilder;
 #[cfg(doc)]
-use super::store::OAuth2ClientStore;
+use super::store::TokenStore;
 
 /// Who may register a client (RFC 7591 §3).
 #[derive(Debug, Clone)]
@@ -552,7 +552,7 @@ impl AuthorizationServer {
     ///   client information response. A client that changes to a secret-based
     ///   authentication method gets a new secret in it; one that changes to `none` or
     ///   `private_key_jwt` loses its secret;
-    /// - `DELETE` (§2.3): `204`; see the [module docs](super::registration) for its tokens.
+    /// - `DELETE` (§2.3): `204`; the client is removed and every token issued to it revoked.
     ///
     /// The registration access token rotates on `GET` and `PUT`: the response carries the
     /// new one, and the old one stops working.
@@ -594,6 +594,9 @@ impl AuthorizationServer {
         }
         if method == Method::DELETE {
             self.inner.store.delete_registered_client(client_id).await?;
+            // Its tokens stop working too (RFC 7592 §2.3: "the authorization server ... SHOULD
+            // immediately invalidate all existing tokens issued to the client").
+            self.inner.store.revoke_client_tokens(client_id).await?;
             let mut response = json_response(StatusCode::NO_CONTENT, Vec::new());
             response.headers_mut().remove(header::CONTENT_TYPE);
             return Ok(response);
