@@ -14,9 +14,10 @@ use keyward::oauth1::rfc5849::params::parse_authorization_params;
 use keyward::oauth1::rfc5849::provider::AuthorizationServer;
 use keyward::oauth1::rfc5849::store::Client;
 use keyward::oauth2::provider::store::OAuth2ClientStore;
+use keyward::oauth2::provider::store::SecretForm;
 use keyward::oauth2::provider::{
-    AuthorizationServer as OAuth2Server, ClientAuthMethod, Grant, GrantType, RegisteredClient, ResponseMode,
-    ResponseTarget, ServerConfig,
+    AuthorizationServer as OAuth2Server, ClientAuthMethod, Grant, GrantType, RegisteredClient,
+    RegistrationConfig, ResponseMode, ResponseTarget, ServerConfig,
 };
 use keyward::oauth2::rfc6749::parse_token_response;
 use keyward::oidc::Algorithm;
@@ -50,6 +51,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("oidc_claims", oidc_claims),
     ("oidc_userinfo", oidc_userinfo),
     ("end_session", end_session),
+    ("client_registration", client_registration),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -939,4 +941,112 @@ pub fn end_session(data: &[u8]) {
             }
         }
     });
+}
+/// The registration endpoint of an open registration server, for [`client_registration`].
+pub const AS_REGISTER: &str = "https://as.example/register";
+
+fn json_request(
+    method: http::Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> http::Request<Vec<u8>> {
+    let mut b = http::Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(body).unwrap()
+}
+
+/// Dynamic client registration (RFC 7591 §3, §3.2.2; RFC 7592 §2): the input as the JSON
+/// body of a registration at an open registration endpoint of a fresh server. Checks that
+/// the answer is `201`, `400` with an RFC 7591 §3.2.2 code (or `invalid_request`), or `413`,
+/// always JSON with `Cache-Control: no-store`. When it is `201`: the client is stored with
+/// only hashed secrets and the hash of the registration access token, its redirect URIs
+/// keep the rules (no fragment; `https`, loopback `http` or a private-use scheme with a
+/// `.`); the same metadata with `client_id` is accepted as an update (RFC 7592 §2.2: one set
+/// of rules); a read returns what the registration returned but for the rotated token and
+/// the secret shown once; a delete answers `204` and the client is gone.
+pub fn client_registration(data: &[u8]) {
+    runtime().block_on(async {
+        let store = Arc::new(MemoryStore::new());
+        let config = ServerConfig::new(AS_ISSUER).with_scopes_supported(["openid", "read", "write"]);
+        let server = OAuth2Server::builder(store.clone(), config)
+            .clock(FixedClock::new(NOW))
+            .random(Counting(AtomicU8::new(0)))
+            .registration(RegistrationConfig::open(AS_REGISTER).with_scopes(["read"]))
+            .build();
+        let response =
+            server.register(&json_request(http::Method::POST, AS_REGISTER, None, data.to_vec())).await;
+        assert_eq!(response.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+        let json: serde_json::Value = serde_json::from_slice(response.body()).expect("a JSON answer");
+        match response.status().as_u16() {
+            201 => {}
+            400 => {
+                let code = json["error"].as_str().unwrap_or_default();
+                assert!(
+                    [
+                        "invalid_request",
+                        "invalid_redirect_uri",
+                        "invalid_client_metadata",
+                        "unapproved_software_statement"
+                    ]
+                    .contains(&code),
+                    "{json}"
+                );
+                return;
+            }
+            413 => {
+                assert!(data.len() > 16 * 1024);
+                return;
+            }
+            other => panic!("status {other}: {json}"),
+        }
+        let id = json["client_id"].as_str().expect("client_id");
+        let token = json["registration_access_token"].as_str().expect("registration_access_token");
+        let stored = store.get_registered_client(id).await.unwrap().expect("stored");
+        assert!(stored.secrets.iter().all(|s| matches!(s.value, SecretForm::Sha256(_))));
+        assert_eq!(stored.registration_token_hash.as_deref(), Some(sha256_hex(token).as_str()));
+        for uri in &stored.redirect_uris {
+            let scheme = uri.split(':').next().unwrap_or_default();
+            let loopback = uri.starts_with("http://127.0.0.1") || uri.starts_with("http://[::1]");
+            assert!(!uri.contains('#') && (scheme == "https" || loopback || scheme.contains('.')), "{uri}");
+        }
+
+        // The same metadata is a valid update.
+        let mut update: serde_json::Value = serde_json::from_slice(data).expect("accepted, so JSON");
+        update["client_id"] = serde_json::Value::String(id.to_owned());
+        let uri = json["registration_client_uri"].as_str().expect("registration_client_uri");
+        let put = json_request(http::Method::PUT, uri, Some(token), serde_json::to_vec(&update).unwrap());
+        let updated = server.client_configuration(&put, id).await;
+        let updated_json: serde_json::Value = serde_json::from_slice(updated.body()).unwrap();
+        assert_eq!(updated.status(), 200, "{updated_json}");
+        let token = updated_json["registration_access_token"].as_str().unwrap();
+
+        // A read gives the registration's answer back, but the token and the secret.
+        let read = server
+            .client_configuration(&json_request(http::Method::GET, uri, Some(token), Vec::new()), id)
+            .await;
+        assert_eq!(read.status(), 200);
+        let mut read_json: serde_json::Value = serde_json::from_slice(read.body()).unwrap();
+        let token = read_json["registration_access_token"].as_str().unwrap().to_owned();
+        let mut expected = json.clone();
+        for v in [&mut expected, &mut read_json] {
+            let o = v.as_object_mut().unwrap();
+            o.remove("registration_access_token");
+            o.remove("client_secret");
+        }
+        assert_eq!(read_json, expected);
+
+        let gone = server
+            .client_configuration(&json_request(http::Method::DELETE, uri, Some(&token), Vec::new()), id)
+            .await;
+        assert_eq!(gone.status(), 204);
+        assert!(store.get_registered_client(id).await.unwrap().is_none());
+    });
+}
+
+/// The lowercase hex SHA-256 of `s`, as the server stores tokens.
+fn sha256_hex(s: &str) -> String {
+    keyward::oauth2::provider::client::sha256_hex(s.as_bytes())
 }

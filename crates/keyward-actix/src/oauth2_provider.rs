@@ -7,6 +7,9 @@
 //!   [`introspection_endpoint`] (RFC 7662): handlers to mount with `web::route()` (any
 //!   method), so that a wrong method gets the server's own JSON `405`; [`metadata_endpoint`]
 //!   (RFC 8414) at [`OAUTH_WELL_KNOWN`].
+//! - [`registration_endpoint`] (RFC 7591 §3) and [`client_configuration_endpoint`] (RFC 7592
+//!   §2, at `{registration endpoint}/{client_id}`): dynamic client registration, answered
+//!   `404` by the server unless turned on; mount them with `web::route()` too.
 //! - [`OAuth2Authorize`]: an extractor giving the application's authorization handler the
 //!   validated [`AuthorizationRequest`] (RFC 6749 §4.1.1), or failing with the server's error
 //!   response (redirected to the client, or a `400` page when the client or redirect URI is
@@ -426,6 +429,34 @@ pub async fn device_authorization_endpoint(
 ) -> HttpResponse {
     match core_request(&req, payload, &provider).await {
         Ok(req) => into_response(provider.server().device_authorization(&req).await),
+        Err(e) => into_response(e.to_response()),
+    }
+}
+
+/// The client registration endpoint (RFC 7591 §3): mount it with `web::route()` at the
+/// configured [`RegistrationConfig::endpoint`](keyward::oauth2::provider::RegistrationConfig)'s
+/// path; the server answers `404` when registration is off.
+pub async fn registration_endpoint(
+    provider: web::Data<OAuth2Provider>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match core_request(&req, payload, &provider).await {
+        Ok(req) => into_response(provider.server().register(&req).await),
+        Err(e) => into_response(e.to_response()),
+    }
+}
+
+/// The client configuration endpoint (RFC 7592 §2; `GET`, `PUT`, `DELETE`): mount it with
+/// `web::route()` at the registration endpoint's path followed by `/{client_id}`.
+pub async fn client_configuration_endpoint(
+    provider: web::Data<OAuth2Provider>,
+    client_id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match core_request(&req, payload, &provider).await {
+        Ok(req) => into_response(provider.server().client_configuration(&req, &client_id).await),
         Err(e) => into_response(e.to_response()),
     }
 }

@@ -8,6 +8,9 @@
 //!   [`introspection_endpoint`] (RFC 7662): handlers to mount with `any(..)`, so that a
 //!   wrong method gets the server's own JSON `405`; [`metadata_endpoint`] (RFC 8414) at
 //!   [`OAUTH_WELL_KNOWN`].
+//! - [`registration_endpoint`] (RFC 7591 §3) and [`client_configuration_endpoint`] (RFC 7592
+//!   §2, at `{registration endpoint}/{client_id}`): dynamic client registration, answered
+//!   `404` by the server unless turned on; mount them with `any(..)` too.
 //! - [`OAuth2Authorize`]: an extractor giving the application's authorization handler the
 //!   validated [`AuthorizationRequest`] (RFC 6749 §4.1.1), or rejecting with the server's
 //!   error response (redirected to the client, or a `400` page when the client or redirect
@@ -377,6 +380,29 @@ where
 pub async fn device_authorization_endpoint(State(provider): State<OAuth2Provider>, req: Request) -> Response {
     match core_request(req, &provider).await {
         Ok(req) => into_response(provider.server().device_authorization(&req).await),
+        Err(e) => OAuth2Rejection(e).into_response(),
+    }
+}
+
+/// The client registration endpoint (RFC 7591 §3): mount it with `any(..)` at the
+/// configured [`RegistrationConfig::endpoint`](keyward::oauth2::provider::RegistrationConfig)'s
+/// path; the server answers `404` when registration is off.
+pub async fn registration_endpoint(State(provider): State<OAuth2Provider>, req: Request) -> Response {
+    match core_request(req, &provider).await {
+        Ok(req) => into_response(provider.server().register(&req).await),
+        Err(e) => OAuth2Rejection(e).into_response(),
+    }
+}
+
+/// The client configuration endpoint (RFC 7592 §2; `GET`, `PUT`, `DELETE`): mount it with
+/// `any(..)` at the registration endpoint's path followed by `/{client_id}`.
+pub async fn client_configuration_endpoint(
+    State(provider): State<OAuth2Provider>,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    req: Request,
+) -> Response {
+    match core_request(req, &provider).await {
+        Ok(req) => into_response(provider.server().client_configuration(&req, &client_id).await),
         Err(e) => OAuth2Rejection(e).into_response(),
     }
 }

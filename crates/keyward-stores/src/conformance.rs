@@ -129,6 +129,7 @@ macro_rules! conformance_tests {
             refresh_token_rotates_once,
             concurrent_rotations_exactly_one_rotated,
             revoke_family_revokes_every_token_of_it,
+            revoke_client_tokens_revokes_every_token_of_the_client,
             consent_grants_save_merge_list_revoke,
             oauth2_purge_removes_expired_records,
             once_values_are_recorded_once,

@@ -301,6 +301,17 @@ impl TokenStore for MemoryStore {
         ready(Ok(n))
     }
 
+    fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let mut n = 0;
+        for t in lock(&self.oauth2.tokens).by_hash.map.values_mut() {
+            if !t.revoked && t.client_id == client_id {
+                t.revoked = true;
+                n += 1;
+            }
+        }
+        ready(Ok(n))
+    }
+
     fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         ready(Ok(lock(&self.oauth2.tokens).sweep(now) as u64))
     }

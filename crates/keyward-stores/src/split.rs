@@ -277,6 +277,10 @@ impl<D: TokenStore, E: Send + Sync> TokenStore for SplitStore<D, E> {
         self.durable.revoke_subject_tokens(subject, client_id)
     }
 
+    fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.durable.revoke_client_tokens(client_id)
+    }
+
     fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.durable.purge_expired_tokens(now)
     }

@@ -418,6 +418,42 @@ pub async fn revoke_family_revokes_every_token_of_it<S: OAuth2StoreUnderTest>(st
     assert_eq!(store.revoke_subject_tokens("alice", "client-1").await.unwrap(), 0);
 }
 
+/// `revoke_client_tokens` revokes every token of one client, whatever its subject (none for
+/// `client_credentials`) or family, rotated ones included, and no other client's.
+pub async fn revoke_client_tokens_revokes_every_token_of_the_client<S: OAuth2StoreUnderTest>(
+    store: Arc<S>,
+    _: bool,
+) {
+    store.create_tokens(&access("a1", "fam"), Some(&refresh("r1", "fam"))).await.unwrap();
+    store.rotate_refresh("r1", &access("a2", "fam"), Some(&refresh("r2", "fam")), NOW).await.unwrap();
+    let mut bobs = access("bob-a", "bob-fam");
+    bobs.subject = Some("bob".into());
+    let mut machine = access("machine", "m-fam");
+    machine.subject = None;
+    let mut elsewhere = access("other-a", "other-fam");
+    elsewhere.client_id = "client-2".into();
+    let mut elsewhere_refresh = refresh("other-r", "other-fam");
+    elsewhere_refresh.client_id = "client-2".into();
+    store.create_tokens(&bobs, None).await.unwrap();
+    store.create_tokens(&machine, None).await.unwrap();
+    store.create_tokens(&elsewhere, Some(&elsewhere_refresh)).await.unwrap();
+    // a1, a2, r2, bob-a, machine: r1 was revoked by its rotation.
+    assert_eq!(store.revoke_client_tokens("client-1").await.unwrap(), 5);
+    for hash in ["a1", "r1", "a2", "r2", "bob-a", "machine"] {
+        assert_eq!(store.get_token(hash, NOW).await.unwrap(), None, "{hash}");
+    }
+    for hash in ["other-a", "other-r"] {
+        assert!(store.get_token(hash, NOW).await.unwrap().is_some(), "{hash}");
+    }
+    assert_eq!(store.revoke_client_tokens("client-1").await.unwrap(), 0, "nothing left to revoke");
+    assert_eq!(store.revoke_client_tokens("never-registered").await.unwrap(), 0);
+    // A revoked client's refresh token is reuse, not unknown.
+    assert_eq!(
+        store.rotate_refresh("r2", &access("a9", "fam"), Some(&refresh("r9", "fam")), NOW).await.unwrap(),
+        RotateRefresh::Reused { family_id: "fam".into() }
+    );
+}
+
 /// Consent grants are saved, merged with a live one (union of scopes and resources, the
 /// new times), replaced when expired, listed by subject, and revoked; revoking the grant's
 /// tokens is `revoke_subject_tokens`. Concurrent saves lose no scope.

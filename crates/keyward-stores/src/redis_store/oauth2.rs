@@ -10,14 +10,15 @@
 //! - `o2f:{family_id}`: the keys of a family's tokens, a set, expiring with its last token;
 //! - `o2s:{subject}:{client_id}`: the keys of the tokens a client holds for a subject, a set,
 //!   likewise;
+//! - `o2x:{client_id}`: the keys of every token of a client, a set, likewise;
 //! - `o2g:{subject}:{client_id}`: a consent grant, as JSON, expiring with it (no expiry
 //!   for a grant without one);
 //! - `o2u:{subject}`: the clients the subject granted, a set (the grants page);
 //! - `once:{namespace}:{key}`: a single-use value, holding its expiry time, with `EX`.
 //!
 //! Atomicity: creating a code or tokens (with their sets), taking a code, rotating a
-//! refresh token (check, revoke, store the new pair), revoking a token, a family or a
-//! subject's tokens are Lua scripts, which Redis runs without interleaving. A grant is
+//! refresh token (check, revoke, store the new pair), revoking a token, a family, a
+//! subject's or a client's tokens are Lua scripts, which Redis runs without interleaving. A grant is
 //! merged by compare-and-set: read, merge, then a script writes the merged grant only if
 //! the stored one is still what was read (else the merge is done again). A single-use value
 //! is recorded with `SET NX EX`, pipelined with a `GET` of the replay epoch's marker, as a
@@ -40,8 +41,8 @@ use keyward::oauth2::provider::store::{
 
 use super::{BoxFuture, NonceRecorded, RedisStore, StoreError, from_json, map_err, set_nonce, to_json, ttl};
 
-/// Stores the tokens of `KEYS` and `ARGV` from `k` and `a` on: KEYS (3 per token) the
-/// token's key, its family set, its subject set; ARGV (7 per token) the record, kind,
+/// Stores the tokens of `KEYS` and `ARGV` from `k` and `a` on: KEYS (4 per token) the
+/// token's key, its family set, its subject set, its client set; ARGV (7 per token) the record, kind,
 /// expires_at, ttl, family_id, whether it has a subject (1/0), whether it is revoked (1/0).
 const STORE_TOKEN: &str = r"
 local function store(k, a)
@@ -49,17 +50,17 @@ local function store(k, a)
     redis.call('HSET', key, 'record', ARGV[a], 'kind', ARGV[a + 1], 'expires_at', ARGV[a + 2],
         'revoked', ARGV[a + 6], 'family_id', ARGV[a + 4])
     redis.call('EXPIRE', key, ttl)
-    local sets = {KEYS[k + 1]}
-    if ARGV[a + 5] == '1' then sets[2] = KEYS[k + 2] end
+    local sets = {KEYS[k + 1], KEYS[k + 3]}
+    if ARGV[a + 5] == '1' then sets[3] = KEYS[k + 2] end
     for _, set in ipairs(sets) do
         redis.call('SADD', set, key)
         if redis.call('TTL', set) < ttl then redis.call('EXPIRE', set, ttl) end
     end
 end
 local function taken(first)
-    for i = first, #KEYS, 3 do
+    for i = first, #KEYS, 4 do
         if redis.call('EXISTS', KEYS[i]) == 1 then return true end
-        for j = i + 3, #KEYS, 3 do
+        for j = i + 4, #KEYS, 4 do
             if KEYS[i] == KEYS[j] then return true end
         end
     end
@@ -73,7 +74,7 @@ static CREATE_TOKENS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
         "{STORE_TOKEN}
 if taken(1) then return 0 end
-for j = 0, #KEYS / 3 - 1 do store(1 + 3 * j, 1 + 7 * j) end
+for j = 0, #KEYS / 4 - 1 do store(1 + 4 * j, 1 + 7 * j) end
 return 1
 "
     ))
@@ -91,7 +92,7 @@ if not old[1] or old[2] ~= 'refresh' or tonumber(old[3]) <= tonumber(ARGV[1]) th
 if old[4] ~= '0' then return {{2, old[5]}} end
 if taken(2) then return {{3, ''}} end
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'revoked', '1') end
-for j = 0, (#KEYS - 1) / 3 - 1 do store(2 + 3 * j, 3 + 7 * j) end
+for j = 0, (#KEYS - 1) / 4 - 1 do store(2 + 4 * j, 3 + 7 * j) end
 return {{1, old[1]}}
 "
     ))
@@ -108,7 +109,7 @@ return 1
     )
 });
 
-/// Revokes every token of a set (a family's, or a subject's at a client), and drops the
+/// Revokes every token of a set (a family's, a subject's at a client, or a client's), and drops the
 /// keys of expired tokens from it. KEYS[1]: the set. Returns how many were revoked.
 static REVOKE_SET: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -209,6 +210,7 @@ impl RedisStore {
             .key(self.key("o2t", &t.token_hash))
             .key(self.key("o2f", &t.family_id))
             .key(self.key2("o2s", t.subject.as_deref().unwrap_or(""), &t.client_id))
+            .key(self.key("o2x", &t.client_id))
             .arg(to_json(t)?)
             .arg(match t.kind {
                 TokenKind::Access => "access",
@@ -471,6 +473,10 @@ impl TokenStore for RedisStore {
         client_id: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(self.run_revoke_set(self.key2("o2s", subject, client_id)))
+    }
+
+    fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.run_revoke_set(self.key("o2x", client_id)))
     }
 
     /// Redis expires tokens by itself.

@@ -473,6 +473,11 @@ macro_rules! sql_oauth2_impls {
                 Box::pin(self.oauth2_execute(sql, subject, Some(client_id)))
             }
 
+            fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+                let sql = "UPDATE keyward_oauth2_tokens SET revoked = TRUE WHERE client_id = $1 AND revoked = FALSE";
+                Box::pin(self.oauth2_execute(sql, client_id, None))
+            }
+
             fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
                 Box::pin(self.oauth2_purge("keyward_oauth2_tokens", now))
             }

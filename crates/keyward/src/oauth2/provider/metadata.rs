@@ -33,6 +33,7 @@ impl AuthorizationServer {
                 serde_json::json!(confidential),
             );
         }
+        self.registration_metadata(&mut extra);
         ServerMetadata {
             issuer: config.issuer.clone(),
             authorization_endpoint: Some(config.authorization_endpoint.clone()),

@@ -62,6 +62,7 @@ pub(crate) struct Inner {
     pub(crate) jwt: Option<Arc<dyn JwtAccessTokens>>,
     pub(crate) device: Option<super::device::DeviceSetup>,
     pub(crate) openid: Option<crate::oidc::provider::OpenIdProvider>,
+    pub(crate) registration: Option<super::registration::RegistrationConfig>,
 }
 
 /// Builds an [`AuthorizationServer`].
@@ -91,6 +92,7 @@ impl AuthorizationServerBuilder {
                 jwt: None,
                 device: None,
                 openid: None,
+                registration: None,
             },
         }
     }
@@ -129,6 +131,13 @@ impl AuthorizationServerBuilder {
     /// endpoint, UserInfo, discovery and the JWK set (see [`crate::oidc::provider`]).
     pub fn openid(mut self, openid: crate::oidc::provider::OpenIdProvider) -> Self {
         self.inner.openid = Some(openid);
+        self
+    }
+
+    /// Turns on dynamic client registration (RFC 7591) and client management (RFC 7592)
+    /// with `config` (see [`registration`](super::registration)).
+    pub fn registration(mut self, config: super::registration::RegistrationConfig) -> Self {
+        self.inner.registration = Some(config);
         self
     }
 

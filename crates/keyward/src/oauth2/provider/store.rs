@@ -254,6 +254,10 @@ pub trait TokenStore: Send + Sync {
         client_id: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 
+    /// Revokes every token issued to a client, of every subject and family (when the client
+    /// is deleted, RFC 7592 §2.3); how many were revoked.
+    fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+
     /// Removes tokens (revoked or not) that expired at or before `now`; how many.
     fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
@@ -345,7 +349,8 @@ pub trait OAuth2ClientStore: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Deletes a client; whether it existed. From then on it cannot authenticate, so its
-    /// codes and refresh tokens are useless; its access tokens stay valid until they expire.
+    /// codes and refresh tokens are useless; its access tokens stay valid until they expire,
+    /// unless they are revoked too ([`TokenStore::revoke_client_tokens`]).
     fn delete_registered_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
@@ -442,6 +447,9 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         client_id: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         (**self).revoke_subject_tokens(subject, client_id)
+    }
+    fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        (**self).revoke_client_tokens(client_id)
     }
     fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         (**self).purge_expired_tokens(now)
