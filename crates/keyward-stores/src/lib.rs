@@ -82,6 +82,7 @@ mod memory;
 mod memory_device;
 mod memory_keys;
 mod memory_oauth2;
+mod memory_par;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]

@@ -60,6 +60,10 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// Every other parameter, for the application (`login_hint`, `ui_locales`, …).
     pub extra: Vec<(String, String)>,
+    /// The `dpop_jkt` (RFC 9449 §10), or the key of the DPoP proof sent to the PAR
+    /// endpoint: the code is bound to it. Only with DPoP on.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -144,10 +148,14 @@ impl AuthorizationServer {
             return Err(AuthorizeError::local(ProviderError::MethodNotAllowed));
         };
         let form = Form::parse_lenient(&text).map_err(AuthorizeError::local)?;
+        let form = self.pushed_form(form).await?;
         self.validate_authorization(&form).await
     }
 
-    async fn validate_authorization(&self, form: &Form) -> Result<AuthorizationRequest, AuthorizeError> {
+    pub(crate) async fn validate_authorization(
+        &self,
+        form: &Form,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
         // 1. The client.
         if form.repeated("client_id") {
             return Err(AuthorizeError::local(ProviderError::InvalidRequest("client_id is repeated")));
@@ -250,6 +258,16 @@ impl AuthorizationServer {
             return Err(fail(ProviderError::InvalidRequest("nonce is too long")));
         }
 
+        let dpop_jkt = match form.get("dpop_jkt") {
+            Some(jkt) if self.inner.dpop.is_some() => {
+                if !super::dpop::is_thumbprint(jkt) {
+                    return Err(fail(ProviderError::InvalidRequest("malformed dpop_jkt")));
+                }
+                Some(jkt.to_owned())
+            }
+            _ => None,
+        };
+
         const KNOWN: &[&str] = &[
             "client_id",
             "redirect_uri",
@@ -262,6 +280,7 @@ impl AuthorizationServer {
             "resource",
             "prompt",
             "nonce",
+            "dpop_jkt",
         ];
         let extra = form.pairs().iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).cloned().collect();
         Ok(AuthorizationRequest {
@@ -275,6 +294,7 @@ impl AuthorizationServer {
             prompt,
             nonce,
             extra,
+            dpop_jkt,
         })
     }
 
@@ -356,7 +376,7 @@ impl AuthorizationServer {
             issued_at: now,
             expires_at: now + self.inner.config.code_ttl,
             session: None,
-            dpop_jkt: None,
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         self.inner.store.create_code(&record).await.map_err(|e| fail(e.into()))?;
         if grant.remember {

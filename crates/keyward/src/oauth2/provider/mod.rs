@@ -40,10 +40,12 @@ pub mod client_auth;
 pub mod config;
 pub mod device;
 pub mod device_store;
+pub mod dpop;
 pub mod error;
 pub mod introspection;
 pub mod jwt;
 pub mod metadata;
+pub mod par;
 pub mod request;
 pub mod resource;
 pub mod revocation;
@@ -59,8 +61,12 @@ pub use client::{
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
+pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::{AuthorizeError, ProviderError};
 pub use jwt::KeySetAccessTokens;
+pub use par::{ParConfig, PushedRequest, PushedRequestStore};
 pub use request::{OAuth2Provider, RequestOptions};
-pub use resource::{AccessGrant, AnyScope, BearerError, RequiredScopes, ResourceProtector, TokenVerifier};
+pub use resource::{
+    AccessGrant, AnyScope, BearerError, DpopChallenge, RequiredScopes, ResourceProtector, TokenVerifier,
+};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};
