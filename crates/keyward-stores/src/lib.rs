@@ -78,6 +78,8 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_device;
+#[cfg(feature = "conformance")]
+pub mod conformance_par;
 mod memory;
 mod memory_device;
 mod memory_keys;
@@ -90,6 +92,8 @@ mod redis_device;
 #[cfg(feature = "redis")]
 mod redis_keys;
 #[cfg(feature = "redis")]
+mod redis_par;
+#[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(all(feature = "client", any(feature = "redis", feature = "postgres")))]
 mod refresh_lock;
@@ -100,6 +104,8 @@ mod sql;
 mod sql_device;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql_keys;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_par;
 
 pub use memory::MemoryStore;
 pub use memory_keys::MemoryKeyStore;
