@@ -643,13 +643,15 @@ async fn nonces_when_required() {
     let proof = key.sign(&key.header(), &c);
     protector.validate(&resource_request("DPoP", &token, Some(&proof)), &[]).await.unwrap();
 
-    // A nonce lives its window and the next, then is stale.
-    f.clock.advance(300);
-    let r = f.server.token(&client_credentials(&[&key.token_proof_nonce(T0 + 300, &nonce)])).await;
+    // A nonce lives 300 s, then is stale.
+    f.clock.advance(299);
+    let r = f.server.token(&client_credentials(&[&key.token_proof_nonce(T0 + 299, &nonce)])).await;
     assert_eq!(r.status(), 200, "{:?}", json(&r));
-    f.clock.advance(300);
-    let r = f.server.token(&client_credentials(&[&key.token_proof_nonce(T0 + 600, &nonce)])).await;
+    f.clock.advance(1);
+    let r = f.server.token(&client_credentials(&[&key.token_proof_nonce(T0 + 300, &nonce)])).await;
     assert_eq!(error_400(&r), "use_dpop_nonce");
+    f.clock.set(T0 + 600);
+    let r = f.server.token(&client_credentials(&[&key.token_proof(T0 + 600)])).await;
 
     // Another instance with the same secret accepts this one's nonces.
     let twin = fixture_with(
@@ -686,4 +688,35 @@ async fn without_dpop_a_proof_is_ignored_and_nothing_is_advertised() {
     let err =
         server.resource_protector().validate(&resource_request("DPoP", &token, None), &[]).await.unwrap_err();
     assert!(matches!(err, BearerError::Missing));
+}
+
+#[tokio::test]
+async fn a_store_that_may_have_forgotten_asks_for_a_nonce() {
+    // A memory store that starts now: it cannot tell whether a proof of this second was
+    // seen before it started.
+    let store = Arc::new(MemoryStore::new());
+    store
+        .create_registered_client(
+            &RegisteredClient::confidential("web", "web-secret")
+                .with_scopes(["read"])
+                .with_grant_types([GrantType::ClientCredentials]),
+        )
+        .await
+        .unwrap();
+    let server = AuthorizationServer::builder(store, ServerConfig::new(ISSUER))
+        .clock(FixedClock::new(T0))
+        .dpop(DpopConfig::new())
+        .build();
+    let key = Key::es256();
+    let r = server.token(&client_credentials(&[&key.token_proof(T0)])).await;
+    assert_eq!(error_400(&r), "use_dpop_nonce");
+    let nonce = rfc9449::nonce_challenge(&r).unwrap();
+    // The retry with the nonce is judged by it; replayed, it is refused.
+    let retry = key.token_proof_nonce(T0, &nonce);
+    let r = server.token(&client_credentials(&[&retry])).await;
+    assert_eq!(r.status(), 200, "{:?}", json(&r));
+    assert_eq!(error_400(&server.token(&client_credentials(&[&retry])).await), "invalid_dpop_proof");
+    // A proof issued after the store's first second needs no nonce.
+    let r = server.token(&client_credentials(&[&key.token_proof(T0 + 1)])).await;
+    assert_eq!(r.status(), 200, "{:?}", json(&r));
 }

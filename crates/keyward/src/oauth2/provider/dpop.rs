@@ -15,11 +15,18 @@
 //!    [`DPOP_NAMESPACE`] (with the key's thumbprint), until the `iat` window has passed.
 //!
 //! # Nonces
-//! Nonces are stateless: a nonce is a time-window number and an HMAC-SHA256 of it under a
-//! server secret ([`DpopConfig::with_nonce_secret`]), so every instance that shares the
-//! secret accepts the nonces of the others, and nothing is stored. A nonce is accepted in
-//! its window and the next ([`DpopConfig::nonce_lifetime`] seconds each). Without a
-//! configured secret the server draws one at start (then one instance only).
+//! Nonces are stateless: a nonce is the second it was issued and an HMAC-SHA256 of it under
+//! a server secret ([`DpopConfig::with_nonce_secret`]), so every instance that shares the
+//! secret accepts the nonces of the others, and nothing is stored. A nonce is accepted for
+//! [`DpopConfig::nonce_lifetime`] seconds after it was issued. Without a configured secret
+//! the server draws one at start (then one instance only).
+//!
+//! # A replay store that forgot
+//! A replay store that may have forgotten `jti`s (the memory store after a restart: its
+//! [`ReplayEpoch`] is the first second it saw) cannot judge a proof issued at or before
+//! that second. Such a proof is answered `use_dpop_nonce`, as §8 allows at any time: the
+//! client's retry carries a nonce issued since, which shows the proof was made after the
+//! store started remembering.
 //!
 //! The proof parser, [`parse_proof`], reads untrusted input and is fuzzed
 //! (`fuzz/fuzz_targets/dpop_proof.rs`).
@@ -37,7 +44,7 @@ use sha2::Sha256;
 use super::error::ProviderError;
 use super::store::StoreError;
 use crate::common::random::RandomSource;
-use crate::common::replay::ReplayVerdict;
+use crate::common::replay::{ReplayEpoch, ReplayVerdict};
 use crate::common::secret::ct_eq;
 use crate::common::store::OnceStore;
 use crate::oauth2::rfc9449::{self, PROOF_TYPE};
@@ -65,8 +72,7 @@ pub struct DpopConfig {
     pub iat_window: i64,
     /// Whether every proof must carry a nonce this server gave (§8, §9; default false).
     pub nonce_required: bool,
-    /// The length of a nonce window in seconds (default 300): a nonce is accepted in its
-    /// window and the next.
+    /// How long a nonce is accepted after it was issued, in seconds (default 300).
     pub nonce_lifetime: i64,
     /// The largest proof read, in bytes (default 8 KiB).
     pub max_proof_len: usize,
@@ -329,35 +335,33 @@ impl DpopVerifier {
         &self.config
     }
 
-    fn window(&self, now: i64) -> i64 {
-        now.div_euclid(self.config.nonce_lifetime.max(1))
-    }
-
-    fn nonce_for(&self, window: i64) -> String {
+    fn nonce_at(&self, issued_at: i64) -> String {
         let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(&self.secret)
             .expect("HMAC takes any key");
         mac.update(b"keyward dpop nonce\0");
-        mac.update(&window.to_be_bytes());
+        mac.update(&issued_at.to_be_bytes());
         let tag = mac.finalize().into_bytes();
-        let mut bytes = window.to_be_bytes().to_vec();
+        let mut bytes = issued_at.to_be_bytes().to_vec();
         bytes.extend_from_slice(&tag[..16]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     /// A fresh nonce (§8.1, §9), for `DPoP-Nonce`.
     pub fn nonce(&self, now: i64) -> String {
-        self.nonce_for(self.window(now))
+        self.nonce_at(now)
     }
 
-    /// Whether `nonce` is one this server (or one sharing its secret) gave in the current
-    /// window or the one before.
-    pub fn nonce_is_valid(&self, nonce: &str, now: i64) -> bool {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else { return false };
-        let Some(window) = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else { return false };
-        let window = i64::from_be_bytes(window);
-        let current = self.window(now);
-        (window == current || window == current - 1)
-            && ct_eq(self.nonce_for(window).as_bytes(), nonce.as_bytes())
+    /// When `nonce` was issued, if it is one this server (or one sharing its secret) gave
+    /// less than [`DpopConfig::nonce_lifetime`] seconds before `now` (and not after `now`
+    /// plus the `iat` window, for clocks of instances that differ a little).
+    pub fn nonce_issued_at(&self, nonce: &str, now: i64) -> Option<i64> {
+        if nonce.len() != 32 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(nonce).ok()?;
+        let issued_at = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let live = issued_at > now - self.config.nonce_lifetime && issued_at <= now + self.config.iat_window;
+        (live && ct_eq(self.nonce_at(issued_at).as_bytes(), nonce.as_bytes())).then_some(issued_at)
     }
 
     /// The proof of a request (§4.1): `None` without a `DPoP` header; more than one header,
@@ -405,17 +409,23 @@ impl DpopVerifier {
             (Some(_), _) => return Err(DpopError::Invalid("ath is not the access token's hash")),
             (None, _) => {}
         }
-        if config.nonce_required && !claims.nonce.as_deref().is_some_and(|n| self.nonce_is_valid(n, now)) {
+        let nonce_issued_at = claims.nonce.as_deref().and_then(|n| self.nonce_issued_at(n, now));
+        if config.nonce_required && nonce_issued_at.is_none() {
             return Err(DpopError::NonceRequired);
         }
         let key = format!("{}\u{0}{}", parsed.jkt, claims.jti);
         let expires_at = claims.iat.max(now) + config.iat_window + 1;
         let recorded = self.replay.record_once(DPOP_NAMESPACE, &key, expires_at, now).await?;
-        match recorded.verdict(claims.iat) {
-            ReplayVerdict::Fresh => Ok(VerifiedProof { jkt: parsed.jkt, issued_at: claims.iat }),
-            ReplayVerdict::Replayed => Err(DpopError::Invalid("the proof was used before")),
-            _ => Err(DpopError::Invalid("iat is too old")),
+        // A proof the store cannot judge by its `iat` is judged by its nonce (module docs).
+        let judged = recorded.verdict(claims.iat) != ReplayVerdict::BeforeEpoch
+            || matches!((recorded.epoch, nonce_issued_at), (ReplayEpoch::Since(epoch), Some(t)) if t >= epoch);
+        if !judged {
+            return Err(DpopError::NonceRequired);
         }
+        if !recorded.fresh {
+            return Err(DpopError::Invalid("the proof was used before"));
+        }
+        Ok(VerifiedProof { jkt: parsed.jkt, issued_at: claims.iat })
     }
 
     /// [`verify`](Self::verify) for an endpoint of the authorization server, whose errors
