@@ -720,3 +720,34 @@ async fn a_store_that_may_have_forgotten_asks_for_a_nonce() {
     let r = server.token(&client_credentials(&[&key.token_proof(T0 + 1)])).await;
     assert_eq!(r.status(), 200, "{:?}", json(&r));
 }
+
+#[tokio::test]
+async fn proofs_made_by_another_implementation_verify() {
+    use keyward::oauth2::provider::dpop::{DpopError, DpopVerifier, ProofTarget};
+    // The fuzz seeds were signed by npm `jose` (panva): ES256, EdDSA and PS256 proofs for
+    // `POST https://as.example/token` at T0, and three that each fail one check.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/dpop_proof");
+    let store = Arc::new(MemoryStore::new());
+    store.record_once("warm-up", "x", T0 - 99, T0 - 100).await.unwrap();
+    let random = keyward::common::random::OsRandom;
+    let verifier = DpopVerifier::new(DpopConfig::new(), store, &random);
+    let method = http::Method::POST;
+    let target = ProofTarget { method: &method, url: TOKEN, access_token: None };
+    for (seed, accepted) in [
+        ("seed-es256", true),
+        ("seed-eddsa", true),
+        ("seed-ps256", true),
+        ("seed-wrong-typ", false),
+        ("seed-wrong-htu", false),
+        ("seed-old-iat", false),
+        ("seed-alg-none", false),
+    ] {
+        let proof = std::fs::read_to_string(dir.join(seed)).unwrap();
+        let outcome = verifier.verify(proof.trim(), target, T0).await;
+        if accepted {
+            outcome.unwrap_or_else(|e| panic!("{seed}: {e}"));
+        } else {
+            assert!(matches!(outcome, Err(DpopError::Invalid(_))), "{seed}: {outcome:?}");
+        }
+    }
+}
