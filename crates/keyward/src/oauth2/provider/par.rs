@@ -231,7 +231,8 @@ impl AuthorizationServer {
             "request_uri": format!("{REQUEST_URI_PREFIX}{random}"),
             "expires_in": par.config.ttl,
         });
-        Ok(json_response(StatusCode::CREATED, serde_json::to_vec(&body).unwrap_or_default()))
+        let response = json_response(StatusCode::CREATED, serde_json::to_vec(&body).unwrap_or_default());
+        Ok(self.with_dpop_nonce(response))
     }
 
     /// The authorization endpoint's side of PAR (§4): the form to validate. A `request_uri`
