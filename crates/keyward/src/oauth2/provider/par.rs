@@ -40,7 +40,8 @@
 //!
 //! let push = http::Request::post("https://as.example/par")
 //!     .header("content-type", "application/x-www-form-urlencoded")
-//!     .body(b"client_id=web&client_secret=s3cret&response_type=code&scope=read\
+//!     .header("authorization", "Basic d2ViOnMzY3JldA==") // web:s3cret
+//!     .body(b"response_type=code&scope=read\
 //!         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
 //!         .to_vec())?;
 //! let response = server.pushed_authorization(&push).await;
