@@ -150,7 +150,7 @@ async fn another_client_cannot_use_a_pushed_request() {
         .authorization_request(&authorize("web", "https://attacker.example/req", ""))
         .await
         .unwrap_err();
-    assert_eq!(err.error.code(), "invalid_request");
+    assert_eq!(err.error.code(), "request_uri_not_supported");
     let err =
         f.server.authorization_request(&authorize("web", "urn:ietf:params:oauth:request_uri:nope", "")).await;
     assert!(err.is_err());

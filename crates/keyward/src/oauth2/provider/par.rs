@@ -266,7 +266,9 @@ impl AuthorizationServer {
             return Ok(form);
         };
         let Some(random) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else {
-            return Err(local("request_uri is not one of this server"));
+            // Not a pushed request: a request object by reference, which the authorization
+            // endpoint refuses (`request_uri_not_supported`).
+            return Ok(form);
         };
         let Some(client_id) = form.get("client_id").filter(|_| !form.repeated("client_id")) else {
             return Err(local("client_id is missing"));

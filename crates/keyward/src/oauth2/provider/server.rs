@@ -65,6 +65,7 @@ pub(crate) struct Inner {
     pub(crate) device: Option<super::device::DeviceSetup>,
     pub(crate) par: Option<super::par::ParSetup>,
     pub(crate) dpop: Option<super::dpop::DpopVerifier>,
+    pub(crate) openid: Option<crate::oidc::provider::OpenIdProvider>,
 }
 
 /// Builds an [`AuthorizationServer`].
@@ -95,6 +96,7 @@ impl AuthorizationServerBuilder {
                 device: None,
                 par: None,
                 dpop: None,
+                openid: None,
             },
         }
     }
@@ -146,6 +148,13 @@ impl AuthorizationServerBuilder {
     pub fn dpop(mut self, config: super::dpop::DpopConfig) -> Self {
         let replay: Arc<dyn crate::common::store::OnceStore> = Arc::new(StoreOnce(self.inner.store.clone()));
         self.inner.dpop = Some(super::dpop::DpopVerifier::new(config, replay, &*self.inner.random));
+        self
+    }
+
+    /// Makes the server an OpenID Provider (OpenID Connect Core 1.0): ID tokens at the token
+    /// endpoint, UserInfo, discovery and the JWK set (see [`crate::oidc::provider`]).
+    pub fn openid(mut self, openid: crate::oidc::provider::OpenIdProvider) -> Self {
+        self.inner.openid = Some(openid);
         self
     }
 

@@ -14,7 +14,7 @@ use super::server::{
     AccessTokenClaims, AuthorizationServer, Form, check_resources, hash_token, json_ok, parse_scope,
     read_post_form,
 };
-use super::store::{RotateRefresh, TakeCode, TokenKind, TokenRecord};
+use super::store::{AuthSession, RotateRefresh, TakeCode, TokenKind, TokenRecord};
 use crate::common::secret::ct_eq;
 
 /// What a grant issues tokens for.
@@ -27,6 +27,7 @@ struct Issue<'a> {
     auth_time: Option<i64>,
     /// The DPoP key the tokens are bound to (RFC 9449 §5).
     jkt: Option<String>,
+    session: Option<AuthSession>,
 }
 
 /// Issued tokens: their records and the raw values for the response.
@@ -34,6 +35,8 @@ struct Issued {
     access: TokenRecord,
     access_value: String,
     refresh: Option<(TokenRecord, String)>,
+    /// The OpenID Connect ID token, when the grant has one.
+    id_token: Option<String>,
 }
 
 impl AuthorizationServer {
@@ -161,10 +164,14 @@ impl AuthorizationServer {
             family_id: record.family_id,
             auth_time: record.auth_time,
             jkt: jkt.map(str::to_owned),
+            session: record.session,
         };
         let with_refresh =
             self.inner.config.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
-        let issued = self.issue(&issue, with_refresh, refresh_resources, now)?;
+        let mut issued = self.issue(&issue, with_refresh, refresh_resources, now)?;
+        issued.id_token = self
+            .id_token_for(client, &issued.access, &issued.access_value, record.nonce.as_deref(), now)
+            .await?;
         self.inner.store.create_tokens(&issued.access, issued.refresh.as_ref().map(|(r, _)| r)).await?;
         Ok(token_response(&issued, now))
     }
@@ -244,8 +251,11 @@ impl AuthorizationServer {
             family_id: old.family_id.clone(),
             auth_time: old.auth_time,
             jkt: jkt.map(str::to_owned),
+            session: old.session.clone(),
         };
         let mut issued = self.issue(&issue, rotate, old.resources.clone(), now)?;
+        // OpenID Connect Core §12.2: the same `sub` and `auth_time`, no `nonce`.
+        issued.id_token = self.id_token_for(client, &issued.access, &issued.access_value, None, now).await?;
         if let Some((refresh, _)) = &mut issued.refresh {
             // The new refresh token carries the grant's scope, not the narrowed one (§6).
             refresh.scopes = old.scopes.clone();
@@ -299,6 +309,7 @@ impl AuthorizationServer {
             family_id: self.random_value(),
             auth_time: None,
             jkt: jkt.map(str::to_owned),
+            session: None,
         };
         let issued = self.issue(&issue, false, Vec::new(), now)?;
         self.inner.store.create_tokens(&issued.access, None).await?;
@@ -325,6 +336,7 @@ impl AuthorizationServer {
             family_id: self.random_value(),
             auth_time,
             jkt: jkt.map(str::to_owned),
+            session: None,
         };
         let with_refresh =
             self.inner.config.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
@@ -383,7 +395,7 @@ impl AuthorizationServer {
             expires_at,
             auth_time: issue.auth_time,
             revoked: false,
-            session: None,
+            session: issue.session.clone(),
             jkt: issue.jkt.clone(),
         };
         let refresh = with_refresh.then(|| {
@@ -400,7 +412,7 @@ impl AuthorizationServer {
             };
             (record, value)
         });
-        Ok(Issued { access, access_value, refresh })
+        Ok(Issued { access, access_value, refresh, id_token: None })
     }
 }
 
@@ -425,6 +437,9 @@ fn token_response(issued: &Issued, now: i64) -> http::Response<Vec<u8>> {
     });
     if let Some((_, refresh)) = &issued.refresh {
         body["refresh_token"] = json!(refresh);
+    }
+    if let Some(id_token) = &issued.id_token {
+        body["id_token"] = json!(id_token);
     }
     json_ok(&body)
 }
