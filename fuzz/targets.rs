@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("oauth2_token", oauth2_token),
     ("client_assertion", client_assertion),
     ("oauth2_endpoints", oauth2_endpoints),
+    ("dpop_proof", dpop_proof),
     ("oidc_claims", oidc_claims),
     ("oidc_userinfo", oidc_userinfo),
     ("end_session", end_session),
@@ -735,6 +736,48 @@ fn basic_client_id(req: &http::Request<Vec<u8>>) -> Option<String> {
     let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).ok()?;
     let id = String::from_utf8(decoded).ok()?.split_once(':')?.0.to_owned();
     pairs_of(&format!("id={id}")).into_iter().next().map(|(_, v)| v)
+}
+
+/// The time of the `dpop_proof` seeds' proofs.
+const DPOP_NOW: i64 = 1_800_000_000;
+
+/// A DPoP proof (RFC 9449 §4.2) as the `DPoP` header of `POST https://as.example/token`:
+/// [`parse_proof`](keyward::oauth2::provider::dpop::parse_proof), then
+/// `DpopVerifier::verify` at the seeds' time over a fresh memory store whose replay epoch
+/// starts before it. Asserts that an accepted proof parses, names the key whose thumbprint
+/// it returns, is for `POST` to the token endpoint within the `iat` window, and is refused
+/// when sent a second time.
+pub fn dpop_proof(data: &[u8]) {
+    use keyward::oauth2::provider::dpop::{DpopConfig, DpopVerifier, ProofTarget, parse_proof};
+    let Ok(proof) = std::str::from_utf8(data) else { return };
+    let config = DpopConfig::new();
+    let parsed = parse_proof(proof, &config.algs, config.max_proof_len);
+    if let Ok(p) = &parsed {
+        let _ = p.signature_verifies(proof);
+    }
+    let store = Arc::new(MemoryStore::new());
+    runtime().block_on(async {
+        store.record_once("warm-up", "x", DPOP_NOW - 3599, DPOP_NOW - 3600).await.unwrap();
+        let verifier = DpopVerifier::new(config, store.clone(), &Fixed(1));
+        let method = http::Method::POST;
+        let target = ProofTarget { method: &method, url: "https://as.example/token", access_token: None };
+        if let Ok(verified) = verifier.verify(proof, target, DPOP_NOW).await {
+            let p = parsed.expect("an accepted proof parses");
+            assert_eq!(verified.jkt, p.jkt);
+            assert_eq!(p.claims.htm, "POST");
+            assert!((p.claims.iat - DPOP_NOW).abs() <= 60);
+            assert!(verifier.verify(proof, target, DPOP_NOW).await.is_err(), "a proof is accepted once");
+        }
+    });
+}
+
+/// A random source that fills every byte with one value.
+struct Fixed(u8);
+
+impl RandomSource for Fixed {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(self.0);
+    }
 }
 
 /// The OpenID Provider's access token for `alice`, scope `openid email`, client `rp` (the

@@ -81,7 +81,7 @@ fn head(req: &HttpRequest, all_headers: bool) -> Result<http::Request<Vec<u8>>, 
     *out.uri_mut() = uri;
     let headers = out.headers_mut();
     for (name, value) in req.headers() {
-        if !all_headers && name != actix_web::http::header::AUTHORIZATION {
+        if !all_headers && name != actix_web::http::header::AUTHORIZATION && name.as_str() != "dpop" {
             continue;
         }
         let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
@@ -152,6 +152,20 @@ pub async fn token_endpoint(
 ) -> HttpResponse {
     match core_request(&req, payload, &provider).await {
         Ok(req) => into_response(provider.server().token(&req).await),
+        Err(e) => into_response(e.to_response()),
+    }
+}
+
+/// The pushed authorization request endpoint (RFC 9126 §2): `201 {request_uri,
+/// expires_in}`. Mount it with `web::route()` like [`token_endpoint`]; without a PAR store
+/// the server answers `400 invalid_request`.
+pub async fn pushed_authorization_endpoint(
+    provider: web::Data<OAuth2Provider>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match core_request(&req, payload, &provider).await {
+        Ok(req) => into_response(provider.server().pushed_authorization(&req).await),
         Err(e) => into_response(e.to_response()),
     }
 }
@@ -362,8 +376,14 @@ impl<R: RequiredScopes> FromRequest for OAuth2Bearer<R> {
         let req = req.clone();
         Box::pin(async move {
             let provider = provider_of(&req)?;
-            let request = head(&req, false)
-                .map_err(|_| BearerRejection(BearerError::InvalidRequest("the request cannot be read")))?;
+            let unreadable = || BearerRejection(BearerError::InvalidRequest("the request cannot be read"));
+            let mut request = head(&req, false).map_err(|_| unreadable())?;
+            if request.headers().contains_key("dpop") {
+                // A DPoP proof's `htu` is the request's absolute URL (RFC 9449 §4.3).
+                let all = head(&req, true).map_err(|_| unreadable())?;
+                *request.uri_mut() =
+                    provider.absolute_uri(request.uri().clone(), all.headers()).map_err(|_| unreadable())?;
+            }
             let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
             Ok(Self { grant, _scopes: PhantomData })
         })

@@ -117,6 +117,16 @@ pub async fn token_endpoint(State(provider): State<OAuth2Provider>, req: Request
     }
 }
 
+/// The pushed authorization request endpoint (RFC 9126 §2): `201 {request_uri,
+/// expires_in}`. Mount it with `any(..)` like [`token_endpoint`]; without a PAR store the
+/// server answers `400 invalid_request`.
+pub async fn pushed_authorization_endpoint(State(provider): State<OAuth2Provider>, req: Request) -> Response {
+    match core_request(req, &provider).await {
+        Ok(req) => into_response(provider.server().pushed_authorization(&req).await),
+        Err(e) => OAuth2Rejection(e).into_response(),
+    }
+}
+
 /// The revocation endpoint (RFC 7009 §2).
 pub async fn revocation_endpoint(State(provider): State<OAuth2Provider>, req: Request) -> Response {
     match core_request(req, &provider).await {
@@ -278,15 +288,26 @@ impl IntoResponse for BearerRejection {
 }
 
 /// The parts of a request the resource protector reads without a body: method, URI, the
-/// `Authorization` header.
-fn bearer_request(method: &http::Method, uri: &http::Uri, headers: &HeaderMap) -> http::Request<Vec<u8>> {
+/// `Authorization` and `DPoP` headers. With a `DPoP` proof the URI is made absolute, for
+/// the proof's `htu` (RFC 9449 §4.3).
+fn bearer_request(
+    provider: &OAuth2Provider,
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Result<http::Request<Vec<u8>>, ProviderError> {
     let mut request = http::Request::new(Vec::new());
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri.clone();
-    for value in headers.get_all(header::AUTHORIZATION) {
-        request.headers_mut().append(header::AUTHORIZATION, value.clone());
+    for name in [header::AUTHORIZATION, http::HeaderName::from_static("dpop")] {
+        for value in headers.get_all(&name) {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
     }
-    request
+    if request.headers().contains_key("dpop") {
+        *request.uri_mut() = provider.absolute_uri(uri.clone(), headers)?;
+    }
+    Ok(request)
 }
 
 impl<S, R> FromRequestParts<S> for OAuth2Bearer<R>
@@ -299,7 +320,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let provider = OAuth2Provider::from_ref(state);
-        let request = bearer_request(&parts.method, &parts.uri, &parts.headers);
+        let request = bearer_request(&provider, &parts.method, &parts.uri, &parts.headers)
+            .map_err(|_| BearerRejection(BearerError::InvalidRequest("the request cannot be read")))?;
         let grant = provider.protector().validate(&request, R::SCOPES).await.map_err(BearerRejection)?;
         Ok(Self { grant, _scopes: PhantomData })
     }

@@ -78,16 +78,21 @@ use keyward::oauth1::rfc5849::store::{BoxFuture, Client, StoreError};
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_device;
+#[cfg(feature = "conformance")]
+pub mod conformance_par;
 mod memory;
 mod memory_device;
 mod memory_keys;
 mod memory_oauth2;
+mod memory_par;
 #[cfg(feature = "redis")]
 mod redis_conn;
 #[cfg(feature = "redis")]
 mod redis_device;
 #[cfg(feature = "redis")]
 mod redis_keys;
+#[cfg(feature = "redis")]
+mod redis_par;
 #[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(all(feature = "client", any(feature = "redis", feature = "postgres")))]
@@ -99,6 +104,8 @@ mod sql;
 mod sql_device;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql_keys;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_par;
 
 pub use memory::MemoryStore;
 pub use memory_keys::MemoryKeyStore;

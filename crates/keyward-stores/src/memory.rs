@@ -42,6 +42,7 @@ pub struct MemoryStore {
     epoch: FirstCall,
     pub(crate) oauth2: crate::memory_oauth2::OAuth2Memory,
     pub(crate) device: crate::memory_device::DeviceMemory,
+    pub(crate) par: crate::memory_par::ParMemory,
 }
 
 /// Temporary credentials, and for each client the tokens and expiries of its pending
@@ -205,7 +206,7 @@ impl MemoryStore {
         let nonces = lock(&self.nonces).sweep(|expires_at| *expires_at > now)
             + lock(&self.once).sweep(|expires_at| *expires_at > now);
         let temporary = lock(&self.temporary).sweep(now);
-        (nonces + temporary) as u64 + self.oauth2.purge(now) + self.device.purge(now)
+        (nonces + temporary) as u64 + self.oauth2.purge(now) + self.device.purge(now) + self.par.purge(now)
     }
 }
 

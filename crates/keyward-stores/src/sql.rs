@@ -295,6 +295,7 @@ macro_rules! sql_store_impls {
                     "keyward_once",
                     "keyward_oauth2_device_codes",
                     "keyward_oauth2_device_attempts",
+                    "keyward_oauth2_pushed_requests",
                 ] {
                     let sql = format!("DELETE FROM {table} WHERE expires_at <= $1");
                     oauth2 += sqlx::query(&sql).bind(now).execute(&self.pool).await.map_err(map_err)?.rows_affected();
@@ -965,6 +966,7 @@ mod sqlite {
             (4, "oauth2", include_str!("../migrations/sqlite/0004_oauth2.sql")),
             (5, "device_codes", include_str!("../migrations/sqlite/0005_device_codes.sql")),
             (6, "oidc_sessions", include_str!("../migrations/sqlite/0006_oidc_sessions.sql")),
+            (7, "pushed_requests", include_str!("../migrations/sqlite/0007_pushed_requests.sql")),
         ]);
 
         /// None: SQLite runs one write statement at a time, the count with it.
@@ -1185,6 +1187,7 @@ mod postgres {
             (4, "oauth2", include_str!("../migrations/postgres/0004_oauth2.sql")),
             (5, "device_codes", include_str!("../migrations/postgres/0005_device_codes.sql")),
             (6, "oidc_sessions", include_str!("../migrations/postgres/0006_oidc_sessions.sql")),
+            (7, "pushed_requests", include_str!("../migrations/postgres/0007_pushed_requests.sql")),
         ]);
 
         /// Serialises the capped inserts of one client, to the end of their transaction

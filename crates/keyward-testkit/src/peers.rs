@@ -458,6 +458,13 @@ pub struct OAuth2ClientArgs {
     pub login_headers: Vec<(String, String)>,
     /// Let the script GET the authorization URL itself even with no login header.
     pub script_gets_authorization: bool,
+    /// Push the authorization request (RFC 9126; `--par`, openid-client only).
+    pub par: bool,
+    /// Bind the tokens to a DPoP key (RFC 9449; `--dpop`, openid-client only).
+    pub dpop: bool,
+    /// A protected resource to call with the access token after the code step
+    /// (`--resource`, openid-client only).
+    pub resource: Option<String>,
 }
 
 impl OAuth2ClientArgs {
@@ -476,6 +483,9 @@ impl OAuth2ClientArgs {
             steps: OAUTH2_STEPS.to_vec(),
             login_headers: Vec::new(),
             script_gets_authorization: false,
+            par: false,
+            dpop: false,
+            resource: None,
         }
     }
 
@@ -490,6 +500,14 @@ impl OAuth2ClientArgs {
             Discovery::None => "none",
         };
         a.extend(["--discovery".into(), discovery.into()]);
+        for (on, flag) in [(self.par, "--par"), (self.dpop, "--dpop")] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        if let Some(resource) = &self.resource {
+            a.extend(["--resource".into(), resource.clone()]);
+        }
         for (name, url) in &self.endpoints {
             a.extend([format!("--{name}-endpoint"), url.clone()]);
         }

@@ -304,6 +304,7 @@ impl TokenVerifier for Counting {
                 scopes: vec!["read".into()],
                 audience: Vec::new(),
                 expires_at: T0 + 30,
+                jkt: None,
             })
         })
     }

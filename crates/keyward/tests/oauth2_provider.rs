@@ -1144,6 +1144,7 @@ impl keyward::oauth2::provider::JwtAccessTokens for TestJwt {
             issued_at: c["iat"].as_i64()?,
             expires_at: c["exp"].as_i64()?,
             auth_time: None,
+            jkt: None,
         })
     }
 }

@@ -13,10 +13,20 @@
 //   device              RFC 8628: the library polls; the harness approves once the server has
 //                       answered authorization_pending
 //
+// Options that change the steps (issue 17):
+//   --par               the code step pushes its request (RFC 9126) and redirects with
+//                       request_uri only
+//   --dpop              a DPoP key (RFC 9449, ES256): a proof on PAR, the code exchange,
+//                       refresh and client_credentials, so the tokens are bound to it;
+//                       openid-client answers use_dpop_nonce itself
+//   --resource URL      after the code step (and refresh), GET URL with the access token
+//                       (DPoP scheme and proof with --dpop), and with --dpop the same token
+//                       as Bearer, which the server must refuse
+//
 //   KEYWARD_NODE_MODULES=<peers>/node/node_modules node oauth2_client.mjs --issuer URL
 //       --client-id ID [--client-secret S] [--auth-method client_secret_basic|client_secret_post|none]
 //       [--discovery oauth|oidc|none] [--token-endpoint URL ...] [--redirect-uri URI] [--scope "a b"] [--steps code,refresh,...]
-//       [--user stdio|get] [--login-header "Name: value" ...]
+//       [--user stdio|get] [--login-header "Name: value" ...] [--par] [--dpop] [--resource URL]
 //
 // One JSON object per line on stdout, never a token's value; lines with "await" wait for the
 // harness's answer on stdin. Exits non-zero, with a message on stderr, on any failure.
@@ -40,6 +50,9 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: STEPS.join(',') },
     user: { type: 'string', default: 'stdio' },
     'login-header': { type: 'string', multiple: true, default: [] },
+    par: { type: 'boolean', default: false },
+    dpop: { type: 'boolean', default: false },
+    resource: { type: 'string' },
     ...Object.fromEntries(ENDPOINTS.map((e) => [`${e.replaceAll('_', '-')}-endpoint`, { type: 'string' }])),
   },
 });
@@ -123,11 +136,13 @@ async function main() {
     code_challenge_methods: meta.code_challenge_methods_supported ?? null,
   });
   const confidential = method !== 'none';
+  const dpop = args.dpop ? client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) : undefined;
+  const dpopOptions = dpop ? { DPoP: dpop } : undefined;
 
   async function introspect(what, token, hint) {
     const data = await client.tokenIntrospection(config, token, { token_type_hint: hint });
     check(typeof data.active === 'boolean', `introspection without a boolean active: ${JSON.stringify(data)}`);
-    const keys = ['active', 'scope', 'client_id', 'token_type', 'sub', 'exp', 'iat', 'aud'];
+    const keys = ['active', 'scope', 'client_id', 'token_type', 'sub', 'exp', 'iat', 'aud', 'cnf'];
     emit('introspect', { token: what, ...Object.fromEntries(keys.filter((k) => k in data).map((k) => [k, data[k]])) });
     return data;
   }
@@ -148,8 +163,15 @@ async function main() {
       state,
     };
     if (args.scope) params.scope = args.scope;
-    const url = client.buildAuthorizationUrl(config, params).href;
-    emit('authorization_url', { state_sent: true, pkce: 'S256' });
+    let url;
+    if (args.par) {
+      url = (await client.buildAuthorizationUrlWithPAR(config, params, dpopOptions)).href;
+      const sent = [...new URL(url).searchParams.keys()].sort();
+      emit('authorization_url', { state_sent: true, pkce: 'S256', par: true, params: sent });
+    } else {
+      url = client.buildAuthorizationUrl(config, params).href;
+      emit('authorization_url', { state_sent: true, pkce: 'S256' });
+    }
     let callback;
     if (args.user === 'stdio') {
       callback = await askHarness('authorize', 'callback', { url });
@@ -166,10 +188,10 @@ async function main() {
     if (callbackUrl.searchParams.has('iss')) {
       const forged = new URL(callbackUrl);
       forged.searchParams.set('iss', 'http://127.0.0.1:1/elsewhere');
-      const refused = await client.authorizationCodeGrant(config, forged, checks).then(() => false, () => true);
+      const refused = await client.authorizationCodeGrant(config, forged, checks, undefined, dpopOptions).then(() => false, () => true);
       check(refused, 'openid-client accepted a callback from another issuer');
     }
-    let token = await client.authorizationCodeGrant(config, callbackUrl, checks);
+    let token = await client.authorizationCodeGrant(config, callbackUrl, checks, undefined, dpopOptions);
     emit('code', {
       iss: callbackUrl.searchParams.get('iss'),
       iss_checked: callbackUrl.searchParams.has('iss') || Boolean(meta.authorization_response_iss_parameter_supported),
@@ -184,11 +206,22 @@ async function main() {
     let rotatedOut = null;
     if (steps.has('refresh')) {
       check(token.refresh_token, 'no refresh token to refresh with');
-      const fresh = await client.refreshTokenGrant(config, token.refresh_token);
+      const fresh = await client.refreshTokenGrant(config, token.refresh_token, undefined, dpopOptions);
       const rotated = Boolean(fresh.refresh_token) && fresh.refresh_token !== token.refresh_token;
       emit('refresh', { rotated, new_access_token: fresh.access_token !== token.access_token, ...tokenFields(fresh) });
       if (rotated) rotatedOut = token.refresh_token;
       token = { ...fresh, refresh_token: fresh.refresh_token ?? token.refresh_token };
+    }
+    if (args.resource) {
+      const res = await client.fetchProtectedResource(config, token.access_token, new URL(args.resource), 'GET', undefined, undefined, dpopOptions);
+      const fields = { status: res.status, body: await res.text(), scheme: dpop ? 'DPoP' : 'Bearer' };
+      if (dpop) {
+        // The bound token without its proof, as a bearer token: refused (RFC 9449 §7.2).
+        const bearer = await fetch(args.resource, { headers: { authorization: `Bearer ${token.access_token}` } });
+        fields.bearer_downgrade_status = bearer.status;
+        fields.bearer_downgrade_challenge = bearer.headers.get('www-authenticate');
+      }
+      emit('resource', fields);
     }
     if (steps.has('introspect') && confidential && rotatedOut) {
       await introspect('rotated_out_refresh_token', rotatedOut, 'refresh_token');
@@ -205,7 +238,7 @@ async function main() {
   }
 
   if (steps.has('client_credentials')) {
-    const token = await client.clientCredentialsGrant(config, args.scope ? { scope: args.scope } : {});
+    const token = await client.clientCredentialsGrant(config, args.scope ? { scope: args.scope } : {}, dpopOptions);
     emit('client_credentials', tokenFields(token));
     if (steps.has('introspect')) {
       const data = await introspect('client_credentials_token', token.access_token, 'access_token');

@@ -21,8 +21,8 @@ use keyward::oauth2::rfc7662::{Introspection, introspection_request, parse_intro
 ///
 /// Give it to [`ResourceProtector::new`](keyward::oauth2::provider::ResourceProtector::new)
 /// in the resource server. A token is accepted when the answer is `active: true`, its
-/// `token_type` (when given) is an access token's (never `refresh_token`), its `exp` and
-/// `nbf` (when given) hold at `now`, and its `iss` (when given, and an issuer is
+/// `token_type` (when given) is an access token's (`Bearer` or `DPoP`, never
+/// `refresh_token`), its `exp` and `nbf` (when given) hold at `now`, and its `iss` (when given, and an issuer is
 /// [expected](Self::expect_issuer)) is the issuer. `active: false` is `401 invalid_token`;
 /// a transport failure, an error answer (the endpoint refused the resource server's own
 /// credentials) or an unreadable one is `503`: the request fails closed.
@@ -143,14 +143,22 @@ impl IntrospectionVerifier {
         if !answer.active
             || answer.exp.is_some_and(|exp| exp <= now)
             || answer.nbf.is_some_and(|nbf| nbf > now)
-            || answer
-                .token_type
-                .as_deref()
-                .is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("access_token"))
+            || answer.token_type.as_deref().is_some_and(|t| {
+                !t.eq_ignore_ascii_case("bearer")
+                    && !t.eq_ignore_ascii_case("access_token")
+                    && !t.eq_ignore_ascii_case("dpop")
+            })
             || matches!((&self.issuer, &answer.iss), (Some(want), Some(got)) if want != got)
         {
             return None;
         }
+        // RFC 9449 §6.2: a DPoP-bound token's key.
+        let jkt = answer
+            .extra
+            .get("cnf")
+            .and_then(|cnf| cnf.get("jkt"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
         let audience = match answer.aud {
             Some(serde_json::Value::String(one)) => vec![one],
             Some(serde_json::Value::Array(many)) => {
@@ -172,6 +180,7 @@ impl IntrospectionVerifier {
             audience,
             // No `exp`: the token does not expire (the cache still bounds its entry).
             expires_at: answer.exp.unwrap_or(i64::MAX),
+            jkt,
         })
     }
 }

@@ -83,6 +83,10 @@ pub struct AuthorizationRequest {
     pub display: Option<String>,
     /// Every other parameter, for the application.
     pub extra: Vec<(String, String)>,
+    /// The `dpop_jkt` (RFC 9449 §10), or the key of the DPoP proof sent to the PAR
+    /// endpoint: the code is bound to it. Only with DPoP on.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -194,10 +198,14 @@ impl AuthorizationServer {
             return Err(AuthorizeError::local(ProviderError::MethodNotAllowed));
         };
         let form = Form::parse_lenient(&text).map_err(AuthorizeError::local)?;
+        let form = self.pushed_form(form).await?;
         self.validate_authorization(&form).await
     }
 
-    async fn validate_authorization(&self, form: &Form) -> Result<AuthorizationRequest, AuthorizeError> {
+    pub(crate) async fn validate_authorization(
+        &self,
+        form: &Form,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
         // 1. The client.
         if form.repeated("client_id") {
             return Err(AuthorizeError::local(ProviderError::InvalidRequest("client_id is repeated")));
@@ -300,6 +308,16 @@ impl AuthorizationServer {
         }
         let oidc = crate::oidc::provider::request::read_params(form, &client).map_err(fail)?;
 
+        let dpop_jkt = match form.get("dpop_jkt") {
+            Some(jkt) if self.inner.dpop.is_some() => {
+                if !super::dpop::is_thumbprint(jkt) {
+                    return Err(fail(ProviderError::InvalidRequest("malformed dpop_jkt")));
+                }
+                Some(jkt.to_owned())
+            }
+            _ => None,
+        };
+
         const KNOWN: &[&str] = &[
             "client_id",
             "redirect_uri",
@@ -312,6 +330,7 @@ impl AuthorizationServer {
             "resource",
             "prompt",
             "nonce",
+            "dpop_jkt",
         ];
         let oidc_names = crate::oidc::provider::request::PARAMETERS;
         let extra = form
@@ -338,6 +357,7 @@ impl AuthorizationServer {
             claims: oidc.claims,
             display: oidc.display,
             extra,
+            dpop_jkt,
         })
     }
 
@@ -420,7 +440,7 @@ impl AuthorizationServer {
             issued_at: now,
             expires_at: now + self.inner.config.code_ttl,
             session,
-            dpop_jkt: None,
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         self.inner.store.create_code(&record).await.map_err(|e| fail(e.into()))?;
         if grant.remember {

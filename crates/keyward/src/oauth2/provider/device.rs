@@ -475,6 +475,7 @@ impl AuthorizationServer {
         &self,
         client: &RegisteredClient,
         form: &Form,
+        jkt: Option<&str>,
     ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         let setup = self.inner.device.as_ref().ok_or(ProviderError::UnsupportedGrantType)?;
         let code = form.get("device_code").ok_or(ProviderError::InvalidRequest("device_code is missing"))?;
@@ -491,7 +492,7 @@ impl AuthorizationServer {
         let DeviceStatus::Approved { subject, scopes, auth_time } = record.status else {
             return Err(StoreError::Corrupt("a taken device authorization is not approved".into()).into());
         };
-        self.issue_for_grant(client, Some(subject), scopes, auth_time, now).await
+        self.issue_for_grant(client, Some(subject), scopes, auth_time, jkt, now).await
     }
 }
 

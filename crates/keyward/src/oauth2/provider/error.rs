@@ -92,6 +92,14 @@ pub enum ProviderError {
     /// configured for JWT access tokens on a server without a signer).
     #[error("server misconfigured: {0}")]
     Misconfigured(&'static str),
+    /// `400 invalid_dpop_proof` (RFC 9449 §5, §7.1): the `DPoP` proof is missing where the
+    /// client or grant needs one, malformed, or fails a check of §4.3.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// `400 use_dpop_nonce` (RFC 9449 §8): the proof lacks a current server nonce; the
+    /// response carries this fresh one in `DPoP-Nonce`.
+    #[error("a DPoP nonce is required")]
+    UseDpopNonce(String),
     /// A store failed: `503 temporarily_unavailable` when the backend could not be reached
     /// (retrying may succeed), `500 server_error` otherwise. The detail stays off the wire.
     #[error("store failure: {0}")]
@@ -121,6 +129,8 @@ impl ProviderError {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::Device(e) => e.code(),
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce(_) => "use_dpop_nonce",
             Self::Store(StoreError::Unavailable(_)) => "temporarily_unavailable",
             Self::Store(_) | Self::Misconfigured(_) => "server_error",
         }
@@ -141,7 +151,9 @@ impl ProviderError {
     /// A short description for `error_description`; never a secret, never a store's detail.
     pub fn description(&self) -> Option<String> {
         match self {
-            Self::InvalidRequest(d) | Self::InvalidGrant(d) => Some((*d).to_owned()),
+            Self::InvalidRequest(d) | Self::InvalidGrant(d) | Self::InvalidDpopProof(d) => {
+                Some((*d).to_owned())
+            }
             Self::Store(_) | Self::Misconfigured(_) => None,
             other => Some(other.to_string()),
         }
@@ -158,7 +170,8 @@ impl ProviderError {
 
     /// The JSON error response of the token, revocation and introspection endpoints (RFC
     /// 6749 §5.2), with `Cache-Control: no-store`, and `WWW-Authenticate: Basic` for a
-    /// failed Basic authentication (§5.2) or `Retry-After` for an unreachable store.
+    /// failed Basic authentication (§5.2), `Retry-After` for an unreachable store, or
+    /// `DPoP-Nonce` with `use_dpop_nonce` (RFC 9449 §8).
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut response = super::server::json_response(self.status(), body);
@@ -172,6 +185,11 @@ impl ProviderError {
             }
             Self::Store(StoreError::Unavailable(_)) => {
                 headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            }
+            Self::UseDpopNonce(nonce) => {
+                if let Ok(v) = http::HeaderValue::from_str(nonce) {
+                    headers.insert(crate::oauth2::rfc9449::DPOP_NONCE, v);
+                }
             }
             _ => {}
         }

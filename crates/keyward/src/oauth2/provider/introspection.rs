@@ -12,7 +12,8 @@ impl AuthorizationServer {
     /// The introspection endpoint (RFC 7662 §2.1): requires client authentication by a
     /// confidential client (§2.1: "the endpoint MUST require some form of authorization");
     /// an active token gives its `scope`, `client_id`, `sub`, `aud`, `iss`, `exp`, `iat` and
-    /// `token_type` (§2.2); anything else gives `{"active":false}` and nothing more.
+    /// `token_type` (§2.2; `DPoP` with `cnf.jkt` for a DPoP-bound token, RFC 9449 §6.2);
+    /// anything else gives `{"active":false}` and nothing more.
     pub async fn introspect(&self, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         match self.introspect_inner(request).await {
             Ok(response) => response,
@@ -53,6 +54,13 @@ impl AuthorizationServer {
         }
         if !r.resources.is_empty() {
             body["aud"] = json!(r.resources);
+        }
+        // RFC 9449 §6.2: a bound token's key, and its type.
+        if let Some(jkt) = &r.jkt {
+            body["cnf"] = json!({ "jkt": jkt });
+            if r.kind == TokenKind::Access {
+                body["token_type"] = json!("DPoP");
+            }
         }
         body
     }

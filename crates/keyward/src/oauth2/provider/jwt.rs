@@ -5,7 +5,8 @@
 //! Each token carries `typ: at+jwt` in its header (§2.1) and the claims of §2.2: `iss`,
 //! `sub` (the resource owner, or the client itself for `client_credentials`), `aud` (the
 //! RFC 8707 resources, else the server's default audience), `client_id`, `scope`, `jti`,
-//! `exp`, `iat` and `auth_time` when a user signed in. It is signed with the current key of
+//! `exp`, `iat`, `auth_time` when a user signed in, and `cnf: {jkt}` when the token is
+//! bound to a DPoP key (RFC 9449 §6.1). It is signed with the current key of
 //! a [`SharedKeySet`], which a [`KeyManager`](crate::jose::rotation::KeyManager) may rotate
 //! while the server serves: a token signed before a rotation verifies until its retired key
 //! is pruned, after its last token's expiry.
@@ -62,6 +63,7 @@
 //!     issued_at: 1_000,
 //!     expires_at: 4_600,
 //!     auth_time: Some(990),
+//!     jkt: None,
 //! };
 //! let token = jwt.sign(&claims)?;
 //! assert_eq!(jwt.verify(&token, 2_000), Some(claims));
@@ -151,6 +153,12 @@ impl KeySetAccessTokens {
             issued_at: c.iat,
             expires_at: c.exp,
             auth_time: c.auth_time,
+            jkt: c
+                .extra
+                .get("cnf")
+                .and_then(|cnf| cnf.get("jkt"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
         })
     }
 }
@@ -170,7 +178,14 @@ impl JwtAccessTokens for KeySetAccessTokens {
             exp: c.expires_at,
             iat: c.issued_at,
             auth_time: c.auth_time,
-            extra: Map::new(),
+            extra: match &c.jkt {
+                Some(jkt) => {
+                    let mut extra = Map::new();
+                    extra.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+                    extra
+                }
+                None => Map::new(),
+            },
         };
         rfc9068::issue(self.keys.snapshot().key_set(), &claims)
             .map_err(|_| ProviderError::Misconfigured("the access token could not be signed"))

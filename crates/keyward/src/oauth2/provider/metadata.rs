@@ -55,6 +55,13 @@ impl AuthorizationServer {
             ),
             code_challenge_methods_supported: names(&["S256"]),
             authorization_response_iss_parameter_supported: true,
+            pushed_authorization_request_endpoint: self.par_config().map(|p| p.endpoint.clone()),
+            require_pushed_authorization_requests: self.par_config().is_some_and(|p| p.required),
+            dpop_signing_alg_values_supported: self
+                .inner
+                .dpop
+                .as_ref()
+                .map(|d| d.config().alg_names().into_iter().map(str::to_owned).collect()),
             extra,
             ..ServerMetadata::default()
         }

@@ -40,11 +40,13 @@ pub mod client_auth;
 pub mod config;
 pub mod device;
 pub mod device_store;
+pub mod dpop;
 pub mod error;
 pub mod introspection;
 pub mod jwt;
 pub mod metadata;
 pub mod registration;
+pub mod par;
 pub mod request;
 pub mod resource;
 pub mod revocation;
@@ -60,9 +62,13 @@ pub use client::{
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
+pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::{AuthorizeError, ProviderError};
 pub use jwt::KeySetAccessTokens;
 pub use registration::{RegistrationConfig, RegistrationError, RegistrationPolicy};
+pub use par::{ParConfig, PushedRequest, PushedRequestStore};
 pub use request::{OAuth2Provider, RequestOptions};
-pub use resource::{AccessGrant, AnyScope, BearerError, RequiredScopes, ResourceProtector, TokenVerifier};
+pub use resource::{
+    AccessGrant, AnyScope, BearerError, DpopChallenge, RequiredScopes, ResourceProtector, TokenVerifier,
+};
 pub use server::{AccessTokenClaims, AuthorizationServer, AuthorizationServerBuilder, JwtAccessTokens};

@@ -39,6 +39,8 @@ pub struct AccessTokenClaims {
     pub expires_at: i64,
     /// `auth_time`, when a resource owner authenticated.
     pub auth_time: Option<i64>,
+    /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the DPoP key the token is bound to.
+    pub jkt: Option<String>,
 }
 
 /// Signs and verifies JWT access tokens (RFC 9068): the seam through which the server's
@@ -61,6 +63,8 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) jwt: Option<Arc<dyn JwtAccessTokens>>,
     pub(crate) device: Option<super::device::DeviceSetup>,
+    pub(crate) par: Option<super::par::ParSetup>,
+    pub(crate) dpop: Option<super::dpop::DpopVerifier>,
     pub(crate) openid: Option<crate::oidc::provider::OpenIdProvider>,
     pub(crate) registration: Option<super::registration::RegistrationConfig>,
 }
@@ -91,6 +95,8 @@ impl AuthorizationServerBuilder {
                 config,
                 jwt: None,
                 device: None,
+                par: None,
+                dpop: None,
                 openid: None,
                 registration: None,
             },
@@ -127,6 +133,26 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Turns on pushed authorization requests (RFC 9126) over `store`, with `config` (see
+    /// [`par`](super::par)).
+    pub fn pushed_requests(
+        mut self,
+        store: Arc<dyn super::par::PushedRequestStore>,
+        config: super::par::ParConfig,
+    ) -> Self {
+        self.inner.par = Some(super::par::ParSetup { store, config });
+        self
+    }
+
+    /// Turns on DPoP (RFC 9449) with `config` (see [`dpop`](super::dpop)): proofs are
+    /// checked at the token and PAR endpoints and by the resource protector, and tokens
+    /// issued with one are bound to its key. Proof `jti`s go to the server's store.
+    pub fn dpop(mut self, config: super::dpop::DpopConfig) -> Self {
+        let replay: Arc<dyn crate::common::store::OnceStore> = Arc::new(StoreOnce(self.inner.store.clone()));
+        self.inner.dpop = Some(super::dpop::DpopVerifier::new(config, replay, &*self.inner.random));
+        self
+    }
+
     /// Makes the server an OpenID Provider (OpenID Connect Core 1.0): ID tokens at the token
     /// endpoint, UserInfo, discovery and the JWK set (see [`crate::oidc::provider`]).
     pub fn openid(mut self, openid: crate::oidc::provider::OpenIdProvider) -> Self {
@@ -144,6 +170,22 @@ impl AuthorizationServerBuilder {
     /// The server.
     pub fn build(self) -> AuthorizationServer {
         AuthorizationServer { inner: Arc::new(self.inner) }
+    }
+}
+
+/// The server's store as the DPoP verifier's replay store.
+struct StoreOnce(Arc<dyn OAuth2Store>);
+
+impl crate::common::store::OnceStore for StoreOnce {
+    fn record_once<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        expires_at: i64,
+        now: i64,
+    ) -> crate::common::store::BoxFuture<'a, Result<crate::common::replay::Recorded, super::store::StoreError>>
+    {
+        self.0.record_once(namespace, key, expires_at, now)
     }
 }
 
@@ -246,6 +288,11 @@ impl Form {
         let form = Self { pairs };
         form.check_duplicates()?;
         Ok(form)
+    }
+
+    /// A form of `pairs` as they are (a pushed request's stored parameters).
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self { pairs }
     }
 
     /// Parses without refusing duplicates (the authorization endpoint judges them after it

@@ -25,6 +25,8 @@ struct Issue<'a> {
     resources: Vec<String>,
     family_id: String,
     auth_time: Option<i64>,
+    /// The DPoP key the tokens are bound to (RFC 9449 §5).
+    jkt: Option<String>,
     session: Option<AuthSession>,
 }
 
@@ -64,12 +66,42 @@ impl AuthorizationServer {
         if !client.allows_grant(grant) {
             return Err(ProviderError::UnauthorizedClient);
         }
-        match grant {
-            GrantType::AuthorizationCode => self.authorization_code_grant(&client, &form).await,
-            GrantType::RefreshToken => self.refresh_token_grant(&client, &form).await,
-            GrantType::ClientCredentials => self.client_credentials_grant(&client, &form).await,
-            GrantType::DeviceCode => self.device_code_grant(&client, &form).await,
+        let jkt = self.token_proof(request, &client).await?;
+        let jkt = jkt.as_deref();
+        let response = match grant {
+            GrantType::AuthorizationCode => self.authorization_code_grant(&client, &form, jkt).await,
+            GrantType::RefreshToken => self.refresh_token_grant(&client, &form, jkt).await,
+            GrantType::ClientCredentials => self.client_credentials_grant(&client, &form, jkt).await,
+            GrantType::DeviceCode => self.device_code_grant(&client, &form, jkt).await,
+        };
+        response.map(|r| self.with_dpop_nonce(r))
+    }
+
+    /// The token request's DPoP proof (RFC 9449 §5), checked when DPoP is on: the key's
+    /// thumbprint, or `None` without a proof. A client registered with
+    /// `dpop_bound_access_tokens` must send one.
+    async fn token_proof(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        client: &RegisteredClient,
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(dpop) = &self.inner.dpop else { return Ok(None) };
+        let endpoint = &self.inner.config.token_endpoint;
+        let proof = dpop.verify_at_server(request.headers(), request.method(), endpoint, self.now()).await?;
+        if proof.is_none() && client.dpop_bound_access_tokens {
+            return Err(ProviderError::InvalidDpopProof("this client's tokens must be DPoP-bound"));
         }
+        Ok(proof.map(|p| p.jkt))
+    }
+
+    /// Adds a fresh `DPoP-Nonce` to a response when nonces are required (RFC 9449 §8.2).
+    pub(crate) fn with_dpop_nonce(&self, mut response: http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
+        if let Some(dpop) = self.inner.dpop.as_ref().filter(|d| d.config().nonce_required)
+            && let Ok(v) = http::HeaderValue::from_str(&dpop.nonce(self.now()))
+        {
+            response.headers_mut().insert(crate::oauth2::rfc9449::DPOP_NONCE, v);
+        }
+        response
     }
 
     /// `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): the code is taken once; it
@@ -80,6 +112,7 @@ impl AuthorizationServer {
         &self,
         client: &RegisteredClient,
         form: &Form,
+        jkt: Option<&str>,
     ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         let code = form.get("code").ok_or(ProviderError::InvalidRequest("code is missing"))?;
         let now = self.now();
@@ -115,6 +148,12 @@ impl AuthorizationServer {
             (None, Some(_)) => return Err(ProviderError::InvalidGrant("no code_challenge was sent")),
             (None, None) => {}
         }
+        // RFC 9449 §10: a code bound to a key is exchanged only with a proof of that key.
+        if let Some(bound) = &record.dpop_jkt
+            && jkt != Some(bound.as_str())
+        {
+            return Err(ProviderError::InvalidDpopProof("the code is bound to another DPoP key"));
+        }
         let resources = narrow_resources(form, &record.resources)?;
         let refresh_resources = record.resources.clone();
         let issue = Issue {
@@ -124,6 +163,7 @@ impl AuthorizationServer {
             resources,
             family_id: record.family_id,
             auth_time: record.auth_time,
+            jkt: jkt.map(str::to_owned),
             session: record.session,
         };
         let with_refresh =
@@ -146,6 +186,7 @@ impl AuthorizationServer {
         &self,
         client: &RegisteredClient,
         form: &Form,
+        jkt: Option<&str>,
     ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         let value =
             form.get("refresh_token").ok_or(ProviderError::InvalidRequest("refresh_token is missing"))?;
@@ -181,6 +222,12 @@ impl AuthorizationServer {
         if old.kind != TokenKind::Refresh || old.client_id != client.client_id {
             return Err(ProviderError::InvalidGrant("unknown, expired or revoked refresh token"));
         }
+        // RFC 9449 §5: a bound refresh token (a public client's) needs a proof of its key.
+        if let Some(bound) = &old.jkt
+            && jkt != Some(bound.as_str())
+        {
+            return Err(ProviderError::InvalidDpopProof("the refresh token is bound to another DPoP key"));
+        }
         let scopes = match form.get("scope") {
             Some(s) => {
                 let asked = parse_scope(Some(s))?;
@@ -203,6 +250,7 @@ impl AuthorizationServer {
             resources,
             family_id: old.family_id.clone(),
             auth_time: old.auth_time,
+            jkt: jkt.map(str::to_owned),
             session: old.session.clone(),
         };
         let mut issued = self.issue(&issue, rotate, old.resources.clone(), now)?;
@@ -235,6 +283,7 @@ impl AuthorizationServer {
         &self,
         client: &RegisteredClient,
         form: &Form,
+        jkt: Option<&str>,
     ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         if client.kind != ClientKind::Confidential {
             return Err(ProviderError::UnauthorizedClient);
@@ -259,6 +308,7 @@ impl AuthorizationServer {
             resources,
             family_id: self.random_value(),
             auth_time: None,
+            jkt: jkt.map(str::to_owned),
             session: None,
         };
         let issued = self.issue(&issue, false, Vec::new(), now)?;
@@ -275,6 +325,7 @@ impl AuthorizationServer {
         subject: Option<String>,
         scopes: Vec<String>,
         auth_time: Option<i64>,
+        jkt: Option<&str>,
         now: i64,
     ) -> Result<http::Response<Vec<u8>>, ProviderError> {
         let issue = Issue {
@@ -284,6 +335,7 @@ impl AuthorizationServer {
             resources: Vec::new(),
             family_id: self.random_value(),
             auth_time,
+            jkt: jkt.map(str::to_owned),
             session: None,
         };
         let with_refresh =
@@ -327,6 +379,7 @@ impl AuthorizationServer {
                     issued_at: now,
                     expires_at,
                     auth_time: issue.auth_time,
+                    jkt: issue.jkt.clone(),
                 })?
             }
         };
@@ -343,7 +396,7 @@ impl AuthorizationServer {
             auth_time: issue.auth_time,
             revoked: false,
             session: issue.session.clone(),
-            jkt: None,
+            jkt: issue.jkt.clone(),
         };
         let refresh = with_refresh.then(|| {
             let value = self.random_value();
@@ -352,6 +405,9 @@ impl AuthorizationServer {
                 kind: TokenKind::Refresh,
                 resources: refresh_resources,
                 expires_at: now + config.refresh_token_ttl,
+                // RFC 9449 §5: only public clients' refresh tokens are bound; a confidential
+                // client authenticates, and may move to another key.
+                jkt: if issue.client.kind == ClientKind::Public { issue.jkt.clone() } else { None },
                 ..access.clone()
             };
             (record, value)
@@ -375,7 +431,7 @@ fn narrow_resources(form: &Form, granted: &[String]) -> Result<Vec<String>, Prov
 fn token_response(issued: &Issued, now: i64) -> http::Response<Vec<u8>> {
     let mut body = json!({
         "access_token": issued.access_value,
-        "token_type": "Bearer",
+        "token_type": if issued.access.jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": issued.access.expires_at - now,
         "scope": issued.access.scopes.join(" "),
     });

@@ -47,7 +47,8 @@ pub(crate) struct OpenIdParams {
 }
 
 /// Refuses request objects (Core §6): `request` is `request_not_supported`, `request_uri`
-/// is `request_uri_not_supported` (§3.1.2.6). The one place a `request_uri` is judged.
+/// is `request_uri_not_supported` (§3.1.2.6). A `request_uri` of a pushed request (RFC
+/// 9126) never gets here: the authorization endpoint replaced it by the pushed parameters.
 pub(crate) fn check_request_objects(form: &Form) -> Result<(), ProviderError> {
     if form.get("request").is_some() {
         return Err(ProviderError::RequestNotSupported);
