@@ -529,14 +529,10 @@ async fn client_authentication_failures_are_401_invalid_client() {
         assert!(header(&r, "www-authenticate").starts_with("Basic"));
         assert_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
     }
-    // A public client may not introspect.
+    // A public client may not introspect: it presents no client authentication.
     let pairs = [("token", "x"), ("client_id", "app")];
-    assert_error(
-        s.post_form("/introspect", &pairs, None).await,
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-    )
-    .await;
+    assert_error(s.post_form("/introspect", &pairs, None).await, StatusCode::UNAUTHORIZED, "invalid_client")
+        .await;
     // Unknown tokens: revocation says 200, introspection says inactive and nothing more.
     let r = s.post_form("/revoke", &token, Some(("web", "web-secret"))).await;
     assert_eq!(r.status(), StatusCode::OK);

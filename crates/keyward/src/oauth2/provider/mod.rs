@@ -54,8 +54,8 @@ pub mod token;
 pub use authorize::{AuthorizationRequest, Grant, ResponseMode, ResponseTarget};
 pub use cache::{CacheConfig, CachingVerifier, TokenCache};
 pub use client::{
-    AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, RegisteredClient, SecretForm,
-    SubjectType,
+    AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, IntrospectionAccess,
+    RegisteredClient, SecretForm, SubjectType,
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
