@@ -908,8 +908,8 @@ async fn a_client_introspects_its_own_tokens_and_only_the_audiences_it_is_allowe
         .as_str()
         .unwrap()
         .to_owned();
-    let code = code_for(&f, "web", "https://web.example/cb", "read").await;
-    let issued = json_body(&exchange(&f, &code, "https://web.example/cb").await);
+    let code = code_for(f, "web", "https://web.example/cb", "read").await;
+    let issued = json_body(&exchange(f, &code, "https://web.example/cb").await);
     let refresh_token = issued["refresh_token"].as_str().unwrap().to_owned();
 
     // Its own tokens: any confidential client.
