@@ -7,6 +7,8 @@
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //! - [`oauth2_provider`]: the OAuth 2.1 authorization server's endpoints, the authorization
 //!   request extractor and the bearer-token extractor.
+//! - [`oidc_provider`]: the OpenID Provider's UserInfo, discovery and JWK-set endpoints, and
+//!   the signing keys' rotation timer.
 //!
 //! actix-session's [`actix_session::Session`] is tied to its thread, while Keyward's drivers
 //! are `Send`. [`SessionBridge`] copies Keyward's few session keys into a sendable session
@@ -17,11 +19,16 @@
 
 pub mod client;
 pub mod logout;
+#[cfg(feature = "provider")]
 pub mod oauth2_provider;
+#[cfg(feature = "provider")]
+pub mod oidc_provider;
 
 /// Declares the scopes an [`OAuth2Bearer<R>`](oauth2_provider::OAuth2Bearer) requires, as a
 /// type: `required_scopes!(pub WriteNotes = "notes:write");` (defined in the core).
+#[cfg(feature = "provider")]
 pub use keyward::required_scopes;
+#[cfg(feature = "provider")]
 pub mod provider;
 
 use actix_session::Session as ActixSession;

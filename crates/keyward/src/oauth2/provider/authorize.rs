@@ -58,7 +58,30 @@ pub struct AuthorizationRequest {
     pub prompt: Vec<String>,
     /// The OpenID Connect `nonce`.
     pub nonce: Option<String>,
-    /// Every other parameter, for the application (`login_hint`, `ui_locales`, …).
+    /// The longest time since the user's authentication, in seconds (OpenID Connect Core
+    /// §3.1.2.1 `max_age`; the client's `default_max_age` when the request gives none).
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    /// A hint of who is signing in (`login_hint`), for the application.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+    /// A previously issued ID token (`id_token_hint`), unverified: check it with
+    /// [`AuthorizationServer::verify_id_token_hint`].
+    #[serde(default)]
+    pub id_token_hint: Option<String>,
+    /// The preferred languages of the pages (`ui_locales`, BCP 47 tags), for the application.
+    #[serde(default)]
+    pub ui_locales: Vec<String>,
+    /// The authentication context classes asked for (`acr_values`), in order of preference.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// The `claims` parameter (Core §5.5), parsed and checked.
+    #[serde(default)]
+    pub claims: Option<serde_json::Value>,
+    /// How to display the pages (`display`: `page`, `popup`, `touch` or `wap`).
+    #[serde(default)]
+    pub display: Option<String>,
+    /// Every other parameter, for the application.
     pub extra: Vec<(String, String)>,
 }
 
@@ -88,6 +111,12 @@ pub struct Grant {
     /// Whether to remember the consent, so that a later request within it needs no consent
     /// page (default true).
     pub remember: bool,
+    /// The authentication context class satisfied (OpenID Connect Core §2 `acr`).
+    pub acr: Option<String>,
+    /// The authentication methods used (`amr`, RFC 8176 names such as `pwd`, `otp`).
+    pub amr: Vec<String>,
+    /// The user's session id at the provider (`sid`, Back-Channel Logout 1.0 §2.1).
+    pub sid: Option<String>,
 }
 
 impl Grant {
@@ -98,12 +127,33 @@ impl Grant {
             scopes: scopes.into_iter().map(Into::into).collect(),
             auth_time: None,
             remember: true,
+            acr: None,
+            amr: Vec::new(),
+            sid: None,
         }
     }
 
     /// Sets the authentication time.
     pub fn auth_time(mut self, auth_time: i64) -> Self {
         self.auth_time = Some(auth_time);
+        self
+    }
+
+    /// Sets the authentication context class (`acr`).
+    pub fn acr(mut self, acr: impl Into<String>) -> Self {
+        self.acr = Some(acr.into());
+        self
+    }
+
+    /// Sets the authentication methods (`amr`).
+    pub fn amr<I: IntoIterator<Item = S>, S: Into<String>>(mut self, amr: I) -> Self {
+        self.amr = amr.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the session id (`sid`).
+    pub fn sid(mut self, sid: impl Into<String>) -> Self {
+        self.sid = Some(sid.into());
         self
     }
 
@@ -195,6 +245,7 @@ impl AuthorizationServer {
         let fail = |error: ProviderError| AuthorizeError { error, redirect: Some(target.clone()) };
 
         form.check_duplicates().map_err(fail)?;
+        crate::oidc::provider::request::check_request_objects(form).map_err(fail)?;
         if target.state.as_ref().is_some_and(|s| s.len() > MAX_VALUE) {
             return Err(fail(ProviderError::InvalidRequest("state is too long")));
         }
@@ -242,13 +293,12 @@ impl AuthorizationServer {
             .filter(|p| !p.is_empty())
             .map(str::to_owned)
             .collect();
-        if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-            return Err(fail(ProviderError::InvalidRequest("prompt=none with other values")));
-        }
+        crate::oidc::provider::request::check_prompt(&prompt).map_err(fail)?;
         let nonce = form.get("nonce").map(str::to_owned);
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_VALUE) {
             return Err(fail(ProviderError::InvalidRequest("nonce is too long")));
         }
+        let oidc = crate::oidc::provider::request::read_params(form, &client).map_err(fail)?;
 
         const KNOWN: &[&str] = &[
             "client_id",
@@ -263,7 +313,13 @@ impl AuthorizationServer {
             "prompt",
             "nonce",
         ];
-        let extra = form.pairs().iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).cloned().collect();
+        let oidc_names = crate::oidc::provider::request::PARAMETERS;
+        let extra = form
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !KNOWN.contains(&k.as_str()) && !oidc_names.contains(&k.as_str()))
+            .cloned()
+            .collect();
         Ok(AuthorizationRequest {
             client_id: client.client_id.clone(),
             client_name: client.client_name.clone(),
@@ -274,6 +330,13 @@ impl AuthorizationServer {
             code_challenge,
             prompt,
             nonce,
+            max_age: oidc.max_age,
+            login_hint: oidc.login_hint,
+            id_token_hint: oidc.id_token_hint,
+            ui_locales: oidc.ui_locales,
+            acr_values: oidc.acr_values,
+            claims: oidc.claims,
+            display: oidc.display,
             extra,
         })
     }
@@ -341,6 +404,7 @@ impl AuthorizationServer {
             return Err(fail(ProviderError::InvalidRequest("PKCE (S256) is required")));
         }
         let now = self.now();
+        let session = self.auth_session(request, &grant, &client, now).map_err(fail)?;
         let code = self.random_value();
         let record = CodeRecord {
             code_hash: hash_token(&code),
@@ -355,7 +419,7 @@ impl AuthorizationServer {
             family_id: self.random_value(),
             issued_at: now,
             expires_at: now + self.inner.config.code_ttl,
-            session: None,
+            session,
             dpop_jkt: None,
         };
         self.inner.store.create_code(&record).await.map_err(|e| fail(e.into()))?;

@@ -56,6 +56,20 @@ pub enum ProviderError {
     /// `consent_required` (OpenID Connect Core §3.1.2.6): `prompt=none`, and consent is needed.
     #[error("consent required")]
     ConsentRequired,
+    /// `interaction_required` (OpenID Connect Core §3.1.2.6): `prompt=none`, and the user
+    /// must interact in some other way than signing in or consenting.
+    #[error("interaction required")]
+    InteractionRequired,
+    /// `account_selection_required` (OpenID Connect Core §3.1.2.6): `prompt=none`, and the
+    /// user must pick one of several accounts.
+    #[error("account selection required")]
+    AccountSelectionRequired,
+    /// `request_not_supported` (OpenID Connect Core §3.1.2.6, §6): a `request` object.
+    #[error("request objects are not supported")]
+    RequestNotSupported,
+    /// `request_uri_not_supported` (OpenID Connect Core §3.1.2.6, §6): a `request_uri`.
+    #[error("request_uri is not supported")]
+    RequestUriNotSupported,
     /// `400 unsupported_token_type` (RFC 7009 §2.2.1).
     #[error("unsupported token type")]
     UnsupportedTokenType,
@@ -99,6 +113,10 @@ impl ProviderError {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::AccountSelectionRequired => "account_selection_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",

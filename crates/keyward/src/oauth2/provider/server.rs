@@ -61,6 +61,7 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) jwt: Option<Arc<dyn JwtAccessTokens>>,
     pub(crate) device: Option<super::device::DeviceSetup>,
+    pub(crate) openid: Option<crate::oidc::provider::OpenIdProvider>,
 }
 
 /// Builds an [`AuthorizationServer`].
@@ -89,6 +90,7 @@ impl AuthorizationServerBuilder {
                 config,
                 jwt: None,
                 device: None,
+                openid: None,
             },
         }
     }
@@ -120,6 +122,13 @@ impl AuthorizationServerBuilder {
         config: super::device::DeviceConfig,
     ) -> Self {
         self.inner.device = Some(super::device::DeviceSetup { store, config });
+        self
+    }
+
+    /// Makes the server an OpenID Provider (OpenID Connect Core 1.0): ID tokens at the token
+    /// endpoint, UserInfo, discovery and the JWK set (see [`crate::oidc::provider`]).
+    pub fn openid(mut self, openid: crate::oidc::provider::OpenIdProvider) -> Self {
+        self.inner.openid = Some(openid);
         self
     }
 

@@ -14,7 +14,7 @@ use super::server::{
     AccessTokenClaims, AuthorizationServer, Form, check_resources, hash_token, json_ok, parse_scope,
     read_post_form,
 };
-use super::store::{RotateRefresh, TakeCode, TokenKind, TokenRecord};
+use super::store::{AuthSession, RotateRefresh, TakeCode, TokenKind, TokenRecord};
 use crate::common::secret::ct_eq;
 
 /// The [`OnceStore`](super::store::OnceStore) namespace of the marks that settle a code's
@@ -33,6 +33,7 @@ struct Issue<'a> {
     resources: Vec<String>,
     family_id: String,
     auth_time: Option<i64>,
+    session: Option<AuthSession>,
 }
 
 /// Issued tokens: their records and the raw values for the response.
@@ -40,6 +41,8 @@ struct Issued {
     access: TokenRecord,
     access_value: String,
     refresh: Option<(TokenRecord, String)>,
+    /// The OpenID Connect ID token, when the grant has one.
+    id_token: Option<String>,
 }
 
 impl AuthorizationServer {
@@ -131,10 +134,14 @@ impl AuthorizationServer {
             resources,
             family_id: record.family_id,
             auth_time: record.auth_time,
+            session: record.session,
         };
         let with_refresh =
             self.inner.config.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
-        let issued = self.issue(&issue, with_refresh, refresh_resources, now)?;
+        let mut issued = self.issue(&issue, with_refresh, refresh_resources, now)?;
+        issued.id_token = self
+            .id_token_for(client, &issued.access, &issued.access_value, record.nonce.as_deref(), now)
+            .await?;
         self.inner.store.create_tokens(&issued.access, issued.refresh.as_ref().map(|(r, _)| r)).await?;
         if !self.mark_code_family(&issued.access.family_id, now).await? {
             // A replay of the code ran between `take_code` and `create_tokens`: its
@@ -229,8 +236,11 @@ impl AuthorizationServer {
             resources,
             family_id: old.family_id.clone(),
             auth_time: old.auth_time,
+            session: old.session.clone(),
         };
         let mut issued = self.issue(&issue, rotate, old.resources.clone(), now)?;
+        // OpenID Connect Core §12.2: the same `sub` and `auth_time`, no `nonce`.
+        issued.id_token = self.id_token_for(client, &issued.access, &issued.access_value, None, now).await?;
         if let Some((refresh, _)) = &mut issued.refresh {
             // The new refresh token carries the grant's scope, not the narrowed one (§6).
             refresh.scopes = old.scopes.clone();
@@ -282,6 +292,7 @@ impl AuthorizationServer {
             resources,
             family_id: self.random_value(),
             auth_time: None,
+            session: None,
         };
         let issued = self.issue(&issue, false, Vec::new(), now)?;
         self.inner.store.create_tokens(&issued.access, None).await?;
@@ -306,6 +317,7 @@ impl AuthorizationServer {
             resources: Vec::new(),
             family_id: self.random_value(),
             auth_time,
+            session: None,
         };
         let with_refresh =
             self.inner.config.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
@@ -363,7 +375,7 @@ impl AuthorizationServer {
             expires_at,
             auth_time: issue.auth_time,
             revoked: false,
-            session: None,
+            session: issue.session.clone(),
             jkt: None,
         };
         let refresh = with_refresh.then(|| {
@@ -377,7 +389,7 @@ impl AuthorizationServer {
             };
             (record, value)
         });
-        Ok(Issued { access, access_value, refresh })
+        Ok(Issued { access, access_value, refresh, id_token: None })
     }
 }
 
@@ -402,6 +414,9 @@ fn token_response(issued: &Issued, now: i64) -> http::Response<Vec<u8>> {
     });
     if let Some((_, refresh)) = &issued.refresh {
         body["refresh_token"] = json!(refresh);
+    }
+    if let Some(id_token) = &issued.id_token {
+        body["id_token"] = json!(id_token);
     }
     json_ok(&body)
 }
