@@ -12,8 +12,8 @@ use keyward::common::encoding::{encode_form, parse_form};
 use keyward::common::secret::SecretString;
 use keyward::oauth2::provider::store::OAuth2ClientStore;
 use keyward::oauth2::provider::{
-    AuthorizationServer, BearerError, BearerPlacement, CacheConfig, GrantType, RegisteredClient,
-    ResourceProtector, ServerConfig, TokenVerifier,
+    AuthorizationServer, BearerError, BearerPlacement, CacheConfig, GrantType, IntrospectionAccess,
+    RegisteredClient, ResourceProtector, ServerConfig, TokenVerifier,
 };
 use keyward_client::oauth2::IntrospectionVerifier;
 use serde_json::{Value, json};
@@ -150,8 +150,11 @@ async fn a_resource_server_introspects_at_keyward_s_own_authorization_server() {
     let web = RegisteredClient::confidential("web", "web-secret")
         .with_scopes(["read"])
         .with_grant_types([GrantType::ClientCredentials]);
-    let rs =
-        RegisteredClient::confidential("rs", "rs-secret").with_grant_types([GrantType::ClientCredentials]);
+    // The resource server serves the default audience (the issuer), so it may introspect
+    // `web`'s tokens.
+    let rs = RegisteredClient::confidential("rs", "rs-secret")
+        .with_grant_types([GrantType::ClientCredentials])
+        .with_introspection(IntrospectionAccess::Audiences(vec!["https://as.example".into()]));
     for c in [web, rs] {
         store.create_registered_client(&c).await.unwrap();
     }

@@ -70,5 +70,6 @@ macro_rules! require_or_skip {
 
 pub mod failures;
 pub mod jose;
+pub mod oauth2_glue;
 pub mod peers;
 pub mod postgres;

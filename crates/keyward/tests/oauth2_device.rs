@@ -37,10 +37,12 @@ fn tv() -> RegisteredClient {
         .with_grant_types([GrantType::DeviceCode, GrantType::RefreshToken])
 }
 
+/// Also the resource server that introspects the other clients' tokens.
 fn box_client() -> RegisteredClient {
     RegisteredClient::confidential("box", "box-secret")
         .with_scopes(["read"])
         .with_grant_types([GrantType::DeviceCode])
+        .with_introspection(keyward::oauth2::provider::IntrospectionAccess::AllTokens)
 }
 
 fn web() -> RegisteredClient {

@@ -166,7 +166,12 @@ async fn refresh(f: &Fixture, token: &str) -> http::Response<Vec<u8>> {
 }
 
 async fn introspect(f: &Fixture, token: &str) -> Value {
-    let r = f.server.introspect(&post_form(&[("token", token)], Some(("web", "web-secret")))).await;
+    introspect_by(f, ("web", "web-secret"), token).await
+}
+
+/// Introspects as another client (by default a client may introspect only its own tokens).
+async fn introspect_by(f: &Fixture, client: (&str, &str), token: &str) -> Value {
+    let r = f.server.introspect(&post_form(&[("token", token)], Some(client))).await;
     assert_eq!(r.status(), 200);
     json_body(&r)
 }
@@ -847,10 +852,85 @@ async fn introspection_requires_a_confidential_client_and_hides_inactive_tokens(
     assert!(info.get("sub").is_none());
     let r = f.server.introspect(&post_form(&[("token", &token)], None)).await;
     assert_error(&r, 401, "invalid_client");
+    // A public client presents no credentials: like a request without authentication.
     let r = f.server.introspect(&post_form(&[("token", &token), ("client_id", "app")], None)).await;
-    assert_error(&r, 400, "unauthorized_client");
+    assert_error(&r, 401, "invalid_client");
     f.clock.advance(3600);
     assert_eq!(introspect(&f, &token).await, json!({ "active": false }));
+}
+
+#[tokio::test]
+async fn a_client_introspects_its_own_tokens_and_only_the_audiences_it_is_allowed() {
+    use keyward::oauth2::provider::IntrospectionAccess;
+    let f = fixture().await;
+    let rs = |id: &str, access: IntrospectionAccess| {
+        RegisteredClient::confidential(id, "rs-secret")
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_introspection(access)
+    };
+    for c in [
+        rs("plain", IntrospectionAccess::OwnTokens),
+        rs("api", IntrospectionAccess::Audiences(vec!["https://api.example/".into()])),
+        rs("default-aud", IntrospectionAccess::Audiences(vec![ISSUER.into()])),
+        rs("trusted", IntrospectionAccess::AllTokens),
+    ] {
+        f.store.create_registered_client(&c).await.unwrap();
+    }
+    let f = &f;
+    let as_client = |who: &'static str| async move {
+        let pairs = [("grant_type", "client_credentials")];
+        let r = f.server.token(&post_form(&pairs, Some((who, "rs-secret")))).await;
+        json_body(&r)["access_token"].as_str().unwrap().to_owned()
+    };
+    let introspect_as = |who: &'static str, secret: &'static str, token: String| async move {
+        let r = f.server.introspect(&post_form(&[("token", &token)], Some((who, secret)))).await;
+        assert_eq!(r.status(), 200);
+        json_body(&r)["active"] == true
+    };
+    // `web`'s tokens: one for the API's resource, one with the default audience (the issuer),
+    // and a refresh token.
+    let api_token = json_body(
+        &f.server
+            .token(&post_form(
+                &[("grant_type", "client_credentials"), ("resource", "https://api.example/")],
+                Some(("web", "web-secret")),
+            ))
+            .await,
+    )["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let plain_token = json_body(
+        &f.server
+            .token(&post_form(&[("grant_type", "client_credentials")], Some(("web", "web-secret"))))
+            .await,
+    )["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_for(f, "web", "https://web.example/cb", "read").await;
+    let issued = json_body(&exchange(f, &code, "https://web.example/cb").await);
+    let refresh_token = issued["refresh_token"].as_str().unwrap().to_owned();
+
+    // Its own tokens: any confidential client.
+    assert!(introspect_as("web", "web-secret", api_token.clone()).await);
+    assert!(introspect_as("web", "web-secret", refresh_token.clone()).await);
+    let own = as_client("plain").await;
+    assert!(introspect_as("plain", "rs-secret", own).await);
+    // Another client's token, by default: inactive, as if unknown (RFC 7662 §2.2).
+    let r = f.server.introspect(&post_form(&[("token", &api_token)], Some(("plain", "rs-secret")))).await;
+    assert_eq!(json_body(&r), json!({ "active": false }));
+    // By audience: the API sees tokens for its resource, not others, nor refresh tokens.
+    assert!(introspect_as("api", "rs-secret", api_token.clone()).await);
+    assert!(!introspect_as("api", "rs-secret", plain_token.clone()).await);
+    assert!(!introspect_as("api", "rs-secret", refresh_token.clone()).await);
+    // The server's own identifier stands for the default audience.
+    assert!(introspect_as("default-aud", "rs-secret", plain_token.clone()).await);
+    assert!(!introspect_as("default-aud", "rs-secret", api_token.clone()).await);
+    // All tokens.
+    for t in [api_token, plain_token, refresh_token] {
+        assert!(introspect_as("trusted", "rs-secret", t).await);
+    }
 }
 
 #[tokio::test]
@@ -1055,7 +1135,10 @@ async fn resource_indicators_select_and_narrow_the_audience() {
     );
     let body = json_body(&f.server.token(&req).await);
     let access = body["access_token"].as_str().unwrap();
-    assert_eq!(introspect(&f, access).await["aud"], json!(["https://files.example/"]));
+    assert_eq!(
+        introspect_by(&f, ("res", "web-secret"), access).await["aud"],
+        json!(["https://files.example/"])
+    );
     // The refresh token may be exchanged for the other resource of the grant.
     let r = f
         .server
@@ -1070,7 +1153,7 @@ async fn resource_indicators_select_and_narrow_the_audience() {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
-        introspect(&f, json_body(&r)["access_token"].as_str().unwrap()).await["aud"],
+        introspect_by(&f, ("res", "web-secret"), json_body(&r)["access_token"].as_str().unwrap()).await["aud"],
         json!(["https://api.example/"])
     );
     // A relative or fragment resource is invalid_target at the authorization endpoint.

@@ -251,6 +251,9 @@ pub struct RegisteredClient {
     /// The access-token format for this client; `None`: the server's default.
     #[serde(default)]
     pub access_token_format: Option<AccessTokenFormat>,
+    /// Which tokens the client may introspect (RFC 7662 §2.2, §4); by default only its own.
+    #[serde(default)]
+    pub introspection: IntrospectionAccess,
     /// When the client was registered (seconds since the Unix epoch).
     #[serde(default)]
     pub created_at: i64,
@@ -309,6 +312,49 @@ pub enum SubjectType {
     Pairwise,
 }
 
+/// Which tokens a client may introspect (RFC 7662). The endpoint always requires client
+/// authentication, so a public client may introspect nothing (§2.1: "to prevent token
+/// scanning attacks, the endpoint MUST also require some form of authorization"). A token the
+/// client may not introspect is answered like an unknown one, `{"active":false}` (§2.2: "or
+/// the protected resource is not allowed to introspect this particular token"); that way the
+/// answer tells nothing about other clients' tokens (§4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectionAccess {
+    /// Only the tokens issued to this client (the default).
+    #[default]
+    OwnTokens,
+    /// The tokens issued to this client, and access tokens with one of these audiences: a
+    /// resource server names the resource indicators (RFC 8707) it serves. An access token
+    /// asked without `resource` has the server's issuer as its audience.
+    Audiences(Vec<String>),
+    /// Every token: a resource server trusted with all of them (what every confidential
+    /// client could do before this setting existed).
+    AllTokens,
+}
+
+impl IntrospectionAccess {
+    /// Whether a client `client_id` with this access may introspect `token`, whose audience
+    /// is `issuer` when it has no resources.
+    pub fn allows(&self, client_id: &str, token: &super::store::TokenRecord, issuer: &str) -> bool {
+        if token.client_id == client_id {
+            return true;
+        }
+        match self {
+            Self::OwnTokens => false,
+            Self::AllTokens => true,
+            Self::Audiences(served) => {
+                token.kind == super::store::TokenKind::Access
+                    && if token.resources.is_empty() {
+                        served.iter().any(|a| a == issuer)
+                    } else {
+                        token.resources.iter().any(|r| served.contains(r))
+                    }
+            }
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -330,6 +376,7 @@ impl RegisteredClient {
             resources: Vec::new(),
             pkce_required: true,
             access_token_format: None,
+            introspection: IntrospectionAccess::OwnTokens,
             created_at: 0,
             id_token_signed_response_alg: None,
             subject_type: SubjectType::Public,
@@ -384,6 +431,12 @@ impl RegisteredClient {
     /// Sets the authentication method.
     pub fn with_auth_method(mut self, method: ClientAuthMethod) -> Self {
         self.auth_method = method;
+        self
+    }
+
+    /// Sets which tokens the client may introspect.
+    pub fn with_introspection(mut self, access: IntrospectionAccess) -> Self {
+        self.introspection = access;
         self
     }
 

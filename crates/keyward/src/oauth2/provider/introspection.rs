@@ -10,10 +10,13 @@ use super::store::{TokenKind, TokenRecord};
 
 impl AuthorizationServer {
     /// The introspection endpoint (RFC 7662 §2.1): requires client authentication by a
-    /// confidential client (§2.1: "the endpoint MUST require some form of authorization");
-    /// an active token gives its `scope`, `client_id`, `sub`, `aud`, `iss`, `exp`, `iat` and
-    /// `token_type` (§2.2; `DPoP` with `cnf.jkt` for a DPoP-bound token, RFC 9449 §6.2);
-    /// anything else gives `{"active":false}` and nothing more.
+    /// confidential client (§2.1: "the endpoint MUST require some form of authorization"); a
+    /// public client gets `401 invalid_client`, as a request without client authentication
+    /// (RFC 6749 §5.2). An active token the client may introspect
+    /// ([`RegisteredClient::introspection`](super::client::RegisteredClient::introspection):
+    /// by default only its own) gives its `scope`, `client_id`, `sub`, `aud`, `iss`, `exp`,
+    /// `iat` and `token_type` (§2.2; `DPoP` with `cnf.jkt` for a DPoP-bound token, RFC 9449
+    /// §6.2); anything else gives `{"active":false}` and nothing more.
     pub async fn introspect(&self, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         match self.introspect_inner(request).await {
             Ok(response) => response,
@@ -28,13 +31,16 @@ impl AuthorizationServer {
         let form = read_post_form(request, self.inner.config.max_body)?;
         let client = self.authenticate_client(request, &form).await?;
         if client.kind != ClientKind::Confidential {
-            return Err(ProviderError::UnauthorizedClient);
+            return Err(ProviderError::InvalidClient { basic: false });
         }
         let token = form.get("token").ok_or(ProviderError::InvalidRequest("token is missing"))?;
         let record = self.inner.store.get_token(&hash_token(token), self.now()).await?;
+        let issuer = &self.inner.config.issuer;
         Ok(json_ok(&match record {
-            Some(r) => self.introspection_body(&r),
-            None => json!({ "active": false }),
+            Some(r) if client.introspection.allows(&client.client_id, &r, issuer) => {
+                self.introspection_body(&r)
+            }
+            _ => json!({ "active": false }),
         }))
     }
 

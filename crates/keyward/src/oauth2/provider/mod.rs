@@ -45,8 +45,8 @@ pub mod error;
 pub mod introspection;
 pub mod jwt;
 pub mod metadata;
-pub mod registration;
 pub mod par;
+pub mod registration;
 pub mod request;
 pub mod resource;
 pub mod revocation;
@@ -57,16 +57,16 @@ pub mod token;
 pub use authorize::{AuthorizationRequest, Grant, ResponseMode, ResponseTarget};
 pub use cache::{CacheConfig, CachingVerifier, TokenCache};
 pub use client::{
-    AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, RegisteredClient, SecretForm,
-    SubjectType,
+    AccessTokenFormat, ClientAuthMethod, ClientKind, ClientSecret, GrantType, IntrospectionAccess,
+    RegisteredClient, SecretForm, SubjectType,
 };
 pub use config::{BearerPlacement, RefreshRotation, ServerConfig};
 pub use device::{DeviceConfig, DeviceGrantError, DeviceVerification, VerificationError};
 pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::{AuthorizeError, ProviderError};
 pub use jwt::KeySetAccessTokens;
-pub use registration::{RegistrationConfig, RegistrationError, RegistrationPolicy};
 pub use par::{ParConfig, PushedRequest, PushedRequestStore};
+pub use registration::{RegistrationConfig, RegistrationError, RegistrationPolicy};
 pub use request::{OAuth2Provider, RequestOptions};
 pub use resource::{
     AccessGrant, AnyScope, BearerError, DpopChallenge, RequiredScopes, ResourceProtector, TokenVerifier,

@@ -21,7 +21,10 @@
 //!   [`TakeCode::Used`] (RFC 6749 §4.1.2: a second use revokes the tokens issued from it);
 //! - [`TokenStore::rotate_refresh`]: of many concurrent refreshes that rotate one token,
 //!   exactly one gets [`RotateRefresh::Rotated`] (RFC 9700 §4.14.2);
-//! - [`OnceStore::record_once`] (insert-if-absent).
+//! - [`OnceStore::record_once`] (insert-if-absent). Besides client-assertion `jti`s, the
+//!   server records there the family of each exchanged or replayed code
+//!   ([`CODE_FAMILY_NAMESPACE`](super::token::CODE_FAMILY_NAMESPACE)): that settles a replay
+//!   racing the first exchange, so its tokens never survive it.
 //!
 //! Device authorization codes (RFC 8628 §3.2) have a store trait of their own,
 //! [`DeviceCodeStore`](super::device_store::DeviceCodeStore), outside [`OAuth2Store`]: the

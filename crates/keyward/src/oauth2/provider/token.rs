@@ -17,6 +17,14 @@ use super::server::{
 use super::store::{AuthSession, RotateRefresh, TakeCode, TokenKind, TokenRecord};
 use crate::common::secret::ct_eq;
 
+/// The [`OnceStore`](super::store::OnceStore) namespace of the marks that settle a code's
+/// family between its first exchange and a replay (RFC 6749 §4.1.2).
+pub const CODE_FAMILY_NAMESPACE: &str = "code-family";
+
+/// How long a code-family mark outlives the code's lifetime, in seconds: covers an exchange
+/// that is slow between taking the code and storing its tokens.
+const CODE_FAMILY_MARGIN: i64 = 300;
+
 /// What a grant issues tokens for.
 struct Issue<'a> {
     client: &'a RegisteredClient,
@@ -119,6 +127,8 @@ impl AuthorizationServer {
         let record = match self.inner.store.take_code(&hash_token(code), now).await? {
             TakeCode::Fresh(record) => record,
             TakeCode::Used { family_id, .. } => {
+                // Marked before the revocation: see `code_family_marked`.
+                self.mark_code_family(&family_id, now).await?;
                 self.inner.store.revoke_family(&family_id).await?;
                 return Err(ProviderError::InvalidGrant("the code was already used"));
             }
@@ -173,7 +183,30 @@ impl AuthorizationServer {
             .id_token_for(client, &issued.access, &issued.access_value, record.nonce.as_deref(), now)
             .await?;
         self.inner.store.create_tokens(&issued.access, issued.refresh.as_ref().map(|(r, _)| r)).await?;
+        if !self.mark_code_family(&issued.access.family_id, now).await? {
+            // A replay of the code ran between `take_code` and `create_tokens`: its
+            // revocation may have missed these tokens, so they go now.
+            self.inner.store.revoke_family(&issued.access.family_id).await?;
+            return Err(ProviderError::InvalidGrant("the code was already used"));
+        }
         Ok(token_response(&issued, now))
+    }
+
+    /// Records the family of a code as settled in the [`OnceStore`](super::store::OnceStore)
+    /// (namespace [`CODE_FAMILY_NAMESPACE`]); whether this call recorded it first.
+    ///
+    /// This closes the race between the first exchange of a code and a replay of it
+    /// (RFC 6749 §4.1.2): the replay marks the family and *then* revokes it; the first
+    /// exchange stores its tokens and *then* marks the family. Exactly one of the two marks
+    /// first. If the exchange does, the replay's revocation runs after the tokens exist and
+    /// revokes them; if the replay does, the exchange finds the mark taken and revokes its
+    /// own tokens. No store contract changes: the mark is an ordinary single-use value.
+    /// The mark lives until the code can no longer be replayed (its lifetime, with a
+    /// margin). A cache that forgets within that time (a volatile `OnceStore` restarted
+    /// between the two marks) reopens the race for the codes in flight.
+    async fn mark_code_family(&self, family_id: &str, now: i64) -> Result<bool, ProviderError> {
+        let until = now + self.inner.config.code_ttl + CODE_FAMILY_MARGIN;
+        Ok(self.inner.store.record_once(CODE_FAMILY_NAMESPACE, family_id, until, now).await?.fresh)
     }
 
     /// `refresh_token` (RFC 6749 §6, RFC 9700 §4.14.2): the token must be this client's,
