@@ -738,48 +738,6 @@ fn basic_client_id(req: &http::Request<Vec<u8>>) -> Option<String> {
     pairs_of(&format!("id={id}")).into_iter().next().map(|(_, v)| v)
 }
 
-/// The time of the `dpop_proof` seeds' proofs.
-const DPOP_NOW: i64 = 1_800_000_000;
-
-/// A DPoP proof (RFC 9449 §4.2) as the `DPoP` header of `POST https://as.example/token`:
-/// [`parse_proof`](keyward::oauth2::provider::dpop::parse_proof), then
-/// `DpopVerifier::verify` at the seeds' time over a fresh memory store whose replay epoch
-/// starts before it. Asserts that an accepted proof parses, names the key whose thumbprint
-/// it returns, is for `POST` to the token endpoint within the `iat` window, and is refused
-/// when sent a second time.
-pub fn dpop_proof(data: &[u8]) {
-    use keyward::oauth2::provider::dpop::{DpopConfig, DpopVerifier, ProofTarget, parse_proof};
-    let Ok(proof) = std::str::from_utf8(data) else { return };
-    let config = DpopConfig::new();
-    let parsed = parse_proof(proof, &config.algs, config.max_proof_len);
-    if let Ok(p) = &parsed {
-        let _ = p.signature_verifies(proof);
-    }
-    let store = Arc::new(MemoryStore::new());
-    runtime().block_on(async {
-        store.record_once("warm-up", "x", DPOP_NOW - 3599, DPOP_NOW - 3600).await.unwrap();
-        let verifier = DpopVerifier::new(config, store.clone(), &Fixed(1));
-        let method = http::Method::POST;
-        let target = ProofTarget { method: &method, url: "https://as.example/token", access_token: None };
-        if let Ok(verified) = verifier.verify(proof, target, DPOP_NOW).await {
-            let p = parsed.expect("an accepted proof parses");
-            assert_eq!(verified.jkt, p.jkt);
-            assert_eq!(p.claims.htm, "POST");
-            assert!((p.claims.iat - DPOP_NOW).abs() <= 60);
-            assert!(verifier.verify(proof, target, DPOP_NOW).await.is_err(), "a proof is accepted once");
-        }
-    });
-}
-
-/// A random source that fills every byte with one value.
-struct Fixed(u8);
-
-impl RandomSource for Fixed {
-    fn fill(&self, buf: &mut [u8]) {
-        buf.fill(self.0);
-    }
-}
-
 /// The OpenID Provider's access token for `alice`, scope `openid email`, client `rp` (the
 /// fourth value the fixture's random source draws, after the code and its family id... and
 /// checked when the fixture is built).
@@ -826,38 +784,6 @@ fn op_fixture() -> &'static OAuth2Server {
             assert_eq!(json["access_token"], OP_ACCESS, "{json}");
             assert!(json["id_token"].is_string());
             server
-/// The OpenID Provider of [`end_session`], built once: clients `web` (post-logout URIs
-/// `https://web.example/bye` and `https://web.example/bye?x=1`) and `other` (none), and
-/// alice's ID tokens for each (placeholders `@HINT_WEB@`, `@HINT_OTHER@` in the input).
-fn end_session_fixture() -> &'static (OAuth2Server, String, String) {
-    use keyward::jose::rotation::SharedKeySet;
-    use keyward::jose::{KeySet as ServerKeys, SigningAlg};
-    use keyward::oidc::provider::{NoClaims, OpenIdConfig, OpenIdProvider};
-    static FIXTURE: OnceLock<(OAuth2Server, String, String)> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        runtime().block_on(async {
-            let store = Arc::new(MemoryStore::new());
-            let mut web = RegisteredClient::confidential("web", AS_SECRET_WEB)
-                .with_redirect_uris(["https://web.example/cb"]);
-            web.post_logout_redirect_uris =
-                vec!["https://web.example/bye".into(), "https://web.example/bye?x=1".into()];
-            let other = RegisteredClient::confidential("other", AS_SECRET_WEB)
-                .with_redirect_uris(["https://o.example/cb"]);
-            store.create_registered_client(&web).await.unwrap();
-            store.create_registered_client(&other).await.unwrap();
-            let keys = Arc::new(SharedKeySet::new(ServerKeys::generate(SigningAlg::RS256).unwrap()));
-            let hint = |aud: &str| {
-                let claims = serde_json::json!({"iss": AS_ISSUER, "sub": "alice", "aud": aud, "iat": NOW,
-                    "exp": NOW + 60, "sid": "s-1"});
-                keys.snapshot().key_set().sign(None, &claims).unwrap()
-            };
-            let (hint_web, hint_other) = (hint("web"), hint("other"));
-            let openid = OpenIdProvider::new(OpenIdConfig::new(AS_ISSUER), keys, Arc::new(NoClaims));
-            let server = OAuth2Server::builder(store, ServerConfig::new(AS_ISSUER))
-                .clock(FixedClock::new(NOW))
-                .openid(openid)
-                .build();
-            (server, hint_web, hint_other)
         })
     })
 }
@@ -940,6 +866,44 @@ pub fn oidc_userinfo(data: &[u8]) {
         }
         other => panic!("unexpected status {other}"),
     }
+}
+
+/// The OpenID Provider of [`end_session`], built once: clients `web` (post-logout URIs
+/// `https://web.example/bye` and `https://web.example/bye?x=1`) and `other` (none), and
+/// alice's ID tokens for each (placeholders `@HINT_WEB@`, `@HINT_OTHER@` in the input).
+fn end_session_fixture() -> &'static (OAuth2Server, String, String) {
+    use keyward::jose::rotation::SharedKeySet;
+    use keyward::jose::{KeySet as ServerKeys, SigningAlg};
+    use keyward::oidc::provider::{NoClaims, OpenIdConfig, OpenIdProvider};
+    static FIXTURE: OnceLock<(OAuth2Server, String, String)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        runtime().block_on(async {
+            let store = Arc::new(MemoryStore::new());
+            let mut web = RegisteredClient::confidential("web", AS_SECRET_WEB)
+                .with_redirect_uris(["https://web.example/cb"]);
+            web.post_logout_redirect_uris =
+                vec!["https://web.example/bye".into(), "https://web.example/bye?x=1".into()];
+            let other = RegisteredClient::confidential("other", AS_SECRET_WEB)
+                .with_redirect_uris(["https://o.example/cb"]);
+            store.create_registered_client(&web).await.unwrap();
+            store.create_registered_client(&other).await.unwrap();
+            let keys = Arc::new(SharedKeySet::new(ServerKeys::generate(SigningAlg::RS256).unwrap()));
+            let hint = |aud: &str| {
+                let claims = serde_json::json!({"iss": AS_ISSUER, "sub": "alice", "aud": aud, "iat": NOW,
+                    "exp": NOW + 60, "sid": "s-1"});
+                keys.snapshot().key_set().sign(None, &claims).unwrap()
+            };
+            let (hint_web, hint_other) = (hint("web"), hint("other"));
+            let openid = OpenIdProvider::new(OpenIdConfig::new(AS_ISSUER), keys, Arc::new(NoClaims));
+            let server = OAuth2Server::builder(store, ServerConfig::new(AS_ISSUER))
+                .clock(FixedClock::new(NOW))
+                .openid(openid)
+                .build();
+            (server, hint_web, hint_other)
+        })
+    })
+}
+
 /// The end-session endpoint (RP-Initiated Logout 1.0 §2–§4): `method \n content-type \n
 /// query \n body` into `AuthorizationServer::end_session_request` over
 /// [`end_session_fixture`]. Checks that a refused request is a page, never a redirect; that
@@ -985,6 +949,7 @@ pub fn end_session(data: &[u8]) {
         }
     });
 }
+
 /// The registration endpoint of an open registration server, for [`client_registration`].
 pub const AS_REGISTER: &str = "https://as.example/register";
 
@@ -1092,4 +1057,46 @@ pub fn client_registration(data: &[u8]) {
 /// The lowercase hex SHA-256 of `s`, as the server stores tokens.
 fn sha256_hex(s: &str) -> String {
     keyward::oauth2::provider::client::sha256_hex(s.as_bytes())
+}
+
+/// The time of the `dpop_proof` seeds' proofs.
+const DPOP_NOW: i64 = 1_800_000_000;
+
+/// A DPoP proof (RFC 9449 §4.2) as the `DPoP` header of `POST https://as.example/token`:
+/// [`parse_proof`](keyward::oauth2::provider::dpop::parse_proof), then
+/// `DpopVerifier::verify` at the seeds' time over a fresh memory store whose replay epoch
+/// starts before it. Asserts that an accepted proof parses, names the key whose thumbprint
+/// it returns, is for `POST` to the token endpoint within the `iat` window, and is refused
+/// when sent a second time.
+pub fn dpop_proof(data: &[u8]) {
+    use keyward::oauth2::provider::dpop::{DpopConfig, DpopVerifier, ProofTarget, parse_proof};
+    let Ok(proof) = std::str::from_utf8(data) else { return };
+    let config = DpopConfig::new();
+    let parsed = parse_proof(proof, &config.algs, config.max_proof_len);
+    if let Ok(p) = &parsed {
+        let _ = p.signature_verifies(proof);
+    }
+    let store = Arc::new(MemoryStore::new());
+    runtime().block_on(async {
+        store.record_once("warm-up", "x", DPOP_NOW - 3599, DPOP_NOW - 3600).await.unwrap();
+        let verifier = DpopVerifier::new(config, store.clone(), &Fixed(1));
+        let method = http::Method::POST;
+        let target = ProofTarget { method: &method, url: "https://as.example/token", access_token: None };
+        if let Ok(verified) = verifier.verify(proof, target, DPOP_NOW).await {
+            let p = parsed.expect("an accepted proof parses");
+            assert_eq!(verified.jkt, p.jkt);
+            assert_eq!(p.claims.htm, "POST");
+            assert!((p.claims.iat - DPOP_NOW).abs() <= 60);
+            assert!(verifier.verify(proof, target, DPOP_NOW).await.is_err(), "a proof is accepted once");
+        }
+    });
+}
+
+/// A random source that fills every byte with one value.
+struct Fixed(u8);
+
+impl RandomSource for Fixed {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(self.0);
+    }
 }

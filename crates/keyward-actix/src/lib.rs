@@ -18,6 +18,7 @@
 //! must come back on the provider's redirect to the callback); do not set it to `Strict`.
 
 pub mod client;
+#[cfg(feature = "provider")]
 pub mod end_session;
 pub mod logout;
 #[cfg(feature = "provider")]

@@ -6,15 +6,20 @@
 use std::sync::Arc;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use keyward::oauth2::provider::store::OAuth2Store;
-use keyward::oauth2::provider::{BearerPlacement, Grant, OAuth2Provider};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyward::oauth2::provider::store::{OAuth2ClientStore, OAuth2Store};
+use keyward::oauth2::provider::{
+    AuthorizationServer, BearerPlacement, Grant, GrantType, OAuth2Provider, RegisteredClient, ServerConfig,
+};
 use keyward_actix::oauth2_provider::{
     OAUTH_WELL_KNOWN, OAuth2Authorize, OAuth2Bearer, OAuth2BearerForm, deny_response, grant_response,
     introspection_endpoint, metadata_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
-use keyward_testkit::oauth2_glue::{self, seed_clients};
-use serde_json::json;
+use keyward_testkit::oauth2_glue::{self, REDIRECT, Site, VERIFIER, header, json, seed_clients};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 keyward_actix::required_scopes!(Write = "write");
 
@@ -75,7 +80,7 @@ async fn every_shared_oauth2_case_holds_through_actix() {
 }
 
 /// A server with PAR and DPoP on, for `web` (client_credentials); its base URL.
-async fn start_dpop() -> TestServer {
+async fn start_dpop() -> Site {
     use keyward::oauth2::provider::{DpopConfig, ParConfig};
     use keyward_actix::oauth2_provider::pushed_authorization_endpoint;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -104,8 +109,7 @@ async fn start_dpop() -> TestServer {
     .unwrap()
     .run();
     actix_web::rt::spawn(server);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestServer { base, http }
+    Site::new(base)
 }
 
 #[actix_web::test]

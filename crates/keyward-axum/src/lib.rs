@@ -18,6 +18,7 @@
 //!   login fails with a state mismatch.
 
 pub mod client;
+#[cfg(feature = "provider")]
 pub mod end_session;
 pub mod logout;
 #[cfg(feature = "provider")]

@@ -15,14 +15,17 @@ use axum::response::Response;
 use axum::routing::{any, get};
 use keyward::oauth2::provider::store::OAuth2ClientStore;
 use keyward::oauth2::provider::{
-    AuthorizationServer, DpopConfig, Grant, GrantType, OAuth2Provider, ParConfig, RegisteredClient, ServerConfig,
+    AuthorizationServer, DpopConfig, Grant, GrantType, OAuth2Provider, ParConfig, RegisteredClient,
+    ServerConfig,
 };
 use keyward_axum::oauth2_provider::{
     OAUTH_WELL_KNOWN, OAuth2Authorize, OAuth2Bearer, grant_response, introspection_endpoint,
     metadata_endpoint, pushed_authorization_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
-use keyward_testkit::oauth2_glue::{AutoApproved, PEER_REDIRECT, PEER_SECRET, peer_args, peer_provider, run_peer};
+use keyward_testkit::oauth2_glue::{
+    AutoApproved, PEER_REDIRECT, PEER_SECRET, peer_args, peer_provider, run_peer,
+};
 use keyward_testkit::peers::{OAuth2Lib, run_oauth2_client};
 use keyward_testkit::require_or_skip;
 use serde_json::Value;

@@ -201,6 +201,9 @@ impl TokenStore for Pausing {
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         self.inner.revoke_subject_tokens(subject, client_id)
     }
+    fn revoke_client_tokens<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.inner.revoke_client_tokens(client_id)
+    }
     fn purge_expired_tokens(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.purge_expired_tokens(now)
     }
