@@ -47,6 +47,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("oauth2_token", oauth2_token),
     ("client_assertion", client_assertion),
     ("oauth2_endpoints", oauth2_endpoints),
+    ("oidc_claims", oidc_claims),
+    ("oidc_userinfo", oidc_userinfo),
     ("end_session", end_session),
 ];
 
@@ -731,6 +733,136 @@ fn basic_client_id(req: &http::Request<Vec<u8>>) -> Option<String> {
     let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).ok()?;
     let id = String::from_utf8(decoded).ok()?.split_once(':')?.0.to_owned();
     pairs_of(&format!("id={id}")).into_iter().next().map(|(_, v)| v)
+}
+
+/// The OpenID Provider's access token for `alice`, scope `openid email`, client `rp` (the
+/// fourth value the fixture's random source draws, after the code and its family id... and
+/// checked when the fixture is built).
+pub const OP_ACCESS: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM";
+
+/// An OpenID Provider over a memory store (built once: the targets below only read it),
+/// with one client `rp` (EdDSA ID tokens), a claims hook giving `email`, and [`OP_ACCESS`]
+/// issued from a code.
+fn op_fixture() -> &'static OAuth2Server {
+    use keyward::jose::rotation::SharedKeySet;
+    use keyward::jose::{KeySet as SigningKeys, SigningAlg};
+    use keyward::oidc::provider::{ClaimsRequest, OpenIdConfig, OpenIdProvider};
+    static SERVER: OnceLock<OAuth2Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        runtime().block_on(async {
+            let store = Arc::new(MemoryStore::new());
+            let mut rp = RegisteredClient::confidential("rp", "secret-rp")
+                .with_redirect_uris(["https://rp.example/cb"])
+                .with_scopes(["openid", "email", "profile"]);
+            rp.id_token_signed_response_alg = Some("EdDSA".into());
+            store.create_registered_client(&rp).await.unwrap();
+            let keys = Arc::new(SharedKeySet::new(SigningKeys::generate(SigningAlg::EdDSA).unwrap()));
+            let claims = |r: &ClaimsRequest<'_>| {
+                let mut m = serde_json::Map::new();
+                m.insert("email".into(), format!("{}@example.com", r.subject).into());
+                m
+            };
+            let openid = OpenIdProvider::new(OpenIdConfig::new(AS_ISSUER), keys, Arc::new(claims));
+            let server = OAuth2Server::builder(store, ServerConfig::new(AS_ISSUER))
+                .clock(FixedClock::new(NOW))
+                .random(Counting(AtomicU8::new(0)))
+                .openid(openid)
+                .build();
+            let query = format!(
+                "response_type=code&client_id=rp&scope=openid+email&code_challenge={AS_CHALLENGE}&code_challenge_method=S256"
+            );
+            let get = http::Request::get(format!("{AS_ISSUER}/authorize?{query}")).body(Vec::new()).unwrap();
+            let request = server.authorization_request(&get).await.unwrap();
+            let response = server.grant(&request, Grant::new("alice", request.scopes.clone())).await.unwrap();
+            let code = query_param(response.headers()["location"].to_str().unwrap(), "code").unwrap();
+            let body = format!("grant_type=authorization_code&code={code}&code_verifier={AS_VERIFIER}");
+            let response = server.token(&post_form(&body, "Basic cnA6c2VjcmV0LXJw")).await;
+            let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(json["access_token"], OP_ACCESS, "{json}");
+            assert!(json["id_token"].is_string());
+            server
+        })
+    })
+}
+
+/// The `claims` request parameter (OpenID Connect Core §5.5): `parse_claims_parameter`
+/// directly, then as the `claims` of an authorization request to the OpenID Provider.
+/// Asserts that a refusal is `invalid_request`, that an accepted value is a JSON object
+/// whose essential names are among its names, and that the endpoint agrees with the parser
+/// (the same value kept, or an `invalid_request` redirected to the client).
+pub fn oidc_claims(data: &[u8]) {
+    use keyward::oidc::provider::claims::{ClaimsTarget, claims_parameter_names, parse_claims_parameter};
+    let input = text(data);
+    let parsed = parse_claims_parameter(&input);
+    match &parsed {
+        Ok(value) => {
+            assert!(value.is_object());
+            for target in [ClaimsTarget::IdToken, ClaimsTarget::UserInfo] {
+                let (names, essential) = claims_parameter_names(Some(value), target);
+                assert!(essential.iter().all(|e| names.contains(e)));
+            }
+        }
+        Err(e) => assert_eq!(e.code(), "invalid_request"),
+    }
+    let server = op_fixture();
+    let query = keyward::common::encoding::encode_form([
+        ("response_type", "code"),
+        ("client_id", "rp"),
+        ("scope", "openid"),
+        ("code_challenge", AS_CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("claims", input.as_str()),
+    ]);
+    let get = http::Request::get(format!("{AS_ISSUER}/authorize?{query}")).body(Vec::new()).unwrap();
+    let outcome = runtime().block_on(server.authorization_request(&get));
+    match (outcome, parsed) {
+        // An empty value counts as absent (RFC 6749 §3.1).
+        (Ok(request), _) if input.is_empty() => assert_eq!(request.claims, None),
+        (Ok(request), Ok(value)) => assert_eq!(request.claims, Some(value)),
+        (Err(e), Err(_)) => {
+            assert!(e.is_redirected());
+            assert_eq!(e.error.code(), "invalid_request");
+        }
+        (outcome, parsed) => panic!("the endpoint and the parser disagree: {outcome:?} / {parsed:?}"),
+    }
+}
+
+/// The UserInfo endpoint (OpenID Connect Core §5.3, RFC 6750 §2, §3) of the OpenID
+/// Provider, which holds [`OP_ACCESS`]. Asserts never a 5xx; `200` only for that token (in
+/// the header, or in a POSTed form), with exactly `{"sub":"alice","email":…}`; a
+/// `WWW-Authenticate: Bearer` challenge on every 400/401/403 (a bare one when no token was
+/// sent); and that `userinfo_token` agrees with the status.
+pub fn oidc_userinfo(data: &[u8]) {
+    use keyward::oauth2::provider::BearerError;
+    use keyward::oidc::provider::userinfo::userinfo_token;
+    let [method, content_type, authorization, body] = parts(data);
+    let method = http::Method::from_bytes(&method).unwrap_or(http::Method::GET);
+    let Some(req) = form_request(method, "https://as.example/userinfo", &content_type, &authorization, body)
+    else {
+        return;
+    };
+    let token = userinfo_token(&req, 64 * 1024);
+    let response = runtime().block_on(op_fixture().userinfo(&req));
+    let status = response.status();
+    assert!(!status.is_server_error(), "{status}");
+    let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    match status.as_u16() {
+        200 => {
+            assert!(matches!(&token, Ok(t) if t == OP_ACCESS));
+            let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(json, serde_json::json!({"sub": "alice", "email": "alice@example.com"}));
+        }
+        405 => assert!(req.method() != http::Method::GET && req.method() != http::Method::POST),
+        400 | 401 | 403 => {
+            let challenge = challenge.expect("a Bearer challenge");
+            assert!(challenge.starts_with("Bearer"));
+            if matches!(token, Err(BearerError::Missing)) {
+                assert_eq!(challenge, "Bearer");
+            }
+            assert!(!matches!(&token, Ok(t) if t == OP_ACCESS));
+        }
+        other => panic!("unexpected status {other}"),
+    }
 }
 
 /// The OpenID Provider of [`end_session`], built once: clients `web` (post-logout URIs

@@ -7,6 +7,9 @@
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //! - [`oauth2_provider`]: the OAuth 2.1 authorization server's endpoints, the authorization
 //!   request extractor and the bearer-token extractor.
+//! - [`end_session`]: the OpenID Provider's RP-Initiated Logout (the end-session extractor).
+//! - [`oidc_provider`]: the OpenID Provider's UserInfo, discovery and JWK-set endpoints, and
+//!   the signing keys' rotation timer.
 //!
 //! - [`KeywardSession`]: an extractor wrapping a tower-sessions [`tower_sessions::Session`]
 //!   as Keyward's [`Session`].
@@ -16,13 +19,19 @@
 //!   login fails with a state mismatch.
 
 pub mod client;
+#[cfg(feature = "provider")]
 pub mod end_session;
 pub mod logout;
+#[cfg(feature = "provider")]
 pub mod oauth2_provider;
+#[cfg(feature = "provider")]
+pub mod oidc_provider;
 
 /// Declares the scopes an [`OAuth2Bearer<R>`](oauth2_provider::OAuth2Bearer) requires, as a
 /// type: `required_scopes!(pub WriteNotes = "notes:write");` (defined in the core).
+#[cfg(feature = "provider")]
 pub use keyward::required_scopes;
+#[cfg(feature = "provider")]
 pub mod provider;
 
 // The crate README's axum example (the same as the repository README's, which a test keeps

@@ -32,13 +32,19 @@ pub use common::{
     random::{OsRandom, RandomSource},
 };
 
-/// This crate's guides to the OAuth 1.0a provider and the OAuth 2.1 server (the markdown
-/// under its `docs/` folder, listed with the others in the repository's `docs/README.md`);
-/// their Rust examples are doc-tests.
+/// This crate's guides to the OAuth 1.0a provider, the OAuth 2.1 server and the OpenID
+/// Provider (the markdown under its `docs/` folder, listed with the others in the
+/// repository's `docs/README.md`); their Rust examples are doc-tests.
 pub mod guides {
+    #[cfg(feature = "provider")]
     #[doc = include_str!("../docs/oauth1-provider.md")]
     pub mod oauth1_provider {}
 
+    #[cfg(feature = "provider")]
     #[doc = include_str!("../docs/oauth2-provider.md")]
     pub mod oauth2_provider {}
+
+    #[cfg(feature = "provider")]
+    #[doc = include_str!("../docs/openid-provider.md")]
+    pub mod openid_provider {}
 }

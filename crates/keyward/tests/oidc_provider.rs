@@ -46,10 +46,13 @@ impl RandomSource for Counter {
     }
 }
 
+/// One call of the claims hook: the target, the names asked, the essential ones.
+type Asked = (ClaimsTarget, Vec<String>, Vec<String>);
+
 /// The application's users, and a log of what the provider asked for.
 #[derive(Default)]
 struct Users {
-    asked: Mutex<Vec<(ClaimsTarget, Vec<String>, Vec<String>)>>,
+    asked: Mutex<Vec<Asked>>,
 }
 
 impl ClaimsSource for Users {
@@ -402,6 +405,13 @@ async fn auth_time_when_required() {
     let code = code_with(&f, "aged", "openid", &[], |g| g.auth_time(T0 - 10)).await;
     let c = validate(&f, "aged", &exchange(&f, "aged", &code).await, None);
     assert_eq!(c.raw["auth_time"], T0 - 10);
+
+    // A `sub` asked for with a value (Core §5.5.1): that user, or login_required.
+    let only_bob = r#"{"id_token":{"sub":{"value":"bob"}}}"#;
+    let req = request(&f, "rp", "openid", &[("claims", only_bob)]).await.unwrap();
+    let err = f.server.grant(&req, Grant::new("alice", ["openid"])).await.unwrap_err();
+    assert!(matches!(err.error, ProviderError::LoginRequired));
+    assert!(f.server.grant(&req, Grant::new("bob", ["openid"])).await.is_ok());
 
     for bad in ["-1", "1.5", "soon", "+5"] {
         assert!(matches!(

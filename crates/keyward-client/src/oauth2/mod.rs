@@ -10,8 +10,8 @@
 //! - [`OAuth2Session`]: a token in use: each request refreshes it first when it is
 //!   expired (once, however many requests find it expired at the same time), places it
 //!   (header, body or query) and runs the compliance hooks.
-//! - [`BackchannelNotifier`]: the provider's side of Back-Channel Logout, sending logout
-//!   tokens in the background with bounded retries.
+//! - `BackchannelNotifier` (feature `provider`): the provider's side of Back-Channel
+//!   Logout, sending logout tokens in the background with bounded retries.
 //!
 //! Every network call is one [`HttpClient::call`](keyward::HttpClient::call), so a test
 //! (or this example) can play the provider with a closure:
@@ -48,8 +48,10 @@ mod config;
 mod dpop;
 mod error;
 mod hooks;
+#[cfg(feature = "provider")]
 mod introspection;
 mod logout;
+#[cfg(feature = "provider")]
 mod notifier;
 mod oidc;
 mod par;
@@ -60,8 +62,10 @@ pub use client::{AuthorizationRedirect, CodeExchange, OAuth2Client};
 pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config, Quirks};
 pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
+#[cfg(feature = "provider")]
 pub use introspection::IntrospectionVerifier;
 pub use logout::LogoutError;
+#[cfg(feature = "provider")]
 pub use notifier::{BackchannelNotifier, NotifierConfig, NotifierStats};
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;

@@ -6,6 +6,7 @@ pub mod core;
 pub mod discovery;
 pub mod jwks;
 pub mod logout;
+#[cfg(feature = "provider")]
 pub mod provider;
 pub mod userinfo;
 

@@ -34,15 +34,7 @@ impl AuthorizationServer {
         let subject_types: &[&str] =
             if config.pairwise_salt.is_some() { &["public", "pairwise"] } else { &["public"] };
         map.insert("subject_types_supported".into(), json!(subject_types));
-        let mut algs: Vec<&str> = Vec::new();
-        for snapshot in openid.snapshots() {
-            let name = snapshot.key_set().current().alg().name();
-            if !algs.contains(&name) {
-                algs.push(name);
-            }
-        }
-        algs.push("HS256");
-        map.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+        map.insert("id_token_signing_alg_values_supported".into(), json!(openid.id_token_signing_algs()));
         map.insert("claims_supported".into(), json!(config.claims_supported));
         map.insert("claims_parameter_supported".into(), json!(true));
         map.insert("request_parameter_supported".into(), json!(false));

@@ -93,9 +93,32 @@ impl OpenIdProvider {
         self.keys.iter().map(|k| k.snapshot()).collect()
     }
 
+    /// The algorithms ID tokens can be signed with (OpenID Connect Discovery §3
+    /// `id_token_signing_alg_values_supported`): those of the key sets' current keys, then
+    /// `HS256` (keyed by a client secret kept plain). What a client may register as its
+    /// `id_token_signed_response_alg`.
+    pub fn id_token_signing_algs(&self) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = Vec::new();
+        for keys in &self.keys {
+            let name = keys.snapshot().key_set().current().alg().name();
+            if !algs.contains(&name) {
+                algs.push(name);
+            }
+        }
+        algs.push("HS256");
+        algs
+    }
+
     /// The key that signs for `alg` now: the current key of the first key set whose current
-    /// key has that algorithm.
-    pub(crate) fn signing_key(&self, alg: crate::jose::SigningAlg) -> Option<SigningKey> {
+    /// key has that algorithm (for example to sign a logout token with the default one).
+    pub fn signing_key(&self, alg: crate::jose::SigningAlg) -> Option<SigningKey> {
         self.keys.iter().map(|k| k.snapshot().key_set().current().clone()).find(|k| k.alg() == alg)
+    }
+}
+
+impl crate::oauth2::provider::AuthorizationServer {
+    /// The OpenID Provider part of the server, when it has one.
+    pub fn openid_provider(&self) -> Option<&OpenIdProvider> {
+        self.inner.openid.as_ref()
     }
 }
