@@ -51,6 +51,7 @@ mod hooks;
 #[cfg(feature = "provider")]
 mod introspection;
 mod logout;
+#[cfg(feature = "provider")]
 mod notifier;
 mod oidc;
 mod par;
@@ -64,6 +65,7 @@ pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
 #[cfg(feature = "provider")]
 pub use introspection::IntrospectionVerifier;
 pub use logout::LogoutError;
+#[cfg(feature = "provider")]
 pub use notifier::{BackchannelNotifier, NotifierConfig, NotifierStats};
 pub use refresh::{OldToken, UpdateToken};
 pub use session::OAuth2Session;
