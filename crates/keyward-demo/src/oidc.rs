@@ -17,6 +17,7 @@ use crate::{AppState, DemoError, HtmlForm, check_csrf, csrf_token, renew_csrf};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::store::{BoxFuture, StoreError};
 use keyward::jose::rotation::{KeyManager, RotationPolicy};
 use keyward::oidc::provider::end_session::{EndSessionError, LogoutRequest};
@@ -182,7 +183,7 @@ async fn confirmation_page(
         };
         waiting.remove(&oldest);
     }
-    let id = keyward::common::random::RandomSource::alphanumeric(&keyward::common::random::OsRandom, 24);
+    let id = OsRandom.alphanumeric(24);
     waiting.insert(id.clone(), (now + crate::LOGIN_TTL, request));
     session
         .insert(LOGOUTS_KEY, &waiting)
@@ -234,14 +235,13 @@ pub(crate) async fn confirm_end_session(
         .insert(LOGOUTS_KEY, &waiting)
         .await
         .map_err(|e| ErrorPage::internal("writing the session", &e))?;
-    let Some((lapses, request)) = found.filter(|(lapses, _)| *lapses > crate::now()) else {
+    let Some((_, request)) = found.filter(|(lapses, _)| *lapses > crate::now()) else {
         return Err(ErrorPage::new(
             StatusCode::BAD_REQUEST,
             "This sign-out request has ended",
             "It is unknown in this browser, already answered, or older than 10 minutes.",
         ));
     };
-    let _ = lapses;
     match form.decision.as_str() {
         "signout" => finish_logout(&state, &session, &request).await,
         _ => Ok(Redirect::to("/").into_response()),
