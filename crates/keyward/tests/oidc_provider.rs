@@ -406,6 +406,13 @@ async fn auth_time_when_required() {
     let c = validate(&f, "aged", &exchange(&f, "aged", &code).await, None);
     assert_eq!(c.raw["auth_time"], T0 - 10);
 
+    // A `sub` asked for with a value (Core §5.5.1): that user, or login_required.
+    let only_bob = r#"{"id_token":{"sub":{"value":"bob"}}}"#;
+    let req = request(&f, "rp", "openid", &[("claims", only_bob)]).await.unwrap();
+    let err = f.server.grant(&req, Grant::new("alice", ["openid"])).await.unwrap_err();
+    assert!(matches!(err.error, ProviderError::LoginRequired));
+    assert!(f.server.grant(&req, Grant::new("bob", ["openid"])).await.is_ok());
+
     for bad in ["-1", "1.5", "soon", "+5"] {
         assert!(matches!(
             request(&f, "rp", "openid", &[("max_age", bad)]).await,
@@ -842,4 +849,45 @@ async fn a_failing_claims_hook_is_a_server_error_not_a_panic() {
     let token = exchange(&f, "rp", &code).await["access_token"].as_str().unwrap().to_owned();
     let r = userinfo(&f, get_with_token(&token)).await;
     assert_error(&r, 500, "server_error");
+}
+
+#[tokio::test]
+async fn the_device_grant_gives_an_id_token_for_openid() {
+    use keyward::oauth2::provider::{DeviceConfig, GrantType};
+    let store = Arc::new(MemoryStore::new());
+    let tv = RegisteredClient::public("tv")
+        .with_scopes(["openid", "email"])
+        .with_grant_types([GrantType::DeviceCode, GrantType::RefreshToken]);
+    store.create_registered_client(&tv).await.unwrap();
+    let clock = FixedClock::new(T0);
+    let keys = Arc::new(SharedKeySet::new(KeySet::new(rsa_key("oidc_op_a.pem"))));
+    let openid = OpenIdProvider::new(OpenIdConfig::new(ISSUER), keys.clone(), Arc::new(Users::default()));
+    let server = AuthorizationServer::builder(store.clone(), ServerConfig::new(ISSUER))
+        .clock(clock.clone())
+        .device_codes(store, DeviceConfig::new(ISSUER))
+        .openid(openid)
+        .build();
+    let form = |pairs: &[(&str, &str)]| {
+        http::Request::post(format!("{ISSUER}/device"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form(pairs.iter().copied()).into_bytes())
+            .unwrap()
+    };
+    let r = server.device_authorization(&form(&[("client_id", "tv"), ("scope", "openid email")])).await;
+    let body: Value = serde_json::from_slice(r.body()).unwrap();
+    let v = server.verify_user_code(body["user_code"].as_str().unwrap(), "k").await.unwrap();
+    server.approve_device(&v, Grant::new("alice", ["openid", "email"]).auth_time(T0 - 3)).await.unwrap();
+    let grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let device_code = body["device_code"].as_str().unwrap();
+    let r = server
+        .token(&form(&[("grant_type", grant), ("client_id", "tv"), ("device_code", device_code)]))
+        .await;
+    assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(r.body()));
+    let tokens: Value = serde_json::from_slice(r.body()).unwrap();
+    let f = Fixture { server, clock, users: Arc::new(Users::default()), rs256: keys };
+    let c = validate(&f, "tv", &tokens, None);
+    assert_eq!(c.sub, "alice");
+    assert_eq!(c.raw["auth_time"], T0 - 3);
+    let info = userinfo(&f, get_with_token(tokens["access_token"].as_str().unwrap())).await;
+    assert_eq!(serde_json::from_slice::<Value>(info.body()).unwrap()["email"], "alice@example.com");
 }

@@ -288,7 +288,9 @@ impl AuthorizationServer {
         };
         let with_refresh =
             self.inner.config.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
-        let issued = self.issue(&issue, with_refresh, Vec::new(), now)?;
+        let mut issued = self.issue(&issue, with_refresh, Vec::new(), now)?;
+        // An OpenID Provider answers `openid` with an ID token here too, as on refresh.
+        issued.id_token = self.id_token_for(client, &issued.access, &issued.access_value, None, now).await?;
         self.inner.store.create_tokens(&issued.access, issued.refresh.as_ref().map(|(r, _)| r)).await?;
         Ok(token_response(&issued, now))
     }

@@ -64,7 +64,9 @@ impl fmt::Debug for OpenIdProvider {
 impl OpenIdProvider {
     /// A provider signing ID tokens with `keys` (rotated by a
     /// [`KeyManager`](crate::jose::rotation::KeyManager), or fixed) and releasing the
-    /// claims `claims` gives.
+    /// claims `claims` gives. Clients that register no `id_token_signed_response_alg` get
+    /// `RS256` (OpenID Connect Registration §2), so `keys` should sign RS256; a client
+    /// whose algorithm no key set signs gets `server_error` at the token endpoint.
     pub fn new(config: OpenIdConfig, keys: Arc<SharedKeySet>, claims: Arc<dyn ClaimsSource>) -> Self {
         Self { config, keys: vec![keys], claims }
     }

@@ -170,7 +170,8 @@ impl AuthorizationRequest {
 
 impl AuthorizationServer {
     /// The OpenID Connect details a code carries to its tokens (Core §2, §5.5), when the
-    /// grant holds `openid`. An authentication older than `max_age` is `login_required`;
+    /// grant holds `openid`. An authentication older than `max_age`, or another user than
+    /// the `sub` value the `claims` parameter asks for (§5.5.1), is `login_required`;
     /// `max_age` or the client's `require_auth_time` without the grant's `auth_time` is
     /// `server_error` (the application must say when the user signed in).
     pub(crate) fn auth_session(
@@ -194,6 +195,15 @@ impl AuthorizationServer {
                 return Err(ProviderError::LoginRequired);
             }
             _ => {}
+        }
+        // Core §5.5.1: a `sub` asked for with a value is that user or nobody.
+        for member in ["id_token", "userinfo"] {
+            let asked = request.claims.as_ref().and_then(|c| c.get(member)?.get("sub")?.get("value"));
+            if let Some(asked) = asked
+                && asked.as_str() != Some(self.subject_for(client, &grant.subject)?.as_str())
+            {
+                return Err(ProviderError::LoginRequired);
+            }
         }
         Ok(Some(AuthSession {
             sid: grant.sid.clone(),
