@@ -49,6 +49,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("oauth2_endpoints", oauth2_endpoints),
     ("oidc_claims", oidc_claims),
     ("oidc_userinfo", oidc_userinfo),
+    ("end_session", end_session),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -862,4 +863,86 @@ pub fn oidc_userinfo(data: &[u8]) {
         }
         other => panic!("unexpected status {other}"),
     }
+}
+
+/// The OpenID Provider of [`end_session`], built once: clients `web` (post-logout URIs
+/// `https://web.example/bye` and `https://web.example/bye?x=1`) and `other` (none), and
+/// alice's ID tokens for each (placeholders `@HINT_WEB@`, `@HINT_OTHER@` in the input).
+fn end_session_fixture() -> &'static (OAuth2Server, String, String) {
+    use keyward::jose::rotation::SharedKeySet;
+    use keyward::jose::{KeySet as ServerKeys, SigningAlg};
+    use keyward::oidc::provider::{NoClaims, OpenIdConfig, OpenIdProvider};
+    static FIXTURE: OnceLock<(OAuth2Server, String, String)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        runtime().block_on(async {
+            let store = Arc::new(MemoryStore::new());
+            let mut web = RegisteredClient::confidential("web", AS_SECRET_WEB)
+                .with_redirect_uris(["https://web.example/cb"]);
+            web.post_logout_redirect_uris =
+                vec!["https://web.example/bye".into(), "https://web.example/bye?x=1".into()];
+            let other = RegisteredClient::confidential("other", AS_SECRET_WEB)
+                .with_redirect_uris(["https://o.example/cb"]);
+            store.create_registered_client(&web).await.unwrap();
+            store.create_registered_client(&other).await.unwrap();
+            let keys = Arc::new(SharedKeySet::new(ServerKeys::generate(SigningAlg::RS256).unwrap()));
+            let hint = |aud: &str| {
+                let claims = serde_json::json!({"iss": AS_ISSUER, "sub": "alice", "aud": aud, "iat": NOW,
+                    "exp": NOW + 60, "sid": "s-1"});
+                keys.snapshot().key_set().sign(None, &claims).unwrap()
+            };
+            let (hint_web, hint_other) = (hint("web"), hint("other"));
+            let openid = OpenIdProvider::new(OpenIdConfig::new(AS_ISSUER), keys, Arc::new(NoClaims));
+            let server = OAuth2Server::builder(store, ServerConfig::new(AS_ISSUER))
+                .clock(FixedClock::new(NOW))
+                .openid(openid)
+                .build();
+            (server, hint_web, hint_other)
+        })
+    })
+}
+
+/// The end-session endpoint (RP-Initiated Logout 1.0 §2–§4): `method \n content-type \n
+/// query \n body` into `AuthorizationServer::end_session_request` over
+/// [`end_session_fixture`]. Checks that a refused request is a page, never a redirect; that
+/// an accepted one names a post-logout URI only when its client registered exactly that
+/// URI; and that the answer redirects there (with the exact `state`) or nowhere.
+pub fn end_session(data: &[u8]) {
+    let (server, hint_web, hint_other) = end_session_fixture();
+    let [method, content_type, query, body] = parts(data);
+    let method = http::Method::from_bytes(&method).unwrap_or(http::Method::GET);
+    let fill = |s: String| s.replace("@HINT_WEB@", hint_web).replace("@HINT_OTHER@", hint_other);
+    let query: String = fill(text(&query).chars().filter(|c| c.is_ascii_graphic()).collect());
+    let body = fill(text(&body)).into_bytes();
+    let uri = format!("{AS_ISSUER}/logout?{query}");
+    let Some(req) = form_request(method, &uri, &content_type, b"", body) else { return };
+    runtime().block_on(async {
+        match server.end_session_request(&req).await {
+            Err(e) => {
+                let response = e.to_response();
+                assert!(matches!(response.status().as_u16(), 400 | 405), "{}", response.status());
+                assert!(!response.headers().contains_key("location"));
+            }
+            Ok(request) => {
+                let kept: keyward::oidc::provider::end_session::LogoutRequest =
+                    serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
+                assert_eq!(kept, request);
+                let response = server.end_session_response(&request).await;
+                match &request.post_logout_redirect_uri {
+                    Some(uri) => {
+                        let ok = ["https://web.example/bye", "https://web.example/bye?x=1"]
+                            .contains(&uri.as_str());
+                        assert!(ok && request.client_id.as_deref() == Some("web"), "{request:?}");
+                        assert_eq!(response.status(), 302);
+                        let location = response.headers()["location"].to_str().unwrap();
+                        assert!(location.starts_with(uri.as_str()), "{location}");
+                        assert_eq!(query_param(location, "state"), request.state);
+                    }
+                    None => {
+                        assert_eq!(response.status(), 200);
+                        assert!(!response.headers().contains_key("location"));
+                    }
+                }
+            }
+        }
+    });
 }

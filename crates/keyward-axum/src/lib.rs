@@ -7,6 +7,7 @@
 //! - [`provider`]: the OAuth 1.0a provider's endpoints and resource-protection extractor.
 //! - [`oauth2_provider`]: the OAuth 2.1 authorization server's endpoints, the authorization
 //!   request extractor and the bearer-token extractor.
+//! - [`end_session`]: the OpenID Provider's RP-Initiated Logout (the end-session extractor).
 //! - [`oidc_provider`]: the OpenID Provider's UserInfo, discovery and JWK-set endpoints, and
 //!   the signing keys' rotation timer.
 //!
@@ -18,6 +19,7 @@
 //!   login fails with a state mismatch.
 
 pub mod client;
+#[cfg(feature = "provider")]
 pub mod end_session;
 pub mod logout;
 #[cfg(feature = "provider")]

@@ -10,8 +10,8 @@
 //! - [`OAuth2Session`]: a token in use: each request refreshes it first when it is
 //!   expired (once, however many requests find it expired at the same time), places it
 //!   (header, body or query) and runs the compliance hooks.
-//! - [`BackchannelNotifier`]: the provider's side of Back-Channel Logout, sending logout
-//!   tokens in the background with bounded retries.
+//! - `BackchannelNotifier` (feature `provider`): the provider's side of Back-Channel
+//!   Logout, sending logout tokens in the background with bounded retries.
 //!
 //! Every network call is one [`HttpClient::call`](keyward::HttpClient::call), so a test
 //! (or this example) can play the provider with a closure:

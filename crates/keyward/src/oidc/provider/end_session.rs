@@ -20,8 +20,6 @@
 //!
 //! Ending a session does not revoke tokens (see [`backchannel`](super::backchannel)).
 
-use std::fmt;
-
 use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +34,7 @@ const MAX_VALUE: usize = 8 * 1024;
 
 /// A validated RP-Initiated Logout request (§2), for the application to act on. Serde, so
 /// that it can be kept across a confirmation page.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoutRequest {
     /// The client that asked: `client_id`, or the audience of the hint.
     pub client_id: Option<String>,
@@ -53,20 +51,6 @@ pub struct LogoutRequest {
     pub ui_locales: Option<String>,
     /// A hint of which user to log out (`logout_hint`), for the application to read.
     pub logout_hint: Option<String>,
-}
-
-impl fmt::Debug for LogoutRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogoutRequest")
-            .field("client_id", &self.client_id)
-            .field("hint_subject", &self.hint_subject)
-            .field("hint_sid", &self.hint_sid)
-            .field("post_logout_redirect_uri", &self.post_logout_redirect_uri)
-            .field("state", &self.state)
-            .field("ui_locales", &self.ui_locales)
-            .field("logout_hint", &self.logout_hint)
-            .finish()
-    }
 }
 
 /// Why an end-session request was refused. Shown to the user as a `400` page (or `405`,
