@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Form, Request, State};
+use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -25,10 +25,11 @@ use keyward::oauth2::provider::{
 };
 use keyward::oidc::provider::end_session::LogoutRequest;
 use keyward::oidc::provider::{ClaimsRequest, OpenIdConfig, OpenIdProvider};
+use keyward_axum::end_session::{EndSession, end_session_response};
 use keyward_axum::oauth2_provider::{
-    AuthorizeRejection, OAuth2Authorize, OAuth2Rejection, authorize_error_response, core_request,
-    grant_response, token_endpoint,
+    AuthorizeRejection, OAuth2Authorize, authorize_error_response, grant_response, token_endpoint,
 };
+use keyward_axum::oidc_provider::{OIDC_WELL_KNOWN, jwks, openid_configuration, userinfo};
 use keyward_stores::MemoryStore;
 use keyward_testkit::peers::{
     Browser, OAuth2Lib, OIDC_STEPS, OidcClientArgs, PeerRun, PeerUser, run_oidc_client,
@@ -186,23 +187,13 @@ async fn consent(State(op): State<Op>, headers: HeaderMap, Form(form): Fields) -
     }
 }
 
-/// The end-session endpoint (RP-Initiated Logout 1.0): the request validated by the core;
-/// a confirmation page when the hint does not name the signed-in user; the session ended;
-/// the redirect to the post-logout URI.
-async fn end_session(State(op): State<Op>, req: Request) -> Response {
-    let headers = req.headers().clone();
-    let server = op.provider.server();
-    let request = match core_request(req, &op.provider).await {
-        Ok(req) => server.end_session_request(&req).await,
-        Err(e) => return OAuth2Rejection(e).into_response(),
-    };
-    let request = match request {
-        Ok(r) => r,
-        Err(e) => return into_axum(e.to_response()),
-    };
+/// The end-session endpoint (RP-Initiated Logout 1.0): the request validated by the glue's
+/// extractor; a confirmation page when the hint does not name the signed-in user; the session
+/// ended; the redirect to the post-logout URI.
+async fn end_session(State(op): State<Op>, headers: HeaderMap, EndSession(request): EndSession) -> Response {
     let session = op.session(&headers);
     let user = session.as_ref().map(|(_, s)| s.user.as_str());
-    if server.logout_confirmation_needed(&request, user).await.unwrap() {
+    if op.provider.server().logout_confirmation_needed(&request, user).await.unwrap() {
         let id = format!("l{}", rand_id());
         op.logouts.lock().unwrap().insert(id.clone(), request);
         return Html(format!(
@@ -225,31 +216,11 @@ async fn log_out(op: &Op, cookie: Option<String>, request: &LogoutRequest) -> Re
     if let Some(cookie) = cookie {
         op.sessions.lock().unwrap().remove(&cookie);
     }
-    let mut response = into_axum(op.provider.server().end_session_response(request).await);
+    let mut response = end_session_response(op.provider.server(), request).await;
     response
         .headers_mut()
         .append(header::SET_COOKIE, format!("{COOKIE}=; Path=/; Max-Age=0").parse().unwrap());
     response
-}
-
-fn into_axum(response: http::Response<Vec<u8>>) -> Response {
-    let (parts, body) = response.into_parts();
-    (parts, body).into_response()
-}
-
-async fn userinfo(State(op): State<Op>, req: Request) -> Response {
-    match core_request(req, &op.provider).await {
-        Ok(req) => into_axum(op.provider.server().userinfo(&req).await),
-        Err(e) => OAuth2Rejection(e).into_response(),
-    }
-}
-
-async fn discovery(State(op): State<Op>) -> Response {
-    into_axum(op.provider.server().openid_configuration_response())
-}
-
-async fn jwks(State(op): State<Op>) -> Response {
-    into_axum(op.provider.server().jwks_response())
 }
 
 /// The claims hook: each user's name and email, asked per scope.
@@ -310,7 +281,7 @@ async fn start() -> String {
         .route("/consent", post(consent))
         .route("/token", any(token_endpoint))
         .route("/userinfo", any(userinfo))
-        .route("/.well-known/openid-configuration", get(discovery))
+        .route(OIDC_WELL_KNOWN, get(openid_configuration))
         .route("/jwks", get(jwks))
         .route("/end_session", any(end_session))
         .route("/end_session/confirm", post(confirm_end_session))

@@ -8,6 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward::common::ErrorBody;
+use keyward::common::random::{OsRandom, RandomSource};
+use keyward::common::secret::ct_eq;
 use keyward_axum::KeywardSession;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
 use keyward_client::registry::{AppToken, CallbackError, Error, ErrorKind, Protocol, RemoteApp, StateError};
@@ -562,8 +564,7 @@ pub(crate) async fn log_out_everywhere(
         return Ok(Redirect::to("/?left=client").into_response());
     };
     let app = state.oauth.client(&login.app).map_err(|e| login_error(&login.app, &e))?;
-    let logout_state =
-        keyward::common::random::RandomSource::alphanumeric(&keyward::common::random::OsRandom, 24);
+    let logout_state = OsRandom.alphanumeric(24);
     let back = format!("{}/signed-out", state.base_url);
     let redirect = app
         .logout_redirect(&session, Some(&back), Some(&logout_state))
@@ -594,9 +595,7 @@ pub(crate) async fn signed_out(
     let expected: Option<String> =
         session.remove(LOGOUT_STATE_KEY).await.map_err(|e| ErrorPage::internal("writing the session", &e))?;
     match expected {
-        Some(e)
-            if !q.state.is_empty() && keyward::common::secret::ct_eq(e.as_bytes(), q.state.as_bytes()) =>
-        {
+        Some(e) if !q.state.is_empty() && ct_eq(e.as_bytes(), q.state.as_bytes()) => {
             Ok(Redirect::to("/?left=everywhere").into_response())
         }
         _ => Err(ErrorPage::new(

@@ -59,7 +59,7 @@ use keyward::oauth2::provider::{
     AuthorizationServer as AuthorizationServer2, DeviceConfig, OAuth2Provider, RegisteredClient, ServerConfig,
 };
 use keyward::oidc::provider::{OpenIdConfig, OpenIdProvider};
-use keyward_axum::oauth2_provider;
+use keyward_axum::{oauth2_provider, oidc_provider};
 use keyward_client::registry::{AppConfig, ClientKwargs, ConfigSources, OAuth};
 use keyward_stores::store::{Client, StoreError};
 use sessions::{MemorySessions, RedisSessions, Sessions};
@@ -131,9 +131,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<Limits>,
     /// The OAuth 1 signature methods the provider accepts.
     pub(crate) signature_methods: Arc<[String]>,
-    /// The OpenID Provider's ID-token key set, kept loaded and rotated (its timer stops once
-    /// the state is gone).
-    pub(crate) _keys: Arc<keyward::jose::rotation::KeyManager>,
+    /// The OpenID Provider's ID-token key rotation timer, stopped once the state is gone.
+    pub(crate) _keys: Arc<oidc::KeyRotation>,
     /// Sends the OpenID Provider's back-channel logout tokens, away from the user's request.
     pub(crate) notifier: keyward_client::oauth2::BackchannelNotifier,
 }
@@ -247,7 +246,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     // The OpenID Provider: ID tokens signed by a key set kept in the database (shared by the
     // instances over it), the users' claims, UserInfo, the JWK set, RP-initiated and
     // back-channel logout.
-    let keys = oidc::start_keys(&stores).await?;
+    let (keys, key_rotation) = oidc::start_keys(&stores).await?;
     let mut openid =
         OpenIdConfig::new(&base_url).with_claims_supported(oidc::USER_CLAIMS).with_backchannel_logout();
     openid.userinfo_endpoint = format!("{base_url}/oauth2/userinfo");
@@ -357,7 +356,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         throttle: Arc::new(guard::Throttle::new(&limits)),
         limits: Arc::new(limits.clone()),
         signature_methods: signature_methods.into(),
-        _keys: keys,
+        _keys: Arc::new(key_rotation),
         notifier,
     };
     // Sessions live in Redis when there is one (shared by every instance), else in this
@@ -398,9 +397,9 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/device/consent", post(device::decide))
         .route("/oauth2/revoke", any(oauth2_provider::revocation_endpoint))
         .route("/oauth2/introspect", any(oauth2_provider::introspection_endpoint))
-        .route("/.well-known/openid-configuration", get(oidc::discovery))
-        .route("/oauth2/userinfo", get(oidc::userinfo).post(oidc::userinfo))
-        .route("/oauth2/jwks", get(oidc::jwks))
+        .route(oidc_provider::OIDC_WELL_KNOWN, get(oidc_provider::openid_configuration))
+        .route("/oauth2/userinfo", any(oidc_provider::userinfo))
+        .route("/oauth2/jwks", get(oidc_provider::jwks))
         .route("/oauth2/end_session", get(oidc::end_session).post(oidc::end_session))
         .route("/oauth2/end_session/confirm", post(oidc::confirm_end_session))
         .route("/logout/everywhere", post(client::log_out_everywhere))

@@ -14,17 +14,17 @@ use crate::html::{ErrorPage, csrf_field, esc, page};
 use crate::provider::{forget_user, provider_auth, signed_in};
 use crate::store::Stores;
 use crate::{AppState, DemoError, HtmlForm, check_csrf, csrf_token, renew_csrf};
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::store::{BoxFuture, StoreError};
-use keyward::jose::rotation::{KeyManager, RotationPolicy, Tick};
+use keyward::jose::rotation::{KeyManager, RotationPolicy};
 use keyward::oidc::provider::end_session::{EndSessionError, LogoutRequest};
 use keyward::oidc::provider::{ClaimsRequest, ClaimsSource};
 use keyward_axum::KeywardSession;
 use keyward_axum::client::{ClientRejection, OAuthCallback, RedirectTo};
-use keyward_axum::oauth2_provider::{OAuth2Rejection, core_request};
-use keyward_axum::provider::into_response;
+use keyward_axum::end_session::{EndSession, EndSessionRejection, end_session_response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -68,45 +68,22 @@ impl ClaimsSource for UserClaims {
     }
 }
 
+/// Aborts the key rotation task when the site (its state) is dropped.
+pub(crate) struct KeyRotation(tokio::task::JoinHandle<()>);
+
+impl Drop for KeyRotation {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Loads the ID-token key set from the database, or makes and saves one (instances sharing
 /// the database share it), and ticks it every minute while the site runs.
-pub(crate) async fn start_keys(stores: &Stores) -> Result<Arc<KeyManager>, DemoError> {
+pub(crate) async fn start_keys(stores: &Stores) -> Result<(Arc<KeyManager>, KeyRotation), DemoError> {
     let store = stores.key_store().await?;
     let keys = Arc::new(KeyManager::start(store, KEY_SET, RotationPolicy::default(), crate::now()).await?);
-    let weak = Arc::downgrade(&keys);
-    tokio::spawn(async move {
-        let mut timer = tokio::time::interval(KEY_TICK);
-        timer.tick().await;
-        loop {
-            timer.tick().await;
-            // The site (and its state, which holds the manager) is gone: stop.
-            let Some(keys) = weak.upgrade() else { break };
-            match keys.tick(crate::now()).await {
-                Ok(Tick::Unchanged) => {}
-                Ok(tick) => tracing::info!(?tick, "ID-token signing keys"),
-                Err(error) => tracing::warn!(%error, "ID-token signing keys could not be ticked"),
-            }
-        }
-    });
-    Ok(keys)
-}
-
-/// OpenID Connect Discovery's document, at `/.well-known/openid-configuration`.
-pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
-    into_response(state.oauth2.server().openid_configuration_response())
-}
-
-/// The public keys that verify ID tokens, at `/oauth2/jwks`.
-pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
-    into_response(state.oauth2.server().jwks_response())
-}
-
-/// The UserInfo endpoint (OpenID Connect Core §5.3), `GET` or `POST`, with the bearer token.
-pub(crate) async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
-    match core_request(req, &state.oauth2).await {
-        Ok(req) => into_response(state.oauth2.server().userinfo(&req).await),
-        Err(e) => OAuth2Rejection(e).into_response(),
-    }
+    let rotation = KeyRotation(keyward_axum::oidc_provider::spawn_key_rotation(keys.clone(), KEY_TICK));
+    Ok((keys, rotation))
 }
 
 /// Tells the clients that registered a back-channel logout URI that the signed-in user's
@@ -134,7 +111,7 @@ const MAX_LOGOUTS: usize = 5;
 
 type WaitingLogouts = BTreeMap<String, (i64, LogoutRequest)>;
 
-fn logout_refused(e: &EndSessionError) -> ErrorPage {
+fn logout_refused(EndSessionRejection(e): &EndSessionRejection) -> ErrorPage {
     tracing::info!(error = %e, "end-session request refused");
     match e {
         EndSessionError::Store(inner) => ErrorPage::internal("reading the client", inner),
@@ -153,11 +130,14 @@ fn logout_refused(e: &EndSessionError) -> ErrorPage {
 /// by the core; a confirmation page when there is no `id_token_hint` or it names someone else;
 /// otherwise the provider session ends at once (with back-channel logouts) and the browser
 /// goes to the client's post-logout URI.
-pub(crate) async fn end_session(State(state): State<AppState>, session: Session, req: Request) -> Response {
+pub(crate) async fn end_session(
+    State(state): State<AppState>,
+    session: Session,
+    request: Result<EndSession, EndSessionRejection>,
+) -> Response {
     let result = async {
         let server = state.oauth2.server();
-        let req = core_request(req, &state.oauth2).await.map_err(|e| logout_refused(&e.into()))?;
-        let request = server.end_session_request(&req).await.map_err(|e| logout_refused(&e))?;
+        let EndSession(request) = request.map_err(|e| logout_refused(&e))?;
         let user = signed_in(&session).await?;
         let confirm = server
             .logout_confirmation_needed(&request, user.as_deref())
@@ -203,7 +183,7 @@ async fn confirmation_page(
         };
         waiting.remove(&oldest);
     }
-    let id = keyward::common::random::RandomSource::alphanumeric(&keyward::common::random::OsRandom, 24);
+    let id = OsRandom.alphanumeric(24);
     waiting.insert(id.clone(), (now + crate::LOGIN_TTL, request));
     session
         .insert(LOGOUTS_KEY, &waiting)
@@ -255,14 +235,13 @@ pub(crate) async fn confirm_end_session(
         .insert(LOGOUTS_KEY, &waiting)
         .await
         .map_err(|e| ErrorPage::internal("writing the session", &e))?;
-    let Some((lapses, request)) = found.filter(|(lapses, _)| *lapses > crate::now()) else {
+    let Some((_, request)) = found.filter(|(lapses, _)| *lapses > crate::now()) else {
         return Err(ErrorPage::new(
             StatusCode::BAD_REQUEST,
             "This sign-out request has ended",
             "It is unknown in this browser, already answered, or older than 10 minutes.",
         ));
     };
-    let _ = lapses;
     match form.decision.as_str() {
         "signout" => finish_logout(&state, &session, &request).await,
         _ => Ok(Redirect::to("/").into_response()),
@@ -285,7 +264,7 @@ async fn finish_logout(
     if request.post_logout_redirect_uri.is_none() {
         return Ok(Redirect::to("/?left=provider").into_response());
     }
-    Ok(into_response(state.oauth2.server().end_session_response(request).await))
+    Ok(end_session_response(state.oauth2.server(), request).await)
 }
 
 /// Notes' session key: who is signed in to it.

@@ -2,8 +2,8 @@
 //! in the database across a restart), and npm openid-client, a relying party nobody here
 //! wrote, signing in through it with a seeded client (code + PKCE + nonce with the ID token's
 //! signature checked, userinfo, refresh, `prompt=none` with and without a session, `max_age`
-//! asking for the password again). The peer is skipped visibly when missing, failed under
-//! `CI=true`.
+//! asking for the password again), and the end-session endpoint's confirmation and refusals.
+//! The peer is skipped visibly when missing, failed under `CI=true`.
 
 mod common;
 
@@ -159,4 +159,59 @@ async fn openid_client_signs_in_through_the_demo() {
     assert_eq!(run.one("prompt_none_no_session")["error"], "login_required");
     assert_eq!(run.one("max_age")["signed_in_again"], true);
     assert_eq!(user.sign_ins, 2, "the first sign-in, and again for max_age=0");
+}
+
+/// Signs alice in to the demo's provider in `browser` (the sign-in page, then its form).
+async fn sign_in(browser: &mut Browser, base: &str) {
+    let page = browser.get(&format!("{base}/signin")).await;
+    let csrf = input_value(&page.body, "csrf");
+    let form =
+        [("csrf", csrf.as_str()), ("next", "/"), ("username", "alice"), ("password", "alice-password")];
+    let signed = browser.post_form(&format!("{base}/signin"), &form).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_session_without_a_hint_asks_first_and_a_forged_hint_is_refused() {
+    let dir = TempDir::new("openid-end-session");
+    let (listener, config) = common::config(&dir.sqlite_url()).await;
+    let demo = common::start(listener, config).await;
+    let base = demo.base.clone();
+    let mut browser = Browser::new();
+    sign_in(&mut browser, &base).await;
+    assert!(browser.get(&format!("{base}/")).await.body.contains("signed in as <b>alice</b>"));
+
+    // A hint that is no ID token of this provider: a page, never a redirect.
+    let forged = browser
+        .get(&format!("{base}/oauth2/end_session?id_token_hint=e30.e30.x&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"))
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+    assert!(forged.location.is_none());
+    assert!(forged.body.contains("This sign-out link is not valid"), "{}", forged.body);
+
+    // No hint: the user is asked; staying keeps the provider session.
+    let ask = browser.get(&format!("{base}/oauth2/end_session")).await;
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("id=\"confirm-signout\""), "{}", ask.body);
+    let form = |decision: &'static str, page: &str| {
+        [
+            ("csrf", input_value(page, "csrf")),
+            ("request", input_value(page, "request")),
+            ("decision", decision.into()),
+        ]
+    };
+    let stay = form("stay", &ask.body);
+    let stay: Vec<(&str, &str)> = stay.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stayed = browser.post_form(&format!("{base}/oauth2/end_session/confirm"), &stay).await;
+    assert_eq!(stayed.location.as_deref(), Some(format!("{base}/").as_str()));
+    assert!(browser.get(&format!("{base}/")).await.body.contains("signed in as <b>alice</b>"));
+
+    // Asked again and confirmed: signed out of the provider; the answered request is gone.
+    let ask = browser.get(&format!("{base}/oauth2/end_session")).await;
+    let sign_out = form("signout", &ask.body);
+    let sign_out: Vec<(&str, &str)> = sign_out.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post_form(&format!("{base}/oauth2/end_session/confirm"), &sign_out).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some(format!("{base}/?left=provider").as_str()));
+    assert!(browser.get(&format!("{base}/")).await.body.contains("Provider: not signed in."));
 }
