@@ -17,11 +17,14 @@
 
 pub mod client;
 pub mod logout;
+#[cfg(feature = "provider")]
 pub mod oauth2_provider;
 
 /// Declares the scopes an [`OAuth2Bearer<R>`](oauth2_provider::OAuth2Bearer) requires, as a
 /// type: `required_scopes!(pub WriteNotes = "notes:write");` (defined in the core).
+#[cfg(feature = "provider")]
 pub use keyward::required_scopes;
+#[cfg(feature = "provider")]
 pub mod provider;
 
 use actix_session::Session as ActixSession;

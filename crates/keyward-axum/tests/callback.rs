@@ -105,6 +105,7 @@ async fn the_rejections_answer_with_their_status() {
     assert_eq!(status(form_post(Body::from("code=a&code=b"))).await, StatusCode::BAD_REQUEST);
 }
 
+#[cfg(feature = "provider")]
 #[tokio::test]
 async fn the_provider_tells_a_broken_body_from_an_oversized_one() {
     use keyward::oauth1::rfc5849::provider::{InvalidRequest, ProviderError, RequestOptions};

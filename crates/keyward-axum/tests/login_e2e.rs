@@ -118,7 +118,10 @@ async fn openid_connect_login_userinfo_and_auto_refresh() {
     let start = browser.get(&format!("{}/login/op", app.base)).await;
     assert_eq!(start.status, 302, "{}", start.body);
     let authorize = start.location.unwrap();
-    assert!(authorize.starts_with(&peer.issuer) && authorize.contains("code_challenge="), "{authorize}");
+    // The peer offers PAR, so the parameters (PKCE challenge included) were pushed and the
+    // browser carries only a reference to them.
+    assert!(authorize.starts_with(&peer.issuer) && authorize.contains("request_uri="), "{authorize}");
+    assert!(!authorize.contains("code_challenge=") && !authorize.contains("state="), "{authorize}");
     let query = browser.login_at_oidc(&authorize, "alice").await;
     let done = browser.get(&format!("{}/auth/op?{query}", app.base)).await;
     assert_eq!(done.status, 200, "{}", done.body);

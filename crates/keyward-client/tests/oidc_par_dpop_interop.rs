@@ -72,7 +72,7 @@ async fn assert_bound(client: &OAuth2Client, token: &Token, who: &str) {
 async fn par_login_and_dpop_tokens_through_exchange_refresh_and_userinfo() {
     let peer = peer!(None);
     let mut cfg = config(&peer.issuer, "basic", ClientAuthMethod::ClientSecretBasic);
-    cfg.use_par = true;
+    cfg.use_par = Some(true);
     let client = OAuth2Client::new(cfg, Arc::new(ReqwestClient::new())).unwrap();
     let meta = client.server_metadata().await.unwrap();
     assert!(meta.pushed_authorization_request_endpoint.is_some());

@@ -98,7 +98,7 @@ fn par_route(req: &Req) -> Option<Resp> {
 async fn par_pushes_the_parameters_and_redirects_with_the_reference_only() {
     let (http, log) = provider(|req| par_route(req).unwrap());
     let mut cfg = config();
-    cfg.use_par = true;
+    cfg.use_par = Some(true);
     let c = client(cfg, http);
     let auth = c.authorization_url(Some("https://app.example/cb"), &[("prompt", "login")]).await.unwrap();
     assert_eq!(auth.url, "https://op.example/auth?client_id=client-1&request_uri=urn%3Ar%3Aabc");
@@ -121,21 +121,38 @@ async fn par_pushes_the_parameters_and_redirects_with_the_reference_only() {
 }
 
 #[tokio::test]
-async fn par_only_when_asked_or_required() {
-    // The endpoint alone does not turn PAR on.
+async fn par_when_offered_unless_turned_off_and_always_when_required() {
+    // The endpoint alone turns PAR on when `use_par` is unset.
     let (http, log) = provider(|req| par_route(req).unwrap());
     let auth = client(config(), http).authorization_url(None, &[]).await.unwrap();
+    assert!(auth.url.ends_with("request_uri=urn%3Ar%3Aabc"), "{}", auth.url);
+    assert!(log.lock().unwrap().iter().any(|r| r.uri().path() == "/par"));
+
+    // `use_par = false`: the plain URL, nothing pushed.
+    let (http, log) = provider(|req| par_route(req).unwrap());
+    let mut cfg = config();
+    cfg.use_par = Some(false);
+    let auth = client(cfg, http).authorization_url(None, &[]).await.unwrap();
     assert!(auth.url.contains("state="), "{}", auth.url);
     assert!(log.lock().unwrap().iter().all(|r| r.uri().path() != "/par"));
 
-    // `require_pushed_authorization_requests` does.
+    // No endpoint offered, `use_par` unset: the plain URL.
+    let (http, _) = provider(|_| {
+        json_resp(200, json!({"issuer": ISS, "authorization_endpoint": "https://op.example/auth"}), &[])
+    });
+    let auth = client(config(), http).authorization_url(None, &[]).await.unwrap();
+    assert!(auth.url.contains("state="), "{}", auth.url);
+
+    // `require_pushed_authorization_requests` wins over `use_par = false`.
     let (http, log) = provider(|req| match req.uri().path() {
         "/.well-known/openid-configuration" => {
             json_resp(200, metadata(json!({"require_pushed_authorization_requests": true})), &[])
         }
         _ => par_route(req).unwrap(),
     });
-    let auth = client(config(), http).authorization_url(None, &[]).await.unwrap();
+    let mut cfg = config();
+    cfg.use_par = Some(false);
+    let auth = client(cfg, http).authorization_url(None, &[]).await.unwrap();
     assert!(auth.url.ends_with("request_uri=urn%3Ar%3Aabc"), "{}", auth.url);
     assert!(log.lock().unwrap().iter().any(|r| r.uri().path() == "/par"));
 
@@ -144,7 +161,7 @@ async fn par_only_when_asked_or_required() {
         json_resp(200, json!({"issuer": ISS, "authorization_endpoint": "https://op.example/auth"}), &[])
     });
     let mut cfg = config();
-    cfg.use_par = true;
+    cfg.use_par = Some(true);
     let e = client(cfg, http).authorization_url(None, &[]).await.unwrap_err();
     assert!(matches!(e, ClientError::Config(_)), "{e:?}");
 }
@@ -168,7 +185,7 @@ async fn par_errors_are_typed_with_their_status() {
             _ => par_route(req).unwrap(),
         });
         let mut cfg = config();
-        cfg.use_par = true;
+        cfg.use_par = Some(true);
         let e = client(cfg, http.clone()).authorization_url(None, &[]).await.unwrap_err();
         assert!(matches!(e, ClientError::PushedAuthorization(_)), "{e:?}");
         assert_eq!(e.code(), body["error"].as_str());
@@ -181,7 +198,7 @@ async fn par_errors_are_typed_with_their_status() {
                     client_id: Some("client-1".into()),
                     client_secret: Some(SecretString::new("s3cret")),
                     server_metadata_url: Some(format!("{ISS}/.well-known/openid-configuration")),
-                    use_par: true,
+                    use_par: Some(true),
                     ..AppConfig::default()
                 },
             )

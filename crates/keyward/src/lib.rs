@@ -36,9 +36,11 @@ pub use common::{
 /// under its `docs/` folder, listed with the others in the repository's `docs/README.md`);
 /// their Rust examples are doc-tests.
 pub mod guides {
+    #[cfg(feature = "provider")]
     #[doc = include_str!("../docs/oauth1-provider.md")]
     pub mod oauth1_provider {}
 
+    #[cfg(feature = "provider")]
     #[doc = include_str!("../docs/oauth2-provider.md")]
     pub mod oauth2_provider {}
 }

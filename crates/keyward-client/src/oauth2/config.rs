@@ -130,10 +130,12 @@ pub struct OAuth2Config {
     pub metadata_ttl: i64,
     /// Least seconds between two JWK-set refetches caused by unknown `kid`s.
     pub jwks_refetch_interval: i64,
-    /// Push authorization requests (RFC 9126) to the provider's
-    /// `pushed_authorization_request_endpoint`. On by itself when the metadata says
+    /// Pushed authorization requests (RFC 9126) to the provider's
+    /// `pushed_authorization_request_endpoint`. `None` (the default): used whenever the
+    /// metadata advertises that endpoint; `Some(true)`: always (a configuration error
+    /// without one); `Some(false)`: only when the metadata says
     /// `require_pushed_authorization_requests`.
-    pub use_par: bool,
+    pub use_par: Option<bool>,
     /// DPoP (RFC 9449): a key pair (ES256) is generated for the client unless one is given
     /// ([`OAuth2Client::with_dpop_key`](super::OAuth2Client::with_dpop_key)), and every
     /// token request and DPoP-bound resource call carries a proof.
@@ -175,7 +177,7 @@ impl OAuth2Config {
             quirks: Quirks::default(),
             metadata_ttl: DEFAULT_METADATA_TTL,
             jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
-            use_par: false,
+            use_par: None,
             dpop: false,
             dpop_key: None,
         }

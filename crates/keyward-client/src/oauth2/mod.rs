@@ -46,6 +46,7 @@ mod config;
 mod dpop;
 mod error;
 mod hooks;
+#[cfg(feature = "provider")]
 mod introspection;
 mod logout;
 mod oidc;
@@ -57,6 +58,7 @@ pub use client::{AuthorizationRedirect, CodeExchange, OAuth2Client};
 pub use config::{DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_METADATA_TTL, Endpoint, OAuth2Config, Quirks};
 pub use error::ClientError;
 pub use hooks::{ComplianceHooks, FormHook, Hook, RequestHook, ResponseHook};
+#[cfg(feature = "provider")]
 pub use introspection::IntrospectionVerifier;
 pub use logout::LogoutError;
 pub use refresh::{OldToken, UpdateToken};

@@ -1,8 +1,9 @@
-//! Pushed authorization requests (RFC 9126) in the driver: when the app's `use_par` is on,
-//! or the provider's metadata says `require_pushed_authorization_requests`, the
-//! authorization request's parameters are POSTed to the provider's
-//! `pushed_authorization_request_endpoint` with client authentication, and the user is sent
-//! to the authorization endpoint with only `client_id` and `request_uri`.
+//! Pushed authorization requests (RFC 9126) in the driver: when the provider's metadata
+//! advertises a `pushed_authorization_request_endpoint` (unless the app's `use_par` is
+//! `false`), when `use_par` is `true`, or when the metadata says
+//! `require_pushed_authorization_requests`, the authorization request's parameters are
+//! POSTed to that endpoint with client authentication, and the user is sent to the
+//! authorization endpoint with only `client_id` and `request_uri`.
 
 use super::{ClientError, OAuth2Client};
 use keyward::oauth2::rfc6749::AuthorizationUrl;
@@ -10,12 +11,14 @@ use keyward::oauth2::rfc9126;
 
 impl OAuth2Client {
     /// The PAR endpoint to push this app's authorization requests to, or `None` when PAR is
-    /// off: `use_par` is off and the metadata does not require PAR. PAR on without an
+    /// off: the metadata advertises no endpoint, or `use_par` is `false` and the metadata
+    /// does not require PAR. PAR asked for (`use_par` `true`) or required without an
     /// endpoint in the metadata (or without metadata) is a configuration error: the
     /// parameters are not sent in the clear instead.
     pub async fn par_endpoint(&self) -> Result<Option<String>, ClientError> {
+        let asked = self.config.use_par == Some(true);
         if self.config.server_metadata_url.is_none() {
-            return if self.config.use_par {
+            return if asked {
                 Err(ClientError::Config(
                     "use_par needs the provider's metadata (server_metadata_url) to find its \
                      pushed_authorization_request_endpoint"
@@ -26,7 +29,14 @@ impl OAuth2Client {
             };
         }
         let meta = self.server_metadata().await?;
-        if !self.config.use_par && !meta.require_pushed_authorization_requests {
+        let on = match self.config.use_par {
+            _ if meta.require_pushed_authorization_requests => true,
+            Some(on) => on,
+            // Unset: whenever the provider offers it, so that the request's parameters
+            // travel authenticated over the back channel rather than in the browser.
+            None => meta.pushed_authorization_request_endpoint.is_some(),
+        };
+        if !on {
             return Ok(None);
         }
         match &meta.pushed_authorization_request_endpoint {

@@ -162,11 +162,12 @@ pub struct AppConfig {
     /// Switches for known provider deviations.
     #[serde(default)]
     pub quirks: Quirks,
-    /// Push authorization requests (RFC 9126) to the provider's
-    /// `pushed_authorization_request_endpoint` (from `server_metadata_url`). On by itself
-    /// when the metadata says `require_pushed_authorization_requests`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub use_par: bool,
+    /// Pushed authorization requests (RFC 9126) to the provider's
+    /// `pushed_authorization_request_endpoint` (from `server_metadata_url`). Unset: used
+    /// whenever the metadata advertises that endpoint; `true`: always (an error without
+    /// one); `false`: only when the metadata says `require_pushed_authorization_requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_par: Option<bool>,
     /// DPoP (RFC 9449): token requests and API calls with the tokens obtained carry proofs
     /// of an ES256 key generated for the app at registration, or of `dpop_key`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -270,7 +271,7 @@ impl AppConfig {
             client_kwargs: self.client_kwargs.layered_over(under.client_kwargs),
             compliance_fix: or(self.compliance_fix, under.compliance_fix),
             quirks: self.quirks.layered_over(under.quirks),
-            use_par: self.use_par || under.use_par,
+            use_par: self.use_par.or(under.use_par),
             dpop: self.dpop || under.dpop,
             dpop_key: or(self.dpop_key, under.dpop_key),
         }
@@ -386,7 +387,7 @@ impl AppConfig {
             }
         };
         Ok(AppConfig {
-            use_par: flag("USE_PAR")?,
+            use_par: var("USE_PAR").is_some().then(|| flag("USE_PAR")).transpose()?,
             dpop: flag("DPOP")?,
             dpop_key: var("DPOP_KEY").map(SecretString::new),
             preset: var("PRESET"),
@@ -675,17 +676,25 @@ mod tests {
     #[test]
     fn par_and_dpop_from_toml_env_and_code() {
         let f = ClientsFile::from_toml("[clients.a]\nuse_par = true\ndpop = true\n").unwrap();
-        assert!(f.clients["a"].use_par && f.clients["a"].dpop);
+        assert!(f.clients["a"].use_par == Some(true) && f.clients["a"].dpop);
+        let off = ClientsFile::from_toml("[clients.a]\nuse_par = false\n").unwrap();
+        assert_eq!(off.clients["a"].use_par, Some(false), "off is not unset");
+        assert_eq!(ClientsFile::from_toml("[clients.a]\n").unwrap().clients["a"].use_par, None);
         let get = env(&[("X_USE_PAR", "1"), ("X_DPOP", "false"), ("X_DPOP_KEY", "pem")]);
         let cfg = AppConfig::from_env_with("x", get).unwrap();
-        assert!(cfg.use_par && !cfg.dpop);
+        assert!(cfg.use_par == Some(true) && !cfg.dpop);
+        assert_eq!(AppConfig::from_env_with("x", env(&[])).unwrap().use_par, None);
+        assert_eq!(AppConfig::from_env_with("x", env(&[("X_USE_PAR", "off")])).unwrap().use_par, Some(false));
         assert_eq!(cfg.dpop_key.as_ref().map(SecretString::secret), Some("pem"));
         let err = AppConfig::from_env_with("x", env(&[("X_DPOP", "maybe")])).unwrap_err();
         assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "X_DPOP"), "{err}");
-        // Either layer turns them on.
+        // Either layer turns DPoP on; `use_par` is the upper layer's when it says.
         let code = AppConfig { dpop: true, ..AppConfig::default() };
-        let merged = code.layered_over(AppConfig { use_par: true, ..AppConfig::default() });
-        assert!(merged.use_par && merged.dpop);
+        let merged = code.layered_over(AppConfig { use_par: Some(true), ..AppConfig::default() });
+        assert!(merged.use_par == Some(true) && merged.dpop);
+        let code = AppConfig { use_par: Some(false), ..AppConfig::default() };
+        let merged = code.layered_over(AppConfig { use_par: Some(true), ..AppConfig::default() });
+        assert_eq!(merged.use_par, Some(false));
     }
 
     #[test]

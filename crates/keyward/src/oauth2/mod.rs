@@ -16,6 +16,7 @@ pub mod rfc9126;
 pub mod rfc9207;
 pub mod rfc9449;
 
+#[cfg(feature = "provider")]
 pub mod provider;
 
 mod error;

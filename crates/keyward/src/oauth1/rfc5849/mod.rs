@@ -21,9 +21,11 @@ pub mod body_hash;
 pub mod client;
 pub mod error;
 pub mod params;
+#[cfg(feature = "provider")]
 pub mod provider;
 pub mod signature;
 pub mod signature_type;
+#[cfg(feature = "provider")]
 pub mod store;
 
 pub use client::{ClientCredentials, Signer, SigningParams, TokenCredentials};
