@@ -1016,7 +1016,8 @@ pub fn client_registration(data: &[u8]) {
         assert!(stored.secrets.iter().all(|s| matches!(s.value, SecretForm::Sha256(_))));
         assert_eq!(stored.registration_token_hash.as_deref(), Some(sha256_hex(token).as_str()));
         for uri in &stored.redirect_uris {
-            let scheme = uri.split(':').next().unwrap_or_default();
+            // Schemes are case-insensitive (RFC 3986 §3.1): `Https://` is https.
+            let scheme = uri.split(':').next().unwrap_or_default().to_ascii_lowercase();
             let loopback = uri.starts_with("http://127.0.0.1") || uri.starts_with("http://[::1]");
             assert!(!uri.contains('#') && (scheme == "https" || loopback || scheme.contains('.')), "{uri}");
         }
