@@ -36,6 +36,10 @@ fn answer(token: &str) -> Result<http::Response<Vec<u8>>, HttpError> {
             "token_type": "Bearer",
         }),
         "no-exp" => json!({ "active": true, "scope": "read", "client_id": "web" }),
+        "bound" => json!({
+            "active": true, "scope": "read", "client_id": "web", "exp": T0 + 30,
+            "token_type": "DPoP", "cnf": { "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" },
+        }),
         "refresh" => {
             json!({ "active": true, "client_id": "web", "token_type": "refresh_token", "exp": T0 + 99 })
         }
@@ -93,6 +97,10 @@ async fn active_tokens_are_granted_and_everything_else_refused_or_failed_closed(
     assert!(!form.iter().any(|(k, _)| k == "client_secret"), "Basic only, the secret not in the body");
 
     assert_eq!(v.verify("no-exp", T0).await.unwrap().expires_at, i64::MAX);
+    assert_eq!(grant.jkt, None);
+    // A DPoP-bound token (RFC 9449 §6.2): accepted, with its key for the protector's check.
+    let bound = v.verify("bound", T0).await.unwrap();
+    assert_eq!(bound.jkt.as_deref(), Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
     for token in ["inactive", "refresh", "stale", "foreign"] {
         assert!(matches!(v.verify(token, T0).await, Err(BearerError::InvalidToken)), "{token}");
     }
