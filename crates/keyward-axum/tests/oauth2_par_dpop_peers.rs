@@ -21,12 +21,10 @@ use keyward_axum::oauth2_provider::{
     metadata_endpoint, pushed_authorization_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
-use keyward_testkit::peers::{OAuth2ClientArgs, OAuth2Lib, PeerUser, run_oauth2_client};
+use keyward_testkit::oauth2_glue::{AutoApproved, PEER_REDIRECT, PEER_SECRET, peer_args};
+use keyward_testkit::peers::{OAuth2Lib, run_oauth2_client};
 use keyward_testkit::require_or_skip;
 use serde_json::Value;
-
-const SECRET: &str = "peer-secret-0123456789";
-const REDIRECT: &str = "http://127.0.0.1/peer/cb";
 
 /// Signs "alice" in and grants what was asked for at once.
 async fn authorize(State(p): State<OAuth2Provider>, OAuth2Authorize(req): OAuth2Authorize) -> Response {
@@ -38,45 +36,13 @@ async fn me(auth: OAuth2Bearer) -> String {
     auth.subject.clone().unwrap_or_default()
 }
 
-/// The user: the authorization endpoint approves at once, so the harness only fetches the
-/// redirect.
-struct AutoApproved;
-
-impl PeerUser for AutoApproved {
-    async fn authorize(&mut self, url: &str) -> String {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let r = http.get(url).send().await.unwrap();
-        assert_eq!(r.status(), 302, "{url}: {}", r.text().await.unwrap_or_default());
-        r.headers()["location"].to_str().unwrap().to_owned()
-    }
-
-    async fn approve_device(&mut self, _: &Value) {
-        panic!("the device flow is not served here");
-    }
-}
-
-fn args(issuer: &str, client_id: &str, auth_method: &str) -> OAuth2ClientArgs {
-    let mut a = OAuth2ClientArgs::new(issuer, client_id);
-    a.auth_method = auth_method.to_owned();
-    if auth_method != "none" {
-        a.client_secret = Some(SECRET.to_owned());
-    }
-    a.redirect_uri = Some(REDIRECT.to_owned());
-    a.scope = Some("read".to_owned());
-    a.steps.retain(|s| *s != "device");
-    if auth_method == "none" {
-        a.steps.retain(|s| *s != "client_credentials");
-    }
-    a
-}
-
 /// A server with PAR and DPoP on (nonces required or not): a public client and a
 /// confidential one registered for DPoP-bound tokens; its issuer.
 async fn start_modern(nonce_required: bool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(MemoryStore::new());
-    let mut bound = RegisteredClient::confidential("peer-dpop", SECRET).with_grant_types([
+    let mut bound = RegisteredClient::confidential("peer-dpop", PEER_SECRET).with_grant_types([
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
@@ -84,7 +50,7 @@ async fn start_modern(nonce_required: bool) -> String {
     bound.dpop_bound_access_tokens = true;
     for c in [bound, RegisteredClient::public("peer-dpop-public")] {
         store
-            .create_registered_client(&c.with_redirect_uris([REDIRECT]).with_scopes(["read"]))
+            .create_registered_client(&c.with_redirect_uris([PEER_REDIRECT]).with_scopes(["read"]))
             .await
             .unwrap();
     }
@@ -117,7 +83,7 @@ async fn par_and_dpop(nonce_required: bool) {
     require_or_skip!(lib.command(), "the openid-client peer", OAuth2Lib::HOW);
     let issuer = start_modern(nonce_required).await;
     for (client_id, method) in [("peer-dpop", "client_secret_basic"), ("peer-dpop-public", "none")] {
-        let mut a = args(&issuer, client_id, method);
+        let mut a = peer_args(&issuer, client_id, method);
         a.par = true;
         a.dpop = true;
         a.resource = Some(format!("{issuer}/api/me"));

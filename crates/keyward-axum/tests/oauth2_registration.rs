@@ -21,7 +21,8 @@ use keyward_axum::oauth2_provider::{
     metadata_endpoint, registration_endpoint, revocation_endpoint, token_endpoint,
 };
 use keyward_stores::MemoryStore;
-use keyward_testkit::peers::{OAuth2ClientArgs, OAuth2Lib, PeerUser, run_oauth2_client};
+use keyward_testkit::oauth2_glue::AutoApproved;
+use keyward_testkit::peers::{OAuth2ClientArgs, OAuth2Lib, run_oauth2_client};
 use keyward_testkit::require_or_skip;
 use serde_json::{Value, json};
 
@@ -143,23 +144,6 @@ async fn serve_all() -> String {
         .with_state(OAuth2Provider::new(server));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     issuer
-}
-
-/// The user: the authorization endpoint approves at once, so the harness only fetches the
-/// redirect.
-struct AutoApproved;
-
-impl PeerUser for AutoApproved {
-    async fn authorize(&mut self, url: &str) -> String {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let r = http.get(url).send().await.unwrap();
-        assert_eq!(r.status(), 302, "{url}: {}", r.text().await.unwrap_or_default());
-        r.headers()["location"].to_str().unwrap().to_owned()
-    }
-
-    async fn approve_device(&mut self, _: &Value) {
-        panic!("the device flow is not served here");
-    }
 }
 
 /// Registers a client with openid-client's `dynamicClientRegistration`; its output line.
