@@ -16,8 +16,29 @@
 //! - `bearer`: `GET /api/me` behind the `OAuth2Bearer` extractor (RFC 6750), with `TOKENS`
 //!   distinct opaque access tokens.
 //!
-//! JWT access tokens (RFC 9068, RS256) are not measured: this tree has no implementation of
-//! `JwtAccessTokens` yet (the phase is reported as skipped).
+//! JWT access tokens (RFC 9068, RS256, a 2048-bit key from a `KeySet`) on a second server
+//! in the process whose `service` client gets them: `JWT_TOKENS` (default 5 000) distinct
+//! tokens issued through the core before the load, then twice in turn
+//! - `bare (JWT)`: the bare handler, sent the same requests;
+//! - `bearer-jwt`: `GET /api/me`, each request's signature checked (no cache);
+//! - `bearer-jwt-cached`: `GET /api/me-cached`, behind a protector with
+//!   `ResourceProtector::with_cache` (`CachingVerifier`, default bounds: 10 000 entries,
+//!   60 s): once warm, every token is in the cache;
+//! - `bearer-jwt-small-cache`: `GET /api/me-small`, a cache of `JWT_TOKENS / 5` entries, so
+//!   that most requests miss it (what a cache smaller than the live tokens buys).
+//!
+//! OpenID Connect, on a Keyward OpenID Provider in the process (memory store, client `basic`
+//! with `client_secret_basic`, ID tokens RS256, then a second one with EdDSA) and on the
+//! anchor, twice each after a warm-up:
+//! - `userinfo`: `GET /userinfo` (the anchor's `/me`) over `OIDC_TOKENS` (default 200)
+//!   distinct access tokens (scope `openid email`) from code flows run just before (each flow
+//!   leaves three records in the anchor's LRU of 1 000: code, access and refresh token);
+//! - `code flow`: each iteration of a connection is a whole flow, counted once: the
+//!   authorization request of a signed-in user whose consent is given (Keyward: the bench's
+//!   handler takes the `session=alice` cookie as that user and grants at once; the anchor:
+//!   its session cookie from one sign-in and consent through its development interactions,
+//!   after which it answers with the code at once), the token request with the PKCE
+//!   verifier (which signs an ID token), and UserInfo with the new access token.
 //!
 //! The anchor (`KEYWARD_PEERS` set, with `oidc-provider` installed under
 //! `$KEYWARD_PEERS/node/node_modules`): `tests/peers/oidc/server.mjs` in a Node process of
@@ -45,7 +66,8 @@
 //! With `TARGET=host:port` only the anchor's phases run, against another process (another
 //! OAuth 2 server with the `service` client and secret, at `TOKEN_PATH` and
 //! `INTROSPECTION_PATH`); `TARGET_PID` adds that process's CPU time. `ONLY=token` (or
-//! `bare`, `introspect`, `bearer`) runs only the phases whose name starts so, to profile one.
+//! `bare`, `introspect`, `bearer`, `userinfo`, `code flow`; several separated by commas) runs
+//! only the phases whose name starts so, to profile one.
 //!
 //! ```text
 //! KEYWARD_PEERS=$PWD/.peers cargo bench -p keyward-axum --bench oauth2_provider_load
@@ -67,9 +89,12 @@ use axum::Router;
 use axum::routing::{any, get};
 use base64::Engine as _;
 use keyward::common::secret::SecretString;
+use keyward::jose::rotation::SharedKeySet;
+use keyward::jose::{KeySet, SigningAlg};
 use keyward::oauth2::provider::store::{OAuth2ClientStore, OAuth2Store};
 use keyward::oauth2::provider::{
-    AuthorizationServer, ClientSecret, GrantType, RegisteredClient, ResourceProtector, ServerConfig,
+    AccessTokenFormat, AuthorizationServer, CacheConfig, ClientSecret, GrantType, KeySetAccessTokens,
+    RegisteredClient, ResourceProtector, ServerConfig,
 };
 use keyward_axum::oauth2_provider::{OAuth2Bearer, OAuth2Provider, introspection_endpoint, token_endpoint};
 use keyward_stores::{MemoryStore, RedisStore};
@@ -129,6 +154,8 @@ struct Load {
     status: u16,
     /// Text every good response body holds.
     expect: String,
+    /// A code flow per iteration ([`code_flow`]) instead of one request.
+    flow: bool,
 }
 
 /// One response: status and body. Reads `Content-Length` and chunked bodies.
@@ -137,6 +164,17 @@ async fn read_response<R: AsyncBufRead + Unpin>(
     line: &mut Vec<u8>,
     body: &mut Vec<u8>,
 ) -> std::io::Result<u16> {
+    read_response_location(reader, line, body, &mut Vec::new()).await
+}
+
+/// [`read_response`], keeping the `Location` header's value in `location` (empty if none).
+async fn read_response_location<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+    location: &mut Vec<u8>,
+) -> std::io::Result<u16> {
+    location.clear();
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     line.clear();
     if reader.read_until(b'\n', line).await? == 0 {
@@ -161,6 +199,8 @@ async fn read_response<R: AsyncBufRead + Unpin>(
                 length = value.trim().parse().map_err(|_| bad("bad Content-Length"))?;
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = value.trim().eq_ignore_ascii_case("chunked");
+            } else if name.eq_ignore_ascii_case("location") {
+                location.extend_from_slice(value.trim().as_bytes());
             }
         }
     }
@@ -226,10 +266,85 @@ struct Counts {
     cpu: Option<f64>,
 }
 
+/// The placeholders of a code flow's templates (see [`code_flow`]).
+const CODE_SLOT: &str = "@@CODE@@";
+const TOKEN_SLOT: &str = "@@TOKEN@@";
+
+/// `template` with `slot` replaced by `value`, its `Content-Length` (if any) recomputed.
+fn fill(template: &[u8], slot: &str, value: &[u8]) -> Vec<u8> {
+    let at = template.windows(slot.len()).position(|w| w == slot.as_bytes()).expect("a slot");
+    let mut out = template[..at].to_vec();
+    out.extend_from_slice(value);
+    out.extend_from_slice(&template[at + slot.len()..]);
+    let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") else { return out };
+    let body_len = out.len() - end - 4;
+    let head = String::from_utf8_lossy(&out[..end]).into_owned();
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|h| {
+            if h.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {body_len}")
+            } else {
+                h.to_owned()
+            }
+        })
+        .collect();
+    let mut filled = head.join("\r\n").into_bytes();
+    filled.extend_from_slice(&out[end..]);
+    filled
+}
+
+/// The value of `name` in the query of a `Location`.
+fn query_param(location: &[u8], name: &str) -> Option<String> {
+    let location = std::str::from_utf8(location).ok()?;
+    let query = location.split_once('?')?.1;
+    query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')).map(str::to_owned)
+}
+
+/// One code flow over `stream`: the authorization request (`requests[0]`, answered with a
+/// redirect carrying `code`), the token request (`requests[1]`, the code in its
+/// [`CODE_SLOT`]), and the UserInfo request (`requests[2]`, the access token in its
+/// [`TOKEN_SLOT`]), whose body must hold `expect`. `Err` names the step that failed.
+async fn code_flow<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+    requests: &[Vec<u8>],
+    expect: &[u8],
+    bufs: &mut (Vec<u8>, Vec<u8>, Vec<u8>),
+) -> Result<String, String> {
+    let (line, body, location) = bufs;
+    stream.get_mut().write_all(&requests[0]).await.map_err(|e| e.to_string())?;
+    let status = read_response_location(stream, line, body, location).await.map_err(|e| e.to_string())?;
+    let code = query_param(location, "code")
+        .ok_or_else(|| format!("authorize: {status} {}", String::from_utf8_lossy(location)))?;
+    stream
+        .get_mut()
+        .write_all(&fill(&requests[1], CODE_SLOT, code.as_bytes()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = read_response(stream, line, body).await.map_err(|e| e.to_string())?;
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let token = json["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("token: {status} {}", String::from_utf8_lossy(body)))?
+        .to_owned();
+    stream
+        .get_mut()
+        .write_all(&fill(&requests[2], TOKEN_SLOT, token.as_bytes()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = read_response(stream, line, body).await.map_err(|e| e.to_string())?;
+    if status == 200 && contains(body, expect) {
+        Ok(token)
+    } else {
+        Err(format!("userinfo: {status} {}", String::from_utf8_lossy(body)))
+    }
+}
+
 /// Runs `load` in a generator process for `seconds` over `connections`.
 async fn generate(load: &Load, connections: u64, seconds: u64) -> Counts {
     let exe = std::env::current_exe().unwrap();
     let mut child = tokio::process::Command::new(exe)
+        .env("GEN_FLOW", if load.flow { "1" } else { "0" })
         .env(GENERATOR, load.addr.to_string())
         .env("GEN_SECONDS", seconds.to_string())
         .env("GEN_CONNECTIONS", connections.to_string())
@@ -267,6 +382,7 @@ fn generator_main(addr: String) {
     let seconds = env("GEN_SECONDS", 5);
     let connections = env("GEN_CONNECTIONS", 8);
     let status = env("GEN_STATUS", 200) as u16;
+    let flow = env("GEN_FLOW", 0) == 1;
     let expect: Arc<[u8]> = std::env::var("GEN_EXPECT").unwrap_or_default().into_bytes().into();
     let mut input = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).unwrap();
@@ -310,6 +426,19 @@ fn generator_main(addr: String) {
                     let (mut line, mut body) = (Vec::new(), Vec::new());
                     let (mut ok, mut bad, mut first_bad) = (0u64, 0u64, None);
                     let mut next = i * n / connections as usize;
+                    if flow {
+                        let mut bufs = Default::default();
+                        while !stop.load(Ordering::Relaxed) {
+                            match code_flow(&mut stream, &requests, &expect, &mut bufs).await {
+                                Ok(_) => ok += 1,
+                                Err(e) => {
+                                    bad += 1;
+                                    first_bad.get_or_insert(e);
+                                }
+                            }
+                        }
+                        return (ok, bad, first_bad);
+                    }
                     while !stop.load(Ordering::Relaxed) {
                         stream.get_mut().write_all(&requests[next % n]).await.unwrap();
                         next += 1;
@@ -361,7 +490,7 @@ struct Accounting {
 /// One phase: prints requests/s and CPU time per request; returns requests/s.
 async fn phase(name: &str, load: &Load, connections: u64, seconds: u64, accounting: &Accounting) -> f64 {
     // ONLY=token (say): only the phases whose name starts so, for a profiler.
-    if std::env::var("ONLY").is_ok_and(|only| !name.starts_with(&only)) {
+    if std::env::var("ONLY").is_ok_and(|only| !only.split(',').any(|o| name.starts_with(o))) {
         return 0.0;
     }
     let sample = || {
@@ -426,6 +555,285 @@ async fn me(auth: OAuth2Bearer) -> String {
     auth.client_id.clone()
 }
 
+/// A Keyward server in this process over a memory store whose `service` client gets RS256
+/// JWT access tokens, with `tokens` of them issued through the core; its address and the
+/// tokens. `/api/me` checks every signature, `/api/me-cached` and `/api/me-small` go through
+/// a `CachingVerifier` (default bounds, and `tokens / 5` entries).
+async fn jwt_server(tokens: u64) -> (SocketAddr, Vec<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}");
+    let store = Arc::new(MemoryStore::new());
+    let mut client =
+        RegisteredClient::confidential(CLIENT_ID, "").with_grant_types([GrantType::ClientCredentials]);
+    client.secrets = vec![ClientSecret::hashed(&SecretString::new(CLIENT_SECRET))];
+    client.access_token_format = Some(AccessTokenFormat::Jwt);
+    store.create_registered_client(&client).await.unwrap();
+    let keys = Arc::new(SharedKeySet::new(KeySet::generate(SigningAlg::RS256).unwrap()));
+    let jwt = Arc::new(KeySetAccessTokens::new(keys, issuer.clone()));
+    let server =
+        AuthorizationServer::builder(store, ServerConfig::new(issuer)).jwt_access_tokens(jwt).build();
+    let issued: Vec<String> = (0..tokens)
+        .map(|_| {
+            let response = run_ready(server.token(&core_post("/token", "grant_type=client_credentials")));
+            let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            json["access_token"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(issued.iter().all(|t| t.split('.').count() == 3), "JWT access tokens");
+    let plain = OAuth2Provider::new(server.clone());
+    let cached = OAuth2Provider::new(server.clone())
+        .with_protector(server.resource_protector().with_cache(CacheConfig::default()));
+    let small = OAuth2Provider::new(server.clone()).with_protector(
+        server.resource_protector().with_cache(CacheConfig::new((tokens / 5).max(1) as usize, 60)),
+    );
+    let app = Router::new()
+        .route("/bare", get(|| async { CLIENT_ID }))
+        .route("/api/me", get(me))
+        .with_state(plain)
+        .merge(Router::new().route("/api/me-cached", get(me)).with_state(cached))
+        .merge(Router::new().route("/api/me-small", get(me)).with_state(small));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, issued)
+}
+
+/// The JWT phases (see the module docs): warm-up, then twice bare, uncached, cached and
+/// small-cache; returns (bare, uncached, cached, small-cache) req/s per round.
+async fn jwt_phases(tokens: u64, connections: u64, seconds: u64, accounting: &Accounting) -> [Vec<f64>; 4] {
+    let (addr, issued) = jwt_server(tokens).await;
+    let load = |path: &str| Load {
+        addr,
+        requests: issued.iter().map(|t| bearer_get(addr, path, t)).collect(),
+        status: 200,
+        expect: CLIENT_ID.into(),
+        flow: false,
+    };
+    let loads = [load("/bare"), load("/api/me"), load("/api/me-cached"), load("/api/me-small")];
+    let names = ["bare (JWT)", "bearer-jwt", "bearer-jwt-cached", "bearer-jwt-small-cache"];
+    println!(
+        "Keyward, JWT (RS256): {connections} connections, {seconds} s per phase, {tokens} distinct tokens"
+    );
+    for (name, load) in names.iter().zip(&loads) {
+        phase(name, load, connections, 1, accounting).await;
+    }
+    let mut figures: [Vec<f64>; 4] = Default::default();
+    for _ in 0..2 {
+        for ((name, load), f) in names.iter().zip(&loads).zip(&mut figures) {
+            f.push(phase(name, load, connections, seconds, accounting).await);
+        }
+    }
+    let [bare, plain, cached, small] = &figures;
+    println!(
+        "mean (Keyward, JWT): bare {:.0}, bearer-jwt {:.0} ({:.1}% of bare), cached {:.0} ({:.1}%), \
+         small cache {:.0} ({:.1}%) req/s",
+        mean(bare),
+        mean(plain),
+        100.0 * mean(plain) / mean(bare),
+        mean(cached),
+        100.0 * mean(cached) / mean(bare),
+        mean(small),
+        100.0 * mean(small) / mean(bare),
+    );
+    figures
+}
+
+// ---------------------------------------------------------------------------------------
+// OpenID Connect: UserInfo and the whole code flow.
+
+/// The PKCE verifier of every code flow (each code is new, so one verifier serves).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The session cookie the bench's authorization handler takes as a signed-in user.
+const SESSION: &str = "session=alice";
+
+fn challenge() -> String {
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
+}
+
+/// A code flow's three templates (see [`code_flow`]) for client `basic` of a server at
+/// `addr`, with `cookie` on the authorization request.
+fn flow_requests(addr: SocketAddr, paths: [&str; 3], cookie: &str) -> Vec<Vec<u8>> {
+    let [authorize, token, userinfo] = paths;
+    let query = keyward::common::encoding::encode_form([
+        ("response_type", "code"),
+        ("client_id", "basic"),
+        ("redirect_uri", keyward_testkit::peers::OIDC_REDIRECT),
+        ("scope", "openid email"),
+        ("state", "s1"),
+        ("code_challenge", challenge().as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let get = format!("GET {authorize}?{query} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n");
+    let body = keyward::common::encoding::encode_form([
+        ("grant_type", "authorization_code"),
+        ("code", CODE_SLOT),
+        ("redirect_uri", keyward_testkit::peers::OIDC_REDIRECT),
+        ("code_verifier", VERIFIER),
+    ])
+    .replace(&keyward::common::encoding::encode_form([("c", CODE_SLOT)])[2..], CODE_SLOT);
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("basic:{CLIENT_SECRET}"));
+    let post = format!(
+        "POST {token} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nContent-Type: \
+         application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let me = format!("GET {userinfo} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN_SLOT}\r\n\r\n");
+    vec![get.into_bytes(), post.into_bytes(), me.into_bytes()]
+}
+
+/// `n` access tokens (scope `openid email`) from code flows run one after another.
+async fn flow_tokens(addr: SocketAddr, requests: &[Vec<u8>], n: u64) -> Vec<String> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut stream = BufReader::new(stream);
+    let mut bufs = Default::default();
+    let mut tokens = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        tokens.push(code_flow(&mut stream, requests, b"\"sub\":\"alice\"", &mut bufs).await.unwrap());
+    }
+    tokens
+}
+
+/// The bench's authorization handler: a request with the session cookie is `alice`, signed
+/// in, whose consent is already given; the grant is answered at once.
+async fn oidc_authorize(
+    axum::extract::State(p): axum::extract::State<OAuth2Provider>,
+    headers: http::HeaderMap,
+    keyward_axum::oauth2_provider::OAuth2Authorize(req): keyward_axum::oauth2_provider::OAuth2Authorize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let signed_in = headers.get(http::header::COOKIE).is_some_and(|c| c.as_bytes() == SESSION.as_bytes());
+    if !signed_in {
+        return (http::StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    }
+    let scopes = req.scopes.clone();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    keyward_axum::oauth2_provider::grant_response(
+        p.server(),
+        &req,
+        keyward::oauth2::provider::Grant::new("alice", scopes).auth_time(now),
+    )
+    .await
+}
+
+/// A Keyward OpenID Provider in this process over a memory store: client `basic`
+/// (`client_secret_basic`, its secret stored as a SHA-256), ID tokens signed with `alg`
+/// (a generated key), UserInfo claims `email`, `email_verified` and `name` as
+/// `oidc-provider`'s stand-in gives them. Serves `/authorize`, `/token`, `/userinfo`.
+async fn oidc_server(alg: SigningAlg) -> SocketAddr {
+    use keyward::oidc::provider::{ClaimsRequest, OpenIdConfig, OpenIdProvider};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}");
+    let store = Arc::new(MemoryStore::new());
+    let mut client = RegisteredClient::confidential("basic", "")
+        .with_redirect_uris([keyward_testkit::peers::OIDC_REDIRECT])
+        .with_scopes(["openid", "email", "profile"])
+        .with_grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    client.secrets = vec![ClientSecret::hashed(&SecretString::new(CLIENT_SECRET))];
+    if alg != SigningAlg::RS256 {
+        client.id_token_signed_response_alg = Some(alg.name().to_owned());
+    }
+    store.create_registered_client(&client).await.unwrap();
+    let rsa = Arc::new(SharedKeySet::new(KeySet::generate(SigningAlg::RS256).unwrap()));
+    let claims = |r: &ClaimsRequest<'_>| {
+        let v = serde_json::json!({
+            "email": format!("{}@example.com", r.subject),
+            "email_verified": true,
+            "name": format!("User {}", r.subject),
+        });
+        v.as_object().cloned().unwrap_or_default()
+    };
+    let mut op = OpenIdProvider::new(OpenIdConfig::new(&issuer), rsa, Arc::new(claims));
+    if alg != SigningAlg::RS256 {
+        op = op.with_keys(Arc::new(SharedKeySet::new(KeySet::generate(alg).unwrap())));
+    }
+    let config = ServerConfig::new(issuer).with_scopes_supported(["openid", "email", "profile"]);
+    let server = AuthorizationServer::builder(store, config).openid(op).build();
+    let app = Router::new()
+        .route("/authorize", any(oidc_authorize))
+        .route("/token", any(token_endpoint))
+        .route("/userinfo", any(keyward_axum::oidc_provider::userinfo))
+        .with_state(OAuth2Provider::new(server));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// The OpenID phases of one server: warm-up, then twice `userinfo` (over `tokens` distinct
+/// access tokens from code flows) and `code flow`; returns their req/s and flows/s.
+async fn oidc_server_phases(
+    label: &str,
+    addr: SocketAddr,
+    flow: Vec<Vec<u8>>,
+    tokens: u64,
+    connections: u64,
+    seconds: u64,
+    accounting: &Accounting,
+) -> (Vec<f64>, Vec<f64>) {
+    // Issued just before each UserInfo phase: the anchor's in-memory adapter is an LRU of
+    // 1 000 records, which the code-flow phases would otherwise evict them from.
+    let userinfo = async |flow: &[Vec<u8>]| Load {
+        addr,
+        requests: flow_tokens(addr, flow, tokens)
+            .await
+            .iter()
+            .map(|t| fill(&flow[2], TOKEN_SLOT, t.as_bytes()))
+            .collect(),
+        status: 200,
+        expect: "\"sub\":\"alice\"".into(),
+        flow: false,
+    };
+    let code_flow =
+        Load { addr, requests: flow, status: 200, expect: "\"sub\":\"alice\"".into(), flow: true };
+    println!("{label}: {connections} connections, {seconds} s per phase, {tokens} distinct tokens");
+    let name = |what: &str| format!("{what} ({label})");
+    phase(&name("userinfo"), &userinfo(&code_flow.requests).await, connections, 1, accounting).await;
+    phase(&name("code flow"), &code_flow, connections, 1, accounting).await;
+    let (mut u, mut f) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let load = userinfo(&code_flow.requests).await;
+        u.push(phase(&name("userinfo"), &load, connections, seconds, accounting).await);
+        f.push(phase(&name("code flow"), &code_flow, connections, seconds, accounting).await);
+    }
+    println!("mean ({label}): userinfo {:.0} req/s, code flow {:.0} flows/s", mean(&u), mean(&f));
+    (u, f)
+}
+
+/// The OpenID phases: Keyward with RS256 and with EdDSA ID tokens, then `oidc-provider`
+/// (signed in once through its development interactions, consent given, so that its
+/// authorization endpoint answers at once with the session cookie).
+async fn oidc_phases(tokens: u64, connections: u64, seconds: u64, own: &Accounting) {
+    let paths = ["/authorize", "/token", "/userinfo"];
+    let rs = oidc_server(SigningAlg::RS256).await;
+    let flow = flow_requests(rs, paths, SESSION);
+    let keyward = oidc_server_phases("Keyward OP, RS256", rs, flow, tokens, connections, seconds, own).await;
+    let ed = oidc_server(SigningAlg::EdDSA).await;
+    let flow = flow_requests(ed, paths, SESSION);
+    oidc_server_phases("Keyward OP, EdDSA", ed, flow, tokens, connections, seconds, own).await;
+    let Some((child, addr, pid)) = start_anchor().await else {
+        println!(
+            "oidc-provider (OpenID): skipped (set KEYWARD_PEERS to a peers directory with node/node_modules)"
+        );
+        return;
+    };
+    let issuer = format!("http://{addr}");
+    let mut browser = keyward_testkit::peers::Browser::new();
+    let first = String::from_utf8(flow_requests(addr, ["/auth", "/token", "/me"], "")[0].clone()).unwrap();
+    let target = first.split_whitespace().nth(1).unwrap().to_owned();
+    browser.login_at_oidc(&format!("{issuer}{target}"), "alice").await;
+    let cookie = browser.cookie_header(&issuer).expect("a session cookie");
+    let accounting = Accounting { server: Some(pid), store: None };
+    let flow = flow_requests(addr, ["/auth", "/token", "/me"], &cookie);
+    let anchor =
+        oidc_server_phases("oidc-provider", addr, flow, tokens, connections, seconds, &accounting).await;
+    drop(child);
+    println!(
+        "Keyward (RS256) / oidc-provider: userinfo {}x, code flow {}x",
+        ratio(&keyward.0, &anchor.0),
+        ratio(&keyward.1, &anchor.1)
+    );
+}
+
 /// A server's token and introspection endpoints.
 #[derive(Clone, Copy)]
 struct Endpoints<'a> {
@@ -437,7 +845,13 @@ struct Endpoints<'a> {
 impl Endpoints<'_> {
     fn token_load(&self) -> Load {
         let request = token_request(self.addr, self.token);
-        Load { addr: self.addr, requests: vec![request], status: 200, expect: "\"access_token\"".into() }
+        Load {
+            addr: self.addr,
+            requests: vec![request],
+            status: 200,
+            expect: "\"access_token\"".into(),
+            flow: false,
+        }
     }
 
     /// `tokens` fresh opaque tokens to introspect.
@@ -445,7 +859,7 @@ impl Endpoints<'_> {
         let issued = issue_tokens(self.addr, &token_request(self.addr, self.token), tokens).await;
         let requests =
             issued.iter().map(|t| post(self.addr, self.introspection, &format!("token={t}"))).collect();
-        Load { addr: self.addr, requests, status: 200, expect: "\"active\":true".into() }
+        Load { addr: self.addr, requests, status: 200, expect: "\"active\":true".into(), flow: false }
     }
 }
 
@@ -475,12 +889,14 @@ async fn keyward_phases(
         requests: issued.iter().map(|t| bearer_get(addr, "/bare", t)).collect(),
         status: 200,
         expect: CLIENT_ID.into(),
+        flow: false,
     };
     let bearer = Load {
         addr,
         requests: issued.iter().map(|t| bearer_get(addr, "/api/me", t)).collect(),
         status: 200,
         expect: CLIENT_ID.into(),
+        flow: false,
     };
     let token = endpoints.token_load();
     println!("Keyward, {label}: {connections} connections, {seconds} s per phase, {tokens} distinct tokens");
@@ -719,7 +1135,8 @@ fn main() {
         let own = Accounting { server: Some("self".into()), store: None };
         let memory = keyward_server(Arc::new(MemoryStore::new())).await;
         let keyward = keyward_phases("memory", memory, tokens, connections, seconds, &own).await;
-        println!("JWT access tokens (RS256): skipped, no JwtAccessTokens implementation in this tree");
+        jwt_phases(env("JWT_TOKENS", 5_000), connections, seconds, &own).await;
+        oidc_phases(env("OIDC_TOKENS", 200), connections, seconds, &own).await;
 
         let anchor = match start_anchor().await {
             Some((child, addr, pid)) => {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use keyward::oauth2::provider::store::{
@@ -53,16 +54,54 @@ struct Code {
     used: bool,
 }
 
+/// The hasher of the maps keyed by values the server made at random: code and token hashes
+/// (the hex SHA-256 of a random value) and family ids (random). A multiply-and-rotate over
+/// 8-byte words and a final mix: a few cycles where SipHash spends a few hundred on a
+/// 64-character key, which the token endpoint paid on every insertion and again for every key
+/// each time a map grew. It is not keyed; that is safe here because every stored key is
+/// random and unknown to clients, so no one can make stored keys collide, and a looked-up key
+/// of the caller's choosing only picks where to look.
+#[derive(Default)]
+struct RandomKeyHasher(u64);
+
+impl Hasher for RandomKeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0 ^ word).wrapping_mul(K).rotate_left(29);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(K).rotate_left(29);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        // A final avalanche (the 64-bit finaliser of MurmurHash3), so that the low bits and
+        // the top seven bits the table uses both depend on every input word.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// A map keyed by a random value (see [`RandomKeyHasher`]).
+type RandomKeyMap<V> = HashMap<String, V, BuildHasherDefault<RandomKeyHasher>>;
+
 /// A map swept of expired entries whenever it has doubled since the last sweep, so that
 /// records nobody purges cannot pile up (O(1) per insertion, amortised).
 struct Grown<V> {
-    map: HashMap<String, V>,
+    map: RandomKeyMap<V>,
     sweep_at: usize,
 }
 
 impl<V> Default for Grown<V> {
     fn default() -> Self {
-        Self { map: HashMap::new(), sweep_at: 1024 }
+        Self { map: RandomKeyMap::default(), sweep_at: 1024 }
     }
 }
 
@@ -85,7 +124,7 @@ impl<V> Grown<V> {
 #[derive(Default)]
 struct Tokens {
     by_hash: Grown<TokenRecord>,
-    families: HashMap<String, Vec<String>>,
+    families: RandomKeyMap<Vec<String>>,
 }
 
 impl Tokens {
@@ -483,5 +522,31 @@ mod tests {
         assert_eq!(store.list_grants("alice", 2).await.unwrap().len(), 1);
         assert!(store.revoke_grant("alice", "c").await.unwrap());
         assert!(store.list_grants("alice", 2).await.unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod hasher_tests {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::RandomKeyHasher;
+
+    /// Token hashes spread over the table: the low bits (the bucket) and the top seven (the
+    /// tag hashbrown compares first) of 65 536 hex SHA-256 keys.
+    #[test]
+    fn random_keys_spread_over_low_and_top_bits() {
+        let build = BuildHasherDefault::<RandomKeyHasher>::default();
+        let n = 1 << 16;
+        let mut low = vec![0u32; 1 << 12];
+        let mut top = [0u32; 128];
+        for i in 0u32..n {
+            let hex = keyward::oauth2::provider::client::sha256_hex(&i.to_le_bytes());
+            let h = build.hash_one(&hex);
+            low[(h & 0xfff) as usize] += 1;
+            top[(h >> 57) as usize] += 1;
+        }
+        // 16 per bucket on average; a poor hash piles keys up.
+        assert!(low.iter().all(|&c| c < 48), "max {}", low.iter().max().unwrap());
+        assert!(top.iter().all(|&c| (256..768).contains(&c)), "{top:?}");
     }
 }
