@@ -532,7 +532,9 @@ RSA-SHA1, RSA-SHA256; PLAINTEXT only when listed, and then only over https or lo
 An unknown name stops the start.
 
 Its OAuth 2.1 server (issuer: the public URL): /oauth2/authorize, /oauth2/token,
-/oauth2/revoke, /oauth2/introspect, metadata at /.well-known/oauth-authorization-server.
+/oauth2/par (pushed authorization requests, accepted, not required), /oauth2/revoke,
+/oauth2/introspect, metadata at /.well-known/oauth-authorization-server; DPoP-bound
+tokens for clients that send proofs.
 Its OAuth 2 clients, tokens and grants are kept in the database, its codes beside the nonces.
 
 Its protected API: GET or POST /api/me (POST takes a form body, which may carry the OAuth

@@ -10,7 +10,9 @@
 //!   OAuth 1 clients.
 //! - **An OAuth 2.1 authorization server** on the same users and sign-in, its issuer the
 //!   public URL: `/oauth2/authorize` (sign-in, then a consent page listing the scopes, skipped
-//!   when the user's stored consent covers the request), `/oauth2/token`, `/oauth2/revoke`,
+//!   when the user's stored consent covers the request), `/oauth2/token`, `/oauth2/par`
+//!   (pushed authorization requests, accepted, not required; DPoP-bound tokens for clients
+//!   that send proofs, required of those registered so), `/oauth2/revoke`,
 //!   `/oauth2/introspect` and the RFC 8414 metadata, through `keyward-axum`'s glue; the
 //!   device grant (RFC 8628) at `/oauth2/device_authorization`, with its verification page
 //!   `/device` (sign-in, the user code, a consent page);
@@ -56,7 +58,8 @@ use keyward::oauth1::rfc5849::provider::{
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
 use keyward::oauth2::provider::store::OAuth2Store;
 use keyward::oauth2::provider::{
-    AuthorizationServer as AuthorizationServer2, DeviceConfig, OAuth2Provider, RegisteredClient, ServerConfig,
+    AuthorizationServer as AuthorizationServer2, DeviceConfig, DpopConfig, OAuth2Provider, ParConfig, RegisteredClient,
+    ServerConfig,
 };
 use keyward::oidc::provider::{OpenIdConfig, OpenIdProvider};
 use keyward_axum::{oauth2_provider, oidc_provider};
@@ -243,6 +246,8 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .with_endpoint(format!("{base_url}/oauth2/device_authorization"))
         .with_verification_uri(format!("{base_url}/device"))
         .with_attempt_limit(device::MAX_ATTEMPTS, device::ATTEMPT_WINDOW);
+    let mut par_config = ParConfig::new(&base_url);
+    par_config.endpoint = format!("{base_url}/oauth2/par");
     // The OpenID Provider: ID tokens signed by a key set kept in the database (shared by the
     // instances over it), the users' claims, UserInfo, the JWK set, RP-initiated and
     // back-channel logout.
@@ -256,6 +261,10 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
     let oauth2 = OAuth2Provider::with_options(
         AuthorizationServer2::builder(oauth2_store, server_config)
             .device_codes(stores.device.clone(), device_config)
+            // PAR (RFC 9126) accepted, not required; DPoP (RFC 9449) accepted, and required
+            // only of clients registered with `dpop_bound_access_tokens`.
+            .pushed_requests(stores.pushed.clone(), par_config)
+            .dpop(DpopConfig::new())
             .openid(OpenIdProvider::new(openid, keys.keys(), claims))
             .build(),
         RequestOptions::default().https(https).body_limit(MAX_BODY),
@@ -392,6 +401,7 @@ pub(crate) async fn build(config: Config) -> Result<(Router, Sessions), DemoErro
         .route("/oauth2/authorize", get(oauth2::authorize).post(oauth2::authorize))
         .route("/oauth2/consent", get(oauth2::consent_page).post(oauth2::decide))
         .route("/oauth2/token", any(oauth2_provider::token_endpoint))
+        .route("/oauth2/par", any(oauth2_provider::pushed_authorization_endpoint))
         .route("/oauth2/device_authorization", any(oauth2_provider::device_authorization_endpoint))
         .route("/device", get(device::device_page).post(device::enter_code))
         .route("/device/consent", post(device::decide))

@@ -7,6 +7,7 @@ use argon2::password_hash::{PasswordHash, SaltString};
 use keyward::common::random::{OsRandom, RandomSource};
 use keyward::common::secret::SecretString;
 use keyward::oauth2::provider::device_store::DeviceCodeStore;
+use keyward::oauth2::provider::par::PushedRequestStore;
 use keyward::oauth2::provider::store::OAuth2Store;
 use keyward_stores::store::{Client, ClientStore, OAuth1Store, StoreError};
 use keyward_stores::{MemoryStore, Ping, PostgresStore, RedisStore, SplitStore, SqliteStore, StoreAdmin};
@@ -47,6 +48,9 @@ pub(crate) struct Stores {
     /// The device grant's codes and verification attempts (RFC 8628), in the short-lived
     /// store: they live minutes.
     pub(crate) device: Arc<dyn DeviceCodeStore>,
+    /// Pushed authorization requests (RFC 9126), in the short-lived store: they live 60 s
+    /// and are taken once.
+    pub(crate) pushed: Arc<dyn PushedRequestStore>,
     pub(crate) admin: Arc<dyn StoreAdmin>,
     pub(crate) db: Db,
     /// With SQLite: the store, whose reads on the calling thread serve the user look-up of
@@ -149,17 +153,22 @@ impl Stores {
                 sqlite = Some(store.clone());
                 (store.clone(), store.clone(), store.clone(), db, store)
             };
-        type Ephemeral =
-            (Arc<dyn OAuth1Store>, Arc<dyn OAuth2Store>, Arc<dyn DeviceCodeStore>, Option<Arc<dyn Ping>>);
-        let (ephemeral, ephemeral2, device, redis): Ephemeral = match redis_url {
+        type Ephemeral = (
+            Arc<dyn OAuth1Store>,
+            Arc<dyn OAuth2Store>,
+            Arc<dyn DeviceCodeStore>,
+            Arc<dyn PushedRequestStore>,
+            Option<Arc<dyn Ping>>,
+        );
+        let (ephemeral, ephemeral2, device, pushed, redis): Ephemeral = match redis_url {
             Some(url) => {
                 let store =
                     start_replay_epoch(Arc::new(RedisStore::connect(url, "keyward-demo:").await?)).await?;
-                (store.clone(), store.clone(), store.clone(), Some(store))
+                (store.clone(), store.clone(), store.clone(), store.clone(), Some(store))
             }
             None => {
                 let store = start_replay_epoch(Arc::new(MemoryStore::new())).await?;
-                (store.clone(), store.clone(), store, None)
+                (store.clone(), store.clone(), store.clone(), store, None)
             }
         };
         let kind = match db {
@@ -174,6 +183,7 @@ impl Stores {
             provider: Arc::new(SplitStore::new(durable, ephemeral)),
             oauth2: Arc::new(SplitStore::new(durable2, ephemeral2)),
             device,
+            pushed,
             admin,
             db,
             sqlite,
