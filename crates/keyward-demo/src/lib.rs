@@ -58,8 +58,8 @@ use keyward::oauth1::rfc5849::provider::{
 use keyward::oauth1::rfc5849::signature::rsa_public_key_from_pem;
 use keyward::oauth2::provider::store::OAuth2Store;
 use keyward::oauth2::provider::{
-    AuthorizationServer as AuthorizationServer2, DeviceConfig, DpopConfig, OAuth2Provider, ParConfig, RegisteredClient,
-    ServerConfig,
+    AuthorizationServer as AuthorizationServer2, DeviceConfig, DpopConfig, OAuth2Provider, ParConfig,
+    RegisteredClient, ServerConfig,
 };
 use keyward::oidc::provider::{OpenIdConfig, OpenIdProvider};
 use keyward_axum::{oauth2_provider, oidc_provider};
