@@ -71,5 +71,6 @@ macro_rules! require_or_skip {
 pub mod failures;
 pub mod jose;
 pub mod oauth2_glue;
+pub mod oidc_glue;
 pub mod peers;
 pub mod postgres;

@@ -814,3 +814,96 @@ where
         assert_eq!(run.one("done")["lib"], lib.name());
     }
 }
+
+/// One JSON call to the registration endpoints: `method` on `url`, with `token` as a bearer
+/// and `body` as JSON; the status and the JSON body (`Null` when none). Every answer must be
+/// `Cache-Control: no-store`.
+pub async fn registration_call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(serde_json::to_vec(&b).unwrap());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Dynamic client registration (RFC 7591) and management (RFC 7592) over HTTP against the
+/// site at `base`, which serves `/register` (behind the initial access token `iat`),
+/// `/register/{client_id}` and the metadata: register, read, update, delete, with the
+/// refusals' statuses and codes.
+pub async fn registration_crud(base: &str) {
+    let call = registration_call;
+    let (_, meta) = call("GET", &format!("{base}{OAUTH_WELL_KNOWN}"), None, None).await;
+    assert_eq!(meta["registration_endpoint"], format!("{base}/register"));
+
+    let metadata = json!({"redirect_uris": ["https://rp.example/cb"], "client_name": "RP"});
+    let (status, body) = call("POST", &format!("{base}/register"), None, Some(metadata.clone())).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/register"),
+        Some("iat"),
+        Some(json!({"redirect_uris": ["http://rp.example/cb"]})),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_redirect_uri")));
+    let (status, body) = call("POST", &format!("{base}/register"), Some("iat"), Some(metadata)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    let uri = body["registration_client_uri"].as_str().unwrap().to_owned();
+    assert_eq!(uri, format!("{base}/register/{id}"));
+    let token = body["registration_access_token"].as_str().unwrap().to_owned();
+
+    let (status, read) = call("GET", &uri, Some(&token), None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["client_name"], "RP");
+    let token = read["registration_access_token"].as_str().unwrap().to_owned();
+    let (status, _) = call("GET", &uri, Some("wrong"), None).await;
+    assert_eq!(status, 401);
+
+    let update = json!({"client_id": id, "redirect_uris": ["https://rp.example/new"]});
+    let (status, updated) = call("PUT", &uri, Some(&token), Some(update)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["redirect_uris"], json!(["https://rp.example/new"]));
+    let token = updated["registration_access_token"].as_str().unwrap().to_owned();
+
+    let (status, _) = call("DELETE", &uri, Some(&token), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call("GET", &uri, Some(&token), None).await;
+    assert_eq!(status, 401);
+}
+
+/// Against a site at `base` built without registration: `/register` is `404` and the
+/// metadata has no `registration_endpoint`.
+pub async fn registration_off(base: &str) {
+    let (status, _) =
+        registration_call("POST", &format!("{base}/register"), Some("iat"), Some(json!({}))).await;
+    assert_eq!(status, 404);
+    let (_, meta) = registration_call("GET", &format!("{base}{OAUTH_WELL_KNOWN}"), None, None).await;
+    assert!(meta.get("registration_endpoint").is_none());
+}
+
+/// The provider of a registration site at `base` over `store`: with `on`, registration at
+/// `{base}/register` behind the initial access token `iat`; without, none.
+pub fn registration_provider(store: Arc<dyn OAuth2Store>, base: &str, on: bool) -> OAuth2Provider {
+    let mut builder = AuthorizationServer::builder(store, ServerConfig::new(base));
+    if on {
+        let config = keyward::oauth2::provider::RegistrationConfig::with_initial_access_token(
+            format!("{base}/register"),
+            keyward::common::secret::SecretString::new("iat"),
+        );
+        builder = builder.registration(config);
+    }
+    OAuth2Provider::new(builder.build())
+}
