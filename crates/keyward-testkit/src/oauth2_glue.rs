@@ -907,3 +907,89 @@ pub fn registration_provider(store: Arc<dyn OAuth2Store>, base: &str, on: bool) 
     }
     OAuth2Provider::new(builder.build())
 }
+
+/// `urn:ietf:params:oauth:grant-type:device_code`, form-encoded.
+const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+
+/// The server of the device cases ([`run_device_cases`]), over `store`, at `base`: the public
+/// clients `tv` (device grant, scope `read`) and `web` (no device grant); device codes on
+/// when `device`, with the device authorization endpoint at `{base}/device_authorization`.
+pub async fn device_server<S>(store: Arc<S>, base: &str, device: bool) -> AuthorizationServer
+where
+    S: OAuth2Store + keyward::oauth2::provider::device_store::DeviceCodeStore + 'static,
+{
+    let tv = RegisteredClient::public("tv").with_scopes(["read"]).with_grant_types([GrantType::DeviceCode]);
+    store.create_registered_client(&tv).await.expect("seed tv");
+    let web = RegisteredClient::public("web").with_scopes(["read"]).with_redirect_uris([REDIRECT]);
+    store.create_registered_client(&web).await.expect("seed web");
+    let mut builder = AuthorizationServer::builder(store.clone(), ServerConfig::new(base));
+    if device {
+        let config = keyward::oauth2::provider::DeviceConfig::new(base)
+            .with_endpoint(format!("{base}/device_authorization"));
+        builder = builder.device_codes(store, config);
+    }
+    builder.build()
+}
+
+/// The provider a site serves for the device cases: `server` with a body limit of 4 KiB.
+pub fn device_provider(server: AuthorizationServer) -> OAuth2Provider {
+    OAuth2Provider::with_options(server, RequestOptions::default().body_limit(BODY_LIMIT))
+}
+
+async fn post_json(url: &str, body: String) -> (u16, reqwest::header::HeaderMap, Value) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, serde_json::from_str(&resp.text().await.expect("body")).expect("JSON"))
+}
+
+/// The device authorization endpoint (RFC 8628 §3.1) through a framework's glue: a device
+/// starts, polls `authorization_pending`, the application approves through the core's
+/// verification calls, and the next poll gets the token; then the endpoint's refusals (an
+/// unknown client, a client without the grant, a scope it may not ask, an oversize body, a
+/// wrong method, a server without device codes). `start(device)` serves
+/// `/device_authorization` and `/token` of a [`device_server`] through [`device_provider`]
+/// and returns its base URL and server.
+pub async fn run_device_cases<F, Fut>(start: F)
+where
+    F: Fn(bool) -> Fut,
+    Fut: Future<Output = (String, AuthorizationServer)>,
+{
+    let (base, server) = start(true).await;
+    let url = format!("{base}/device_authorization");
+    let (status, headers, started) = post_json(&url, "client_id=tv&scope=read".into()).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(started["verification_uri"], format!("{base}/device"));
+    let device_code = started["device_code"].as_str().expect("device_code");
+    let user_code = started["user_code"].as_str().expect("user_code");
+    let poll = format!("grant_type={DEVICE_GRANT}&client_id=tv&device_code={device_code}");
+    let (status, _, pending) = post_json(&format!("{base}/token"), poll.clone()).await;
+    assert_eq!((status, pending["error"].as_str()), (400, Some("authorization_pending")));
+    let verification = server.verify_user_code(user_code, "test").await.expect("the user code");
+    let grant = keyward::oauth2::provider::Grant::new("alice", ["read"]);
+    server.approve_device(&verification, grant).await.expect("approve");
+    let (status, _, tokens) = post_json(&format!("{base}/token"), poll).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "read");
+
+    let (status, _, body) = post_json(&url, "client_id=nobody".into()).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    let (status, _, body) = post_json(&url, "client_id=web".into()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
+    let (status, _, body) = post_json(&url, "client_id=tv&scope=write".into()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    let (status, _, body) = post_json(&url, format!("client_id=tv&pad={}", "x".repeat(8192))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "oversize: {body}");
+    assert_eq!(reqwest::get(&url).await.expect("GET").status(), 405);
+
+    let (base, _) = start(false).await;
+    let (status, _, body) = post_json(&format!("{base}/device_authorization"), "client_id=tv".into()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")), "{body}");
+}

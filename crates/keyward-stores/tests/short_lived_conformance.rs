@@ -1,9 +1,10 @@
-//! The conformance suite of the store of pushed authorization requests
-//! (`keyward_stores::conformance_par`) against every backend: memory, SQLite (memory and file), PostgreSQL (`KEYWARD_TEST_DATABASE_URL`)
-//! and Redis (`KEYWARD_TEST_REDIS_URL`). The PostgreSQL and Redis tests skip visibly when
+//! The conformance suites of the short-lived OAuth 2 stores, device codes
+//! (`keyward_stores::conformance_device`) and pushed authorization requests
+//! (`keyward_stores::conformance_par`), against every backend: memory, SQLite (memory and
+//! file), PostgreSQL (`KEYWARD_TEST_DATABASE_URL`) and Redis (`KEYWARD_TEST_REDIS_URL`). The PostgreSQL and Redis tests skip visibly when
 //! their server is not configured and fail under `CI=true`.
 
-use keyward_stores::par_conformance_tests;
+use keyward_stores::{device_conformance_tests, par_conformance_tests};
 
 const HOW: &str = "run `source tests/peers/servers.sh start` or `bash .ci/run`";
 
@@ -15,7 +16,7 @@ fn unique(test: &str) -> String {
 }
 
 mod memory {
-    use super::par_conformance_tests;
+    use super::{device_conformance_tests, par_conformance_tests};
     use keyward_stores::MemoryStore;
     use std::sync::Arc;
 
@@ -23,11 +24,12 @@ mod memory {
         Some(Arc::new(MemoryStore::new()))
     }
 
+    device_conformance_tests!(make, purges = true);
     par_conformance_tests!(make, purges = true);
 }
 
 mod sqlite_memory {
-    use super::par_conformance_tests;
+    use super::{device_conformance_tests, par_conformance_tests};
     use keyward_stores::SqliteStore;
     use std::sync::Arc;
 
@@ -35,26 +37,46 @@ mod sqlite_memory {
         Some(Arc::new(SqliteStore::in_memory().await.expect("in-memory SQLite")))
     }
 
+    device_conformance_tests!(make, purges = true);
     par_conformance_tests!(make, purges = true);
+
+    #[tokio::test]
+    async fn an_unknown_status_is_corrupt() {
+        use keyward::oauth2::provider::device_store::DeviceCodeStore;
+        use keyward_stores::store::StoreError;
+        let store = SqliteStore::in_memory().await.unwrap();
+        sqlx::query(
+            "INSERT INTO keyward_oauth2_device_codes (device_code_hash, user_code_hash, client_id, scopes, \
+             interval_secs, issued_at, expires_at, status) VALUES ('d', 'u', 'c', '[]', 5, 0, 100, 'lost')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let err = store.get_device_code_by_user_code("u", 0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        let err = store.poll_device_code("d", "c", 0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
 }
 
 mod sqlite_file {
-    use super::par_conformance_tests;
+    use super::{device_conformance_tests, par_conformance_tests};
     use keyward_stores::SqliteStore;
     use std::sync::Arc;
 
     async fn make(test: &str) -> Option<Arc<SqliteStore>> {
-        let path =
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("par_{}.db", super::unique(test)));
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("short_lived_{}.db", super::unique(test)));
         let store = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.expect("SQLite file");
         Some(Arc::new(store))
     }
 
+    device_conformance_tests!(make, purges = true);
     par_conformance_tests!(make, purges = true);
 }
 
 mod postgres {
-    use super::par_conformance_tests;
+    use super::{device_conformance_tests, par_conformance_tests};
     use keyward_stores::PostgresStore;
     use sqlx::Connection;
     use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -64,7 +86,7 @@ mod postgres {
     async fn make(test: &str) -> Option<Arc<PostgresStore>> {
         let url = keyward_testkit::require(
             keyward_testkit::server_url("KEYWARD_TEST_DATABASE_URL"),
-            &format!("keyward-stores par postgres::{test}"),
+            &format!("keyward-stores short-lived postgres::{test}"),
             "PostgreSQL (KEYWARD_TEST_DATABASE_URL)",
             super::HOW,
         )?;
@@ -83,18 +105,19 @@ mod postgres {
         Some(Arc::new(PostgresStore::connect_with(options).await.expect("PostgresStore")))
     }
 
+    device_conformance_tests!(make, purges = true);
     par_conformance_tests!(make, purges = true);
 }
 
 mod redis {
-    use super::par_conformance_tests;
+    use super::{device_conformance_tests, par_conformance_tests};
     use keyward_stores::RedisStore;
     use std::sync::Arc;
 
     async fn make(test: &str) -> Option<Arc<RedisStore>> {
         let url = keyward_testkit::require(
             keyward_testkit::server_url("KEYWARD_TEST_REDIS_URL"),
-            &format!("keyward-stores par redis::{test}"),
+            &format!("keyward-stores short-lived redis::{test}"),
             "Redis (KEYWARD_TEST_REDIS_URL)",
             super::HOW,
         )?;
@@ -102,6 +125,7 @@ mod redis {
         Some(Arc::new(RedisStore::connect(&url, prefix).await.expect("RedisStore")))
     }
 
-    // Redis expires requests itself.
+    // Redis expires records itself (after a grace, so that late polls hear `expired_token`).
+    device_conformance_tests!(make, purges = false);
     par_conformance_tests!(make, purges = false);
 }
