@@ -50,6 +50,21 @@ async fn discovery_and_signing_keys_that_outlive_a_restart() {
     for claim in ["email", "preferred_username", "sid"] {
         assert!(doc["claims_supported"].as_array().unwrap().iter().any(|c| c == claim), "{doc}");
     }
+    // PAR accepted, not required; DPoP accepted (RFC 9126 §5, RFC 9449 §5.1).
+    assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{base}/oauth2/par"), "{doc}");
+    assert_ne!(doc["require_pushed_authorization_requests"], true, "{doc}");
+    assert!(doc["dpop_signing_alg_values_supported"].as_array().is_some_and(|a| !a.is_empty()), "{doc}");
+    // The PAR endpoint is served: a push without client authentication is refused as such.
+    let par = reqwest::Client::new()
+        .post(format!("{base}/oauth2/par"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("response_type=code&client_id=nobody")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(par.status(), 401);
+    let body: Value = serde_json::from_str(&par.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
 
     let (headers, jwks) = json(&format!("{base}/oauth2/jwks")).await;
     assert!(headers["cache-control"].to_str().unwrap().contains("max-age="));
