@@ -490,26 +490,29 @@ impl OAuth2ClientArgs {
     }
 
     fn to_args(&self) -> Vec<String> {
-        let mut a: Vec<String> =
-            ["--issuer", &self.issuer, "--client-id", &self.client_id, "--auth-method", &self.auth_method]
-                .map(str::to_owned)
-                .into();
         let discovery = match self.discovery {
             Discovery::Rfc8414 => "oauth",
             Discovery::OpenidConnect => "oidc",
             Discovery::None => "none",
         };
-        a.extend(["--discovery".into(), discovery.into()]);
+        let mut a: Vec<String> = [
+            ("--issuer", self.issuer.as_str()),
+            ("--client-id", &self.client_id),
+            ("--auth-method", &self.auth_method),
+            ("--discovery", discovery),
+        ]
+        .map(|(flag, value)| option(flag, value))
+        .into();
         for (on, flag) in [(self.par, "--par"), (self.dpop, "--dpop")] {
             if on {
                 a.push(flag.into());
             }
         }
         if let Some(resource) = &self.resource {
-            a.extend(["--resource".into(), resource.clone()]);
+            a.push(option("--resource", resource));
         }
         for (name, url) in &self.endpoints {
-            a.extend([format!("--{name}-endpoint"), url.clone()]);
+            a.push(option(&format!("--{name}-endpoint"), url));
         }
         for (flag, value) in [
             ("--client-secret", &self.client_secret),
@@ -517,17 +520,23 @@ impl OAuth2ClientArgs {
             ("--scope", &self.scope),
         ] {
             if let Some(v) = value {
-                a.extend([flag.to_owned(), v.clone()]);
+                a.push(option(flag, v));
             }
         }
-        a.extend(["--steps".into(), self.steps.join(",")]);
+        a.push(option("--steps", &self.steps.join(",")));
         let get = self.script_gets_authorization || !self.login_headers.is_empty();
-        a.extend(["--user".into(), if get { "get" } else { "stdio" }.into()]);
+        a.push(option("--user", if get { "get" } else { "stdio" }));
         for (name, value) in &self.login_headers {
-            a.extend(["--login-header".into(), format!("{name}: {value}")]);
+            a.push(option("--login-header", &format!("{name}: {value}")));
         }
         a
     }
+}
+
+/// `--flag=value` as one argument: a value that starts with `-` (a generated client id or
+/// secret may) is then never taken for an option by the script's parser.
+fn option(flag: &str, value: &str) -> String {
+    format!("{flag}={value}")
 }
 
 /// The user's part of the flows, played by the harness while a script waits.
@@ -769,28 +778,23 @@ impl OidcClientArgs {
 
     fn to_args(&self) -> Vec<String> {
         let mut a: Vec<String> = [
-            "--issuer",
-            &self.issuer,
-            "--client-id",
-            &self.client_id,
-            "--auth-method",
-            &self.auth_method,
-            "--redirect-uri",
-            &self.redirect_uri,
-            "--scope",
-            &self.scope,
+            ("--issuer", self.issuer.as_str()),
+            ("--client-id", &self.client_id),
+            ("--auth-method", &self.auth_method),
+            ("--redirect-uri", &self.redirect_uri),
+            ("--scope", &self.scope),
         ]
-        .map(str::to_owned)
+        .map(|(flag, value)| option(flag, value))
         .into();
         for (flag, value) in [
             ("--client-secret", &self.client_secret),
             ("--post-logout-redirect-uri", &self.post_logout_redirect_uri),
         ] {
             if let Some(v) = value {
-                a.extend([flag.to_owned(), v.clone()]);
+                a.push(option(flag, v));
             }
         }
-        a.extend(["--steps".into(), self.steps.join(",")]);
+        a.push(option("--steps", &self.steps.join(",")));
         a
     }
 }
@@ -806,4 +810,23 @@ pub async fn run_oidc_client(
     user: &mut impl PeerUser,
 ) -> Option<Result<PeerRun, PeerFailure>> {
     run_script(lib, lib.oidc_command()?, args.to_args(), user).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_start_with_a_dash_stay_values() {
+        // A generated client id may start with `-`; as a separate argument the scripts'
+        // parsers (argparse, node's parseArgs) would take it for an option.
+        let mut oauth2 = OAuth2ClientArgs::new("http://127.0.0.1:1", "-Xk3");
+        oauth2.client_secret = Some("--secret".into());
+        let args = oauth2.to_args();
+        assert!(args.contains(&"--client-id=-Xk3".to_owned()), "{args:?}");
+        assert!(args.contains(&"--client-secret=--secret".to_owned()), "{args:?}");
+        assert!(args.iter().all(|a| a.starts_with("--")), "every value rides with its flag: {args:?}");
+        let oidc = OidcClientArgs::new("http://127.0.0.1:1", "-Xk3", "http://127.0.0.1:1/cb").to_args();
+        assert!(oidc.contains(&"--client-id=-Xk3".to_owned()), "{oidc:?}");
+    }
 }
