@@ -192,12 +192,14 @@ async fn flushall_starts_a_new_epoch() {
     .await;
 }
 
-/// With an append-only file written every second, a SIGKILL loses no acknowledged write (the
-/// file is written before the reply); the nonce and the epoch survive: the replay is refused
+/// With an append-only file and `appendfsync always`, a SIGKILL loses no acknowledged write
+/// (the file is written before the reply; with `everysec` Redis postpones the write while a
+/// slow fsync runs and replies anyway, which once lost the nonce here under a busy disk); the
+/// nonce and the epoch survive: the replay is refused
 /// by its nonce, and requests signed after the restart are accepted without a new epoch.
 #[tokio::test]
 async fn an_append_only_redis_killed_keeps_its_nonces() {
-    let aof = ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"];
+    let aof = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"];
     let Some(mut redis) = Redis::start("an_append_only_redis_killed_keeps_its_nonces", &aof) else { return };
     let clock = FixedClock::new(NOW);
     let (server, _store) = provider(&redis, &clock).await;
